@@ -1,0 +1,29 @@
+// smacs: a pool of LLMs that answers better together (SMACS: RPS + EPE).
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"smacs: retrieval-based prior selection and posterior enhancement over a pool of LLMs"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "smacs 0.1.0");
+  const auto eval = smacs::cli::add_eval_command(app);
+  const auto prior = smacs::cli::add_prior_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (app.got_subcommand("eval")) return eval();
+    return prior();
+  } catch (const smacs::Error& e) {
+    std::fprintf(stderr, "smacs: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "smacs: unexpected error: %s\n", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,71 @@
+#include "bank/prior_bank.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace smacs {
+
+int PriorBank::task_index(const std::string& task) const {
+  auto it = std::find(tasks.begin(), tasks.end(), task);
+  return it == tasks.end() ? -1 : static_cast<int>(it - tasks.begin());
+}
+
+void compute_bank_stats(PriorBank& bank) {
+  const size_t models = bank.data.models.size();
+  bank.tasks.clear();
+  bank.task_of.clear();
+  for (const auto& r : bank.data.records) {
+    int t = bank.task_index(r.task);
+    if (t < 0) {
+      t = static_cast<int>(bank.tasks.size());
+      bank.tasks.push_back(r.task);
+    }
+    bank.task_of.push_back(static_cast<uint32_t>(t));
+  }
+  std::vector<double> g_sum(models, 0), g_n(models, 0);
+  std::vector<std::vector<double>> t_sum(bank.tasks.size(), std::vector<double>(models, 0));
+  auto t_n = t_sum;
+  for (size_t i = 0; i < bank.size(); ++i) {
+    const auto& scores = bank.data.records[i].scores;
+    for (size_t m = 0; m < models; ++m) {
+      if (is_missing(scores[m])) continue;
+      g_sum[m] += scores[m], g_n[m] += 1;
+      t_sum[bank.task_of[i]][m] += scores[m], t_n[bank.task_of[i]][m] += 1;
+    }
+  }
+  auto mean = [](double s, double n) { return n > 0 ? static_cast<float>(s / n) : kMissing; };
+  bank.global_mean.assign(models, kMissing);
+  for (size_t m = 0; m < models; ++m) bank.global_mean[m] = mean(g_sum[m], g_n[m]);
+  bank.task_mean.assign(bank.tasks.size(), std::vector<float>(models, kMissing));
+  for (size_t t = 0; t < bank.tasks.size(); ++t)
+    for (size_t m = 0; m < models; ++m) bank.task_mean[t][m] = mean(t_sum[t][m], t_n[t][m]);
+}
+
+PriorBank build_bank(Dataset data, IndexKind kind) {
+  PriorBank bank;
+  bank.data = std::move(data);
+  compute_bank_stats(bank);
+  std::vector<TermCounts> counts(bank.size());
+  parallel_for(bank.size(), [&](size_t i) { counts[i] = count_terms(bank.data.records[i].question); });
+  bank.embedder = std::make_shared<TfidfEmbedder>();
+  bank.embedder->fit_counts(counts);
+  std::vector<SparseVec> vecs(bank.size());
+  parallel_for(bank.size(), [&](size_t i) { vecs[i] = bank.embedder->weigh(counts[i]); });
+  bank.index = make_index(kind, bank.size());
+  for (const auto& v : vecs) bank.index->add(v);
+  return bank;
+}
+
+std::vector<int> resolve_models(const PriorBank& bank, const std::vector<std::string>& names) {
+  std::vector<int> cols;
+  for (const auto& name : names) {
+    const int m = bank.data.model_index(name);
+    if (m < 0) throw Error("model '" + name + "' is not in the prior bank");
+    cols.push_back(m);
+  }
+  return cols;
+}
+
+}  // namespace smacs

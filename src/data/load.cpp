@@ -1,0 +1,159 @@
+#include "data/load.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace smacs {
+
+using nlohmann::json;
+
+std::string task_from_path(const std::string& path) {
+  std::string stem = std::filesystem::path(path).stem().string();
+  for (const char* suffix : {"_train", "_test", "-train", "-test"}) {
+    const std::string s(suffix);
+    if (stem.size() > s.size() && stem.compare(stem.size() - s.size(), s.size(), s) == 0)
+      return stem.substr(0, stem.size() - s.size());
+  }
+  return stem;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Dataset load_file(const std::string& path) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  if (ext == ".json") return read_routerdc_json(path, task_from_path(path));
+  if (ext == ".csv") return read_routerbench_csv(path, task_from_path(path));
+  if (ext == ".jsonl") return read_smacs_jsonl(path);
+  throw Error(path + ": unknown data format (expected .json, .csv or .jsonl)");
+}
+
+Dataset load_files(const std::vector<std::string>& paths) {
+  Dataset all;
+  for (const auto& p : paths) merge_into(all, load_file(p));
+  return all;
+}
+
+namespace {
+
+float score_value(const json& v, const std::string& where) {
+  if (v.is_null()) return kMissing;
+  if (!v.is_number()) throw Error(where + ": score must be a number or null");
+  const double d = v.get<double>();
+  if (!(d >= 0.0 && d <= 1.0)) throw Error(where + ": score " + v.dump() + " outside 0..1");
+  return static_cast<float>(d);
+}
+
+json parse_json(const std::string& text, const std::string& where) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error(where + ": malformed JSON (" + std::string(e.what()) + ")");
+  }
+}
+
+}  // namespace
+
+Dataset read_routerdc_json(const std::string& path, const std::string& task) {
+  const json doc = parse_json(read_text_file(path), path);
+  if (!doc.is_array()) throw Error(path + ": expected a JSON array of {question, scores}");
+  Dataset data;
+  for (size_t i = 0; i < doc.size(); ++i) {
+    const std::string where = path + ": row " + std::to_string(i + 1);
+    const json& row = doc[i];
+    if (!row.is_object() || !row.contains("question") || !row["question"].is_string() ||
+        !row.contains("scores") || !row["scores"].is_object())
+      throw Error(where + ": expected {\"question\": string, \"scores\": {model: number}}");
+    Record r;
+    r.id = task + "#" + std::to_string(i);
+    r.task = task;
+    r.question = row["question"].get<std::string>();
+    r.scores.assign(data.models.size(), kMissing);
+    for (const auto& [model, v] : row["scores"].items()) {
+      int idx = data.model_index(model);
+      if (idx < 0) {
+        idx = static_cast<int>(data.models.size());
+        data.models.push_back(model);
+        for (auto& prev : data.records) prev.scores.push_back(kMissing);
+        r.scores.push_back(kMissing);
+      }
+      r.scores[idx] = score_value(v, where + " model " + model);
+    }
+    data.records.push_back(std::move(r));
+  }
+  return data;
+}
+
+Dataset read_smacs_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open file");
+  Dataset data;
+  std::string line;
+  for (size_t lineno = 1; std::getline(in, line); ++lineno) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ": line " + std::to_string(lineno);
+    const json row = parse_json(line, where);
+    if (!row.is_object() || !row.contains("question") || !row["question"].is_string() ||
+        !row.contains("task") || !row["task"].is_string())
+      throw Error(where + ": expected an object with string fields \"task\" and \"question\"");
+    Record r;
+    r.id = row.contains("id") ? (row["id"].is_string() ? row["id"].get<std::string>()
+                                                        : row["id"].dump())
+                              : path + "#" + std::to_string(lineno);
+    r.task = row["task"].get<std::string>();
+    r.question = row["question"].get<std::string>();
+    if (row.contains("gold") && row["gold"].is_string()) r.gold = row["gold"].get<std::string>();
+    Dataset one;
+    if (row.contains("results")) {
+      if (!row["results"].is_object()) throw Error(where + ": \"results\" must be an object");
+      bool any_response = false, any_cost = false;
+      for (const auto& [model, res] : row["results"].items()) {
+        if (!res.is_object()) throw Error(where + ": results." + model + " must be an object");
+        one.models.push_back(model);
+        r.scores.push_back(score_value(res.value("score", json()), where + " model " + model));
+        const json resp = res.value("response", json());
+        r.responses.push_back(resp.is_string() ? resp.get<std::string>() : "");
+        any_response |= resp.is_string();
+        const json cost = res.value("cost", json());
+        r.costs.push_back(cost.is_number() ? cost.get<float>() : kMissing);
+        any_cost |= cost.is_number();
+      }
+      if (!any_response) r.responses.clear();
+      if (!any_cost) r.costs.clear();
+    }
+    one.records.push_back(std::move(r));
+    merge_into(data, std::move(one));
+  }
+  return data;
+}
+
+void write_smacs_jsonl(const Dataset& data, const std::string& path) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) throw Error(path + ": cannot write file");
+  for (const auto& r : data.records) {
+    json row = {{"id", r.id}, {"task", r.task}, {"question", r.question}};
+    if (!r.gold.empty()) row["gold"] = r.gold;
+    json results = json::object();
+    for (size_t m = 0; m < data.models.size(); ++m) {
+      json res = json::object();
+      res["score"] = is_missing(r.scores[m]) ? json() : json(r.scores[m]);
+      if (!r.responses.empty()) res["response"] = r.responses[m];
+      if (!r.costs.empty() && !is_missing(r.costs[m])) res["cost"] = r.costs[m];
+      results[data.models[m]] = res;
+    }
+    row["results"] = results;
+    out << row.dump() << '\n';
+  }
+  if (!out) throw Error(path + ": write failed");
+}
+
+}  // namespace smacs

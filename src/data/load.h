@@ -1,0 +1,32 @@
+// Loading recorded results: RouterDC JSON, RouterBench CSV and smacs's own JSONL.
+//
+// A corrupt file throws smacs::Error naming the file and the row.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/record.h"
+
+namespace smacs {
+
+// Task name = file stem without a trailing `_train`, `_test`, `-train` or `-test`.
+std::string task_from_path(const std::string& path);
+
+// Picks the reader by extension: .json (RouterDC), .csv (RouterBench), .jsonl (smacs bank).
+Dataset load_file(const std::string& path);
+Dataset load_files(const std::vector<std::string>& paths);
+
+// Readers for one format each; `task` names the records (RouterDC, RouterBench).
+Dataset read_routerdc_json(const std::string& path, const std::string& task);
+Dataset read_routerbench_csv(const std::string& path, const std::string& task);
+Dataset read_smacs_jsonl(const std::string& path);
+
+// Writes records in the smacs JSONL format (the inverse of read_smacs_jsonl).
+void write_smacs_jsonl(const Dataset& data, const std::string& path);
+
+// Parses a Python list literal of strings, e.g. ['a\n', "b"]; throws on bad syntax.
+std::vector<std::string> parse_python_str_list(const std::string& text);
+
+std::string read_text_file(const std::string& path);
+
+}  // namespace smacs

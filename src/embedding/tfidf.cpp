@@ -1,0 +1,115 @@
+#include "embedding/tfidf.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace smacs {
+
+namespace {
+
+uint64_t fnv1a(std::string_view s, uint64_t h = 1469598103934665603ULL) {
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+uint32_t fold(uint64_t h) { return static_cast<uint32_t>(h ^ (h >> 32)); }
+
+// Decodes one UTF-8 code point at s[i], advancing i; invalid bytes decode as themselves.
+uint32_t next_code_point(std::string_view s, size_t& i) {
+  const unsigned char c = s[i++];
+  int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+  uint32_t cp = extra == 3 ? (c & 0x07) : extra == 2 ? (c & 0x0F) : extra == 1 ? (c & 0x1F) : c;
+  while (extra-- > 0 && i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i++]) & 0x3F);
+  return cp;
+}
+
+bool is_cjk(uint32_t cp) {
+  return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+         (cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0xAC00 && cp <= 0xD7AF) ||
+         (cp >= 0xF900 && cp <= 0xFAFF);
+}
+
+// Letters beyond ASCII (accents, Cyrillic, Greek...) join words; CJK and symbol blocks do not.
+bool is_word_char(uint32_t cp) {
+  if (cp < 0x80) return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9');
+  return cp >= 0xC0 && cp < 0x2000 && cp != 0xD7 && cp != 0xF7;
+}
+
+std::vector<uint64_t> unit_hashes(std::string_view text) {
+  std::vector<uint64_t> units;
+  std::string word;
+  auto flush = [&] {
+    if (!word.empty()) units.push_back(fnv1a(word));
+    word.clear();
+  };
+  for (size_t i = 0; i < text.size();) {
+    const size_t start = i;
+    const uint32_t cp = next_code_point(text, i);
+    if (is_word_char(cp)) {
+      if (cp < 0x80) word += static_cast<char>(std::tolower(static_cast<int>(cp)));
+      else word.append(text.substr(start, i - start));
+    } else {
+      flush();
+      if (is_cjk(cp)) units.push_back(fnv1a(text.substr(start, i - start)));
+    }
+  }
+  flush();
+  return units;
+}
+
+}  // namespace
+
+TermCounts count_terms(std::string_view text) {
+  const auto units = unit_hashes(text);
+  std::vector<uint32_t> ids;
+  ids.reserve(units.size() * 2);
+  for (size_t i = 0; i < units.size(); ++i) {
+    ids.push_back(fold(units[i]));
+    if (i + 1 < units.size()) ids.push_back(fold((units[i] * 31) ^ (units[i + 1] + 0x9E3779B97F4A7C15ULL)));
+  }
+  std::sort(ids.begin(), ids.end());
+  TermCounts counts;
+  for (uint32_t id : ids) {
+    if (!counts.empty() && counts.back().first == id) ++counts.back().second;
+    else counts.emplace_back(id, 1);
+  }
+  return counts;
+}
+
+void TfidfEmbedder::fit(const std::vector<std::string>& corpus) {
+  std::vector<TermCounts> docs;
+  docs.reserve(corpus.size());
+  for (const auto& text : corpus) docs.push_back(count_terms(text));
+  fit_counts(docs);
+}
+
+void TfidfEmbedder::fit_counts(const std::vector<TermCounts>& docs) {
+  df_.clear();
+  documents_ = docs.size();
+  for (const auto& doc : docs)
+    for (const auto& [id, count] : doc) ++df_[id];
+}
+
+void TfidfEmbedder::restore(uint64_t documents, std::unordered_map<uint32_t, uint32_t> df) {
+  documents_ = documents;
+  df_ = std::move(df);
+}
+
+SparseVec TfidfEmbedder::weigh(const TermCounts& counts) const {
+  SparseVec v;
+  v.idx.reserve(counts.size());
+  v.val.reserve(counts.size());
+  const double n = static_cast<double>(documents_);
+  for (const auto& [id, tf] : counts) {
+    const auto it = df_.find(id);
+    if (it == df_.end()) continue;
+    const double idf = std::log((1.0 + n) / (1.0 + it->second)) + 1.0;
+    v.idx.push_back(id);
+    v.val.push_back(static_cast<float>((1.0 + std::log(double(tf))) * idf));
+  }
+  l2_normalize(v);
+  return v;
+}
+
+}  // namespace smacs

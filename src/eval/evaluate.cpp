@@ -1,0 +1,67 @@
+#include "eval/evaluate.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace smacs {
+
+namespace {
+
+std::map<std::string, AnswerKind> detect_kinds(const Dataset& test,
+                                               const std::map<std::string, AnswerKind>& overrides) {
+  std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> by_task;
+  for (const auto& r : test.records) {
+    by_task[r.task].first.push_back(r.question);
+    by_task[r.task].second.push_back(r.gold);
+  }
+  std::map<std::string, AnswerKind> kinds;
+  for (const auto& [task, qg] : by_task) {
+    auto it = overrides.find(task);
+    kinds[task] = it != overrides.end() ? it->second : detect_answer_kind(qg.first, qg.second);
+  }
+  return kinds;
+}
+
+}  // namespace
+
+EvalInput prepare_eval(const PriorBank& bank, const Dataset& test, std::vector<std::string> pool,
+                       const std::map<std::string, AnswerKind>& kind_overrides, size_t depth,
+                       bool leave_one_out, const Progress& progress) {
+  EvalInput in;
+  in.bank = &bank;
+  in.test = &test;
+  if (pool.empty())
+    for (const auto& m : test.models)
+      if (bank.data.model_index(m) >= 0) pool.push_back(m);
+  if (pool.empty()) throw Error("no model is in both the train and the test data");
+  for (const auto& name : pool) {
+    const int t = test.model_index(name);
+    if (t < 0) throw Error("pool model '" + name + "' is not in the test data");
+    in.pool_test.push_back(t);
+  }
+  in.pool_bank = resolve_models(bank, pool);
+  in.pool_names = std::move(pool);
+  in.kinds = detect_kinds(test, kind_overrides);
+
+  const size_t n = test.records.size();
+  in.neighbors.resize(n);
+  in.answers.resize(n);
+  std::atomic<size_t> done{0};
+  parallel_for(n, [&](size_t i) {
+    const Record& r = test.records[i];
+    const uint32_t exclude = leave_one_out ? static_cast<uint32_t>(i) : kNoRow;
+    in.neighbors[i] = bank.index->search(bank.embedder->embed(r.question), depth, exclude);
+    if (!r.responses.empty()) {
+      const AnswerKind kind = in.kinds.at(r.task);
+      for (int col : in.pool_test) in.answers[i].push_back(extract_answer(kind, r.responses[col]));
+    }
+    const size_t d = ++done;
+    if (progress && (d % 256 == 0 || d == n)) progress(d, n);
+  });
+  return in;
+}
+
+}  // namespace smacs

@@ -1,0 +1,60 @@
+// `smacs eval`: SMACS against every single model, the baselines and the oracle, replaying
+// recorded results (the replay "backend" returns a model's recorded response and score).
+#pragma once
+#include <functional>
+#include <map>
+
+#include "pipeline/smacs.h"
+
+namespace smacs {
+
+// Names of the methods in reports (the JSON contract), in table order.
+inline const std::vector<std::string> kMethods = {"smacs",       "smacs_no_drop", "rps_top1",
+                                                  "best_single", "best_per_task", "random",
+                                                  "vote",        "oracle"};
+
+struct TaskResult {
+  std::string task;
+  size_t n = 0;                             // questions with at least one pool result
+  std::map<std::string, double> accuracy;   // percent, by method or model name
+  AnswerKind kind = AnswerKind::kText;
+  bool posterior_used = false;              // false: no responses, posterior = prior
+};
+
+struct EvalReport {
+  std::vector<TaskResult> tasks;
+  std::map<std::string, double> average;    // mean over tasks (names present in every task)
+  std::vector<std::string> pool, models;    // pool and every model in the test data
+  SmacsParams params;
+  std::vector<std::string> notes;           // things the reader must know (e.g. fallbacks)
+};
+
+// Everything about a test set that does not depend on SMACS's parameters, computed once.
+struct EvalInput {
+  const PriorBank* bank = nullptr;
+  const Dataset* test = nullptr;
+  std::vector<std::string> pool_names;
+  std::vector<int> pool_bank;               // pool member -> bank column
+  std::vector<int> pool_test;               // pool member -> test column
+  std::vector<std::vector<Neighbor>> neighbors;          // per test row
+  std::vector<std::vector<std::string>> answers;         // per test row, per pool member
+  std::map<std::string, AnswerKind> kinds;               // per task
+};
+
+using Progress = std::function<void(size_t done, size_t total)>;
+
+// `leave_one_out`: the test set is the bank itself and each row's own entry is excluded
+// (cross-validation on the train split). Empty `pool` = every model in both bank and test.
+EvalInput prepare_eval(const PriorBank& bank, const Dataset& test, std::vector<std::string> pool,
+                       const std::map<std::string, AnswerKind>& kind_overrides, size_t depth,
+                       bool leave_one_out = false, const Progress& progress = {});
+
+EvalReport run_eval(const EvalInput& input, const SmacsParams& params);
+
+// Leave-one-out cross-validation on the bank: fits RPS parameters for rps_top1, then k,
+// p_drop and alpha for smacs (when the bank has responses). Returns the fitted params.
+SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& pool,
+                        const std::map<std::string, AnswerKind>& kind_overrides, SmacsParams base,
+                        const Progress& progress = {});
+
+}  // namespace smacs

@@ -1,0 +1,146 @@
+#include "eval/report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace smacs {
+
+namespace {
+
+struct Grid {  // a table of strings, shared by the terminal and Markdown renderers
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+};
+
+std::string pct(const std::map<std::string, double>& acc, const std::string& name) {
+  auto it = acc.find(name);
+  if (it == acc.end()) return "-";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.2f", it->second);
+  return buf;
+}
+
+// Methods first, then every model in the test data; '*' marks the pool's members.
+std::vector<std::pair<std::string, std::string>> row_names(const EvalReport& r) {
+  std::vector<std::pair<std::string, std::string>> names;  // (label, key)
+  for (const auto& m : kMethods) names.emplace_back(m, m);
+  for (const auto& m : r.models) {
+    const bool in_pool = std::find(r.pool.begin(), r.pool.end(), m) != r.pool.end();
+    names.emplace_back((in_pool ? "* " : "  ") + m, m);
+  }
+  return names;
+}
+
+Grid make_grid(const EvalReport& r) {
+  Grid g;
+  g.header.push_back("method / model");
+  for (const auto& t : r.tasks) g.header.push_back(t.task + " (" + std::to_string(t.n) + ")");
+  g.header.push_back("average");
+  for (const auto& [label, key] : row_names(r)) {
+    std::vector<std::string> row = {label};
+    for (const auto& t : r.tasks) row.push_back(pct(t.accuracy, key));
+    row.push_back(pct(r.average, key));
+    g.rows.push_back(std::move(row));
+  }
+  return g;
+}
+
+}  // namespace
+
+nlohmann::json report_to_json(const EvalReport& r) {
+  nlohmann::json tasks = nlohmann::json::object();
+  for (const auto& t : r.tasks)
+    tasks[t.task] = {{"n", t.n}, {"accuracy", t.accuracy}, {"answer_kind", to_string(t.kind)},
+                     {"posterior_used", t.posterior_used}};
+  return {{"tasks", tasks}, {"average", r.average}, {"pool", r.pool},
+          {"params", params_to_json(r.params)}, {"notes", r.notes}};
+}
+
+void print_table(std::ostream& out, const EvalReport& r) {
+  const Grid g = make_grid(r);
+  std::vector<size_t> width(g.header.size(), 0);
+  auto widen = [&](const std::vector<std::string>& row) {
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  };
+  widen(g.header);
+  for (const auto& row : g.rows) widen(row);
+  auto line = [&](const std::vector<std::string>& row) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      const std::string pad(width[c] - row[c].size(), ' ');
+      out << (c == 0 ? row[c] + pad : "  " + pad + row[c]);
+    }
+    out << '\n';
+  };
+  line(g.header);
+  size_t total = 0;
+  for (size_t w : width) total += w + 2;
+  out << std::string(total - 2, '-') << '\n';
+  for (size_t i = 0; i < g.rows.size(); ++i) {
+    if (i == kMethods.size()) out << std::string(total - 2, '-') << '\n';
+    line(g.rows[i]);
+  }
+  out << "accuracy in %, '*' = pool member; average = mean over tasks\n";
+  for (const auto& note : r.notes) out << "note: " << note << '\n';
+}
+
+std::string report_to_markdown(const EvalReport& r) {
+  const Grid g = make_grid(r);
+  std::ostringstream md;
+  auto line = [&](const std::vector<std::string>& row) {
+    md << '|';
+    for (const auto& cell : row) md << ' ' << cell << " |";
+    md << '\n';
+  };
+  line(g.header);
+  md << '|';
+  for (size_t c = 0; c < g.header.size(); ++c) md << (c == 0 ? " --- |" : " ---: |");
+  md << '\n';
+  for (const auto& row : g.rows) line(row);
+  md << "\nAccuracy in %, `*` = pool member; average = mean over tasks.\n";
+  for (const auto& note : r.notes) md << "\n- " << note;
+  md << '\n';
+  return md.str();
+}
+
+std::string report_to_svg(const EvalReport& r) {
+  std::vector<std::pair<std::string, double>> bars;
+  for (const auto& [label, key] : row_names(r))
+    if (auto it = r.average.find(key); it != r.average.end()) bars.emplace_back(label, it->second);
+  const int row_h = 22, left = 330, width = 900, top = 40;
+  const int height = top + static_cast<int>(bars.size()) * row_h + 20;
+  std::ostringstream s;
+  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
+    << "' font-family='sans-serif' font-size='13'>\n<rect width='100%' height='100%' fill='white'/>\n"
+    << "<text x='10' y='24' font-size='16'>Average accuracy over " << r.tasks.size()
+    << " task(s), %</text>\n";
+  for (size_t i = 0; i < bars.size(); ++i) {
+    const auto& [label, value] = bars[i];
+    const int y = top + static_cast<int>(i) * row_h;
+    const bool method = i < kMethods.size();
+    const double w = (width - left - 70) * value / 100.0;
+    std::string escaped;
+    for (char c : label) escaped += c == '&' ? "&amp;" : c == '<' ? "&lt;" : std::string(1, c);
+    s << "<text x='" << left - 8 << "' y='" << y + 15 << "' text-anchor='end'>" << escaped << "</text>"
+      << "<rect x='" << left << "' y='" << y + 3 << "' width='" << w << "' height='" << row_h - 6
+      << "' fill='" << (label == "smacs" ? "#d62728" : method ? "#1f77b4" : "#9e9e9e") << "'/>"
+      << "<text x='" << left + w + 6 << "' y='" << y + 15 << "'>";
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.2f", value);
+    s << buf << "</text>\n";
+  }
+  s << "</svg>\n";
+  return s.str();
+}
+
+void write_file(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out || !(out << content)) throw Error(path + ": cannot write file");
+}
+
+}  // namespace smacs

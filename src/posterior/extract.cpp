@@ -1,0 +1,149 @@
+#include "posterior/extract.h"
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace smacs {
+
+AnswerKind parse_answer_kind(const std::string& name) {
+  if (name == "choice") return AnswerKind::kChoice;
+  if (name == "number") return AnswerKind::kNumber;
+  if (name == "text") return AnswerKind::kText;
+  if (name == "code") return AnswerKind::kCode;
+  throw Error("unknown answer kind '" + name + "' (expected choice, number, text or code)");
+}
+
+std::string to_string(AnswerKind kind) {
+  switch (kind) {
+    case AnswerKind::kChoice: return "choice";
+    case AnswerKind::kNumber: return "number";
+    case AnswerKind::kText: return "text";
+    case AnswerKind::kCode: return "code";
+  }
+  return "text";
+}
+
+namespace {
+
+std::string trim(std::string_view s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return "";
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string extract_choice(std::string_view response) {
+  const std::string s = trim(response);
+  static const std::regex alone(R"(^\(?([A-J])\)?[.):]?$)");
+  static const std::regex stated(R"((?:answer|option|choice)\s*(?:is|:)?\s*:?\s*\(?([A-J])\b)",
+                                 std::regex::icase);
+  static const std::regex leading(R"(^\(?([A-J])[.):\s])");
+  static const std::regex any(R"((?:^|[^A-Za-z])\(?([A-J])\)(?:[^A-Za-z]|$))");
+  std::smatch m;
+  if (std::regex_match(s, m, alone)) return m[1];
+  if (std::regex_search(s, m, stated)) return std::string(1, static_cast<char>(std::toupper(m[1].str()[0])));
+  if (std::regex_search(s, m, leading)) return m[1];
+  if (std::regex_search(s, m, any)) return m[1];
+  return "";
+}
+
+std::string normalise_number(std::string n) {
+  n.erase(std::remove(n.begin(), n.end(), ','), n.end());
+  if (n.find('.') != std::string::npos) {
+    while (!n.empty() && n.back() == '0') n.pop_back();
+    if (!n.empty() && n.back() == '.') n.pop_back();
+  }
+  if (n.empty() || n == "-") return "0";
+  return n;
+}
+
+std::string extract_number(std::string_view response) {
+  std::string s(response);
+  if (auto hash = s.rfind("####"); hash != std::string::npos) s = s.substr(hash + 4);
+  static const std::regex number(R"(-?\d[\d,]*(?:\.\d+)?)");
+  std::string last;
+  for (auto it = std::sregex_iterator(s.begin(), s.end(), number); it != std::sregex_iterator(); ++it)
+    last = it->str();
+  return last.empty() ? "" : normalise_number(last);
+}
+
+std::string normalise_text(std::string_view response) {
+  std::string out;
+  bool space = false;
+  for (unsigned char c : response) {
+    if (std::isalnum(c) || c >= 0x80) {
+      if (space && !out.empty()) out += ' ';
+      out += static_cast<char>(std::tolower(c));
+      space = false;
+    } else {
+      space = true;
+    }
+  }
+  return out;
+}
+
+std::string normalise_code(std::string_view response) {  // whitespace-insensitive tokens
+  std::istringstream in{std::string(response)};
+  std::string token, out;
+  while (in >> token) out += (out.empty() ? "" : " ") + token;
+  return out;
+}
+
+std::set<std::string> tokens(const std::string& s) {
+  std::istringstream in(s);
+  std::set<std::string> out;
+  for (std::string t; in >> t;) out.insert(t);
+  return out;
+}
+
+}  // namespace
+
+std::string extract_answer(AnswerKind kind, std::string_view response) {
+  switch (kind) {
+    case AnswerKind::kChoice: return extract_choice(response);
+    case AnswerKind::kNumber: return extract_number(response);
+    case AnswerKind::kText: return normalise_text(response);
+    case AnswerKind::kCode: return normalise_code(response);
+  }
+  return "";
+}
+
+double answer_similarity(AnswerKind kind, const std::string& a, const std::string& b) {
+  if (a.empty() || b.empty()) return 0.0;
+  if (kind == AnswerKind::kChoice || kind == AnswerKind::kNumber) return a == b ? 1.0 : 0.0;
+  if (a == b) return 1.0;
+  const auto ta = tokens(a), tb = tokens(b);
+  size_t common = 0;
+  for (const auto& t : ta) common += tb.count(t);
+  const size_t uni = ta.size() + tb.size() - common;
+  return uni == 0 ? 0.0 : static_cast<double>(common) / static_cast<double>(uni);
+}
+
+AnswerKind detect_answer_kind(const std::vector<std::string>& questions,
+                              const std::vector<std::string>& golds) {
+  static const std::regex option_line(R"((^|\n)\s*\(?[A-D][.):]\s)");
+  size_t choice = 0, code = 0, numeric_gold = 0, golds_seen = 0;
+  for (const auto& q : questions) {
+    if (std::distance(std::sregex_iterator(q.begin(), q.end(), option_line), std::sregex_iterator()) >= 2)
+      ++choice;
+    if (q.find("def ") != std::string::npos || q.find("```") != std::string::npos) ++code;
+  }
+  static const std::regex number(R"(^\s*-?[\d,]+(\.\d+)?\s*$)");
+  for (const auto& g : golds) {
+    if (g.empty()) continue;
+    ++golds_seen;
+    if (std::regex_match(g, number)) ++numeric_gold;
+  }
+  const size_t n = std::max<size_t>(questions.size(), 1);
+  if (choice * 2 > n) return AnswerKind::kChoice;
+  if (golds_seen > 0 && numeric_gold * 5 >= golds_seen * 4) return AnswerKind::kNumber;
+  if (code * 2 > n) return AnswerKind::kCode;
+  return AnswerKind::kText;
+}
+
+}  // namespace smacs

@@ -1,0 +1,25 @@
+// Answer extraction for EPE's agreement term: what a response answers, and how alike two are.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace smacs {
+
+enum class AnswerKind { kChoice, kNumber, kText, kCode };
+
+AnswerKind parse_answer_kind(const std::string& name);  // choice | number | text | code
+std::string to_string(AnswerKind kind);
+
+// Multiple choice: the option letter ("B"); number: the final number, normalised ("1250");
+// text and code: the normalised text. Empty when nothing can be extracted.
+std::string extract_answer(AnswerKind kind, std::string_view response);
+
+// 1/0 for choice and number (same extracted answer or not); token-set Jaccard for text/code.
+double answer_similarity(AnswerKind kind, const std::string& a, const std::string& b);
+
+// Guesses the kind of a task from its questions (and gold answers, when present).
+AnswerKind detect_answer_kind(const std::vector<std::string>& questions,
+                              const std::vector<std::string>& golds);
+
+}  // namespace smacs

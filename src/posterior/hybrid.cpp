@@ -1,0 +1,38 @@
+#include "posterior/hybrid.h"
+
+#include <algorithm>
+
+namespace smacs {
+
+Posterior score_candidates(const std::vector<Candidate>& c, AnswerKind kind, const PosteriorParams& p) {
+  Posterior out;
+  const size_t n = c.size();
+  if (n == 0) return out;
+  double total = 0;
+  for (const auto& x : c) total += std::max(0.0, x.prior);
+  for (const auto& x : c)
+    out.prior_norm.push_back(total > 0 ? std::max(0.0, x.prior) / total : 1.0 / static_cast<double>(n));
+  const bool have_text = std::any_of(c.begin(), c.end(), [](const Candidate& x) { return !x.response.empty(); });
+  out.used_agreement = p.agreement && have_text && n > 1;
+  out.agreement.assign(n, 0.0);
+  for (const auto& x : c) out.answers.push_back(out.used_agreement ? extract_answer(kind, x.response) : "");
+  if (out.used_agreement) {
+    for (size_t j = 0; j < n; ++j) {
+      double num = 0, den = 0;
+      for (size_t k = 0; k < n; ++k) {
+        if (k == j) continue;
+        num += out.prior_norm[k] * answer_similarity(kind, out.answers[j], out.answers[k]);
+        den += out.prior_norm[k];
+      }
+      out.agreement[j] = den > 0 ? num / den : 0.0;
+    }
+  }
+  const double alpha = out.used_agreement ? p.alpha : 1.0;
+  for (size_t j = 0; j < n; ++j)
+    out.hybrid.push_back(alpha * out.prior_norm[j] + (1 - alpha) * out.agreement[j]);
+  for (size_t j = 1; j < n; ++j)
+    if (out.hybrid[j] > out.hybrid[out.best]) out.best = j;
+  return out;
+}
+
+}  // namespace smacs

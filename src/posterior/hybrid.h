@@ -1,0 +1,37 @@
+// Exploration-Exploitation-Driven Posterior Enhancement: the hybrid posterior score.
+//
+//   H_j = alpha * Pn(m_j) + (1 - alpha) * C_j
+//
+// Pn is the proxy score normalised over the candidates; C_j is the prior-weighted agreement
+// of response j with the other candidates' responses.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "posterior/extract.h"
+
+namespace smacs {
+
+struct Candidate {
+  int member;            // position in the pool
+  double prior;          // proxy score P_m
+  std::string response;  // the model's answer text ("" when only scores are known)
+};
+
+struct PosteriorParams {
+  double alpha = 0.5;      // weight of the prior against agreement
+  bool agreement = true;   // off: choose by the prior alone (also when no texts exist)
+};
+
+struct Posterior {
+  std::vector<std::string> answers;  // extracted answer per candidate
+  std::vector<double> prior_norm, agreement, hybrid;
+  size_t best = 0;                   // index into the candidates
+  bool used_agreement = false;
+};
+
+// Candidates should come in rank order: ties go to the earlier (higher-prior) candidate.
+Posterior score_candidates(const std::vector<Candidate>& candidates, AnswerKind kind,
+                           const PosteriorParams& params);
+
+}  // namespace smacs

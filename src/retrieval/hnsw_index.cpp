@@ -1,0 +1,71 @@
+#include <hnswlib/hnswlib.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "retrieval/index.h"
+
+namespace smacs {
+
+std::vector<float> project_dense(const SparseVec& v, size_t dim) {
+  std::vector<float> out(dim, 0.0f);
+  for (size_t i = 0; i < v.idx.size(); ++i) {
+    uint32_t h = v.idx[i] * 2654435761u;  // Knuth's multiplicative hash spreads nearby ids
+    h ^= h >> 16;
+    const float sign = (h & 1u) ? 1.0f : -1.0f;
+    out[(h >> 1) % dim] += sign * v.val[i];
+  }
+  double norm = 0;
+  for (float x : out) norm += double(x) * x;
+  if (norm > 0)
+    for (float& x : out) x = static_cast<float>(x / std::sqrt(norm));
+  return out;
+}
+
+namespace {
+
+class HnswIndex : public NeighborIndex {
+ public:
+  HnswIndex(size_t dim, size_t capacity)
+      : dim_(dim), space_(dim), graph_(&space_, capacity, /*M=*/16, /*ef_construction=*/100) {
+    // Fixed once: hnswlib searches with max(ef, k), and a per-query setEf would race.
+    graph_.setEf(64);
+  }
+
+  void add(const SparseVec& v) override {
+    if (rows_ == graph_.max_elements_) graph_.resizeIndex(rows_ * 2);
+    graph_.addPoint(project_dense(v, dim_).data(), rows_++);
+  }
+
+  std::vector<Neighbor> search(const SparseVec& q, size_t n, uint32_t exclude) const override {
+    const size_t want = std::min(n + (exclude != kNoRow ? 1 : 0), rows_);
+    if (want == 0) return {};
+    const auto dense = project_dense(q, dim_);
+    auto heap = graph_.searchKnn(dense.data(), want);
+    std::vector<Neighbor> out;
+    while (!heap.empty()) {  // the heap pops the farthest first
+      const auto [distance, label] = heap.top();
+      heap.pop();
+      if (label != exclude) out.push_back({static_cast<uint32_t>(label), 1.0f - distance});
+    }
+    std::reverse(out.begin(), out.end());
+    if (out.size() > n) out.resize(n);
+    return out;
+  }
+
+  size_t size() const override { return rows_; }
+
+ private:
+  size_t dim_;
+  size_t rows_ = 0;
+  hnswlib::InnerProductSpace space_;
+  hnswlib::HierarchicalNSW<float> graph_;
+};
+
+}  // namespace
+
+std::unique_ptr<NeighborIndex> make_hnsw_index(size_t dim, size_t expected_rows) {
+  return std::make_unique<HnswIndex>(dim, expected_rows);
+}
+
+}  // namespace smacs

@@ -1,0 +1,41 @@
+// Retrieval-based Prior Selection, part 1: proxy performance of each pool model.
+//
+//   P_m = (sum_i w_i s_im + beta * T_m + gamma * g_m) / (sum_i w_i + beta + gamma)
+//
+// with w_i = exp(sim_i / tau) over the question's neighbours, T_m the model's mean on the
+// neighbourhood's task (the neighbours' task shares weight the task means), and g_m its
+// global mean. Missing scores drop out of the sums. With `task_gate` only neighbours of the
+// neighbourhood's majority task are averaged: on a mixed bank, neighbours from another task
+// say little about this one.
+#pragma once
+#include <span>
+#include <vector>
+
+#include "bank/prior_bank.h"
+
+namespace smacs {
+
+struct RpsParams {
+  size_t neighbors = 50;   // N: neighbours averaged
+  double tau = 1.0;        // similarity temperature for w_i
+  double beta = 30.0;      // shrinkage weight towards the neighbourhood's task mean
+  double gamma = 1.0;      // shrinkage weight towards the model's global mean
+  bool task_gate = true;   // average only neighbours of the majority task
+  size_t task_vote = 30;   // neighbours that vote on the task
+  double task_tau = 0.05;  // sharpness of the task vote
+
+  // How many neighbours to retrieve so that gating still leaves `neighbors` of one task.
+  size_t retrieval_depth() const;
+};
+
+struct Proxy {
+  std::vector<double> score;  // per pool member, same order as the pool
+  int task = -1;              // bank task the neighbourhood voted for (-1: empty bank)
+  double task_share = 0;      // that task's share of the vote
+};
+
+// `pool` holds bank model columns; `neighbors` come from the bank's index, best first.
+Proxy proxy_scores(const PriorBank& bank, std::span<const Neighbor> neighbors,
+                   const std::vector<int>& pool, const RpsParams& params);
+
+}  // namespace smacs
