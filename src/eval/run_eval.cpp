@@ -124,6 +124,7 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
   rep.models = test.models;
   rep.params = params;
   std::map<std::string, Mean> avg;
+  std::string score_only;
   for (const auto& [task, names] : acc) {
     TaskResult tr;
     tr.task = task;
@@ -132,11 +133,13 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
     tr.posterior_used = names.count("vote") > 0 && params.posterior.agreement;
     for (const auto& [name, m] : names)
       if (m.n > 0) tr.accuracy[name] = 100.0 * m.sum / static_cast<double>(m.n);
-    if (!names.count("vote"))
-      rep.notes.push_back(task + ": score-only data (no response texts): SMACS's posterior falls "
-                                 "back to the prior and majority vote is not available");
+    if (!names.count("vote")) score_only += (score_only.empty() ? "" : ", ") + task;
     rep.tasks.push_back(std::move(tr));
   }
+  if (!score_only.empty())
+    rep.notes.push_back("score-only data (no response texts) for " + score_only +
+                        ": SMACS's posterior falls back to the prior (so smacs = rps_top1 there) "
+                        "and majority vote is not available");
   for (const auto& tr : rep.tasks)
     for (const auto& [name, pct] : tr.accuracy) avg[name].add(pct);
   for (const auto& [name, m] : avg)

@@ -42,7 +42,7 @@ std::string extract_choice(std::string_view response) {
   static const std::regex alone(R"(^\(?([A-J])\)?[.):]?$)");
   static const std::regex stated(R"((?:answer|option|choice)\s*(?:is|:)?\s*:?\s*\(?([A-J])\b)",
                                  std::regex::icase);
-  static const std::regex leading(R"(^\(?([A-J])[.):\s])");
+  static const std::regex leading(R"(^\(?([A-J])[.):])");  // "I am" is not option I
   static const std::regex any(R"((?:^|[^A-Za-z])\(?([A-J])\)(?:[^A-Za-z]|$))");
   std::smatch m;
   if (std::regex_match(s, m, alone)) return m[1];

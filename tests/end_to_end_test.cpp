@@ -1,0 +1,123 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "bank/bank_store.h"
+#include "core/error.h"
+#include "data/load.h"
+#include "test_util.h"
+
+using namespace smacs;
+using smacs::test::data_file;
+using smacs::test::run_smacs;
+using smacs::test::temp_path;
+
+TEST(BankStore, SqliteRoundTrip) {
+  const Dataset d = load_file(data_file("routerbench/arc_challenge_test.csv"));
+  const std::string path = temp_path("rb.sqlite");
+  save_bank(d, path);
+  const Dataset back = load_bank_data(path);
+  ASSERT_EQ(back.models, d.models);
+  ASSERT_EQ(back.records.size(), d.records.size());
+  for (size_t i = 0; i < d.records.size(); i += 37) {
+    EXPECT_EQ(back.records[i].question, d.records[i].question);
+    for (size_t m = 0; m < d.models.size(); ++m) {
+      EXPECT_EQ(is_missing(back.records[i].scores[m]), is_missing(d.records[i].scores[m]));
+      if (!is_missing(d.records[i].scores[m])) {
+        EXPECT_FLOAT_EQ(back.records[i].scores[m], d.records[i].scores[m]);
+      }
+    }
+    EXPECT_EQ(back.records[i].responses, d.records[i].responses);
+  }
+  const PriorBank bank = open_bank(path);
+  EXPECT_EQ(bank.size(), d.records.size());
+}
+
+TEST(BankStore, CorruptOrForeignFilesGiveClearErrors) {
+  EXPECT_THROW(load_bank_data(temp_path("none.sqlite")), Error);
+  const auto junk = smacs::test::write_temp("junk.sqlite", "this is not sqlite at all, just text......");
+  try {
+    load_bank_data(junk);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("junk.sqlite"), std::string::npos);
+  }
+}
+
+namespace {
+const std::string kSlice = "--train " + data_file("routerdc/humaneval_train.json") + " " +
+                           data_file("routerdc/arc_challenge_train.json") + " --test " +
+                           data_file("routerdc/humaneval_test.json") + " " +
+                           data_file("routerdc/arc_challenge_test.json");
+nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_text_file(path)); }
+}  // namespace
+
+TEST(EvalCli, ReportFollowsTheContractAndIsDeterministic) {
+  const std::string r1 = temp_path("r1.json"), r2 = temp_path("r2.json"), md = temp_path("r.md"),
+                    svg = temp_path("r.svg");
+  const auto run1 = run_smacs("eval " + kSlice + " --report " + r1 + " --markdown " + md + " --plot " + svg);
+  ASSERT_EQ(run1.exit_code, 0) << run1.output;
+  EXPECT_NE(run1.output.find("oracle"), std::string::npos);
+  ASSERT_EQ(run_smacs("eval " + kSlice + " --report " + r2).exit_code, 0);
+  const auto j = read_json(r1);
+  EXPECT_EQ(j, read_json(r2));
+  for (const char* task : {"humaneval", "arc_challenge"}) {
+    ASSERT_TRUE(j["tasks"].contains(task));
+    const auto& acc = j["tasks"][task]["accuracy"];
+    for (const char* m : {"smacs", "smacs_no_drop", "rps_top1", "best_single", "best_per_task", "random", "oracle"})
+      EXPECT_TRUE(acc.contains(m)) << task << " " << m;
+    EXPECT_FALSE(acc.contains("vote"));  // score-only data
+    EXPECT_GE(acc["oracle"].get<double>(), acc["smacs"].get<double>());
+    EXPECT_GE(acc["oracle"].get<double>(), acc["best_per_task"].get<double>());
+  }
+  EXPECT_EQ(j["tasks"]["humaneval"]["n"], 49);
+  EXPECT_EQ(j["pool"].size(), 7u);
+  EXPECT_TRUE(j["params"].contains("k"));
+  EXPECT_NE(read_text_file(svg).find("<svg"), std::string::npos);
+  EXPECT_NE(read_text_file(md).find("| smacs |"), std::string::npos);
+}
+
+TEST(EvalCli, BankFileGivesTheSameResultAsTrainFiles) {
+  const std::string bank = temp_path("slice.sqlite"), a = temp_path("a.json"), b = temp_path("b.json");
+  const auto imp = run_smacs("prior import --data " + data_file("routerdc/humaneval_train.json") + " " +
+                             data_file("routerdc/arc_challenge_train.json") + " --out " + bank);
+  ASSERT_EQ(imp.exit_code, 0) << imp.output;
+  const std::string test = " --test " + data_file("routerdc/humaneval_test.json");
+  ASSERT_EQ(run_smacs("eval --bank " + bank + test + " --report " + a).exit_code, 0);
+  ASSERT_EQ(run_smacs("eval --train " + data_file("routerdc/humaneval_train.json") + " " +
+                      data_file("routerdc/arc_challenge_train.json") + test + " --report " + b).exit_code, 0);
+  EXPECT_EQ(read_json(a)["tasks"], read_json(b)["tasks"]);
+}
+
+TEST(EvalCli, ResponsesEnablePosteriorAndVote) {
+  const std::string out = temp_path("rb.json");
+  const auto r = run_smacs("eval --train " + data_file("routerbench/arc_challenge_train.csv") + " --test " +
+                           data_file("routerbench/arc_challenge_test.csv") +
+                           " --pool zero-one-ai/Yi-34B-Chat,mistralai/mixtral-8x7b-chat,meta/llama-2-70b-chat"
+                           " --k 3 --alpha 0.2 --report " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = read_json(out);
+  const auto& t = j["tasks"]["arc_challenge"];
+  EXPECT_TRUE(t["posterior_used"].get<bool>());
+  EXPECT_EQ(t["answer_kind"], "choice");
+  EXPECT_TRUE(t["accuracy"].contains("vote"));
+  EXPECT_TRUE(t["accuracy"].contains("gpt-4-1106-preview"));  // non-pool models are still shown
+  EXPECT_NE(t["accuracy"]["smacs"], t["accuracy"]["rps_top1"]);  // agreement changed answers
+}
+
+TEST(EvalCli, BadInputIsOneLineAndNonZero) {
+  const auto bad = smacs::test::write_temp("broken_test.json", "[{\"question\": \"q\", \"scores\": ");
+  const auto r = run_smacs("eval --train " + data_file("routerdc/humaneval_train.json") + " --test " + bad);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("broken_test.json"), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+
+  const auto pool = run_smacs("eval " + kSlice + " --pool no-such-model");
+  EXPECT_NE(pool.exit_code, 0);
+  EXPECT_NE(pool.output.find("no-such-model"), std::string::npos);
+
+  EXPECT_NE(run_smacs("eval --test x.json").exit_code, 0);  // neither --train nor --bank
+  EXPECT_NE(run_smacs("eval " + kSlice + " --k 0").exit_code, 0);
+  EXPECT_EQ(run_smacs("eval --help").exit_code, 0);
+  EXPECT_EQ(run_smacs("prior import --help").exit_code, 0);
+}

@@ -1,0 +1,98 @@
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "data/load.h"
+#include "test_util.h"
+
+using namespace smacs;
+using smacs::test::write_temp;
+
+TEST(Load, TaskNameFromFileStem) {
+  EXPECT_EQ(task_from_path("/a/mmlu_train.json"), "mmlu");
+  EXPECT_EQ(task_from_path("gsm8k-test.json"), "gsm8k");
+  EXPECT_EQ(task_from_path("arc_challenge_test.csv"), "arc_challenge");
+  EXPECT_EQ(task_from_path("my_bank.jsonl"), "my_bank");
+}
+
+TEST(Load, RouterDcJson) {
+  const auto path = write_temp("t_train.json",
+      R"([{"question":"q1","scores":{"a":1,"b":0.5}},{"question":"q2","scores":{"a":0,"b":null}}])");
+  const Dataset d = load_file(path);
+  ASSERT_EQ(d.models, (std::vector<std::string>{"a", "b"}));
+  ASSERT_EQ(d.records.size(), 2u);
+  EXPECT_EQ(d.records[0].task, "t");
+  EXPECT_FLOAT_EQ(d.records[0].scores[1], 0.5f);
+  EXPECT_TRUE(is_missing(d.records[1].scores[1]));
+}
+
+TEST(Load, CorruptFilesNameFileAndRow) {
+  const auto bad_json = write_temp("bad_train.json", R"([{"question":"q","scores":{"a":1}}, {"question": 3}])");
+  try {
+    load_file(bad_json);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad_train.json: row 2"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load_file(write_temp("trunc_test.json", R"([{"question":"q")")), Error);
+  EXPECT_THROW(load_file(write_temp("range_test.json", R"([{"question":"q","scores":{"a":7}}])")), Error);
+  EXPECT_THROW(load_file(write_temp("x.txt", "hello")), Error);
+  EXPECT_THROW(load_file("/no/such/file.json"), Error);
+}
+
+TEST(Load, RouterBenchCsvMissingCellsAreMissing) {
+  const auto path = write_temp("rb_test.csv",
+      "sample_id,prompt,m1,m2,m1|model_response,m2|model_response,m1|total_cost,m2|total_cost\n"
+      "s1,\"['Which?\\nA) x\\nB) y']\",1.0,,['B'],,0.001,\n"
+      "s2,\"['He said \"\"hi\"\", ok']\",0.0,1.0,\"['A\\n']\",['B'],0.002,0.003\n");
+  const Dataset d = load_file(path);
+  ASSERT_EQ(d.records.size(), 2u);
+  EXPECT_EQ(d.records[0].question, "Which?\nA) x\nB) y");
+  EXPECT_TRUE(is_missing(d.records[0].scores[1]));
+  EXPECT_EQ(d.records[1].question, "He said \"hi\", ok");
+  EXPECT_EQ(d.records[1].responses[0], "A\n");
+  EXPECT_FLOAT_EQ(d.records[1].costs[1], 0.003f);
+}
+
+TEST(Load, RouterBenchBadRowNamesRow) {
+  const auto path = write_temp("rb2_test.csv",
+      "sample_id,prompt,m1,m1|model_response\ns1,['q'],1.0,['A']\ns2,['q2'],oops,['B']\n");
+  try {
+    load_file(path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("row 2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Load, PythonListLiteral) {
+  EXPECT_EQ(parse_python_str_list(R"(['a\'b', "c\"d", 'e\nf', '\u00e9'])"),
+            (std::vector<std::string>{"a'b", "c\"d", "e\nf", "\xC3\xA9"}));
+  EXPECT_THROW(parse_python_str_list("['unterminated"), Error);
+  EXPECT_THROW(parse_python_str_list("not a list"), Error);
+}
+
+TEST(Load, JsonlRoundTripAndMerge) {
+  Dataset d;
+  d.models = {"a", "b"};
+  d.records.push_back({"id1", "t", "question one", "B", {1.0f, kMissing}, {"B", ""}, {0.1f, kMissing}});
+  const auto path = smacs::test::temp_path("bank.jsonl");
+  write_smacs_jsonl(d, path);
+  const Dataset back = load_file(path);
+  ASSERT_EQ(back.records.size(), 1u);
+  EXPECT_EQ(back.records[0].gold, "B");
+  EXPECT_FLOAT_EQ(back.records[0].scores[back.model_index("a")], 1.0f);
+  EXPECT_TRUE(is_missing(back.records[0].scores[back.model_index("b")]));
+  EXPECT_THROW(load_file(write_temp("bad.jsonl", "{\"task\":\"t\",\"question\":\"q\"}\n{oops\n")), Error);
+
+  Dataset merged = load_files({path, path});
+  EXPECT_EQ(merged.records.size(), 2u);
+}
+
+TEST(Load, ShippedDataLoads) {
+  const Dataset rb = load_file(smacs::test::data_file("routerbench/arc_challenge_test.csv"));
+  EXPECT_EQ(rb.records.size(), 445u);
+  EXPECT_EQ(rb.models.size(), 11u);
+  const Dataset dc = load_file(smacs::test::data_file("routerdc/humaneval_test.json"));
+  EXPECT_EQ(dc.records.size(), 49u);
+  EXPECT_EQ(dc.models.size(), 7u);
+}

@@ -1,0 +1,61 @@
+#include <gtest/gtest.h>
+
+#include "posterior/hybrid.h"
+
+using namespace smacs;
+
+TEST(Extract, Choice) {
+  EXPECT_EQ(extract_answer(AnswerKind::kChoice, "D\n"), "D");
+  EXPECT_EQ(extract_answer(AnswerKind::kChoice, " (B) "), "B");
+  EXPECT_EQ(extract_answer(AnswerKind::kChoice, "The answer is (C) because..."), "C");
+  EXPECT_EQ(extract_answer(AnswerKind::kChoice, "Answer: a"), "A");
+  EXPECT_EQ(extract_answer(AnswerKind::kChoice, "B) wet palms"), "B");
+  EXPECT_EQ(extract_answer(AnswerKind::kChoice, "I am not sure"), "");
+}
+
+TEST(Extract, Number) {
+  EXPECT_EQ(extract_answer(AnswerKind::kNumber, "so she pays 1,250 dollars"), "1250");
+  EXPECT_EQ(extract_answer(AnswerKind::kNumber, "steps 3 and 4 ... #### 18"), "18");
+  EXPECT_EQ(extract_answer(AnswerKind::kNumber, "the total is 12.50"), "12.5");
+  EXPECT_EQ(extract_answer(AnswerKind::kNumber, "-3.0"), "-3");
+  EXPECT_EQ(extract_answer(AnswerKind::kNumber, "none"), "");
+}
+
+TEST(Extract, TextSimilarity) {
+  const auto a = extract_answer(AnswerKind::kText, "The Eiffel Tower!");
+  EXPECT_EQ(a, "the eiffel tower");
+  EXPECT_DOUBLE_EQ(answer_similarity(AnswerKind::kText, a, "the eiffel tower"), 1.0);
+  EXPECT_NEAR(answer_similarity(AnswerKind::kText, "a b c", "a b d"), 0.5, 1e-9);
+  EXPECT_EQ(answer_similarity(AnswerKind::kChoice, "A", "B"), 0.0);
+  EXPECT_EQ(answer_similarity(AnswerKind::kChoice, "", ""), 0.0);  // nothing extracted: no agreement
+  EXPECT_EQ(extract_answer(AnswerKind::kCode, "def f():\n    return  1"), "def f(): return 1");
+}
+
+TEST(Extract, DetectKind) {
+  EXPECT_EQ(detect_answer_kind({"Q?\nA. x\nB. y\nC. z", "R?\nA) u\nB) v"}, {}), AnswerKind::kChoice);
+  EXPECT_EQ(detect_answer_kind({"How many apples?", "How much?"}, {"12", "3,400"}), AnswerKind::kNumber);
+  EXPECT_EQ(detect_answer_kind({"def add(a, b):\n  \"\"\"sum\"\"\""}, {}), AnswerKind::kCode);
+  EXPECT_EQ(detect_answer_kind({"Who wrote Hamlet?"}, {}), AnswerKind::kText);
+}
+
+TEST(Hybrid, AgreementCanOutvoteAWeakerPrior) {
+  // Candidate 0 has the best prior but disagrees with two others that agree with each other.
+  const std::vector<Candidate> c = {{0, 0.40, "A"}, {1, 0.35, "B"}, {2, 0.25, "B"}};
+  const Posterior p = score_candidates(c, AnswerKind::kChoice, {0.5, true});
+  EXPECT_TRUE(p.used_agreement);
+  EXPECT_NEAR(p.prior_norm[0], 0.40, 1e-9);
+  EXPECT_NEAR(p.agreement[1], 0.25 / (0.40 + 0.25), 1e-9);
+  EXPECT_NEAR(p.hybrid[1], 0.5 * 0.35 + 0.5 * (0.25 / 0.65), 1e-9);
+  EXPECT_EQ(p.best, 1u);
+  // With alpha = 1 the prior alone decides.
+  EXPECT_EQ(score_candidates(c, AnswerKind::kChoice, {1.0, true}).best, 0u);
+  // Ablation: agreement off.
+  EXPECT_EQ(score_candidates(c, AnswerKind::kChoice, {0.5, false}).best, 0u);
+}
+
+TEST(Hybrid, NoTextsFallsBackToPrior) {
+  const std::vector<Candidate> c = {{0, 0.2, ""}, {1, 0.7, ""}};
+  const Posterior p = score_candidates(c, AnswerKind::kChoice, {0.1, true});
+  EXPECT_FALSE(p.used_agreement);
+  EXPECT_EQ(p.best, 1u);
+}

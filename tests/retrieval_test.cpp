@@ -1,0 +1,96 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+
+#include "embedding/tfidf.h"
+#include "retrieval/index.h"
+
+using namespace smacs;
+
+TEST(Embedder, SimilarTextsAreCloser) {
+  TfidfEmbedder e;
+  e.fit({"the cat sat on the mat", "stock markets fell sharply", "a dog sat on the rug", "猫坐在垫子上"});
+  const auto cat = e.embed("the cat sat on a mat"), stock = e.embed("markets fell");
+  const auto cat2 = e.embed("cat sat on the mat");
+  EXPECT_NEAR(dot(cat, cat), 1.0f, 1e-5);
+  EXPECT_GT(dot(cat, cat2), 0.5f);
+  EXPECT_LT(dot(cat, stock), 0.05f);
+  EXPECT_GT(dot(e.embed("猫坐在垫子上"), e.embed("猫坐在")), 0.3f);  // CJK characters count
+  EXPECT_TRUE(e.embed("zzzz qqqq").idx.empty());                    // unseen terms are left out
+}
+
+TEST(Embedder, TermCountsAreSortedAndCounted) {
+  const auto c = count_terms("a b a");
+  EXPECT_TRUE(std::is_sorted(c.begin(), c.end()));
+  size_t total = 0;
+  for (const auto& [id, n] : c) total += n;
+  EXPECT_EQ(total, 5u);  // 3 unigrams + 2 bigrams
+}
+
+namespace {
+SparseVec random_vec(std::mt19937& rng, uint32_t vocab, size_t nnz) {
+  std::vector<uint32_t> ids;
+  std::uniform_int_distribution<uint32_t> pick(0, vocab - 1);
+  while (ids.size() < nnz) {
+    const uint32_t id = pick(rng);
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  SparseVec v{ids, {}};
+  std::uniform_real_distribution<float> w(0.1f, 1.0f);
+  for (size_t i = 0; i < ids.size(); ++i) v.val.push_back(w(rng));
+  l2_normalize(v);
+  return v;
+}
+}  // namespace
+
+TEST(ExactIndex, MatchesBruteForce) {
+  std::mt19937 rng(7);
+  std::vector<SparseVec> docs;
+  auto index = make_exact_index();
+  for (int i = 0; i < 500; ++i) {
+    docs.push_back(random_vec(rng, 300, 12));
+    index->add(docs.back());
+  }
+  for (int q = 0; q < 20; ++q) {
+    const SparseVec query = random_vec(rng, 300, 12);
+    std::vector<Neighbor> brute;
+    for (uint32_t r = 0; r < docs.size(); ++r)
+      if (r != 3) brute.push_back({r, dot(query, docs[r])});
+    std::sort(brute.begin(), brute.end(),
+              [](auto& a, auto& b) { return a.sim != b.sim ? a.sim > b.sim : a.row < b.row; });
+    const auto got = index->search(query, 10, /*exclude=*/3);
+    ASSERT_EQ(got.size(), 10u);
+    for (size_t i = 0; i < 10; ++i) {
+      EXPECT_NEAR(got[i].sim, brute[i].sim, 1e-5);
+      EXPECT_NE(got[i].row, 3u);
+    }
+  }
+}
+
+TEST(HnswIndex, FindsNearDuplicates) {
+  // A bank question asked again with a few words changed must come back first, as exact search
+  // would return it.
+  std::mt19937 rng(11);
+  std::vector<SparseVec> docs;
+  auto hnsw = make_hnsw_index(256, 64);  // grows past its initial capacity
+  for (int i = 0; i < 3000; ++i) {
+    docs.push_back(random_vec(rng, 50000, 30));
+    hnsw->add(docs.back());
+  }
+  EXPECT_EQ(hnsw->size(), 3000u);
+  int hits = 0;
+  for (int q = 0; q < 100; ++q) {
+    SparseVec query = docs[q * 29];
+    for (int j = 0; j < 6; ++j) query.val[j] = 0.0f;  // drop a fifth of the terms
+    l2_normalize(query);
+    const auto got = hnsw->search(query, 5, q == 0 ? 0u : kNoRow);
+    if (q == 0) {
+      EXPECT_TRUE(std::none_of(got.begin(), got.end(), [](const Neighbor& n) { return n.row == 0; }));
+      continue;
+    }
+    hits += !got.empty() && got[0].row == static_cast<uint32_t>(q * 29);
+  }
+  EXPECT_GE(hits, 95);
+}
