@@ -8,5 +8,6 @@ namespace smacs::cli {
 using Runner = std::function<int()>;
 Runner add_eval_command(CLI::App& app);
 Runner add_prior_commands(CLI::App& app);
+Runner add_serve_commands(CLI::App& app);
 
 }  // namespace smacs::cli

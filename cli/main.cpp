@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "smacs 0.1.0");
   const auto eval = smacs::cli::add_eval_command(app);
   const auto prior = smacs::cli::add_prior_commands(app);
+  const auto serve = smacs::cli::add_serve_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("eval")) return eval();
+    if (app.got_subcommand("serve") || app.got_subcommand("replay-serve")) return serve();
     return prior();
   } catch (const smacs::Error& e) {
     std::fprintf(stderr, "smacs: error: %s\n", e.what());

@@ -62,12 +62,13 @@ std::optional<std::string> replayed_answer(const EvalInput& in, size_t row, int 
   return in.answers[row].empty() ? std::string() : in.answers[row][member];
 }
 
+// The pool member SMACS answers with, or -1 when every selected model failed.
 int smacs_member(const EvalInput& in, size_t row, const Plan& plan, const RowView& view,
                  const SmacsParams& params) {
   std::vector<std::optional<std::string>> replies;
   for (int member : plan.selection.selected) replies.push_back(replayed_answer(in, row, member, view));
   const auto choice = choose(plan, replies, in.kinds.at(in.test->records[row].task), params);
-  return choice ? choice->member : view.first_with_result(plan.selection.ranked);
+  return choice ? choice->member : -1;  // every selected model failed: the gateway's 502
 }
 
 }  // namespace
@@ -97,12 +98,14 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
     for (size_t m = 0; m < test.models.size(); ++m)
       if (!is_missing(r.scores[m])) a[test.models[m]].add(r.scores[m]);
 
-    const Plan plan = plan_from_neighbors(bank, in.neighbors[i], in.pool_bank, params, r.id);
+    // Seeded by the question text, as the gateway is (it sees no ids): same draws, same answers.
+    const Plan plan = plan_from_neighbors(bank, in.neighbors[i], in.pool_bank, params, r.question);
     SmacsParams no_drop = params;
     no_drop.p_drop = 0;
     Plan plan_nd{plan.proxy, select_models(plan.proxy.score, params.k, 0, 0)};
-    auto add_member = [&](const std::string& name, int member) {
-      if (member >= 0 && !is_missing(view.scores[member])) a[name].add(view.scores[member]);
+    auto add_member = [&](const std::string& name, int member) {  // -1: no answer, a failure
+      if (member < 0) a[name].add(0.0);
+      else if (!is_missing(view.scores[member])) a[name].add(view.scores[member]);
     };
     add_member("smacs", smacs_member(in, i, plan, view, params));
     add_member("smacs_no_drop", smacs_member(in, i, plan_nd, view, no_drop));

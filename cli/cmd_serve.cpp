@@ -1,0 +1,84 @@
+// `smacs serve` and `smacs replay-serve`.
+#include <csignal>
+#include <iostream>
+#include <memory>
+
+#include "bank/bank_store.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "data/load.h"
+#include "eval/evaluate.h"
+#include "server/gateway_server.h"
+#include "server/replay_server.h"
+
+namespace smacs::cli {
+
+namespace {
+
+std::function<void()> g_stop;  // what SIGINT/SIGTERM do: stop the server cleanly
+extern "C" void on_signal(int) {
+  if (g_stop) g_stop();
+}
+
+void install_stop(std::function<void()> stop) {
+  g_stop = std::move(stop);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+PriorBank load_bank(const std::vector<std::string>& files) {
+  if (files.size() == 1 && files[0].ends_with(".sqlite")) return open_bank(files[0]);
+  return build_bank(load_files(files));
+}
+
+int serve(const std::string& config_path) {
+  const ServerConfig config = load_server_config(config_path);
+  PriorBank bank = load_bank(config.bank_files);
+  SmacsParams params = config.params;
+  std::vector<std::string> pool;
+  for (const auto& b : config.pool) pool.push_back(b.name);
+  if (config.tune) params = tune_params(bank, pool, {}, params);
+  std::vector<std::unique_ptr<Backend>> backends;
+  for (const auto& b : config.pool) backends.push_back(make_http_backend(b));
+  Metrics metrics;
+  Gateway gateway(std::move(bank), params, std::move(backends), metrics);
+  GatewayServer server(config, gateway, metrics);
+  const int port = server.bind();
+  std::cerr << "smacs serve: listening on http://" << config.host << ":" << port << "/v1 with "
+            << config.pool.size() << " models; params " << params_to_json(params).dump() << std::endl;
+  install_stop([&server] { server.stop(); });
+  server.run();
+  return 0;
+}
+
+int replay_serve(const std::vector<std::string>& files, const ReplayOptions& options) {
+  ReplayServer server(load_files(files), options);
+  const int port = server.bind();
+  std::cerr << "smacs replay-serve: listening on http://" << options.host << ":" << port << "/v1" << std::endl;
+  install_stop([&server] { server.stop(); });
+  server.run();
+  return 0;
+}
+
+}  // namespace
+
+Runner add_serve_commands(CLI::App& app) {
+  auto config = std::make_shared<std::string>();
+  auto files = std::make_shared<std::vector<std::string>>();
+  auto replay = std::make_shared<ReplayOptions>();
+  auto* serve_cmd = app.add_subcommand("serve", "Serve SMACS as an OpenAI-compatible endpoint over real model endpoints");
+  serve_cmd->add_option("--config", *config, "The YAML configuration (see examples/replay.yaml)")->required();
+  auto* replay_cmd = app.add_subcommand("replay-serve", "Serve recorded results as an OpenAI-compatible endpoint (for tests and trials)");
+  replay_cmd->add_option("--data", *files, "Files with recorded responses (.csv, .json, .jsonl)")->required();
+  replay_cmd->add_option("--host", replay->host, "Address to listen on")->capture_default_str();
+  replay_cmd->add_option("--port", replay->port, "Port (0 = any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  replay_cmd->add_option("--latency-ms", replay->latency_ms, "Delay added to every reply")->capture_default_str()->check(CLI::NonNegativeNumber);
+  replay_cmd->add_option("--fail-rate", replay->fail_rate, "Share of requests answered with HTTP 500")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  replay_cmd->add_option("--seed", replay->seed, "Seed of the injected failures")->capture_default_str();
+  return [=]() -> int {
+    if (*serve_cmd) return serve(*config);
+    return replay_serve(*files, *replay);
+  };
+}
+
+}  // namespace smacs::cli

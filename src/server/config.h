@@ -1,0 +1,44 @@
+// `smacs serve` configuration, read from YAML. A bad config throws smacs::Error naming the key.
+//
+//   listen: 127.0.0.1:8080
+//   api_keys: [secret1]          # clients send "Authorization: Bearer <key>"; empty = open
+//   max_body_bytes: 1048576
+//   request_timeout_ms: 30000    # no request outlives this
+//   bank: ../data/routerbench/arc_challenge_train.csv   # .sqlite bank or data file(s)
+//   smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
+//           task_gate: true, seed: 42, tune: false}
+//   pool:
+//     - name: model-a
+//       base_url: http://127.0.0.1:8000/v1
+//       model: upstream-id          # default: name
+//       api_key_env: MODEL_A_KEY    # optional
+//       max_concurrency: 16
+//       timeout_ms: 10000
+//       retries: 2
+#pragma once
+#include <string>
+#include <vector>
+
+#include "generation/backend.h"
+#include "pipeline/smacs.h"
+
+namespace smacs {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::vector<std::string> api_keys;
+  size_t max_body_bytes = 1 << 20;
+  int request_timeout_ms = 30000;
+  std::vector<std::string> bank_files;  // resolved against the config file's folder
+  SmacsParams params;
+  bool tune = false;
+  size_t threads = 128;  // HTTP worker threads (each keep-alive client holds one)
+  std::vector<HttpBackendConfig> pool;
+};
+
+ServerConfig load_server_config(const std::string& path);
+ServerConfig parse_server_config(const std::string& yaml_text, const std::string& base_dir,
+                                 const std::string& source = "config");
+
+}  // namespace smacs

@@ -1,0 +1,32 @@
+// Counters and latency histograms for GET /metrics (Prometheus text format). Thread-safe.
+#pragma once
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace smacs {
+
+class Metrics {
+ public:
+  void count_request(const std::string& endpoint, int status, double seconds);
+  void count_backend(const std::string& backend, bool ok, double seconds);
+  void count_model(const std::string& event, const std::string& model);  // selected|dropped|chosen
+  std::string render() const;
+
+ private:
+  struct Histogram {
+    std::vector<uint64_t> buckets;  // cumulative counts are computed at render time
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  void observe(Histogram& h, double seconds);
+  mutable std::mutex mutex_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  std::map<std::string, Histogram> request_latency_;
+  std::map<std::pair<std::string, bool>, uint64_t> backend_calls_;
+  std::map<std::string, Histogram> backend_latency_;
+  std::map<std::pair<std::string, std::string>, uint64_t> model_events_;
+};
+
+}  // namespace smacs

@@ -1,0 +1,128 @@
+#include "server/openai_api.h"
+
+#include <ctime>
+
+namespace smacs {
+
+using nlohmann::json;
+
+json error_body(const ApiError& e) {
+  return {{"error", {{"message", e.message}, {"type", e.type},
+                     {"param", e.param.empty() ? json() : json(e.param)},
+                     {"code", e.code.empty() ? json() : json(e.code)}}}};
+}
+
+namespace {
+
+ParsedChat fail(std::string message, std::string param = "") {
+  ParsedChat p;
+  p.error.message = std::move(message);
+  p.error.param = std::move(param);
+  return p;
+}
+
+// The text of a message's content: a string, or an array of {"type":"text","text":...} parts.
+std::optional<std::string> content_text(const json& content) {
+  if (content.is_string()) return content.get<std::string>();
+  if (content.is_null()) return std::string();
+  if (!content.is_array()) return std::nullopt;
+  std::string text;
+  for (const auto& part : content) {
+    if (!part.is_object()) return std::nullopt;
+    const auto t = part.find("text");
+    if (t != part.end()) {
+      if (!t->is_string()) return std::nullopt;
+      if (!text.empty()) text += '\n';
+      text += t->get_ref<const std::string&>();
+    }
+  }
+  return text;
+}
+
+bool number_or_absent(const json& body, const char* key) {
+  const auto it = body.find(key);
+  return it == body.end() || it->is_null() || it->is_number();
+}
+
+}  // namespace
+
+ParsedChat parse_chat_request(std::string_view text) {
+  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return fail("the request body is not valid JSON");
+  if (!body.is_object()) return fail("the request body must be a JSON object");
+  const auto model = body.find("model");
+  if (model == body.end() || !model->is_string() || model->get<std::string>().empty())
+    return fail("'model' is required and must be a non-empty string", "model");
+  const auto messages = body.find("messages");
+  if (messages == body.end() || !messages->is_array() || messages->empty())
+    return fail("'messages' is required and must be a non-empty array", "messages");
+  ChatRequest req;
+  bool has_user = false;
+  for (size_t i = 0; i < messages->size(); ++i) {
+    const json& m = (*messages)[i];
+    const std::string param = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) return fail(param + " must be an object", param);
+    const auto role = m.find("role");
+    if (role == m.end() || !role->is_string()) return fail(param + ".role must be a string", param + ".role");
+    const std::string r = role->get<std::string>();
+    if (r != "system" && r != "user" && r != "assistant" && r != "tool" && r != "developer")
+      return fail(param + ".role '" + r + "' is not one of system, developer, user, assistant, tool", param + ".role");
+    const auto content = m.find("content");
+    const auto text = content == m.end() ? std::optional<std::string>("") : content_text(*content);
+    if (!text) return fail(param + ".content must be a string or an array of text parts", param + ".content");
+    if (r == "user") has_user = true, req.retrieval_key = *text;
+  }
+  if (!has_user) return fail("'messages' must contain at least one user message", "messages");
+  const auto stream = body.find("stream");
+  if (stream != body.end() && !stream->is_null() && !stream->is_boolean())
+    return fail("'stream' must be a boolean", "stream");
+  for (const char* key : {"temperature", "top_p", "max_tokens", "max_completion_tokens", "n"})
+    if (!number_or_absent(body, key)) return fail(std::string("'") + key + "' must be a number", key);
+  const auto n = body.find("n");
+  if (n != body.end() && n->is_number() && n->get<double>() != 1)
+    return fail("only n = 1 is supported", "n");
+  req.model = model->get<std::string>();
+  req.stream = stream != body.end() && stream->is_boolean() && stream->get<bool>();
+  req.body = std::move(body);
+  ParsedChat p;
+  p.request = std::move(req);
+  return p;
+}
+
+json completion_body(const std::string& id, const std::string& model, const std::string& content, const json& usage) {
+  return {{"id", id},
+          {"object", "chat.completion"},
+          {"created", static_cast<int64_t>(std::time(nullptr))},
+          {"model", model},
+          {"choices", json::array({{{"index", 0},
+                                    {"message", {{"role", "assistant"}, {"content", content}}},
+                                    {"finish_reason", "stop"}}})},
+          {"usage", usage.is_object() ? usage : json{{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}}}};
+}
+
+std::vector<std::string> completion_sse(const std::string& id, const std::string& model, const std::string& content,
+                                        const json& extra) {
+  const auto created = static_cast<int64_t>(std::time(nullptr));
+  auto chunk = [&](const json& delta, const json& finish) {
+    return json{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
+                {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}};
+  };
+  std::vector<std::string> events;
+  json first = chunk({{"role", "assistant"}, {"content", ""}}, nullptr);
+  if (extra.is_object())
+    for (const auto& [k, v] : extra.items()) first[k] = v;
+  events.push_back("data: " + first.dump() + "\n\n");
+  // The answer is chosen before streaming starts; send it in pieces of about 64 bytes,
+  // cut on UTF-8 character boundaries.
+  for (size_t i = 0; i < content.size();) {
+    size_t end = std::min(content.size(), i + 64);
+    while (end < content.size() && (static_cast<unsigned char>(content[end]) & 0xC0) == 0x80) ++end;
+    events.push_back("data: " + chunk({{"content", content.substr(i, end - i)}}, nullptr).dump() + "\n\n");
+    i = end;
+  }
+  events.push_back("data: " + chunk(json::object(), "stop").dump() + "\n\n");
+  events.push_back("data: [DONE]\n\n");
+  return events;
+}
+
+}  // namespace smacs

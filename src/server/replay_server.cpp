@@ -1,0 +1,49 @@
+#include "server/replay_server.h"
+
+#include <thread>
+
+#include "server/http_util.h"
+
+namespace smacs {
+
+using nlohmann::json;
+
+ReplayServer::ReplayServer(Dataset data, ReplayOptions options)
+    : data_(std::move(data)), options_(options), rng_{options.seed} {
+  for (size_t i = 0; i < data_.records.size(); ++i) by_prompt_.emplace(data_.records[i].question, i);
+  configure_http_server(server_, options_.threads, 16 << 20);
+  server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { chat_completions(req, res); });
+  server_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    json list = json::array();
+    for (const auto& m : data_.models) list.push_back({{"id", m}, {"object", "model"}, {"owned_by", "replay"}});
+    send_json(res, {{"object", "list"}, {"data", list}});
+  });
+  server_.Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, {{"status", "ok"}}); });
+}
+
+int ReplayServer::bind() { return bind_http_server(server_, options_.host, options_.port); }
+
+void ReplayServer::chat_completions(const httplib::Request& req, httplib::Response& res) {
+  const ParsedChat parsed = parse_chat_request(req.body);
+  if (!parsed.request) return send_error(res, parsed.error);
+  if (options_.latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(options_.latency_ms));
+  if (options_.fail_rate > 0) {
+    std::lock_guard lock(rng_mutex_);
+    if (rng_.uniform() < options_.fail_rate)
+      return send_error(res, {500, "server_error", "injected failure (--fail-rate)", "", "injected"});
+  }
+  const ChatRequest& chat = *parsed.request;
+  const int col = data_.model_index(chat.model);
+  if (col < 0) return send_error(res, {404, "invalid_request_error", "the model '" + chat.model + "' is not in the recorded data", "model", "model_not_found"});
+  const auto it = by_prompt_.find(chat.retrieval_key);
+  if (it == by_prompt_.end()) return send_error(res, {404, "invalid_request_error", "no recorded question matches the last user message", "messages", "unknown_prompt"});
+  const Record& r = data_.records[it->second];
+  if (is_missing(r.scores[col])) return send_error(res, {404, "invalid_request_error", "no recorded result of '" + chat.model + "' for this question", "model", "missing_result"});
+  const std::string content = r.responses.empty() ? "" : r.responses[col];
+  json body = completion_body("replay-" + r.id, chat.model, content, nullptr);
+  body["replay"] = {{"id", r.id}, {"score", r.scores[col]}};
+  if (chat.stream) return send_sse(res, completion_sse("replay-" + r.id, chat.model, content, nullptr));
+  send_json(res, body);
+}
+
+}  // namespace smacs

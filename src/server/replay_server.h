@@ -1,0 +1,42 @@
+// `smacs replay-serve`: recorded results as an OpenAI-compatible endpoint. The `model` field
+// picks the model, the last user message picks the recorded question, and the reply is that
+// model's recorded response. An unknown prompt or model, or a missing result, is a 404.
+#pragma once
+#include <httplib.h>
+
+#include <mutex>
+#include <unordered_map>
+
+#include "core/record.h"
+#include "selection/select.h"
+
+namespace smacs {
+
+struct ReplayOptions {
+  std::string host = "127.0.0.1";
+  int port = 9100;
+  int latency_ms = 0;      // added to every reply
+  double fail_rate = 0;    // share of requests answered with HTTP 500 (seeded)
+  uint64_t seed = 1;
+  size_t threads = 128;
+};
+
+class ReplayServer {
+ public:
+  ReplayServer(Dataset data, ReplayOptions options);
+  int bind();
+  void run() { server_.listen_after_bind(); }
+  void stop() { server_.stop(); }
+
+ private:
+  void chat_completions(const httplib::Request& req, httplib::Response& res);
+
+  Dataset data_;
+  ReplayOptions options_;
+  std::unordered_map<std::string, size_t> by_prompt_;
+  httplib::Server server_;
+  std::mutex rng_mutex_;
+  SplitMix64 rng_;
+};
+
+}  // namespace smacs
