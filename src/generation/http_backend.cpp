@@ -120,6 +120,7 @@ class HttpBackend : public Backend {
     lock.unlock();
     auto c = std::make_unique<httplib::Client>(url_.origin);
     c->set_keep_alive(true);
+    c->set_tcp_nodelay(true);
     if (!config_.api_key.empty()) c->set_bearer_token_auth(config_.api_key.c_str());
     return c;
   }

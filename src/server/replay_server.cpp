@@ -1,5 +1,6 @@
 #include "server/replay_server.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "server/http_util.h"
@@ -10,7 +11,7 @@ using nlohmann::json;
 
 ReplayServer::ReplayServer(Dataset data, ReplayOptions options)
     : data_(std::move(data)), options_(options), rng_{options.seed} {
-  for (size_t i = 0; i < data_.records.size(); ++i) by_prompt_.emplace(data_.records[i].question, i);
+  for (size_t i = 0; i < data_.records.size(); ++i) by_prompt_[data_.records[i].question].push_back(i);
   configure_http_server(server_, options_.threads, 16 << 20);
   server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { chat_completions(req, res); });
   server_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
@@ -37,8 +38,10 @@ void ReplayServer::chat_completions(const httplib::Request& req, httplib::Respon
   if (col < 0) return send_error(res, {404, "invalid_request_error", "the model '" + chat.model + "' is not in the recorded data", "model", "model_not_found"});
   const auto it = by_prompt_.find(chat.retrieval_key);
   if (it == by_prompt_.end()) return send_error(res, {404, "invalid_request_error", "no recorded question matches the last user message", "messages", "unknown_prompt"});
-  const Record& r = data_.records[it->second];
-  if (is_missing(r.scores[col])) return send_error(res, {404, "invalid_request_error", "no recorded result of '" + chat.model + "' for this question", "model", "missing_result"});
+  const auto row = std::find_if(it->second.begin(), it->second.end(),
+                                [&](size_t i) { return !is_missing(data_.records[i].scores[col]); });
+  if (row == it->second.end()) return send_error(res, {404, "invalid_request_error", "no recorded result of '" + chat.model + "' for this question", "model", "missing_result"});
+  const Record& r = data_.records[*row];
   const std::string content = r.responses.empty() ? "" : r.responses[col];
   json body = completion_body("replay-" + r.id, chat.model, content, nullptr);
   body["replay"] = {{"id", r.id}, {"score", r.scores[col]}};

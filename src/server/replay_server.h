@@ -33,7 +33,8 @@ class ReplayServer {
 
   Dataset data_;
   ReplayOptions options_;
-  std::unordered_map<std::string, size_t> by_prompt_;
+  // A prompt may be recorded more than once (RouterBench has a duplicate row with no results).
+  std::unordered_map<std::string, std::vector<size_t>> by_prompt_;
   httplib::Server server_;
   std::mutex rng_mutex_;
   SplitMix64 rng_;

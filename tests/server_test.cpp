@@ -1,0 +1,262 @@
+// The gateway over real HTTP on loopback: replay-serve backends, failure injection, bad input.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <thread>
+
+#include "core/error.h"
+#include "data/load.h"
+#include "eval/evaluate.h"
+#include "server/config.h"
+#include "server/gateway_server.h"
+#include "server/replay_server.h"
+#include "test_util.h"
+
+using namespace smacs;
+using nlohmann::json;
+
+namespace {
+
+// Runs a server (anything with bind/run/stop) on its own thread for the test's lifetime.
+template <typename Server>
+struct Running {
+  std::unique_ptr<Server> server;
+  int port = 0;
+  std::thread thread;
+  explicit Running(std::unique_ptr<Server> s) : server(std::move(s)) {
+    port = server->bind();
+    thread = std::thread([this] { server->run(); });
+  }
+  ~Running() {
+    server->stop();
+    thread.join();
+  }
+};
+
+const std::vector<std::string> kOpenPool = {
+    "zero-one-ai/Yi-34B-Chat",   "mistralai/mixtral-8x7b-chat",       "meta/llama-2-70b-chat",
+    "mistralai/mistral-7b-chat", "meta/code-llama-instruct-34b-chat", "WizardLM/WizardLM-13B-V1.2"};
+
+std::string rb(const std::string& split) { return test::data_file("routerbench/arc_challenge_" + split + ".csv"); }
+
+json chat(const std::string& model, const std::string& question) {
+  return {{"model", model}, {"messages", json::array({{{"role", "user"}, {"content", question}}})}};
+}
+
+// A gateway over `urls` (one per pool member), bank = RouterBench train.
+struct GatewayFixture {
+  ServerConfig config;
+  Metrics metrics;
+  std::unique_ptr<Gateway> gateway;
+  std::unique_ptr<Running<GatewayServer>> running;
+
+  GatewayFixture(const std::vector<std::pair<std::string, std::string>>& pool, int timeout_ms = 5000,
+                 int backend_timeout_ms = 5000, std::vector<std::string> keys = {}) {
+    config.port = 0;
+    config.threads = 16;
+    config.request_timeout_ms = timeout_ms;
+    config.api_keys = std::move(keys);
+    config.max_body_bytes = 64 * 1024;
+    std::vector<std::unique_ptr<Backend>> backends;
+    for (const auto& [name, url] : pool) {
+      HttpBackendConfig b;
+      b.name = name, b.base_url = url, b.timeout_ms = backend_timeout_ms, b.retries = 1, b.backoff_ms = 10;
+      config.pool.push_back(b);
+      backends.push_back(make_http_backend(b));
+    }
+    gateway = std::make_unique<Gateway>(build_bank(load_file(rb("train"))), config.params, std::move(backends), metrics);
+    running = std::make_unique<Running<GatewayServer>>(std::make_unique<GatewayServer>(config, *gateway, metrics));
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", running->port);
+    c.set_read_timeout(30, 0);
+    c.set_tcp_nodelay(true);
+    return c;
+  }
+};
+
+std::unique_ptr<Running<ReplayServer>> start_replay(int latency_ms = 0, double fail_rate = 0) {
+  ReplayOptions o;
+  o.port = 0, o.latency_ms = latency_ms, o.fail_rate = fail_rate, o.threads = 16;
+  return std::make_unique<Running<ReplayServer>>(std::make_unique<ReplayServer>(load_file(rb("test")), o));
+}
+
+std::string url(int port) { return "http://127.0.0.1:" + std::to_string(port) + "/v1"; }
+
+}  // namespace
+
+TEST(Gateway, AccuracyThroughHttpEqualsEval) {
+  auto replay = start_replay();
+  std::vector<std::pair<std::string, std::string>> pool;
+  for (const auto& m : kOpenPool) pool.emplace_back(m, url(replay->port));
+  GatewayFixture gw(pool);
+  const Dataset test = load_file(rb("test"));
+  auto client = gw.client();
+  double sum = 0;
+  size_t n = 0, failed = 0;
+  for (const auto& r : test.records) {
+    bool any = false;
+    for (const auto& m : kOpenPool) any |= !is_missing(r.scores[test.model_index(m)]);
+    if (!any) continue;  // eval leaves these out as well
+    auto res = client.Post("/v1/chat/completions", chat("smacs", r.question).dump(), "application/json");
+    ASSERT_TRUE(res);
+    ++n;
+    if (res->status != 200) {
+      ++failed;
+      continue;  // every selected backend failed: a 0, as in eval
+    }
+    const json body = json::parse(res->body);
+    const std::string chosen = body["smacs"]["chosen"];
+    EXPECT_EQ(body["choices"][0]["message"]["content"], r.responses[test.model_index(chosen)]);
+    sum += r.scores[test.model_index(chosen)];
+  }
+  const PriorBank bank = build_bank(load_file(rb("train")));
+  const SmacsParams p = gw.config.params;
+  const EvalReport rep = run_eval(prepare_eval(bank, test, kOpenPool, {}, p.rps.retrieval_depth()), p);
+  EXPECT_EQ(n, rep.tasks.front().n);
+  EXPECT_NEAR(100.0 * sum / static_cast<double>(n), rep.tasks.front().accuracy.at("smacs"), 1e-9);
+  EXPECT_LT(failed, 3u);
+}
+
+TEST(Gateway, BadInputGetsOpenAiErrors) {
+  auto replay = start_replay();
+  GatewayFixture gw({{kOpenPool[0], url(replay->port)}}, 5000, 5000, {"secret"});
+  auto c = gw.client();
+  auto post = [&](const std::string& body, bool auth = true) {
+    httplib::Headers h;
+    if (auth) h.emplace("Authorization", "Bearer secret");
+    return c.Post("/v1/chat/completions", h, body, "application/json");
+  };
+  auto expect_error = [](const httplib::Result& res, int status, const std::string& param) {
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, status) << res->body;
+    const json j = json::parse(res->body);
+    ASSERT_TRUE(j.contains("error")) << res->body;
+    EXPECT_TRUE(j["error"]["message"].is_string());
+    if (!param.empty()) {
+      EXPECT_EQ(j["error"]["param"], param);
+    }
+  };
+  expect_error(post("{not json"), 400, "");
+  expect_error(post(R"({"messages":[{"role":"user","content":"x"}]})"), 400, "model");
+  expect_error(post(R"({"model":"smacs","messages":"hi"})"), 400, "messages");
+  expect_error(post(R"({"model":"smacs","messages":[{"role":"robot","content":"x"}]})"), 400, "messages[0].role");
+  expect_error(post(R"({"model":"smacs","messages":[{"role":"user","content":5}]})"), 400, "messages[0].content");
+  expect_error(post(R"({"model":"smacs","messages":[{"role":"user","content":"x"}],"stream":"yes"})"), 400, "stream");
+  expect_error(post(chat("gpt-5", "x").dump()), 404, "model");
+  expect_error(post(chat("smacs", std::string(100000, 'a')).dump()), 413, "");
+  expect_error(post(chat("smacs", "x").dump(), /*auth=*/false), 401, "");
+  expect_error(c.Get("/v1/models"), 401, "");
+  expect_error(c.Get("/v1/nothing"), 404, "");
+  auto health = c.Get("/health");  // open: for load balancers
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST(Gateway, FailureInjectionAnswersWithinTheDeadline) {
+  auto good = start_replay();
+  auto slow = start_replay(/*latency_ms=*/3000);
+  // A backend that answers 200 with garbage.
+  auto garbage_server = std::make_unique<httplib::Server>();
+  garbage_server->Post("/v1/chat/completions", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<html>definitely not json", "text/html");
+  });
+  const int garbage_port = garbage_server->bind_to_any_port("127.0.0.1");
+  std::thread garbage_thread([&] { garbage_server->listen_after_bind(); });
+  // Port 1 on loopback: nothing listens there (connection refused).
+  GatewayFixture gw({{kOpenPool[0], url(good->port)},
+                     {kOpenPool[1], "http://127.0.0.1:1/v1"},
+                     {kOpenPool[2], url(slow->port)},
+                     {kOpenPool[3], url(garbage_port)}},
+                    /*timeout_ms=*/1500, /*backend_timeout_ms=*/500);
+  const Dataset test = load_file(rb("test"));
+  auto c = gw.client();
+  int answered = 0, errored = 0;
+  for (size_t i = 0; i < 12; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    auto res = c.Post("/v1/chat/completions", chat("smacs", test.records[i].question).dump(), "application/json");
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_TRUE(res);
+    EXPECT_LT(secs, 1.5 + 0.5) << "request outlived its deadline";
+    const json j = json::parse(res->body);
+    if (res->status == 200) {
+      ++answered;
+      EXPECT_FALSE(j["smacs"]["chosen"].get<std::string>().empty());
+    } else {
+      ++errored;
+      EXPECT_EQ(res->status, 502);
+      EXPECT_TRUE(j["error"]["message"].is_string());
+    }
+  }
+  EXPECT_EQ(answered + errored, 12);
+  EXPECT_GT(answered, 0);
+  // Metrics saw the failures.
+  const std::string metrics = c.Get("/metrics")->body;
+  EXPECT_NE(metrics.find("outcome=\"error\""), std::string::npos);
+  EXPECT_NE(metrics.find("smacs_model_events_total{event=\"chosen\""), std::string::npos);
+  garbage_server->stop();
+  garbage_thread.join();
+}
+
+TEST(Gateway, StreamingAndPassThrough) {
+  auto replay = start_replay();
+  std::vector<std::pair<std::string, std::string>> pool;
+  for (const auto& m : kOpenPool) pool.emplace_back(m, url(replay->port));
+  GatewayFixture gw(pool);
+  const Dataset test = load_file(rb("test"));
+  auto c = gw.client();
+  json req = chat("smacs", test.records[1].question);
+  req["stream"] = true;
+  auto res = c.Post("/v1/chat/completions", req.dump(), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
+  EXPECT_NE(res->body.find("\"smacs\":"), std::string::npos);
+  EXPECT_NE(res->body.find("data: [DONE]"), std::string::npos);
+  auto direct = c.Post("/v1/chat/completions", chat(kOpenPool[0], test.records[1].question).dump(), "application/json");
+  ASSERT_TRUE(direct);
+  EXPECT_EQ(direct->status, 200);
+  EXPECT_EQ(json::parse(direct->body)["choices"][0]["message"]["content"], test.records[1].responses[test.model_index(kOpenPool[0])]);
+}
+
+TEST(ReplayServe, DuplicatePromptAnswersFromTheRecordWithAResult) {
+  // Bug: a prompt recorded twice, first without results, made replay-serve answer 404.
+  const auto path = test::write_temp("dup.jsonl",
+      R"({"id":"a","task":"t","question":"same?","results":{"m":{"score":null}}})" "\n"
+      R"({"id":"b","task":"t","question":"same?","results":{"m":{"score":1,"response":"B"}}})" "\n");
+  ReplayOptions o;
+  o.port = 0, o.threads = 4;
+  Running<ReplayServer> replay(std::make_unique<ReplayServer>(load_file(path), o));
+  httplib::Client c("127.0.0.1", replay.port);
+  auto res = c.Post("/v1/chat/completions", chat("m", "same?").dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["choices"][0]["message"]["content"], "B");
+  auto unknown = c.Post("/v1/chat/completions", chat("m", "never asked").dump(), "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_EQ(json::parse(unknown->body)["error"]["code"], "unknown_prompt");
+}
+
+TEST(ServerConfig, BadConfigsNameTheKey) {
+  const std::string ok = "bank: b.csv\npool:\n  - {name: m, base_url: http://127.0.0.1:1/v1}\n";
+  EXPECT_NO_THROW(parse_server_config(ok, "/tmp"));
+  auto message = [](const std::string& yaml) {
+    try {
+      parse_server_config(yaml, "/tmp");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("pool: []\nbank: b").find("'pool'"), std::string::npos);
+  EXPECT_NE(message(ok + "listen: nope").find("'listen'"), std::string::npos);
+  EXPECT_NE(message(ok + "smacs: {k: 0}").find("'k'"), std::string::npos);
+  EXPECT_NE(message(ok + "smacs: {alpha: high}").find("'alpha'"), std::string::npos);
+  EXPECT_NE(message(ok + "colour: blue").find("'colour'"), std::string::npos);
+  EXPECT_NE(message("bank: b\npool:\n  - {name: m, base_url: ftp://x}\n").find("'base_url'"), std::string::npos);
+  EXPECT_NE(message("bank: b\npool:\n  - {name: m, base_url: http://x, api_key_env: SMACS_NO_SUCH_VAR}\n").find("SMACS_NO_SUCH_VAR"), std::string::npos);
+  EXPECT_NE(message("pool: [{name: m, base_url: 'http://x'}]").find("'bank'"), std::string::npos);
+  EXPECT_NE(message("key: [unclosed").find("malformed YAML"), std::string::npos);
+  EXPECT_EQ(parse_server_config(ok, "/etc/smacs").bank_files.front(), "/etc/smacs/b.csv");
+}
