@@ -1,0 +1,18 @@
+// libFuzzer target: request parsing must never crash, hang or throw, whatever the bytes.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "server/openai_api.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view body(reinterpret_cast<const char*>(data), size);
+  const smacs::ParsedChat parsed = smacs::parse_chat_request(body);
+  if (parsed.request) {
+    // A request that parses must have what the gateway relies on.
+    if (parsed.request->model.empty() || !parsed.request->body.is_object()) __builtin_trap();
+  } else if (parsed.error.message.empty() || parsed.error.status < 400) {
+    __builtin_trap();
+  }
+  return 0;
+}
