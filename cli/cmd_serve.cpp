@@ -75,6 +75,7 @@ Runner add_serve_commands(CLI::App& app) {
   replay_cmd->add_option("--latency-ms", replay->latency_ms, "Delay added to every reply")->capture_default_str()->check(CLI::NonNegativeNumber);
   replay_cmd->add_option("--fail-rate", replay->fail_rate, "Share of requests answered with HTTP 500")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   replay_cmd->add_option("--seed", replay->seed, "Seed of the injected failures")->capture_default_str();
+  replay_cmd->add_option("--threads", replay->threads, "Worker threads; each open keep-alive connection holds one")->capture_default_str()->check(CLI::PositiveNumber);
   return [=]() -> int {
     if (*serve_cmd) return serve(*config);
     return replay_serve(*files, *replay);

@@ -49,7 +49,7 @@ PriorBank build_bank(Dataset data, IndexKind kind) {
   compute_bank_stats(bank);
   std::vector<TermCounts> counts(bank.size());
   parallel_for(bank.size(), [&](size_t i) { counts[i] = count_terms(bank.data.records[i].question); });
-  bank.embedder = std::make_shared<TfidfEmbedder>();
+  bank.embedder = std::make_shared<TfidfEmbedder>(/*max_df=*/0.5);
   bank.embedder->fit_counts(counts);
   std::vector<SparseVec> vecs(bank.size());
   parallel_for(bank.size(), [&](size_t i) { vecs[i] = bank.embedder->weigh(counts[i]); });

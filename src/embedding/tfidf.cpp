@@ -101,9 +101,10 @@ SparseVec TfidfEmbedder::weigh(const TermCounts& counts) const {
   v.idx.reserve(counts.size());
   v.val.reserve(counts.size());
   const double n = static_cast<double>(documents_);
+  const double df_limit = max_df_ * n;
   for (const auto& [id, tf] : counts) {
     const auto it = df_.find(id);
-    if (it == df_.end()) continue;
+    if (it == df_.end() || (max_df_ < 1.0 && it->second > df_limit)) continue;
     const double idf = std::log((1.0 + n) / (1.0 + it->second)) + 1.0;
     v.idx.push_back(id);
     v.val.push_back(static_cast<float>((1.0 + std::log(double(tf))) * idf));

@@ -18,6 +18,10 @@ TermCounts count_terms(std::string_view text);
 
 class TfidfEmbedder : public Embedder {
  public:
+  // Terms in more than this share of the fitted questions are left out (as sklearn's max_df):
+  // they say almost nothing about similarity and their postings make search slow.
+  explicit TfidfEmbedder(double max_df = 1.0) : max_df_(max_df) {}
+
   void fit(const std::vector<std::string>& corpus) override;
   void fit_counts(const std::vector<TermCounts>& docs);
   SparseVec embed(std::string_view text) const override { return weigh(count_terms(text)); }
@@ -32,6 +36,7 @@ class TfidfEmbedder : public Embedder {
   void restore(uint64_t documents, std::unordered_map<uint32_t, uint32_t> df);
 
  private:
+  double max_df_;
   uint64_t documents_ = 0;
   std::unordered_map<uint32_t, uint32_t> df_;
 };

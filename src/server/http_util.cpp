@@ -1,5 +1,7 @@
 #include "server/http_util.h"
 
+#include <sys/socket.h>
+
 #include "core/error.h"
 
 namespace smacs {
@@ -35,8 +37,18 @@ void configure_http_server(httplib::Server& server, size_t threads, size_t max_b
 }
 
 int bind_http_server(httplib::Server& server, const std::string& host, int port) {
+  // Debian's compiled httplib listens with a backlog of 5: a burst of new connections then
+  // waits out a 1 s SYN retransmit. The socket-options hook sees the listening socket, so
+  // listen() again with the system's maximum (Linux updates the backlog in place).
+  auto listen_fd = std::make_shared<int>(-1);
+  server.set_socket_options([listen_fd](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    *listen_fd = sock;
+  });
   const int bound = port == 0 ? server.bind_to_any_port(host.c_str()) : (server.bind_to_port(host.c_str(), port) ? port : -1);
   if (bound <= 0) throw Error("cannot listen on " + host + ":" + std::to_string(port) + " (address in use or not allowed)");
+  if (*listen_fd >= 0) ::listen(*listen_fd, SOMAXCONN);
   return bound;
 }
 

@@ -18,7 +18,7 @@ struct ReplayOptions {
   int latency_ms = 0;      // added to every reply
   double fail_rate = 0;    // share of requests answered with HTTP 500 (seeded)
   uint64_t seed = 1;
-  size_t threads = 128;
+  size_t threads = 512;  // each keep-alive client connection holds one while it is open
 };
 
 class ReplayServer {
