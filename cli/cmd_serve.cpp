@@ -41,7 +41,7 @@ int serve(const std::string& config_path) {
   std::vector<std::unique_ptr<Backend>> backends;
   for (const auto& b : config.pool) backends.push_back(make_http_backend(b));
   Metrics metrics;
-  Gateway gateway(std::move(bank), params, std::move(backends), metrics);
+  Gateway gateway(std::move(bank), params, std::move(backends), metrics, config.threads);
   GatewayServer server(config, gateway, metrics);
   const int port = server.bind();
   std::cerr << "smacs serve: listening on http://" << config.host << ":" << port << "/v1 with "

@@ -36,19 +36,31 @@ bool is_word_char(uint32_t cp) {
   return cp >= 0xC0 && cp < 0x2000 && cp != 0xD7 && cp != 0xF7;
 }
 
+constexpr uint64_t kFnvOffset = 1469598103934665603ULL;
+constexpr uint64_t kFnvPrime = 1099511628211ULL;
+
+// Hashes each unit (a lower-cased word, or one CJK character) as it is scanned: FNV-1a is
+// sequential, so no word string is ever built.
 std::vector<uint64_t> unit_hashes(std::string_view text) {
   std::vector<uint64_t> units;
-  std::string word;
+  units.reserve(text.size() / 4);
+  uint64_t word = kFnvOffset;
+  bool in_word = false;
   auto flush = [&] {
-    if (!word.empty()) units.push_back(fnv1a(word));
-    word.clear();
+    if (in_word) units.push_back(word);
+    word = kFnvOffset, in_word = false;
   };
   for (size_t i = 0; i < text.size();) {
     const size_t start = i;
     const uint32_t cp = next_code_point(text, i);
     if (is_word_char(cp)) {
-      if (cp < 0x80) word += static_cast<char>(std::tolower(static_cast<int>(cp)));
-      else word.append(text.substr(start, i - start));
+      if (cp < 0x80) {
+        const unsigned char c = (cp >= 'A' && cp <= 'Z') ? static_cast<unsigned char>(cp + 32) : static_cast<unsigned char>(cp);
+        word = (word ^ c) * kFnvPrime;
+      } else {
+        for (size_t j = start; j < i; ++j) word = (word ^ static_cast<unsigned char>(text[j])) * kFnvPrime;
+      }
+      in_word = true;
     } else {
       flush();
       if (is_cjk(cp)) units.push_back(fnv1a(text.substr(start, i - start)));

@@ -43,10 +43,7 @@ class HttpBackend : public Backend {
   BackendReply complete(const nlohmann::json& request, Deadline deadline) override {
     const auto start = Clock::now();
     BackendReply reply;
-    nlohmann::json body = request;
-    body["model"] = config_.model;
-    body["stream"] = false;
-    const std::string payload = body.dump();
+    const std::string payload = upstream_payload(request);
     auto client = acquire(deadline);
     if (!client) {
       reply.error = "no free connection before the deadline (max_concurrency " +
@@ -72,6 +69,21 @@ class HttpBackend : public Backend {
   }
 
  private:
+  // The request as this backend must see it: its own model id, no streaming. Built without
+  // copying the (possibly long) request: serialise the other fields once and splice.
+  std::string upstream_payload(const nlohmann::json& request) const {
+    std::string out = "{\"model\":" + nlohmann::json(config_.model).dump() + ",\"stream\":false";
+    for (const auto& [key, value] : request.items()) {
+      if (key == "model" || key == "stream") continue;
+      out += ',';
+      out += nlohmann::json(key).dump();
+      out += ':';
+      out += value.dump();
+    }
+    out += '}';
+    return out;
+  }
+
   static bool retryable(int status) { return status == 0 || status == 429 || status >= 500; }
 
   // One HTTP attempt; true on a usable answer. Fills reply's status/error either way.

@@ -1,6 +1,5 @@
 #include "server/gateway.h"
 
-#include <thread>
 
 #include "core/error.h"
 
@@ -8,8 +7,9 @@ namespace smacs {
 
 using nlohmann::json;
 
-Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends, Metrics& metrics)
-    : bank_(std::move(bank)), params_(params), backends_(std::move(backends)), metrics_(metrics) {
+Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends, Metrics& metrics,
+                 size_t fanout_threads)
+    : bank_(std::move(bank)), params_(params), backends_(std::move(backends)), metrics_(metrics), fanout_(fanout_threads) {
   for (const auto& b : backends_) {
     const int col = bank_.data.model_index(b->name());
     if (col < 0)
@@ -41,13 +41,13 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
   const Plan plan = plan_from_neighbors(bank_, neighbors, pool_, params_, request.retrieval_key);
   const auto& selected = plan.selection.selected;
 
-  // Query the selected models concurrently: one thread each but the last, which runs here.
+  // Query the selected models concurrently: pool workers for all but the last, which runs here.
   std::vector<BackendReply> replies(selected.size());
-  std::vector<std::thread> threads;
+  std::vector<std::future<void>> pending;
   for (size_t i = 0; i + 1 < selected.size(); ++i)
-    threads.emplace_back([&, i] { replies[i] = backends_[selected[i]]->complete(request.body, deadline); });
+    pending.push_back(fanout_.submit([&, i] { replies[i] = backends_[selected[i]]->complete(request.body, deadline); }));
   if (!selected.empty()) replies.back() = backends_[selected.back()]->complete(request.body, deadline);
-  for (auto& t : threads) t.join();
+  for (auto& p : pending) p.wait();
 
   GatewayAnswer out;
   json latency = json::object(), errors = json::object(), usage = {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}};

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 
+#include "core/task_pool.h"
 #include "generation/backend.h"
 #include "pipeline/smacs.h"
 #include "server/metrics.h"
@@ -23,7 +24,9 @@ struct GatewayAnswer {
 class Gateway {
  public:
   // Every backend's name must be a model of the bank: its prior comes from there.
-  Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends, Metrics& metrics);
+  // `fanout_threads` bounds the backend calls in flight across all requests.
+  Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends, Metrics& metrics,
+          size_t fanout_threads = 128);
 
   GatewayAnswer answer(const ChatRequest& request, Deadline deadline);
   Backend* backend(const std::string& name);  // nullptr when not in the pool
@@ -37,6 +40,7 @@ class Gateway {
   std::vector<int> pool_;                           // pool member -> bank column
   std::vector<AnswerKind> task_kind_;               // per bank task
   Metrics& metrics_;
+  TaskPool fanout_;
 };
 
 }  // namespace smacs
