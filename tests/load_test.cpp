@@ -74,7 +74,7 @@ TEST(Load, PythonListLiteral) {
 TEST(Load, JsonlRoundTripAndMerge) {
   Dataset d;
   d.models = {"a", "b"};
-  d.records.push_back({"id1", "t", "question one", "B", {1.0f, kMissing}, {"B", ""}, {0.1f, kMissing}});
+  d.records.push_back({"id1", "t", "question one", "B", {1.0f, kMissing}, {"B", ""}, {0.1f, kMissing}, "", ""});
   const auto path = smacs::test::temp_path("bank.jsonl");
   write_smacs_jsonl(d, path);
   const Dataset back = load_file(path);

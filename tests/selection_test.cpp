@@ -16,8 +16,8 @@ Dataset hand_made() {
   const char* arith[] = {"what is 2 plus 3", "what is 7 plus 5", "compute 9 plus 4", "what is 6 plus 1"};
   const char* vocab[] = {"define the word serene", "define the word gloomy", "synonym of the word happy",
                          "define the word brave"};
-  for (const char* q : arith) d.records.push_back({q, "arith", q, "", {1.0f, 0.0f, 0.5f}, {}, {}});
-  for (const char* q : vocab) d.records.push_back({q, "vocab", q, "", {0.0f, 1.0f, 0.5f}, {}, {}});
+  for (const char* q : arith) d.records.push_back({q, "arith", q, "", {1.0f, 0.0f, 0.5f}, {}, {}, "", ""});
+  for (const char* q : vocab) d.records.push_back({q, "vocab", q, "", {0.0f, 1.0f, 0.5f}, {}, {}, "", ""});
   return d;
 }
 }  // namespace

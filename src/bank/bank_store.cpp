@@ -2,168 +2,258 @@
 
 #include <sqlite3.h>
 
-#include <cstdio>
 #include <filesystem>
-#include <memory>
+#include <map>
+#include <mutex>
 
 #include "core/error.h"
+#include "data/load.h"
 
 namespace smacs {
 
 namespace {
 
 constexpr const char* kSchema = R"sql(
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE models(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-CREATE TABLE questions(id INTEGER PRIMARY KEY, ext_id TEXT NOT NULL, task TEXT NOT NULL,
-                       question TEXT NOT NULL, gold TEXT NOT NULL DEFAULT '');
-CREATE TABLE results(question_id INTEGER NOT NULL REFERENCES questions(id),
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS models(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS questions(id INTEGER PRIMARY KEY, ext_id TEXT NOT NULL UNIQUE, task TEXT NOT NULL,
+                       question TEXT NOT NULL, gold TEXT NOT NULL DEFAULT '', tests TEXT NOT NULL DEFAULT '',
+                       grader TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS results(question_id INTEGER NOT NULL REFERENCES questions(id),
                      model_id INTEGER NOT NULL REFERENCES models(id),
-                     score REAL, response TEXT, cost REAL,
+                     score REAL, response TEXT, cost REAL, latency_ms REAL,
+                     prompt_tokens INTEGER, completion_tokens INTEGER,
                      PRIMARY KEY(question_id, model_id));
+INSERT OR IGNORE INTO meta VALUES('format', 'smacs-bank-2');
 )sql";
-constexpr const char* kFormat = "smacs-bank-1";
+constexpr const char* kFormat = "smacs-bank-2";
 
-struct Db {
-  sqlite3* handle = nullptr;
+struct Stmt {
+  sqlite3_stmt* s = nullptr;
+  Stmt(sqlite3* db, const std::string& path, const char* sql) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK)
+      throw Error(path + ": not a smacs prior bank (" + sqlite3_errmsg(db) + ")");
+  }
+  ~Stmt() { sqlite3_finalize(s); }
+  void text(int i, const std::string& v) { sqlite3_bind_text(s, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
+  void real(int i, double v, bool null) { null ? sqlite3_bind_null(s, i) : sqlite3_bind_double(s, i, v); }
+  void integer(int i, int64_t v, bool null = false) { null ? sqlite3_bind_null(s, i) : sqlite3_bind_int64(s, i, v); }
+  std::string col_text(int c) {
+    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, c));
+    return p ? std::string(p, sqlite3_column_bytes(s, c)) : std::string();
+  }
+  float col_real(int c) {
+    return sqlite3_column_type(s, c) == SQLITE_NULL ? kMissing : static_cast<float>(sqlite3_column_double(s, c));
+  }
+  int64_t col_int(int c) { return sqlite3_column_int64(s, c); }
+};
+
+}  // namespace
+
+struct BankFile::Impl {
   std::string path;
-  ~Db() { sqlite3_close(handle); }
+  sqlite3* db = nullptr;
+  mutable std::mutex mutex;
+
   void exec(const char* sql) {
     char* msg = nullptr;
-    if (sqlite3_exec(handle, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
       std::string err = msg ? msg : "unknown error";
       sqlite3_free(msg);
       throw Error(path + ": " + err);
     }
   }
-};
-
-struct Stmt {
-  sqlite3_stmt* s = nullptr;
-  Stmt(Db& db, const char* sql) {
-    if (sqlite3_prepare_v2(db.handle, sql, -1, &s, nullptr) != SQLITE_OK)
-      throw Error(db.path + ": not a smacs prior bank (" + sqlite3_errmsg(db.handle) + ")");
-  }
-  ~Stmt() { sqlite3_finalize(s); }
-  std::string text(int col) {
-    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
-    return p ? std::string(p, sqlite3_column_bytes(s, col)) : std::string();
-  }
-  float real_or_missing(int col) {
-    return sqlite3_column_type(s, col) == SQLITE_NULL ? kMissing
-                                                      : static_cast<float>(sqlite3_column_double(s, col));
+  void step_done(Stmt& st) {
+    if (sqlite3_step(st.s) != SQLITE_DONE) throw Error(path + ": write failed (" + sqlite3_errmsg(db) + ")");
   }
 };
 
-void open_db(Db& db, const std::string& path, int flags) {
-  db.path = path;
-  if (sqlite3_open_v2(path.c_str(), &db.handle, flags, nullptr) != SQLITE_OK)
-    throw Error(path + ": cannot open SQLite file (" + sqlite3_errmsg(db.handle) + ")");
-  sqlite3_busy_timeout(db.handle, 5000);
+BankFile::BankFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BankFile::~BankFile() {
+  if (impl_) sqlite3_close(impl_->db);
 }
 
-void bind_real_or_null(sqlite3_stmt* s, int i, float v) {
-  if (is_missing(v)) sqlite3_bind_null(s, i);
-  else sqlite3_bind_double(s, i, v);
+std::unique_ptr<BankFile> BankFile::open(const std::string& path, bool create) {
+  if (!create && !std::filesystem::exists(path)) throw Error(path + ": no such prior bank file");
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  const int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
+  if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) {
+    const std::string err = sqlite3_errmsg(impl->db);
+    sqlite3_close(impl->db);
+    throw Error(path + ": cannot open SQLite file (" + err + ")");
+  }
+  sqlite3_busy_timeout(impl->db, 5000);
+  std::unique_ptr<BankFile> bank(new BankFile(std::move(impl)));
+  Impl& d = *bank->impl_;
+  try {
+    // WAL + synchronous=NORMAL: each commit survives the process being killed.
+    d.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    if (create) d.exec(kSchema);
+    Stmt meta(d.db, path, "SELECT value FROM meta WHERE key='format'");
+    if (sqlite3_step(meta.s) != SQLITE_ROW || meta.col_text(0) != kFormat)
+      throw Error(path + ": not a smacs prior bank (format " + std::string(kFormat) + " expected)");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    throw Error(msg.find("not a smacs prior bank") != std::string::npos ? msg : path + ": not a smacs prior bank (" + msg + ")");
+  }
+  return bank;
 }
 
-}  // namespace
+int64_t BankFile::add_question(const Record& r) {
+  std::lock_guard lock(impl_->mutex);
+  Stmt ins(impl_->db, impl_->path, "INSERT OR IGNORE INTO questions(ext_id, task, question, gold, tests, grader) VALUES(?,?,?,?,?,?)");
+  ins.text(1, r.id), ins.text(2, r.task), ins.text(3, r.question), ins.text(4, r.gold), ins.text(5, r.tests), ins.text(6, r.grader);
+  impl_->step_done(ins);
+  Stmt get(impl_->db, impl_->path, "SELECT id FROM questions WHERE ext_id = ?");
+  get.text(1, r.id);
+  sqlite3_step(get.s);
+  return get.col_int(0);
+}
+
+int64_t BankFile::add_model(const std::string& name) {
+  std::lock_guard lock(impl_->mutex);
+  Stmt ins(impl_->db, impl_->path, "INSERT OR IGNORE INTO models(name) VALUES(?)");
+  ins.text(1, name);
+  impl_->step_done(ins);
+  Stmt get(impl_->db, impl_->path, "SELECT id FROM models WHERE name = ?");
+  get.text(1, name);
+  sqlite3_step(get.s);
+  return get.col_int(0);
+}
+
+void BankFile::put_result(int64_t question, int64_t model, const ResultRow& r) {
+  std::lock_guard lock(impl_->mutex);
+  Stmt ins(impl_->db, impl_->path, "INSERT OR REPLACE INTO results VALUES(?,?,?,?,?,?,?,?)");
+  ins.integer(1, question), ins.integer(2, model);
+  ins.real(3, r.score, is_missing(r.score));
+  if (r.response.empty()) sqlite3_bind_null(ins.s, 4);
+  else ins.text(4, r.response);
+  ins.real(5, r.cost, is_missing(r.cost));
+  ins.real(6, r.latency_ms, r.latency_ms < 0);
+  ins.integer(7, r.prompt_tokens, r.prompt_tokens < 0);
+  ins.integer(8, r.completion_tokens, r.completion_tokens < 0);
+  impl_->step_done(ins);
+}
+
+std::set<std::pair<int64_t, int64_t>> BankFile::results_present() const {
+  std::lock_guard lock(impl_->mutex);
+  std::set<std::pair<int64_t, int64_t>> out;
+  Stmt q(impl_->db, impl_->path, "SELECT question_id, model_id FROM results");
+  while (sqlite3_step(q.s) == SQLITE_ROW) out.emplace(q.col_int(0), q.col_int(1));
+  return out;
+}
+
+std::vector<std::pair<int64_t, Record>> BankFile::questions() const {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<std::pair<int64_t, Record>> out;
+  Stmt q(impl_->db, impl_->path, "SELECT id, ext_id, task, question, gold, tests, grader FROM questions ORDER BY id");
+  while (sqlite3_step(q.s) == SQLITE_ROW) {
+    Record r;
+    r.id = q.col_text(1), r.task = q.col_text(2), r.question = q.col_text(3), r.gold = q.col_text(4);
+    r.tests = q.col_text(5), r.grader = q.col_text(6);
+    out.emplace_back(q.col_int(0), std::move(r));
+  }
+  return out;
+}
+
+void BankFile::remove_model(const std::string& name) {
+  std::lock_guard lock(impl_->mutex);
+  Stmt get(impl_->db, impl_->path, "SELECT id FROM models WHERE name = ?");
+  get.text(1, name);
+  if (sqlite3_step(get.s) != SQLITE_ROW) throw Error(impl_->path + ": model '" + name + "' is not in the bank");
+  const int64_t id = get.col_int(0);
+  impl_->exec("BEGIN");
+  Stmt del_results(impl_->db, impl_->path, "DELETE FROM results WHERE model_id = ?");
+  del_results.integer(1, id);
+  impl_->step_done(del_results);
+  Stmt del_model(impl_->db, impl_->path, "DELETE FROM models WHERE id = ?");
+  del_model.integer(1, id);
+  impl_->step_done(del_model);
+  impl_->exec("COMMIT");
+}
+
+Dataset BankFile::load() const {
+  std::lock_guard lock(impl_->mutex);
+  Dataset data;
+  std::map<int64_t, size_t> model_col, question_row;
+  Stmt models(impl_->db, impl_->path, "SELECT id, name FROM models ORDER BY id");
+  while (sqlite3_step(models.s) == SQLITE_ROW) {
+    model_col[models.col_int(0)] = data.models.size();
+    data.models.push_back(models.col_text(1));
+  }
+  Stmt q(impl_->db, impl_->path, "SELECT id, ext_id, task, question, gold, tests, grader FROM questions ORDER BY id");
+  while (sqlite3_step(q.s) == SQLITE_ROW) {
+    Record r;
+    r.id = q.col_text(1), r.task = q.col_text(2), r.question = q.col_text(3), r.gold = q.col_text(4);
+    r.tests = q.col_text(5), r.grader = q.col_text(6);
+    r.scores.assign(data.models.size(), kMissing);
+    question_row[q.col_int(0)] = data.records.size();
+    data.records.push_back(std::move(r));
+  }
+  Stmt res(impl_->db, impl_->path, "SELECT question_id, model_id, score, response, cost FROM results");
+  int rc;
+  while ((rc = sqlite3_step(res.s)) == SQLITE_ROW) {
+    const auto qi = question_row.find(res.col_int(0));
+    const auto mi = model_col.find(res.col_int(1));
+    if (qi == question_row.end() || mi == model_col.end())
+      throw Error(impl_->path + ": corrupt bank (result for an unknown question or model)");
+    Record& r = data.records[qi->second];
+    r.scores[mi->second] = res.col_real(2);
+    if (sqlite3_column_type(res.s, 3) != SQLITE_NULL) {
+      r.responses.resize(data.models.size());
+      r.responses[mi->second] = res.col_text(3);
+    }
+    if (const float cost = res.col_real(4); !is_missing(cost)) {
+      r.costs.resize(data.models.size(), kMissing);
+      r.costs[mi->second] = cost;
+    }
+  }
+  if (rc != SQLITE_DONE) throw Error(impl_->path + ": corrupt bank (" + sqlite3_errmsg(impl_->db) + ")");
+  return data;
+}
 
 void save_bank(const Dataset& data, const std::string& path) {
   const std::string tmp = path + ".tmp";
-  std::filesystem::remove(tmp);
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(tmp + suffix);
   {
-    Db db;
-    open_db(db, tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    db.exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;");
-    db.exec(kSchema);
-    db.exec("BEGIN");
-    {
-      Stmt meta(db, "INSERT INTO meta VALUES('format', ?)");
-      sqlite3_bind_text(meta.s, 1, kFormat, -1, SQLITE_STATIC);
-      sqlite3_step(meta.s);
-      Stmt model(db, "INSERT INTO models(id, name) VALUES(?, ?)");
+    auto bank = BankFile::open(tmp, /*create=*/true);
+    bank->begin();  // one transaction: a bulk import is all or nothing
+    std::vector<int64_t> model_ids;
+    for (const auto& m : data.models) model_ids.push_back(bank->add_model(m));
+    for (const auto& r : data.records) {
+      const int64_t q = bank->add_question(r);
       for (size_t m = 0; m < data.models.size(); ++m) {
-        sqlite3_bind_int64(model.s, 1, static_cast<int64_t>(m));
-        sqlite3_bind_text(model.s, 2, data.models[m].c_str(), -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(model.s) != SQLITE_DONE) throw Error(path + ": duplicate model name");
-        sqlite3_reset(model.s);
-      }
-      Stmt q(db, "INSERT INTO questions(id, ext_id, task, question, gold) VALUES(?,?,?,?,?)");
-      Stmt res(db, "INSERT INTO results VALUES(?,?,?,?,?)");
-      for (size_t i = 0; i < data.records.size(); ++i) {
-        const Record& r = data.records[i];
-        sqlite3_bind_int64(q.s, 1, static_cast<int64_t>(i));
-        sqlite3_bind_text(q.s, 2, r.id.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q.s, 3, r.task.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q.s, 4, r.question.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q.s, 5, r.gold.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_step(q.s);
-        sqlite3_reset(q.s);
-        for (size_t m = 0; m < data.models.size(); ++m) {
-          const bool has_response = !r.responses.empty() && !r.responses[m].empty();
-          const float cost = r.costs.empty() ? kMissing : r.costs[m];
-          if (is_missing(r.scores[m]) && !has_response) continue;
-          sqlite3_bind_int64(res.s, 1, static_cast<int64_t>(i));
-          sqlite3_bind_int64(res.s, 2, static_cast<int64_t>(m));
-          bind_real_or_null(res.s, 3, r.scores[m]);
-          if (has_response) sqlite3_bind_text(res.s, 4, r.responses[m].c_str(), -1, SQLITE_TRANSIENT);
-          else sqlite3_bind_null(res.s, 4);
-          bind_real_or_null(res.s, 5, cost);
-          sqlite3_step(res.s);
-          sqlite3_reset(res.s);
-        }
+        ResultRow row;
+        row.score = r.scores[m];
+        if (!r.responses.empty()) row.response = r.responses[m];
+        if (!r.costs.empty()) row.cost = r.costs[m];
+        if (is_missing(row.score) && row.response.empty()) continue;
+        bank->put_result(q, model_ids[m], row);
       }
     }
-    db.exec("COMMIT");
+    bank->commit();
   }
   std::filesystem::rename(tmp, path);
 }
 
-Dataset load_bank_data(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw Error(path + ": no such prior bank file");
-  Db db;
-  open_db(db, path, SQLITE_OPEN_READONLY);
-  {
-    Stmt meta(db, "SELECT value FROM meta WHERE key='format'");
-    if (sqlite3_step(meta.s) != SQLITE_ROW || meta.text(0) != kFormat)
-      throw Error(path + ": not a smacs prior bank (format " + std::string(kFormat) + " expected)");
-  }
-  Dataset data;
-  Stmt models(db, "SELECT id, name FROM models ORDER BY id");
-  while (sqlite3_step(models.s) == SQLITE_ROW) data.models.push_back(models.text(1));
-  Stmt q(db, "SELECT ext_id, task, question, gold FROM questions ORDER BY id");
-  while (sqlite3_step(q.s) == SQLITE_ROW) {
-    Record r;
-    r.id = q.text(0), r.task = q.text(1), r.question = q.text(2), r.gold = q.text(3);
-    r.scores.assign(data.models.size(), kMissing);
-    data.records.push_back(std::move(r));
-  }
-  Stmt res(db, "SELECT question_id, model_id, score, response, cost FROM results");
-  int rc;
-  while ((rc = sqlite3_step(res.s)) == SQLITE_ROW) {
-    const auto qi = static_cast<size_t>(sqlite3_column_int64(res.s, 0));
-    const auto mi = static_cast<size_t>(sqlite3_column_int64(res.s, 1));
-    if (qi >= data.records.size() || mi >= data.models.size())
-      throw Error(path + ": corrupt bank (result for unknown question or model)");
-    Record& r = data.records[qi];
-    r.scores[mi] = res.real_or_missing(2);
-    if (sqlite3_column_type(res.s, 3) != SQLITE_NULL) {
-      r.responses.resize(data.models.size());
-      r.responses[mi] = res.text(3);
-    }
-    const float cost = res.real_or_missing(4);
-    if (!is_missing(cost)) {
-      r.costs.resize(data.models.size(), kMissing);
-      r.costs[mi] = cost;
-    }
-  }
-  if (rc != SQLITE_DONE) throw Error(path + ": corrupt bank (" + sqlite3_errmsg(db.handle) + ")");
-  return data;
+void BankFile::begin() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->exec("BEGIN");
 }
 
-PriorBank open_bank(const std::string& path, IndexKind kind) {
-  return build_bank(load_bank_data(path), kind);
+void BankFile::commit() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->exec("COMMIT");
+}
+
+Dataset load_bank_data(const std::string& path) { return BankFile::open(path, /*create=*/false)->load(); }
+
+PriorBank open_bank(const std::string& path, IndexKind kind) { return build_bank(load_bank_data(path), kind); }
+
+PriorBank load_bank_from(const std::vector<std::string>& files, IndexKind kind) {
+  if (files.size() == 1 && files[0].ends_with(".sqlite")) return open_bank(files[0], kind);
+  return build_bank(load_files(files), kind);
 }
 
 }  // namespace smacs

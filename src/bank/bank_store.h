@@ -1,15 +1,55 @@
-// Persists a prior bank's rows to SQLite. Opening a bank re-embeds its questions (the
-// TF-IDF fit is deterministic), so the file holds data only and never stale vectors.
+// The prior bank on disk: a SQLite file. It holds data only (questions, gold answers or tests,
+// and per-model results); opening a bank re-embeds its questions (the TF-IDF fit is
+// deterministic), so no vector in the file can go stale.
 #pragma once
+#include <memory>
+#include <set>
 #include <string>
 
 #include "bank/prior_bank.h"
 
 namespace smacs {
 
+// One model's measured result on one question.
+struct ResultRow {
+  float score = kMissing;
+  std::string response;
+  float cost = kMissing;
+  double latency_ms = -1;  // < 0: unknown
+  int64_t prompt_tokens = -1, completion_tokens = -1;
+};
+
+// An open bank for incremental writes. Every write commits at once (WAL journal), so a
+// process killed at any moment loses no finished result. Thread-safe.
+class BankFile {
+ public:
+  static std::unique_ptr<BankFile> open(const std::string& path, bool create);
+  ~BankFile();
+
+  // By Record::id (unique in a bank): a question seen again returns its existing row, so
+  // results recorded twice for one id merge.
+  int64_t add_question(const Record& r);
+  int64_t add_model(const std::string& name);
+  void put_result(int64_t question, int64_t model, const ResultRow& result);
+  std::set<std::pair<int64_t, int64_t>> results_present() const;  // (question, model)
+  std::vector<std::pair<int64_t, Record>> questions() const;      // without results
+  void remove_model(const std::string& name);                     // throws when unknown
+  Dataset load() const;
+  void begin();   // group many writes into one transaction (bulk import)...
+  void commit();  // ...and make them durable together
+
+ private:
+  struct Impl;
+  explicit BankFile(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 // Writes (replaces) `path` atomically: a temporary file renamed into place.
 void save_bank(const Dataset& data, const std::string& path);
 Dataset load_bank_data(const std::string& path);
 PriorBank open_bank(const std::string& path, IndexKind kind = IndexKind::kExact);
+
+// A bank from a .sqlite file, or built from data files (RouterDC, RouterBench, JSONL).
+PriorBank load_bank_from(const std::vector<std::string>& files, IndexKind kind = IndexKind::kExact);
 
 }  // namespace smacs

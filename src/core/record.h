@@ -20,6 +20,8 @@ struct Record {
   std::vector<float> scores;           // 0..1 per model, kMissing where absent
   std::vector<std::string> responses;  // empty when the source has no response text
   std::vector<float> costs;            // USD per model, empty when unknown
+  std::string tests;                   // code tasks: test code the answer must pass (optional)
+  std::string grader;                  // how to grade answers: choice|number|exact|code ("" = by task)
 };
 
 struct Dataset {

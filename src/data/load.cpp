@@ -67,6 +67,7 @@ Dataset read_routerdc_json(const std::string& path, const std::string& task) {
   const json doc = parse_json(read_text_file(path), path);
   if (!doc.is_array()) throw Error(path + ": expected a JSON array of {question, scores}");
   Dataset data;
+  const std::string stem = std::filesystem::path(path).stem().string();  // ids unique across splits
   for (size_t i = 0; i < doc.size(); ++i) {
     const std::string where = path + ": row " + std::to_string(i + 1);
     const json& row = doc[i];
@@ -74,7 +75,7 @@ Dataset read_routerdc_json(const std::string& path, const std::string& task) {
         !row.contains("scores") || !row["scores"].is_object())
       throw Error(where + ": expected {\"question\": string, \"scores\": {model: number}}");
     Record r;
-    r.id = task + "#" + std::to_string(i);
+    r.id = stem + "#" + std::to_string(i);
     r.task = task;
     r.question = row["question"].get<std::string>();
     r.scores.assign(data.models.size(), kMissing);
