@@ -124,7 +124,13 @@ int64_t BankFile::add_model(const std::string& name) {
 
 void BankFile::put_result(int64_t question, int64_t model, const ResultRow& r) {
   std::lock_guard lock(impl_->mutex);
-  Stmt ins(impl_->db, impl_->path, "INSERT OR REPLACE INTO results VALUES(?,?,?,?,?,?,?,?)");
+  // A value recorded again replaces the old one; a missing (NULL) one never erases it.
+  Stmt ins(impl_->db, impl_->path,
+           "INSERT INTO results VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(question_id, model_id) DO UPDATE SET "
+           "score = COALESCE(excluded.score, score), response = COALESCE(excluded.response, response), "
+           "cost = COALESCE(excluded.cost, cost), latency_ms = COALESCE(excluded.latency_ms, latency_ms), "
+           "prompt_tokens = COALESCE(excluded.prompt_tokens, prompt_tokens), "
+           "completion_tokens = COALESCE(excluded.completion_tokens, completion_tokens)");
   ins.integer(1, question), ins.integer(2, model);
   ins.real(3, r.score, is_missing(r.score));
   if (r.response.empty()) sqlite3_bind_null(ins.s, 4);
