@@ -112,7 +112,9 @@ Dataset read_smacs_jsonl(const std::string& path) {
                               : path + "#" + std::to_string(lineno);
     r.task = row["task"].get<std::string>();
     r.question = row["question"].get<std::string>();
-    if (row.contains("gold") && row["gold"].is_string()) r.gold = row["gold"].get<std::string>();
+    if (row.contains("gold")) r.gold = row["gold"].is_string() ? row["gold"].get<std::string>() : row["gold"].dump();
+    if (row.contains("tests") && row["tests"].is_string()) r.tests = row["tests"].get<std::string>();
+    if (row.contains("grader") && row["grader"].is_string()) r.grader = row["grader"].get<std::string>();
     Dataset one;
     if (row.contains("results")) {
       if (!row["results"].is_object()) throw Error(where + ": \"results\" must be an object");
@@ -143,6 +145,8 @@ void write_smacs_jsonl(const Dataset& data, const std::string& path) {
   for (const auto& r : data.records) {
     json row = {{"id", r.id}, {"task", r.task}, {"question", r.question}};
     if (!r.gold.empty()) row["gold"] = r.gold;
+    if (!r.tests.empty()) row["tests"] = r.tests;
+    if (!r.grader.empty()) row["grader"] = r.grader;
     json results = json::object();
     for (size_t m = 0; m < data.models.size(); ++m) {
       json res = json::object();
