@@ -33,6 +33,7 @@ PriorBank load_bank(const std::vector<std::string>& files) {
 
 int serve(const std::string& config_path) {
   const ServerConfig config = load_server_config(config_path);
+  if (config.bank_files.empty()) throw Error(config_path + ": key 'bank' is required (a .sqlite bank or data files)");
   PriorBank bank = load_bank(config.bank_files);
   SmacsParams params = config.params;
   std::vector<std::string> pool;

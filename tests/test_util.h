@@ -39,3 +39,18 @@ inline RunResult run_smacs(const std::string& args) {
 inline std::string data_file(const std::string& rel) { return std::string(SMACS_SHARED_DATA) + "/" + rel; }
 
 }  // namespace smacs::test
+
+namespace smacs::test {
+
+// Starts `smacs ARGS` in the background (output discarded); returns its pid.
+inline pid_t spawn_smacs(const std::string& args) {
+  const std::string cmd = "exec " + std::string(SMACS_BINARY) + " " + args + " >/dev/null 2>&1";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+}  // namespace smacs::test

@@ -114,8 +114,9 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   c.threads = get<size_t>(root, "threads", where, c.threads);
   if (c.request_timeout_ms < 1) throw Error(where + ": key 'request_timeout_ms' must be positive");
   const YAML::Node bank = root["bank"];
-  if (!bank) throw Error(where + ": key 'bank' is required (a .sqlite bank or data files)");
-  std::vector<std::string> files = bank.IsSequence() ? get<std::vector<std::string>>(root, "bank", where, {})
+  std::vector<std::string> files;
+  if (bank)
+    files = bank.IsSequence() ? get<std::vector<std::string>>(root, "bank", where, {})
                                                      : std::vector<std::string>{get<std::string>(root, "bank", where, "")};
   for (auto& f : files) {
     const std::filesystem::path p(f);
