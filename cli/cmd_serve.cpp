@@ -1,5 +1,7 @@
 // `smacs serve` and `smacs replay-serve`.
+#include <atomic>
 #include <csignal>
+#include <thread>
 #include <iostream>
 #include <memory>
 
@@ -16,25 +18,23 @@ namespace smacs::cli {
 namespace {
 
 std::function<void()> g_stop;  // what SIGINT/SIGTERM do: stop the server cleanly
+std::atomic<bool> g_reload{false};  // raised by SIGHUP
 extern "C" void on_signal(int) {
   if (g_stop) g_stop();
 }
+extern "C" void on_hangup(int) { g_reload = true; }
 
 void install_stop(std::function<void()> stop) {
   g_stop = std::move(stop);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-}
-
-PriorBank load_bank(const std::vector<std::string>& files) {
-  if (files.size() == 1 && files[0].ends_with(".sqlite")) return open_bank(files[0]);
-  return build_bank(load_files(files));
+  std::signal(SIGHUP, on_hangup);
 }
 
 int serve(const std::string& config_path) {
   const ServerConfig config = load_server_config(config_path);
   if (config.bank_files.empty()) throw Error(config_path + ": key 'bank' is required (a .sqlite bank or data files)");
-  PriorBank bank = load_bank(config.bank_files);
+  PriorBank bank = load_bank_from(config.bank_files);
   SmacsParams params = config.params;
   std::vector<std::string> pool;
   for (const auto& b : config.pool) pool.push_back(b.name);
@@ -42,13 +42,34 @@ int serve(const std::string& config_path) {
   std::vector<std::unique_ptr<Backend>> backends;
   for (const auto& b : config.pool) backends.push_back(make_http_backend(b));
   Metrics metrics;
-  Gateway gateway(std::move(bank), params, std::move(backends), metrics, config.threads);
+  // Feedback is written to the bank file when the bank is one; else it lives in memory.
+  const bool sqlite = config.bank_files.size() == 1 && config.bank_files[0].ends_with(".sqlite");
+  Gateway gateway(std::move(bank), params, std::move(backends), metrics, config.threads,
+                  sqlite ? config.bank_files[0] : "");
+  for (const auto& m : gateway.cold_models())
+    std::cerr << "smacs serve: warning: '" << m << "' has no results in the bank yet (proxy 0 until "
+              << "`smacs prior add-model` and a reload)" << std::endl;
   GatewayServer server(config, gateway, metrics);
   const int port = server.bind();
   std::cerr << "smacs serve: listening on http://" << config.host << ":" << port << "/v1 with "
             << config.pool.size() << " models; params " << params_to_json(params).dump() << std::endl;
   install_stop([&server] { server.stop(); });
+  // SIGHUP re-reads the bank: the handler only raises a flag, this thread does the work.
+  std::atomic<bool> serving{true};
+  std::thread reloader([&] {
+    while (serving) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!g_reload.exchange(false)) continue;
+      try {
+        std::cerr << "smacs serve: SIGHUP: reloaded the bank: " << server.reload_bank().dump() << std::endl;
+      } catch (const Error& e) {
+        std::cerr << "smacs serve: SIGHUP: reload failed, the old bank stays: " << e.what() << std::endl;
+      }
+    }
+  });
   server.run();
+  serving = false;
+  reloader.join();
   return 0;
 }
 

@@ -37,6 +37,7 @@ Proxy proxy_scores(const PriorBank& bank, std::span<const Neighbor> nb, const st
   }
   for (size_t j = 0; j < pool.size(); ++j) {
     const int m = pool[j];
+    if (m < 0) continue;  // a pool model with no results in the bank yet: no evidence, proxy 0
     double num = 0, den = 0;
     size_t used = 0;
     for (const auto& n : nb) {

@@ -34,7 +34,8 @@ struct Proxy {
   double task_share = 0;      // that task's share of the vote
 };
 
-// `pool` holds bank model columns; `neighbors` come from the bank's index, best first.
+// `pool` holds bank model columns (-1: not in the bank, proxy 0); `neighbors` come from the
+// bank's index, best first.
 Proxy proxy_scores(const PriorBank& bank, std::span<const Neighbor> neighbors,
                    const std::vector<int>& pool, const RpsParams& params);
 

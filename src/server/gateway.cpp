@@ -1,6 +1,7 @@
 #include "server/gateway.h"
 
 
+#include "bank/bank_store.h"
 #include "core/error.h"
 
 namespace smacs {
@@ -8,20 +9,44 @@ namespace smacs {
 using nlohmann::json;
 
 Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends, Metrics& metrics,
-                 size_t fanout_threads)
-    : bank_(std::move(bank)), params_(params), backends_(std::move(backends)), metrics_(metrics), fanout_(fanout_threads) {
-  for (const auto& b : backends_) {
-    const int col = bank_.data.model_index(b->name());
-    if (col < 0)
-      throw Error("pool model '" + b->name() + "' has no results in the prior bank, so SMACS has no prior for it");
-    pool_.push_back(col);
-  }
-  for (size_t t = 0; t < bank_.tasks.size(); ++t) {
+                 size_t fanout_threads, std::string bank_file)
+    : params_(params), backends_(std::move(backends)), metrics_(metrics), fanout_(fanout_threads) {
+  view_ = make_view(std::move(bank));
+  if (!bank_file.empty()) bank_file_ = BankFile::open(bank_file, /*create=*/false);
+}
+
+Gateway::~Gateway() = default;
+
+std::shared_ptr<const BankView> Gateway::make_view(PriorBank bank) const {
+  auto v = std::make_shared<BankView>();
+  v->bank = std::move(bank);
+  for (const auto& b : backends_) v->pool.push_back(v->bank.data.model_index(b->name()));
+  for (size_t t = 0; t < v->bank.tasks.size(); ++t) {
     std::vector<std::string> questions, golds;
-    for (size_t i = 0; i < bank_.size(); ++i)
-      if (bank_.task_of[i] == t) questions.push_back(bank_.data.records[i].question), golds.push_back(bank_.data.records[i].gold);
-    task_kind_.push_back(detect_answer_kind(questions, golds));
+    for (size_t i = 0; i < v->bank.size(); ++i)
+      if (v->bank.task_of[i] == t) questions.push_back(v->bank.data.records[i].question), golds.push_back(v->bank.data.records[i].gold);
+    v->task_kind.push_back(detect_answer_kind(questions, golds));
   }
+  return v;
+}
+
+std::shared_ptr<const BankView> Gateway::view() const {
+  std::lock_guard lock(view_mutex_);
+  return view_;
+}
+
+void Gateway::reload(PriorBank bank) {
+  auto next = make_view(std::move(bank));  // built outside the lock: requests go on meanwhile
+  std::lock_guard lock(view_mutex_);
+  view_ = std::move(next);
+}
+
+std::vector<std::string> Gateway::cold_models() const {
+  const auto v = view();
+  std::vector<std::string> out;
+  for (size_t j = 0; j < backends_.size(); ++j)
+    if (v->pool[j] < 0) out.push_back(backends_[j]->name());
+  return out;
 }
 
 Backend* Gateway::backend(const std::string& name) {
@@ -37,8 +62,10 @@ std::vector<std::string> Gateway::model_names() const {
 }
 
 GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
-  const auto neighbors = retrieve(bank_, request.retrieval_key, params_.rps);
-  const Plan plan = plan_from_neighbors(bank_, neighbors, pool_, params_, request.retrieval_key);
+  const auto view = this->view();  // one consistent bank for the whole request
+  const PriorBank& bank = view->bank;
+  const auto neighbors = retrieve(bank, request.retrieval_key, params_.rps);
+  const Plan plan = plan_from_neighbors(bank, neighbors, view->pool, params_, request.retrieval_key);
   const auto& selected = plan.selection.selected;
 
   // Query the selected models concurrently: pool workers for all but the last, which runs here.
@@ -60,12 +87,14 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
     latency[name] = r.latency_ms;
     if (!r.ok) errors[name] = r.error;
     answers.push_back(r.ok ? std::optional<std::string>(r.content) : std::nullopt);
+    if (r.ok) out.answered.push_back(name);
     if (r.ok && r.body.contains("usage") && r.body["usage"].is_object())
       for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"})
         if (r.body["usage"].contains(k) && r.body["usage"][k].is_number()) usage[k] = usage[k].get<int64_t>() + r.body["usage"][k].get<int64_t>();
   }
   for (int m : plan.selection.dropped) metrics_.count_model("dropped", backends_[m]->name());
-  const AnswerKind kind = plan.proxy.task >= 0 ? task_kind_[plan.proxy.task] : AnswerKind::kText;
+  const AnswerKind kind = plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;
+  if (plan.proxy.task >= 0) out.task = bank.tasks[plan.proxy.task];
   const auto choice = choose(plan, answers, kind, params_);
 
   auto names_of = [&](const std::vector<int>& members) {
@@ -74,11 +103,11 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
     return a;
   };
   json proxy = json::object();
-  for (size_t j = 0; j < pool_.size(); ++j) proxy[backends_[j]->name()] = plan.proxy.score[j];
+  for (size_t j = 0; j < backends_.size(); ++j) proxy[backends_[j]->name()] = plan.proxy.score[j];
   out.trace = {{"selected", names_of(selected)},
                {"dropped", names_of(plan.selection.dropped)},
                {"replacements", names_of(plan.selection.replacements)},
-               {"task", plan.proxy.task >= 0 ? json(bank_.tasks[plan.proxy.task]) : json()},
+               {"task", out.task.empty() ? json() : json(out.task)},
                {"answer_kind", to_string(kind)},
                {"proxy_scores", proxy},
                {"latency_ms", latency},

@@ -1,8 +1,11 @@
 // SMACS over live backends: plan (RPS + dropping), query the selected models concurrently,
-// choose by the hybrid posterior, and explain the decision in a `smacs` trace.
+// choose by the hybrid posterior, and explain the decision in a `smacs` trace. The bank can be
+// swapped while serving (reload) and grows from client feedback.
 #pragma once
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 
 #include "core/task_pool.h"
 #include "generation/backend.h"
@@ -12,35 +15,72 @@
 
 namespace smacs {
 
+class BankFile;
+
 struct GatewayAnswer {
   bool ok = false;
   std::string content;
   std::string chosen;      // pool name of the chosen model
+  std::string task;        // the bank task the neighbourhood voted for ("" with an empty bank)
+  std::vector<std::string> answered;  // pool models that replied
   nlohmann::json trace;    // selected, dropped, replacements, proxy/posterior scores, latencies
   nlohmann::json usage;    // summed over the backends that answered
   std::string error;       // !ok: every backend's failure
 };
 
+// What the bank says, frozen: swapped whole on reload or feedback, never changed in place,
+// so a request keeps a consistent view while another replaces it.
+struct BankView {
+  PriorBank bank;
+  std::vector<int> pool;               // pool member -> bank column (-1: no results yet)
+  std::vector<AnswerKind> task_kind;   // per bank task
+};
+
 class Gateway {
  public:
-  // Every backend's name must be a model of the bank: its prior comes from there.
+  // `bank_file`: the .sqlite bank feedback is written to ("" = keep feedback in memory only).
   // `fanout_threads` bounds the backend calls in flight across all requests.
   Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends, Metrics& metrics,
-          size_t fanout_threads = 128);
+          size_t fanout_threads = 128, std::string bank_file = "");
+  ~Gateway();
 
   GatewayAnswer answer(const ChatRequest& request, Deadline deadline);
   Backend* backend(const std::string& name);  // nullptr when not in the pool
   std::vector<std::string> model_names() const;
+  std::vector<std::string> cold_models() const;  // pool models without results in the bank
   const SmacsParams& params() const { return params_; }
 
+  void reload(PriorBank bank);  // swaps the bank in; requests in flight finish on the old one
+  std::shared_ptr<const BankView> view() const;
+
+  // Online feedback: remember answers by id (the last `kRemembered`), then fold a client's
+  // score for one of them into the bank as a new question.
+  static constexpr size_t kRemembered = 10000;
+  void remember(const std::string& id, const std::string& question, const GatewayAnswer& answer);
+  // `model` "" scores the model SMACS chose.
+  struct FeedbackResult {
+    std::string model;             // the model scored
+    std::optional<ApiError> error;  // what was wrong with the client's feedback
+  };
+  FeedbackResult feedback(const std::string& id, const std::string& model, float score);
+
  private:
-  PriorBank bank_;
+  std::shared_ptr<const BankView> make_view(PriorBank bank) const;
+
   SmacsParams params_;
   std::vector<std::unique_ptr<Backend>> backends_;  // in pool order
-  std::vector<int> pool_;                           // pool member -> bank column
-  std::vector<AnswerKind> task_kind_;               // per bank task
   Metrics& metrics_;
   TaskPool fanout_;
+  mutable std::mutex view_mutex_;
+  std::shared_ptr<const BankView> view_;
+  std::mutex feedback_mutex_;  // one feedback at a time: each builds the next view
+  struct Remembered {
+    std::string question, task, chosen;
+    std::vector<std::string> answered;
+  };
+  std::map<std::string, Remembered> remembered_;
+  std::deque<std::string> remembered_order_;
+  std::unique_ptr<BankFile> bank_file_;
 };
 
 }  // namespace smacs

@@ -1,5 +1,7 @@
 #include "server/gateway_server.h"
 
+#include "bank/bank_store.h"
+#include "core/error.h"
 #include "server/http_util.h"
 
 namespace smacs {
@@ -21,10 +23,44 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
     for (const auto& name : gateway_.model_names()) data.push_back({{"id", name}, {"object", "model"}, {"owned_by", "smacs-pool"}});
     send_json(res, {{"object", "list"}, {"data", data}});
   });
+  server_.Post("/v1/feedback", [this](const httplib::Request& req, httplib::Response& res) { feedback(req, res); });
+  server_.Post("/admin/reload", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req)) return send_error(res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+    try {
+      send_json(res, reload_bank());
+    } catch (const Error& e) {
+      send_error(res, {500, "server_error", std::string("reload failed, the old bank stays: ") + e.what(), "", "reload_failed"});
+    }
+  });
   server_.Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, {{"status", "ok"}}); });
   server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_.render(), "text/plain; version=0.0.4");
   });
+}
+
+json GatewayServer::reload_bank() {
+  gateway_.reload(load_bank_from(config_.bank_files));
+  const auto view = gateway_.view();
+  return {{"status", "reloaded"}, {"questions", view->bank.size()}, {"models", view->bank.data.models.size()},
+          {"cold_models", gateway_.cold_models()}};
+}
+
+void GatewayServer::feedback(const httplib::Request& req, httplib::Response& res) {
+  if (!authorized(req)) return send_error(res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+  const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) return send_error(res, {400, "invalid_request_error", "the request body must be a JSON object", "", ""});
+  const auto id = body.find("id");
+  if (id == body.end() || !id->is_string()) return send_error(res, {400, "invalid_request_error", "'id' (the answer's id) is required", "id", ""});
+  const auto score = body.find("score");
+  if (score == body.end() || !score->is_number() || score->get<double>() < 0 || score->get<double>() > 1)
+    return send_error(res, {400, "invalid_request_error", "'score' must be a number within 0..1", "score", ""});
+  const auto model = body.find("model");
+  if (model != body.end() && !model->is_string()) return send_error(res, {400, "invalid_request_error", "'model' must be a string", "model", ""});
+  const std::string named = model != body.end() ? model->get<std::string>() : "";
+  const auto scored = gateway_.feedback(id->get<std::string>(), named, score->get<float>());
+  if (scored.error) return send_error(res, *scored.error);
+  const auto view = gateway_.view();
+  send_json(res, {{"status", "recorded"}, {"id", *id}, {"model", scored.model}, {"bank_questions", view->bank.size()}});
 }
 
 int GatewayServer::bind() { return bind_http_server(server_, config_.host, config_.port); }
@@ -54,6 +90,7 @@ void GatewayServer::chat_completions(const httplib::Request& req, httplib::Respo
     GatewayAnswer answer = gateway_.answer(chat, deadline);
     if (!answer.ok)
       return send_error(res, {502, "server_error", answer.error, "", "backends_failed"});
+    gateway_.remember(id, chat.retrieval_key, answer);
     content = std::move(answer.content);
     usage = std::move(answer.usage);
     extra["smacs"] = std::move(answer.trace);

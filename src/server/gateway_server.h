@@ -4,6 +4,8 @@
 //   GET  /v1/models            "smacs" and the pool
 //   GET  /health               {"status":"ok"}
 //   GET  /metrics              Prometheus text
+//   POST /v1/feedback          {"id": answer id, "score": 0..1, "model"?: default the chosen one}
+//   POST /admin/reload         re-reads the bank (as SIGHUP does); behind the API key
 #pragma once
 #include <httplib.h>
 
@@ -18,9 +20,11 @@ class GatewayServer {
   int bind();   // returns the port (config port 0 = any free port)
   void run();   // serves until stop()
   void stop() { server_.stop(); }
+  nlohmann::json reload_bank();  // re-reads config.bank_files; throws smacs::Error, keeps the old bank
 
  private:
   void chat_completions(const httplib::Request& req, httplib::Response& res);
+  void feedback(const httplib::Request& req, httplib::Response& res);
   bool authorized(const httplib::Request& req) const;
 
   const ServerConfig& config_;

@@ -1,0 +1,143 @@
+// Online feedback and live bank reloads (SIGHUP, /admin/reload).
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "bank/bank_store.h"
+#include "data/load.h"
+#include "server/gateway_server.h"
+#include "server/replay_server.h"
+#include "test_util.h"
+
+using namespace smacs;
+using nlohmann::json;
+
+namespace {
+
+// Two models on a tiny two-question data set; replay-serve answers for both.
+Dataset tiny() {
+  Dataset d;
+  d.models = {"alpha", "beta"};
+  d.records.push_back({"q1", "trivia", "Which planet is called the red planet?", "Mars", {1, 0}, {"Mars", "Venus"}, {}, "", ""});
+  d.records.push_back({"q2", "trivia", "Which planet has the great red spot?", "Jupiter", {1, 1}, {"Jupiter", "Jupiter"}, {}, "", ""});
+  return d;
+}
+
+template <typename S>
+struct Running {
+  S& server;
+  int port;
+  std::thread thread;
+  explicit Running(S& s) : server(s), port(s.bind()), thread([this] { server.run(); }) {}
+  ~Running() { server.stop(), thread.join(); }
+};
+
+json post(httplib::Client& c, const std::string& path, const json& body, const std::string& key = "k") {
+  httplib::Headers h{{"Authorization", "Bearer " + key}};
+  auto res = c.Post(path, h, body.dump(), "application/json");
+  if (!res) return {{"status", 0}};
+  json j = json::parse(res->body, nullptr, false);
+  j["http_status"] = res->status;
+  return j;
+}
+
+json chat(const std::string& q) { return {{"model", "smacs"}, {"messages", json::array({{{"role", "user"}, {"content", q}}})}}; }
+
+}  // namespace
+
+TEST(Feedback, ScoresAnAnswerIntoTheBankAndTheFile) {
+  ReplayOptions ro;
+  ro.port = 0, ro.threads = 16;
+  ReplayServer replay(tiny(), ro);
+  Running<ReplayServer> replay_running(replay);
+  const std::string bank_path = test::temp_path("feedback.sqlite");
+  save_bank(tiny(), bank_path);
+
+  ServerConfig config;
+  config.port = 0, config.threads = 16, config.api_keys = {"k"}, config.bank_files = {bank_path};
+  config.params.k = 2, config.params.p_drop = 0;
+  std::vector<std::unique_ptr<Backend>> backends;
+  for (const char* m : {"alpha", "beta"}) {
+    HttpBackendConfig b;
+    b.name = m, b.base_url = "http://127.0.0.1:" + std::to_string(replay_running.port) + "/v1";
+    backends.push_back(make_http_backend(b));
+  }
+  Metrics metrics;
+  Gateway gateway(open_bank(bank_path), config.params, std::move(backends), metrics, 8, bank_path);
+  GatewayServer server(config, gateway, metrics);
+  Running<GatewayServer> running(server);
+  httplib::Client c("127.0.0.1", running.port);
+
+  const json answer = post(c, "/v1/chat/completions", chat("Which planet is called the red planet?"));
+  ASSERT_EQ(answer["http_status"], 200) << answer;
+  const std::string id = answer["id"];
+  EXPECT_EQ(post(c, "/v1/feedback", {{"id", id}, {"score", 2}})["http_status"], 400);
+  EXPECT_EQ(post(c, "/v1/feedback", {{"score", 1}})["http_status"], 400);
+  EXPECT_EQ(post(c, "/v1/feedback", {{"id", id}, {"score", 1}, {"model", "gamma"}})["http_status"], 400);
+  EXPECT_EQ(post(c, "/v1/feedback", {{"id", "chatcmpl-nope"}, {"score", 1}})["http_status"], 404);
+  EXPECT_EQ(post(c, "/v1/feedback", {{"id", id}, {"score", 1}}, "wrong-key")["http_status"], 401);
+  const json ok = post(c, "/v1/feedback", {{"id", id}, {"score", 0.0}, {"model", "beta"}});
+  ASSERT_EQ(ok["http_status"], 200) << ok;
+  EXPECT_EQ(ok["model"], "beta");
+  EXPECT_EQ(ok["bank_questions"], 3);
+  EXPECT_EQ(gateway.view()->bank.size(), 3u);
+  EXPECT_EQ(post(c, "/v1/feedback", {{"id", id}, {"score", 1}})["http_status"], 404);  // one score per answer
+
+  // Durable: the file has the new question with beta's score.
+  const Dataset on_disk = load_bank_data(bank_path);
+  ASSERT_EQ(on_disk.records.size(), 3u);
+  EXPECT_EQ(on_disk.records[2].id, "feedback:" + id);
+  EXPECT_EQ(on_disk.records[2].question, "Which planet is called the red planet?");
+  EXPECT_EQ(on_disk.records[2].scores[on_disk.model_index("beta")], 0.0f);
+  EXPECT_TRUE(is_missing(on_disk.records[2].scores[on_disk.model_index("alpha")]));
+
+  // The admin reload re-reads the file (and needs the key).
+  EXPECT_EQ(post(c, "/admin/reload", json::object(), "wrong-key")["http_status"], 401);
+  const json reloaded = post(c, "/admin/reload", json::object());
+  EXPECT_EQ(reloaded["http_status"], 200) << reloaded;
+  EXPECT_EQ(reloaded["questions"], 3);
+}
+
+TEST(Reload, SighupMakesARunningServerSeeAnAddedModel) {
+  // The pool has "beta" but the bank does not: cold start, proxy 0. add-model, SIGHUP, warm.
+  ReplayOptions ro;
+  ro.port = 0, ro.threads = 16;
+  ReplayServer replay(tiny(), ro);
+  Running<ReplayServer> replay_running(replay);
+  Dataset alpha_only = tiny();
+  alpha_only.models = {"alpha"};
+  for (auto& r : alpha_only.records) r.scores.resize(1), r.responses.resize(1);
+  const std::string bank = test::temp_path("reload.sqlite");
+  save_bank(alpha_only, bank);
+  const std::string url = "http://127.0.0.1:" + std::to_string(replay_running.port) + "/v1";
+  const int port = 18000 + ::getpid() % 1000;
+  const std::string config = test::write_temp("reload.yaml",
+      "listen: 127.0.0.1:" + std::to_string(port) + "\nbank: " + bank + "\nsmacs: {k: 2, p_drop: 0}\npool:\n  - {name: alpha, base_url: " +
+      url + "}\n  - {name: beta, base_url: " + url + "}\n");
+  const pid_t pid = test::spawn_smacs("serve --config " + config);
+  httplib::Client c("127.0.0.1", port);
+  auto beta_proxy = [&] {
+    for (int i = 0; i < 100; ++i) {
+      const json j = post(c, "/v1/chat/completions", chat("Which planet has the great red spot?"));
+      if (j["http_status"] == 200) return j["smacs"]["proxy_scores"]["beta"].get<double>();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -1.0;
+  };
+  EXPECT_EQ(beta_proxy(), 0.0);
+  const auto add = test::run_smacs("prior add-model beta --config " + config + " --bank " + bank);
+  ASSERT_EQ(add.exit_code, 0) << add.output;
+  ::kill(pid, SIGHUP);
+  double after = 0;
+  for (int i = 0; i < 50 && after == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = beta_proxy();
+  }
+  EXPECT_GT(after, 0.0);
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
