@@ -18,14 +18,15 @@ Record q(std::string question, std::string gold, std::string tests = "") {
 }  // namespace
 
 TEST(Grader, ChoiceNumberExact) {
-  EXPECT_EQ(grade_response(q("Q?\nA. x\nB. y", "B"), GraderKind::kChoice, "The answer is (B)."), 1.0);
-  EXPECT_EQ(grade_response(q("Q?\nA. x\nB. y", "B"), GraderKind::kChoice, "A"), 0.0);
-  EXPECT_EQ(grade_response(q("How many?", "1250"), GraderKind::kNumber, "so 1,250 in total. #### 1250"), 1.0);
-  EXPECT_EQ(grade_response(q("How many?", "18"), GraderKind::kNumber, "it is 17"), 0.0);
-  EXPECT_EQ(grade_response(q("Capital of France?", "Paris"), GraderKind::kExact, " paris. "), 1.0);
-  EXPECT_EQ(grade_response(q("Capital of France?", "Paris"), GraderKind::kExact, "Lyon"), 0.0);
-  EXPECT_EQ(parse_grader("code"), GraderKind::kCode);
-  EXPECT_THROW(parse_grader("vibes"), Error);
+  EXPECT_EQ(grade_response(q("Q?\nA. x\nB. y", "B"), AnswerKind::kChoice, "The answer is (B)."), 1.0);
+  EXPECT_EQ(grade_response(q("Q?\nA. x\nB. y", "B"), AnswerKind::kChoice, "A"), 0.0);
+  EXPECT_EQ(grade_response(q("How many?", "1250"), AnswerKind::kNumber, "so 1,250 in total. #### 1250"), 1.0);
+  EXPECT_EQ(grade_response(q("How many?", "18"), AnswerKind::kNumber, "it is 17"), 0.0);
+  EXPECT_EQ(grade_response(q("Capital of France?", "Paris"), AnswerKind::kText, " paris. "), 1.0);
+  EXPECT_EQ(grade_response(q("Capital of France?", "Paris"), AnswerKind::kText, "Lyon"), 0.0);
+  EXPECT_EQ(parse_answer_kind("code"), AnswerKind::kCode);
+  EXPECT_EQ(parse_answer_kind("exact"), AnswerKind::kText);
+  EXPECT_THROW(parse_answer_kind("vibes"), Error);
 }
 
 TEST(Grader, DefaultsFromTheTask) {
@@ -33,17 +34,17 @@ TEST(Grader, DefaultsFromTheTask) {
   qs[1].task = "math", qs[2].task = "code";
   qs[2].grader = "";
   const auto g = default_graders(qs);
-  EXPECT_EQ(g[0], GraderKind::kChoice);
-  EXPECT_EQ(g[1], GraderKind::kNumber);
-  EXPECT_EQ(g[2], GraderKind::kCode);
+  EXPECT_EQ(g[0], AnswerKind::kChoice);
+  EXPECT_EQ(g[1], AnswerKind::kNumber);
+  EXPECT_EQ(g[2], AnswerKind::kCode);
 }
 
 TEST(CodeGrader, PassFailAndHumanEvalCompletion) {
   const Record add = q("def add(a, b):\n", "", "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n");
-  EXPECT_EQ(grade_response(add, GraderKind::kCode, "```python\ndef add(a, b):\n    return a + b\n```"), 1.0);
-  EXPECT_EQ(grade_response(add, GraderKind::kCode, "def add(a, b):\n    return a - b\n"), 0.0);
-  EXPECT_EQ(grade_response(add, GraderKind::kCode, "    return a + b\n"), 1.0);  // a completion of the prompt
-  EXPECT_EQ(grade_response(add, GraderKind::kCode, "this is not python"), 0.0);
+  EXPECT_EQ(grade_response(add, AnswerKind::kCode, "```python\ndef add(a, b):\n    return a + b\n```"), 1.0);
+  EXPECT_EQ(grade_response(add, AnswerKind::kCode, "def add(a, b):\n    return a - b\n"), 0.0);
+  EXPECT_EQ(grade_response(add, AnswerKind::kCode, "    return a + b\n"), 1.0);  // a completion of the prompt
+  EXPECT_EQ(grade_response(add, AnswerKind::kCode, "this is not python"), 0.0);
 }
 
 TEST(CodeGrader, LimitsHold) {
@@ -91,7 +92,7 @@ TEST(Grader, ReproducesRecordedRouterBenchCorrectness) {
     for (size_t m = 0; m < d.models.size(); ++m) {
       if (is_missing(r.scores[m])) continue;
       ++graded;
-      agree += grade_response(labelled, GraderKind::kChoice, r.responses[m]) == r.scores[m];
+      agree += grade_response(labelled, AnswerKind::kChoice, r.responses[m]) == r.scores[m];
     }
   }
   const double rate = static_cast<double>(agree) / static_cast<double>(graded);

@@ -30,7 +30,7 @@ int64_t usage_field(const nlohmann::json& body, const char* key) {
 
 BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions, std::vector<ModelEndpoint>& models,
                         const BuildOptions& options, const BuildProgress& progress) {
-  const std::vector<GraderKind> graders = default_graders(questions);
+  const std::vector<AnswerKind> graders = default_graders(questions);
   std::vector<int64_t> question_ids;
   for (const auto& q : questions) question_ids.push_back(bank.add_question(q));
   const auto present = bank.results_present();

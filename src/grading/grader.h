@@ -2,22 +2,20 @@
 //
 // Labelled questions are smacs JSONL rows: {id, task, question, gold | tests, grader?}.
 // `grader` is choice (option letter), number (final number, GSM8K style), exact (normalised
-// exact match) or code (the response's code must pass `tests`); without it the task's questions
-// decide (options -> choice, numeric golds -> number, tests -> code, else exact).
+// exact match; also "text") or code (the response's code must pass `tests`); without it the
+// task's questions decide (options -> choice, numeric golds -> number, tests -> code, else exact).
+// A grader reads answers as EPE's agreement term does, so both share AnswerKind.
 #pragma once
 #include <string>
 #include <vector>
 
 #include "core/record.h"
+#include "posterior/extract.h"
 
 namespace smacs {
 
-enum class GraderKind { kChoice, kNumber, kExact, kCode };
-GraderKind parse_grader(const std::string& name);
-std::string to_string(GraderKind kind);
-
 // The grader for every task of `questions` (a row's own `grader` field still wins).
-std::vector<GraderKind> default_graders(const std::vector<Record>& questions);
+std::vector<AnswerKind> default_graders(const std::vector<Record>& questions);
 
 struct CodeLimits {
   int cpu_seconds = 10;
@@ -26,7 +24,7 @@ struct CodeLimits {
   std::string python = "python3";
 };
 
-double grade_response(const Record& question, GraderKind kind, const std::string& response,
+double grade_response(const Record& question, AnswerKind kind, const std::string& response,
                       const CodeLimits& limits = {});
 
 // Code from a response: the first fenced block (```python ... ```), else the whole text.

@@ -13,9 +13,9 @@ namespace smacs {
 AnswerKind parse_answer_kind(const std::string& name) {
   if (name == "choice") return AnswerKind::kChoice;
   if (name == "number") return AnswerKind::kNumber;
-  if (name == "text") return AnswerKind::kText;
+  if (name == "text" || name == "exact") return AnswerKind::kText;
   if (name == "code") return AnswerKind::kCode;
-  throw Error("unknown answer kind '" + name + "' (expected choice, number, text or code)");
+  throw Error("unknown answer kind '" + name + "' (expected choice, number, text (or exact) or code)");
 }
 
 std::string to_string(AnswerKind kind) {
