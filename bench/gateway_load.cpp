@@ -47,15 +47,20 @@ int main(int argc, char** argv) {
   size_t requests = 20000, clients = 64, k = 3;
   double seconds = 120;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--requests")) requests = std::stoul(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--clients")) clients = std::stoul(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--seconds")) seconds = std::stod(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--k")) k = std::stoul(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--requests"))
+      requests = std::stoul(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--clients"))
+      clients = std::stoul(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--seconds"))
+      seconds = std::stod(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--k"))
+      k = std::stoul(argv[i + 1]);
   }
   const std::string data = std::string(SMACS_SHARED_DATA) + "/routerbench/arc_challenge_";
   const Dataset test = load_file(data + "test.csv");
   ReplayOptions ro;
-  ro.port = 0, ro.threads = 6 * clients + 16;  // each pooled keep-alive connection holds a server thread
+  ro.port = 0,
+  ro.threads = 6 * clients + 16;  // each pooled keep-alive connection holds a server thread
   ReplayServer replay(test, ro);
   const int replay_port = replay.bind();
   Running<ReplayServer> replay_running(replay);
@@ -64,24 +69,34 @@ int main(int argc, char** argv) {
   config.port = 0, config.threads = clients + 16;
   config.params.k = k;
   std::vector<std::unique_ptr<Backend>> backends;
-  const std::vector<std::string> pool = {"zero-one-ai/Yi-34B-Chat",   "mistralai/mixtral-8x7b-chat",
-                                         "meta/llama-2-70b-chat",     "mistralai/mistral-7b-chat",
-                                         "meta/code-llama-instruct-34b-chat", "WizardLM/WizardLM-13B-V1.2"};
+  const std::vector<std::string> pool = {"zero-one-ai/Yi-34B-Chat",
+                                         "mistralai/mixtral-8x7b-chat",
+                                         "meta/llama-2-70b-chat",
+                                         "mistralai/mistral-7b-chat",
+                                         "meta/code-llama-instruct-34b-chat",
+                                         "WizardLM/WizardLM-13B-V1.2"};
   for (const auto& m : pool) {
     HttpBackendConfig b;
-    b.name = m, b.base_url = "http://127.0.0.1:" + std::to_string(replay_port) + "/v1", b.max_concurrency = clients;
+    b.name = m, b.base_url = "http://127.0.0.1:" + std::to_string(replay_port) + "/v1",
+    b.max_concurrency = clients;
     backends.push_back(make_http_backend(b));
   }
   Metrics metrics;
-  Gateway gateway(build_bank(load_file(data + "train.csv")), config.params, std::move(backends), metrics);
+  Gateway gateway(build_bank(load_file(data + "train.csv")), config.params, std::move(backends),
+                  metrics);
   GatewayServer server(config, gateway, metrics);
   const int port = server.bind();
   Running<GatewayServer> running(server);
 
   std::vector<std::string> bodies;
   for (const auto& r : test.records)
-    if (std::any_of(pool.begin(), pool.end(), [&](const std::string& m) { return !is_missing(r.scores[test.model_index(m)]); }))  // else a 502 by design
-      bodies.push_back(json{{"model", "smacs"}, {"messages", json::array({{{"role", "user"}, {"content", r.question}}})}}.dump());
+    if (std::any_of(pool.begin(), pool.end(), [&](const std::string& m) {
+          return !is_missing(r.scores[test.model_index(m)]);
+        }))  // else a 502 by design
+      bodies.push_back(
+          json{{"model", "smacs"},
+               {"messages", json::array({{{"role", "user"}, {"content", r.question}}})}}
+              .dump());
 
   std::atomic<size_t> next{0}, errors{0};
   std::vector<std::vector<double>> overhead(clients), total(clients);
@@ -97,17 +112,21 @@ int main(int argc, char** argv) {
       client.set_tcp_nodelay(true);
       for (size_t i; (i = next++) < requests && Clock::now() < stop_at;) {
         const auto t0 = Clock::now();
-        auto res = client.Post("/v1/chat/completions", bodies[i % bodies.size()], "application/json");
+        auto res =
+            client.Post("/v1/chat/completions", bodies[i % bodies.size()], "application/json");
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         if (!res || res->status != 200) {
           if (errors++ < 3)
-            std::fprintf(stderr, "error after %.0f ms: %s\n", ms, res ? (std::to_string(res->status) + " " + res->body.substr(0, 300)).c_str()
-                                                     : httplib::to_string(res.error()).c_str());
+            std::fprintf(
+                stderr, "error after %.0f ms: %s\n", ms,
+                res ? (std::to_string(res->status) + " " + res->body.substr(0, 300)).c_str()
+                    : httplib::to_string(res.error()).c_str());
           continue;
         }
         double slowest = 0;
         const json reply = json::parse(res->body);  // kept alive for the loop below
-        for (const auto& [name, l] : reply["smacs"]["latency_ms"].items()) slowest = std::max(slowest, l.get<double>());
+        for (const auto& [name, l] : reply["smacs"]["latency_ms"].items())
+          slowest = std::max(slowest, l.get<double>());
         total[c].push_back(ms);
         overhead[c].push_back(ms - slowest);
         if (i % (requests / 10 == 0 ? 1 : requests / 10) == 0) {
@@ -124,12 +143,16 @@ int main(int argc, char** argv) {
     all_total.insert(all_total.end(), total[c].begin(), total[c].end());
   }
   std::sort(rss.begin(), rss.end());
-  std::printf("requests %zu ok, %zu errors, %zu clients, k=%zu, %.1f s wall (%u cores)\n", all_total.size(),
-              errors.load(), clients, k, wall, std::thread::hardware_concurrency());
-  std::printf("throughput      %.0f SMACS requests/s\n", static_cast<double>(all_total.size()) / wall);
-  std::printf("latency total   p50 %.3f ms  p99 %.3f ms\n", percentile(all_total, 0.5), percentile(all_total, 0.99));
-  std::printf("overhead        p50 %.3f ms  p99 %.3f ms  (total minus the slowest selected backend)\n",
-              percentile(all_overhead, 0.5), percentile(all_overhead, 0.99));
+  std::printf("requests %zu ok, %zu errors, %zu clients, k=%zu, %.1f s wall (%u cores)\n",
+              all_total.size(), errors.load(), clients, k, wall,
+              std::thread::hardware_concurrency());
+  std::printf("throughput      %.0f SMACS requests/s\n",
+              static_cast<double>(all_total.size()) / wall);
+  std::printf("latency total   p50 %.3f ms  p99 %.3f ms\n", percentile(all_total, 0.5),
+              percentile(all_total, 0.99));
+  std::printf(
+      "overhead        p50 %.3f ms  p99 %.3f ms  (total minus the slowest selected backend)\n",
+      percentile(all_overhead, 0.5), percentile(all_overhead, 0.99));
   std::printf("RSS (whole process: clients, gateway, backends) by requests done:");
   for (const auto& [i, kib] : rss) std::printf(" %zu:%ldMiB", i, kib / 1024);
   std::printf("\n");

@@ -14,7 +14,8 @@ namespace {
 std::vector<std::string> routerdc(const std::string& split) {
   const std::string dir = std::string(SMACS_SHARED_DATA) + "/routerdc/";
   std::vector<std::string> files;
-  for (const char* t : {"mmlu", "cmmlu", "arc_challenge", "humaneval"}) files.push_back(dir + t + "_" + split + ".json");
+  for (const char* t : {"mmlu", "cmmlu", "arc_challenge", "humaneval"})
+    files.push_back(dir + t + "_" + split + ".json");
   files.push_back(dir + "gsm8k-" + split + ".json");
   return files;
 }

@@ -54,7 +54,8 @@ SmacsParams fitted_params(const PriorBank& bank, const EvalFlags& f,
 EvalReport evaluate_once(const PriorBank& bank, const Dataset& test, const EvalFlags& f,
                          const std::map<std::string, AnswerKind>& kinds, const SmacsParams& p) {
   ProgressBar bar("evaluating");
-  const EvalInput in = prepare_eval(bank, test, f.pool, kinds, p.rps.retrieval_depth(), false, bar.callback());
+  const EvalInput in =
+      prepare_eval(bank, test, f.pool, kinds, p.rps.retrieval_depth(), false, bar.callback());
   return run_eval(in, p);
 }
 
@@ -65,7 +66,8 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
   for (const auto& r : test.records) tasks.insert(r.task);
   nlohmann::json out = nlohmann::json::object();
   std::map<std::string, double> sums;
-  std::printf("%-16s %12s %12s %12s %12s\n", "held-out task", "best_single", "rps_top1", "smacs", "oracle");
+  std::printf("%-16s %12s %12s %12s %12s\n", "held-out task", "best_single", "rps_top1", "smacs",
+              "oracle");
   for (const auto& held : tasks) {
     Dataset tr{train.models, {}}, te{test.models, {}};
     for (const auto& r : train.records)
@@ -77,7 +79,8 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
     const auto& acc = rep.tasks.front().accuracy;
     std::printf("%-16s %12.2f %12.2f %12.2f %12.2f\n", held.c_str(), acc.at("best_single"),
                 acc.at("rps_top1"), acc.at("smacs"), acc.at("oracle"));
-    for (const char* name : {"best_single", "rps_top1", "smacs", "oracle"}) sums[name] += acc.at(name);
+    for (const char* name : {"best_single", "rps_top1", "smacs", "oracle"})
+      sums[name] += acc.at(name);
     out[held] = acc;
   }
   const double n = static_cast<double>(tasks.size());
@@ -107,7 +110,8 @@ int run(const EvalFlags& f) {
   if (!f.report.empty()) write_file(f.report, report_to_json(rep).dump(2) + "\n");
   if (!f.markdown.empty()) write_file(f.markdown, report_to_markdown(rep));
   if (!f.plot.empty()) write_file(f.plot, report_to_svg(rep));
-  for (const auto& [flag, path] : {std::pair{"report", f.report}, {"markdown", f.markdown}, {"plot", f.plot}})
+  for (const auto& [flag, path] :
+       {std::pair{"report", f.report}, {"markdown", f.markdown}, {"plot", f.plot}})
     if (!path.empty()) std::cout << flag << " written to " << path << '\n';
   return 0;
 }
@@ -116,26 +120,52 @@ int run(const EvalFlags& f) {
 
 Runner add_eval_command(CLI::App& app) {
   auto f = std::make_shared<EvalFlags>();
-  auto* cmd = app.add_subcommand("eval", "Measure SMACS against every model, the baselines and the oracle on recorded results");
-  cmd->add_option("--train", f->train, "Train files (.json RouterDC, .csv RouterBench, .jsonl smacs) that form the prior bank");
+  auto* cmd = app.add_subcommand(
+      "eval",
+      "Measure SMACS against every model, the baselines and the oracle on recorded results");
+  cmd->add_option(
+      "--train", f->train,
+      "Train files (.json RouterDC, .csv RouterBench, .jsonl smacs) that form the prior bank");
   cmd->add_option("--bank", f->bank, "A prior bank file (smacs prior import) instead of --train");
   cmd->add_option("--test", f->test, "Test files to replay")->required();
-  cmd->add_option("--pool", f->pool, "Models SMACS may use (default: every model in both train and test)")->delimiter(',');
-  cmd->add_option("--k", f->params.k, "Models selected per question")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", f->params.seed, "Seed of the prior-dropping draws")->capture_default_str();
-  cmd->add_flag("--tune", f->tune, "Fit the parameters by leave-one-out cross-validation on the train data");
-  cmd->add_option("--neighbors", f->params.rps.neighbors, "N: neighbours averaged")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--tau", f->params.rps.tau, "Similarity temperature")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--beta", f->params.rps.beta, "Shrinkage weight towards the neighbourhood's task mean")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--gamma", f->params.rps.gamma, "Shrinkage weight towards the global mean")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--no-task-gate", f->no_gate, "Average neighbours of every task, not only the majority task");
-  cmd->add_option("--p-drop", f->params.p_drop, "Prior dropping probability")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--pool", f->pool,
+                  "Models SMACS may use (default: every model in both train and test)")
+      ->delimiter(',');
+  cmd->add_option("--k", f->params.k, "Models selected per question")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", f->params.seed, "Seed of the prior-dropping draws")
+      ->capture_default_str();
+  cmd->add_flag("--tune", f->tune,
+                "Fit the parameters by leave-one-out cross-validation on the train data");
+  cmd->add_option("--neighbors", f->params.rps.neighbors, "N: neighbours averaged")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--tau", f->params.rps.tau, "Similarity temperature")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--beta", f->params.rps.beta,
+                  "Shrinkage weight towards the neighbourhood's task mean")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--gamma", f->params.rps.gamma, "Shrinkage weight towards the global mean")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--no-task-gate", f->no_gate,
+                "Average neighbours of every task, not only the majority task");
+  cmd->add_option("--p-drop", f->params.p_drop, "Prior dropping probability")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--no-drop", f->no_drop, "Turn prior dropping off (ablation)");
-  cmd->add_option("--alpha", f->params.posterior.alpha, "Weight of the prior in the hybrid score")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--alpha", f->params.posterior.alpha, "Weight of the prior in the hybrid score")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--no-agreement", f->no_agreement, "Choose by the prior alone (ablation)");
-  cmd->add_option("--answer-kind", f->kinds, "Override answer extraction per task: TASK=choice|number|text|code");
+  cmd->add_option("--answer-kind", f->kinds,
+                  "Override answer extraction per task: TASK=choice|number|text|code");
   cmd->add_option("--index", f->index, "Neighbour index: exact or hnsw")->capture_default_str();
-  cmd->add_flag("--leave-one-task-out", f->loto, "Test each task with a bank built from the other tasks");
+  cmd->add_flag("--leave-one-task-out", f->loto,
+                "Test each task with a bank built from the other tasks");
   cmd->add_option("--report", f->report, "Write the JSON report here");
   cmd->add_option("--markdown", f->markdown, "Write a Markdown table here");
   cmd->add_option("--plot", f->plot, "Write an SVG bar chart here");

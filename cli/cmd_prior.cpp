@@ -22,19 +22,22 @@ struct PriorFlags {
 };
 
 // Backends for the named pool models of a config (all of them when `names` is empty).
-std::vector<ModelEndpoint> endpoints(const std::string& config_path, const std::vector<std::string>& names) {
+std::vector<ModelEndpoint> endpoints(const std::string& config_path,
+                                     const std::vector<std::string>& names) {
   const ServerConfig config = load_server_config(config_path);
   std::vector<ModelEndpoint> out;
   for (const auto& b : config.pool)
     if (names.empty() || std::find(names.begin(), names.end(), b.name) != names.end())
       out.push_back({make_http_backend(b), b.max_concurrency});
   for (const auto& n : names)
-    if (std::none_of(config.pool.begin(), config.pool.end(), [&](const auto& b) { return b.name == n; }))
+    if (std::none_of(config.pool.begin(), config.pool.end(),
+                     [&](const auto& b) { return b.name == n; }))
       throw Error(config_path + ": model '" + n + "' is not in the pool");
   return out;
 }
 
-int run_build(BankFile& bank, const std::vector<Record>& questions, std::vector<ModelEndpoint> models, int timeout_ms) {
+int run_build(BankFile& bank, const std::vector<Record>& questions,
+              std::vector<ModelEndpoint> models, int timeout_ms) {
   BuildOptions options;
   options.request_timeout_ms = timeout_ms;
   BuildReport r;
@@ -42,11 +45,13 @@ int run_build(BankFile& bank, const std::vector<Record>& questions, std::vector<
     ProgressBar bar("asking models");
     r = build_prior(bank, questions, models, options, bar.callback());
   }
-  std::cout << "stored " << r.stored << " results (" << r.skipped << " already in the bank, " << r.failed
-            << " failed) for " << questions.size() << " questions x " << models.size() << " models\n";
+  std::cout << "stored " << r.stored << " results (" << r.skipped << " already in the bank, "
+            << r.failed << " failed) for " << questions.size() << " questions x " << models.size()
+            << " models\n";
   for (const auto& e : r.first_errors) std::cerr << "  failed: " << e << '\n';
   if (r.failed > 0) {
-    std::cerr << "smacs: " << r.failed << " calls failed and were not stored; run the same command again to retry them\n";
+    std::cerr << "smacs: " << r.failed
+              << " calls failed and were not stored; run the same command again to retry them\n";
     return 3;
   }
   return 0;
@@ -54,9 +59,11 @@ int run_build(BankFile& bank, const std::vector<Record>& questions, std::vector<
 
 int info(const std::string& path) {
   const PriorBank bank = open_bank(path);
-  std::cout << path << ": " << bank.size() << " questions, " << bank.data.models.size() << " models\n";
+  std::cout << path << ": " << bank.size() << " questions, " << bank.data.models.size()
+            << " models\n";
   for (size_t t = 0; t < bank.tasks.size(); ++t)
-    std::cout << "  task " << bank.tasks[t] << ": " << std::count(bank.task_of.begin(), bank.task_of.end(), t) << " questions\n";
+    std::cout << "  task " << bank.tasks[t] << ": "
+              << std::count(bank.task_of.begin(), bank.task_of.end(), t) << " questions\n";
   for (size_t m = 0; m < bank.data.models.size(); ++m)
     std::cout << "  model " << bank.data.models[m] << ": mean score "
               << (is_missing(bank.global_mean[m]) ? 0.0 : bank.global_mean[m]) << '\n';
@@ -69,22 +76,38 @@ Runner add_prior_commands(CLI::App& app) {
   auto* prior = app.add_subcommand("prior", "Build, grow and inspect the prior bank");
   prior->require_subcommand(1);
   auto f = std::make_shared<PriorFlags>();
-  auto* import = prior->add_subcommand("import", "Import recorded results into a SQLite prior bank");
-  import->add_option("--data", f->data, "Files with recorded results (.json, .csv, .jsonl)")->required();
+  auto* import =
+      prior->add_subcommand("import", "Import recorded results into a SQLite prior bank");
+  import->add_option("--data", f->data, "Files with recorded results (.json, .csv, .jsonl)")
+      ->required();
   import->add_option("--out", f->out, "The bank file to write (replaced atomically)")->required();
-  auto* build = prior->add_subcommand("build", "Run the pool's models on labelled questions, grade and store every answer (resumable)");
-  build->add_option("--config", f->config, "The YAML config whose pool lists the models (as for serve)")->required();
-  build->add_option("--data", f->data, "Labelled questions: JSONL {id, task, question, gold | tests, grader?}")->required();
+  auto* build = prior->add_subcommand(
+      "build",
+      "Run the pool's models on labelled questions, grade and store every answer (resumable)");
+  build
+      ->add_option("--config", f->config,
+                   "The YAML config whose pool lists the models (as for serve)")
+      ->required();
+  build
+      ->add_option("--data", f->data,
+                   "Labelled questions: JSONL {id, task, question, gold | tests, grader?}")
+      ->required();
   build->add_option("--out", f->out, "The bank file to create or continue")->required();
   build->add_option("--models", f->models, "Only these pool models")->delimiter(',');
-  build->add_option("--timeout-ms", f->timeout_ms, "Deadline of each model call")->capture_default_str();
-  auto* add = prior->add_subcommand("add-model", "Evaluate one new model on the bank's questions (no re-embedding, no retraining)");
+  build->add_option("--timeout-ms", f->timeout_ms, "Deadline of each model call")
+      ->capture_default_str();
+  auto* add = prior->add_subcommand(
+      "add-model",
+      "Evaluate one new model on the bank's questions (no re-embedding, no retraining)");
   add->add_option("name", f->model, "The pool model to add")->required();
   add->add_option("--config", f->config, "The YAML config whose pool has the model")->required();
   add->add_option("--bank", f->bank, "The bank file")->required();
-  add->add_option("--sample", f->sample, "Ask only a seeded sample of this many questions (0 = all)")->capture_default_str();
+  add->add_option("--sample", f->sample,
+                  "Ask only a seeded sample of this many questions (0 = all)")
+      ->capture_default_str();
   add->add_option("--seed", f->seed, "Seed of the sample")->capture_default_str();
-  add->add_option("--timeout-ms", f->timeout_ms, "Deadline of each model call")->capture_default_str();
+  add->add_option("--timeout-ms", f->timeout_ms, "Deadline of each model call")
+      ->capture_default_str();
   auto* remove = prior->add_subcommand("remove-model", "Delete a model's results from the bank");
   remove->add_option("name", f->model, "The model")->required();
   remove->add_option("--bank", f->bank, "The bank file")->required();
@@ -94,16 +117,19 @@ Runner add_prior_commands(CLI::App& app) {
     if (*import) {
       const Dataset data = load_files(f->data);
       save_bank(data, f->out);
-      std::cout << "wrote " << f->out << ": " << data.records.size() << " questions, " << data.models.size() << " models\n";
+      std::cout << "wrote " << f->out << ": " << data.records.size() << " questions, "
+                << data.models.size() << " models\n";
       return 0;
     }
     if (*build) {
       auto bank = BankFile::open(f->out, /*create=*/true);
-      return run_build(*bank, load_files(f->data).records, endpoints(f->config, f->models), f->timeout_ms);
+      return run_build(*bank, load_files(f->data).records, endpoints(f->config, f->models),
+                       f->timeout_ms);
     }
     if (*add) {
       auto bank = BankFile::open(f->bank, /*create=*/false);
-      return run_build(*bank, bank_questions(*bank, f->sample, f->seed), endpoints(f->config, {f->model}), f->timeout_ms);
+      return run_build(*bank, bank_questions(*bank, f->sample, f->seed),
+                       endpoints(f->config, {f->model}), f->timeout_ms);
     }
     if (*remove) {
       BankFile::open(f->bank, /*create=*/false)->remove_model(f->model);

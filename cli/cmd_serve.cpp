@@ -1,9 +1,9 @@
 // `smacs serve` and `smacs replay-serve`.
 #include <atomic>
 #include <csignal>
-#include <thread>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "bank/bank_store.h"
 #include "cli/commands.h"
@@ -17,7 +17,7 @@ namespace smacs::cli {
 
 namespace {
 
-std::function<void()> g_stop;  // what SIGINT/SIGTERM do: stop the server cleanly
+std::function<void()> g_stop;       // what SIGINT/SIGTERM do: stop the server cleanly
 std::atomic<bool> g_reload{false};  // raised by SIGHUP
 extern "C" void on_signal(int) {
   if (g_stop) g_stop();
@@ -33,7 +33,8 @@ void install_stop(std::function<void()> stop) {
 
 int serve(const std::string& config_path) {
   const ServerConfig config = load_server_config(config_path);
-  if (config.bank_files.empty()) throw Error(config_path + ": key 'bank' is required (a .sqlite bank or data files)");
+  if (config.bank_files.empty())
+    throw Error(config_path + ": key 'bank' is required (a .sqlite bank or data files)");
   PriorBank bank = load_bank_from(config.bank_files);
   SmacsParams params = config.params;
   std::vector<std::string> pool;
@@ -47,12 +48,14 @@ int serve(const std::string& config_path) {
   Gateway gateway(std::move(bank), params, std::move(backends), metrics, config.threads,
                   sqlite ? config.bank_files[0] : "");
   for (const auto& m : gateway.cold_models())
-    std::cerr << "smacs serve: warning: '" << m << "' has no results in the bank yet (proxy 0 until "
+    std::cerr << "smacs serve: warning: '" << m
+              << "' has no results in the bank yet (proxy 0 until "
               << "`smacs prior add-model` and a reload)" << std::endl;
   GatewayServer server(config, gateway, metrics);
   const int port = server.bind();
   std::cerr << "smacs serve: listening on http://" << config.host << ":" << port << "/v1 with "
-            << config.pool.size() << " models; params " << params_to_json(params).dump() << std::endl;
+            << config.pool.size() << " models; params " << params_to_json(params).dump()
+            << std::endl;
   install_stop([&server] { server.stop(); });
   // SIGHUP re-reads the bank: the handler only raises a flag, this thread does the work.
   std::atomic<bool> serving{true};
@@ -61,9 +64,11 @@ int serve(const std::string& config_path) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (!g_reload.exchange(false)) continue;
       try {
-        std::cerr << "smacs serve: SIGHUP: reloaded the bank: " << server.reload_bank().dump() << std::endl;
+        std::cerr << "smacs serve: SIGHUP: reloaded the bank: " << server.reload_bank().dump()
+                  << std::endl;
       } catch (const Error& e) {
-        std::cerr << "smacs serve: SIGHUP: reload failed, the old bank stays: " << e.what() << std::endl;
+        std::cerr << "smacs serve: SIGHUP: reload failed, the old bank stays: " << e.what()
+                  << std::endl;
       }
     }
   });
@@ -76,7 +81,8 @@ int serve(const std::string& config_path) {
 int replay_serve(const std::vector<std::string>& files, const ReplayOptions& options) {
   ReplayServer server(load_files(files), options);
   const int port = server.bind();
-  std::cerr << "smacs replay-serve: listening on http://" << options.host << ":" << port << "/v1" << std::endl;
+  std::cerr << "smacs replay-serve: listening on http://" << options.host << ":" << port << "/v1"
+            << std::endl;
   install_stop([&server] { server.stop(); });
   server.run();
   return 0;
@@ -88,16 +94,33 @@ Runner add_serve_commands(CLI::App& app) {
   auto config = std::make_shared<std::string>();
   auto files = std::make_shared<std::vector<std::string>>();
   auto replay = std::make_shared<ReplayOptions>();
-  auto* serve_cmd = app.add_subcommand("serve", "Serve SMACS as an OpenAI-compatible endpoint over real model endpoints");
-  serve_cmd->add_option("--config", *config, "The YAML configuration (see examples/replay.yaml)")->required();
-  auto* replay_cmd = app.add_subcommand("replay-serve", "Serve recorded results as an OpenAI-compatible endpoint (for tests and trials)");
-  replay_cmd->add_option("--data", *files, "Files with recorded responses (.csv, .json, .jsonl)")->required();
+  auto* serve_cmd = app.add_subcommand(
+      "serve", "Serve SMACS as an OpenAI-compatible endpoint over real model endpoints");
+  serve_cmd->add_option("--config", *config, "The YAML configuration (see examples/replay.yaml)")
+      ->required();
+  auto* replay_cmd = app.add_subcommand(
+      "replay-serve",
+      "Serve recorded results as an OpenAI-compatible endpoint (for tests and trials)");
+  replay_cmd->add_option("--data", *files, "Files with recorded responses (.csv, .json, .jsonl)")
+      ->required();
   replay_cmd->add_option("--host", replay->host, "Address to listen on")->capture_default_str();
-  replay_cmd->add_option("--port", replay->port, "Port (0 = any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
-  replay_cmd->add_option("--latency-ms", replay->latency_ms, "Delay added to every reply")->capture_default_str()->check(CLI::NonNegativeNumber);
-  replay_cmd->add_option("--fail-rate", replay->fail_rate, "Share of requests answered with HTTP 500")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  replay_cmd->add_option("--seed", replay->seed, "Seed of the injected failures")->capture_default_str();
-  replay_cmd->add_option("--threads", replay->threads, "Worker threads; each open keep-alive connection holds one")->capture_default_str()->check(CLI::PositiveNumber);
+  replay_cmd->add_option("--port", replay->port, "Port (0 = any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  replay_cmd->add_option("--latency-ms", replay->latency_ms, "Delay added to every reply")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  replay_cmd
+      ->add_option("--fail-rate", replay->fail_rate, "Share of requests answered with HTTP 500")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  replay_cmd->add_option("--seed", replay->seed, "Seed of the injected failures")
+      ->capture_default_str();
+  replay_cmd
+      ->add_option("--threads", replay->threads,
+                   "Worker threads; each open keep-alive connection holds one")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   return [=]() -> int {
     if (*serve_cmd) return serve(*config);
     return replay_serve(*files, *replay);

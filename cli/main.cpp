@@ -6,7 +6,8 @@
 #include "core/error.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"smacs: retrieval-based prior selection and posterior enhancement over a pool of LLMs"};
+  CLI::App app{
+      "smacs: retrieval-based prior selection and posterior enhancement over a pool of LLMs"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "smacs 0.1.0");
   const auto eval = smacs::cli::add_eval_command(app);

@@ -19,7 +19,8 @@ class ProgressBar {
     if (!enabled_ || total == 0) return;
     std::lock_guard lock(mutex_);
     const double frac = static_cast<double>(done) / static_cast<double>(total);
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
     const int width = 30, filled = static_cast<int>(frac * width);
     std::fprintf(stderr, "\r%-18s [%s%s] %3d%% %zu/%zu  eta %.0fs ", label_.c_str(),

@@ -44,7 +44,8 @@ TEST(BankStore, SqliteRoundTrip) {
 
 TEST(BankStore, CorruptOrForeignFilesGiveClearErrors) {
   EXPECT_THROW(load_bank_data(temp_path("none.sqlite")), Error);
-  const auto junk = smacs::test::write_temp("junk.sqlite", "this is not sqlite at all, just text......");
+  const auto junk =
+      smacs::test::write_temp("junk.sqlite", "this is not sqlite at all, just text......");
   try {
     load_bank_data(junk);
     FAIL();
@@ -58,13 +59,16 @@ const std::string kSlice = "--train " + data_file("routerdc/humaneval_train.json
                            data_file("routerdc/arc_challenge_train.json") + " --test " +
                            data_file("routerdc/humaneval_test.json") + " " +
                            data_file("routerdc/arc_challenge_test.json");
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_text_file(path)); }
+nlohmann::json read_json(const std::string& path) {
+  return nlohmann::json::parse(read_text_file(path));
+}
 }  // namespace
 
 TEST(EvalCli, ReportFollowsTheContractAndIsDeterministic) {
   const std::string r1 = temp_path("r1.json"), r2 = temp_path("r2.json"), md = temp_path("r.md"),
                     svg = temp_path("r.svg");
-  const auto run1 = run_smacs("eval " + kSlice + " --report " + r1 + " --markdown " + md + " --plot " + svg);
+  const auto run1 =
+      run_smacs("eval " + kSlice + " --report " + r1 + " --markdown " + md + " --plot " + svg);
   ASSERT_EQ(run1.exit_code, 0) << run1.output;
   EXPECT_NE(run1.output.find("oracle"), std::string::npos);
   ASSERT_EQ(run_smacs("eval " + kSlice + " --report " + r2).exit_code, 0);
@@ -73,7 +77,8 @@ TEST(EvalCli, ReportFollowsTheContractAndIsDeterministic) {
   for (const char* task : {"humaneval", "arc_challenge"}) {
     ASSERT_TRUE(j["tasks"].contains(task));
     const auto& acc = j["tasks"][task]["accuracy"];
-    for (const char* m : {"smacs", "smacs_no_drop", "rps_top1", "best_single", "best_per_task", "random", "oracle"})
+    for (const char* m :
+         {"smacs", "smacs_no_drop", "rps_top1", "best_single", "best_per_task", "random", "oracle"})
       EXPECT_TRUE(acc.contains(m)) << task << " " << m;
     EXPECT_FALSE(acc.contains("vote"));  // score-only data
     EXPECT_GE(acc["oracle"].get<double>(), acc["smacs"].get<double>());
@@ -87,36 +92,44 @@ TEST(EvalCli, ReportFollowsTheContractAndIsDeterministic) {
 }
 
 TEST(EvalCli, BankFileGivesTheSameResultAsTrainFiles) {
-  const std::string bank = temp_path("slice.sqlite"), a = temp_path("a.json"), b = temp_path("b.json");
-  const auto imp = run_smacs("prior import --data " + data_file("routerdc/humaneval_train.json") + " " +
-                             data_file("routerdc/arc_challenge_train.json") + " --out " + bank);
+  const std::string bank = temp_path("slice.sqlite"), a = temp_path("a.json"),
+                    b = temp_path("b.json");
+  const auto imp =
+      run_smacs("prior import --data " + data_file("routerdc/humaneval_train.json") + " " +
+                data_file("routerdc/arc_challenge_train.json") + " --out " + bank);
   ASSERT_EQ(imp.exit_code, 0) << imp.output;
   const std::string test = " --test " + data_file("routerdc/humaneval_test.json");
   ASSERT_EQ(run_smacs("eval --bank " + bank + test + " --report " + a).exit_code, 0);
   ASSERT_EQ(run_smacs("eval --train " + data_file("routerdc/humaneval_train.json") + " " +
-                      data_file("routerdc/arc_challenge_train.json") + test + " --report " + b).exit_code, 0);
+                      data_file("routerdc/arc_challenge_train.json") + test + " --report " + b)
+                .exit_code,
+            0);
   EXPECT_EQ(read_json(a)["tasks"], read_json(b)["tasks"]);
 }
 
 TEST(EvalCli, ResponsesEnablePosteriorAndVote) {
   const std::string out = temp_path("rb.json");
-  const auto r = run_smacs("eval --train " + data_file("routerbench/arc_challenge_train.csv") + " --test " +
-                           data_file("routerbench/arc_challenge_test.csv") +
-                           " --pool zero-one-ai/Yi-34B-Chat,mistralai/mixtral-8x7b-chat,meta/llama-2-70b-chat"
-                           " --k 3 --alpha 0.2 --report " + out);
+  const auto r =
+      run_smacs("eval --train " + data_file("routerbench/arc_challenge_train.csv") + " --test " +
+                data_file("routerbench/arc_challenge_test.csv") +
+                " --pool zero-one-ai/Yi-34B-Chat,mistralai/mixtral-8x7b-chat,meta/llama-2-70b-chat"
+                " --k 3 --alpha 0.2 --report " +
+                out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = read_json(out);
   const auto& t = j["tasks"]["arc_challenge"];
   EXPECT_TRUE(t["posterior_used"].get<bool>());
   EXPECT_EQ(t["answer_kind"], "choice");
   EXPECT_TRUE(t["accuracy"].contains("vote"));
-  EXPECT_TRUE(t["accuracy"].contains("gpt-4-1106-preview"));  // non-pool models are still shown
+  EXPECT_TRUE(t["accuracy"].contains("gpt-4-1106-preview"));     // non-pool models are still shown
   EXPECT_NE(t["accuracy"]["smacs"], t["accuracy"]["rps_top1"]);  // agreement changed answers
 }
 
 TEST(EvalCli, BadInputIsOneLineAndNonZero) {
-  const auto bad = smacs::test::write_temp("broken_test.json", "[{\"question\": \"q\", \"scores\": ");
-  const auto r = run_smacs("eval --train " + data_file("routerdc/humaneval_train.json") + " --test " + bad);
+  const auto bad =
+      smacs::test::write_temp("broken_test.json", "[{\"question\": \"q\", \"scores\": ");
+  const auto r =
+      run_smacs("eval --train " + data_file("routerdc/humaneval_train.json") + " --test " + bad);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("broken_test.json"), std::string::npos) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;

@@ -20,8 +20,24 @@ namespace {
 Dataset tiny() {
   Dataset d;
   d.models = {"alpha", "beta"};
-  d.records.push_back({"q1", "trivia", "Which planet is called the red planet?", "Mars", {1, 0}, {"Mars", "Venus"}, {}, "", ""});
-  d.records.push_back({"q2", "trivia", "Which planet has the great red spot?", "Jupiter", {1, 1}, {"Jupiter", "Jupiter"}, {}, "", ""});
+  d.records.push_back({"q1",
+                       "trivia",
+                       "Which planet is called the red planet?",
+                       "Mars",
+                       {1, 0},
+                       {"Mars", "Venus"},
+                       {},
+                       "",
+                       ""});
+  d.records.push_back({"q2",
+                       "trivia",
+                       "Which planet has the great red spot?",
+                       "Jupiter",
+                       {1, 1},
+                       {"Jupiter", "Jupiter"},
+                       {},
+                       "",
+                       ""});
   return d;
 }
 
@@ -34,7 +50,8 @@ struct Running {
   ~Running() { server.stop(), thread.join(); }
 };
 
-json post(httplib::Client& c, const std::string& path, const json& body, const std::string& key = "k") {
+json post(httplib::Client& c, const std::string& path, const json& body,
+          const std::string& key = "k") {
   httplib::Headers h{{"Authorization", "Bearer " + key}};
   auto res = c.Post(path, h, body.dump(), "application/json");
   if (!res) return {{"status", 0}};
@@ -43,7 +60,9 @@ json post(httplib::Client& c, const std::string& path, const json& body, const s
   return j;
 }
 
-json chat(const std::string& q) { return {{"model", "smacs"}, {"messages", json::array({{{"role", "user"}, {"content", q}}})}}; }
+json chat(const std::string& q) {
+  return {{"model", "smacs"}, {"messages", json::array({{{"role", "user"}, {"content", q}}})}};
+}
 
 }  // namespace
 
@@ -70,12 +89,14 @@ TEST(Feedback, ScoresAnAnswerIntoTheBankAndTheFile) {
   Running<GatewayServer> running(server);
   httplib::Client c("127.0.0.1", running.port);
 
-  const json answer = post(c, "/v1/chat/completions", chat("Which planet is called the red planet?"));
+  const json answer =
+      post(c, "/v1/chat/completions", chat("Which planet is called the red planet?"));
   ASSERT_EQ(answer["http_status"], 200) << answer;
   const std::string id = answer["id"];
   EXPECT_EQ(post(c, "/v1/feedback", {{"id", id}, {"score", 2}})["http_status"], 400);
   EXPECT_EQ(post(c, "/v1/feedback", {{"score", 1}})["http_status"], 400);
-  EXPECT_EQ(post(c, "/v1/feedback", {{"id", id}, {"score", 1}, {"model", "gamma"}})["http_status"], 400);
+  EXPECT_EQ(post(c, "/v1/feedback", {{"id", id}, {"score", 1}, {"model", "gamma"}})["http_status"],
+            400);
   EXPECT_EQ(post(c, "/v1/feedback", {{"id", "chatcmpl-nope"}, {"score", 1}})["http_status"], 404);
   EXPECT_EQ(post(c, "/v1/feedback", {{"id", id}, {"score", 1}}, "wrong-key")["http_status"], 401);
   const json ok = post(c, "/v1/feedback", {{"id", id}, {"score", 0.0}, {"model", "beta"}});
@@ -83,7 +104,8 @@ TEST(Feedback, ScoresAnAnswerIntoTheBankAndTheFile) {
   EXPECT_EQ(ok["model"], "beta");
   EXPECT_EQ(ok["bank_questions"], 3);
   EXPECT_EQ(gateway.view()->bank.size(), 3u);
-  EXPECT_EQ(post(c, "/v1/feedback", {{"id", id}, {"score", 1}})["http_status"], 404);  // one score per answer
+  EXPECT_EQ(post(c, "/v1/feedback", {{"id", id}, {"score", 1}})["http_status"],
+            404);  // one score per answer
 
   // Durable: the file has the new question with beta's score.
   const Dataset on_disk = load_bank_data(bank_path);
@@ -113,9 +135,10 @@ TEST(Reload, SighupMakesARunningServerSeeAnAddedModel) {
   save_bank(alpha_only, bank);
   const std::string url = "http://127.0.0.1:" + std::to_string(replay_running.port) + "/v1";
   const int port = 18000 + ::getpid() % 1000;
-  const std::string config = test::write_temp("reload.yaml",
-      "listen: 127.0.0.1:" + std::to_string(port) + "\nbank: " + bank + "\nsmacs: {k: 2, p_drop: 0}\npool:\n  - {name: alpha, base_url: " +
-      url + "}\n  - {name: beta, base_url: " + url + "}\n");
+  const std::string config = test::write_temp(
+      "reload.yaml", "listen: 127.0.0.1:" + std::to_string(port) + "\nbank: " + bank +
+                         "\nsmacs: {k: 2, p_drop: 0}\npool:\n  - {name: alpha, base_url: " + url +
+                         "}\n  - {name: beta, base_url: " + url + "}\n");
   const pid_t pid = test::spawn_smacs("serve --config " + config);
   httplib::Client c("127.0.0.1", port);
   auto beta_proxy = [&] {

@@ -18,9 +18,12 @@ Record q(std::string question, std::string gold, std::string tests = "") {
 }  // namespace
 
 TEST(Grader, ChoiceNumberExact) {
-  EXPECT_EQ(grade_response(q("Q?\nA. x\nB. y", "B"), AnswerKind::kChoice, "The answer is (B)."), 1.0);
+  EXPECT_EQ(grade_response(q("Q?\nA. x\nB. y", "B"), AnswerKind::kChoice, "The answer is (B)."),
+            1.0);
   EXPECT_EQ(grade_response(q("Q?\nA. x\nB. y", "B"), AnswerKind::kChoice, "A"), 0.0);
-  EXPECT_EQ(grade_response(q("How many?", "1250"), AnswerKind::kNumber, "so 1,250 in total. #### 1250"), 1.0);
+  EXPECT_EQ(
+      grade_response(q("How many?", "1250"), AnswerKind::kNumber, "so 1,250 in total. #### 1250"),
+      1.0);
   EXPECT_EQ(grade_response(q("How many?", "18"), AnswerKind::kNumber, "it is 17"), 0.0);
   EXPECT_EQ(grade_response(q("Capital of France?", "Paris"), AnswerKind::kText, " paris. "), 1.0);
   EXPECT_EQ(grade_response(q("Capital of France?", "Paris"), AnswerKind::kText, "Lyon"), 0.0);
@@ -30,7 +33,8 @@ TEST(Grader, ChoiceNumberExact) {
 }
 
 TEST(Grader, DefaultsFromTheTask) {
-  std::vector<Record> qs = {q("Q?\nA. x\nB. y\nC. z", "A"), q("How many?", "12"), q("def f():", "", "assert f() == 1")};
+  std::vector<Record> qs = {q("Q?\nA. x\nB. y\nC. z", "A"), q("How many?", "12"),
+                            q("def f():", "", "assert f() == 1")};
   qs[1].task = "math", qs[2].task = "code";
   qs[2].grader = "";
   const auto g = default_graders(qs);
@@ -41,9 +45,12 @@ TEST(Grader, DefaultsFromTheTask) {
 
 TEST(CodeGrader, PassFailAndHumanEvalCompletion) {
   const Record add = q("def add(a, b):\n", "", "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n");
-  EXPECT_EQ(grade_response(add, AnswerKind::kCode, "```python\ndef add(a, b):\n    return a + b\n```"), 1.0);
+  EXPECT_EQ(
+      grade_response(add, AnswerKind::kCode, "```python\ndef add(a, b):\n    return a + b\n```"),
+      1.0);
   EXPECT_EQ(grade_response(add, AnswerKind::kCode, "def add(a, b):\n    return a - b\n"), 0.0);
-  EXPECT_EQ(grade_response(add, AnswerKind::kCode, "    return a + b\n"), 1.0);  // a completion of the prompt
+  EXPECT_EQ(grade_response(add, AnswerKind::kCode, "    return a + b\n"),
+            1.0);  // a completion of the prompt
   EXPECT_EQ(grade_response(add, AnswerKind::kCode, "this is not python"), 0.0);
 }
 
@@ -54,18 +61,22 @@ TEST(CodeGrader, LimitsHold) {
   const CodeRun loop = run_python_sandboxed("while True:\n    pass\n", limits);
   EXPECT_FALSE(loop.passed);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
-  const CodeRun sleeper = run_python_sandboxed("import time\ntime.sleep(60)\n", limits);  // wall time, no CPU
+  const CodeRun sleeper =
+      run_python_sandboxed("import time\ntime.sleep(60)\n", limits);  // wall time, no CPU
   EXPECT_TRUE(sleeper.timed_out);
   const CodeRun hog = run_python_sandboxed("x = bytearray(2 * 1024 ** 3)\n", limits);
   EXPECT_FALSE(hog.passed);
   EXPECT_NE(hog.output.find("MemoryError"), std::string::npos) << hog.output;
-  const CodeRun cwd = run_python_sandboxed("import os\nassert os.getcwd().startswith('/tmp/smacs-code-')\n", limits);
+  const CodeRun cwd = run_python_sandboxed(
+      "import os\nassert os.getcwd().startswith('/tmp/smacs-code-')\n", limits);
   EXPECT_TRUE(cwd.passed) << cwd.output;
 }
 
 TEST(CodeGrader, NoNetwork) {
   httplib::Server server;  // a real server on loopback that the sandboxed code must not reach
-  server.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content("hi", "text/plain"); });
+  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("hi", "text/plain");
+  });
   const int port = server.bind_to_any_port("127.0.0.1");
   std::thread t([&] { server.listen_after_bind(); });
   std::string probe = "import urllib.request\nprint(urllib.request.urlopen('http://127.0.0.1:";
@@ -96,7 +107,8 @@ TEST(Grader, ReproducesRecordedRouterBenchCorrectness) {
     }
   }
   const double rate = static_cast<double>(agree) / static_cast<double>(graded);
-  std::printf("graded %zu recorded responses: %.2f%% agree with the recorded correctness\n", graded, 100 * rate);
+  std::printf("graded %zu recorded responses: %.2f%% agree with the recorded correctness\n", graded,
+              100 * rate);
   EXPECT_GT(graded, 4000u);
   EXPECT_GE(rate, 0.99);
 }

@@ -1,7 +1,8 @@
+#include "data/load.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "data/load.h"
 #include "test_util.h"
 
 using namespace smacs;
@@ -15,7 +16,8 @@ TEST(Load, TaskNameFromFileStem) {
 }
 
 TEST(Load, RouterDcJson) {
-  const auto path = write_temp("t_train.json",
+  const auto path = write_temp(
+      "t_train.json",
       R"([{"question":"q1","scores":{"a":1,"b":0.5}},{"question":"q2","scores":{"a":0,"b":null}}])");
   const Dataset d = load_file(path);
   ASSERT_EQ(d.models, (std::vector<std::string>{"a", "b"}));
@@ -26,7 +28,8 @@ TEST(Load, RouterDcJson) {
 }
 
 TEST(Load, CorruptFilesNameFileAndRow) {
-  const auto bad_json = write_temp("bad_train.json", R"([{"question":"q","scores":{"a":1}}, {"question": 3}])");
+  const auto bad_json =
+      write_temp("bad_train.json", R"([{"question":"q","scores":{"a":1}}, {"question": 3}])");
   try {
     load_file(bad_json);
     FAIL();
@@ -34,13 +37,15 @@ TEST(Load, CorruptFilesNameFileAndRow) {
     EXPECT_NE(std::string(e.what()).find("bad_train.json: row 2"), std::string::npos) << e.what();
   }
   EXPECT_THROW(load_file(write_temp("trunc_test.json", R"([{"question":"q")")), Error);
-  EXPECT_THROW(load_file(write_temp("range_test.json", R"([{"question":"q","scores":{"a":7}}])")), Error);
+  EXPECT_THROW(load_file(write_temp("range_test.json", R"([{"question":"q","scores":{"a":7}}])")),
+               Error);
   EXPECT_THROW(load_file(write_temp("x.txt", "hello")), Error);
   EXPECT_THROW(load_file("/no/such/file.json"), Error);
 }
 
 TEST(Load, RouterBenchCsvMissingCellsAreMissing) {
-  const auto path = write_temp("rb_test.csv",
+  const auto path = write_temp(
+      "rb_test.csv",
       "sample_id,prompt,m1,m2,m1|model_response,m2|model_response,m1|total_cost,m2|total_cost\n"
       "s1,\"['Which?\\nA) x\\nB) y']\",1.0,,['B'],,0.001,\n"
       "s2,\"['He said \"\"hi\"\", ok']\",0.0,1.0,\"['A\\n']\",['B'],0.002,0.003\n");
@@ -54,7 +59,8 @@ TEST(Load, RouterBenchCsvMissingCellsAreMissing) {
 }
 
 TEST(Load, RouterBenchBadRowNamesRow) {
-  const auto path = write_temp("rb2_test.csv",
+  const auto path = write_temp(
+      "rb2_test.csv",
       "sample_id,prompt,m1,m1|model_response\ns1,['q'],1.0,['A']\ns2,['q2'],oops,['B']\n");
   try {
     load_file(path);
@@ -74,7 +80,8 @@ TEST(Load, PythonListLiteral) {
 TEST(Load, JsonlRoundTripAndMerge) {
   Dataset d;
   d.models = {"a", "b"};
-  d.records.push_back({"id1", "t", "question one", "B", {1.0f, kMissing}, {"B", ""}, {0.1f, kMissing}, "", ""});
+  d.records.push_back(
+      {"id1", "t", "question one", "B", {1.0f, kMissing}, {"B", ""}, {0.1f, kMissing}, "", ""});
   const auto path = smacs::test::temp_path("bank.jsonl");
   write_smacs_jsonl(d, path);
   const Dataset back = load_file(path);
@@ -82,7 +89,8 @@ TEST(Load, JsonlRoundTripAndMerge) {
   EXPECT_EQ(back.records[0].gold, "B");
   EXPECT_FLOAT_EQ(back.records[0].scores[back.model_index("a")], 1.0f);
   EXPECT_TRUE(is_missing(back.records[0].scores[back.model_index("b")]));
-  EXPECT_THROW(load_file(write_temp("bad.jsonl", "{\"task\":\"t\",\"question\":\"q\"}\n{oops\n")), Error);
+  EXPECT_THROW(load_file(write_temp("bad.jsonl", "{\"task\":\"t\",\"question\":\"q\"}\n{oops\n")),
+               Error);
 
   Dataset merged = load_files({path, path});
   EXPECT_EQ(merged.records.size(), 2u);

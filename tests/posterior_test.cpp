@@ -27,13 +27,16 @@ TEST(Extract, TextSimilarity) {
   EXPECT_DOUBLE_EQ(answer_similarity(AnswerKind::kText, a, "the eiffel tower"), 1.0);
   EXPECT_NEAR(answer_similarity(AnswerKind::kText, "a b c", "a b d"), 0.5, 1e-9);
   EXPECT_EQ(answer_similarity(AnswerKind::kChoice, "A", "B"), 0.0);
-  EXPECT_EQ(answer_similarity(AnswerKind::kChoice, "", ""), 0.0);  // nothing extracted: no agreement
+  EXPECT_EQ(answer_similarity(AnswerKind::kChoice, "", ""),
+            0.0);  // nothing extracted: no agreement
   EXPECT_EQ(extract_answer(AnswerKind::kCode, "def f():\n    return  1"), "def f(): return 1");
 }
 
 TEST(Extract, DetectKind) {
-  EXPECT_EQ(detect_answer_kind({"Q?\nA. x\nB. y\nC. z", "R?\nA) u\nB) v"}, {}), AnswerKind::kChoice);
-  EXPECT_EQ(detect_answer_kind({"How many apples?", "How much?"}, {"12", "3,400"}), AnswerKind::kNumber);
+  EXPECT_EQ(detect_answer_kind({"Q?\nA. x\nB. y\nC. z", "R?\nA) u\nB) v"}, {}),
+            AnswerKind::kChoice);
+  EXPECT_EQ(detect_answer_kind({"How many apples?", "How much?"}, {"12", "3,400"}),
+            AnswerKind::kNumber);
   EXPECT_EQ(detect_answer_kind({"def add(a, b):\n  \"\"\"sum\"\"\""}, {}), AnswerKind::kCode);
   EXPECT_EQ(detect_answer_kind({"Who wrote Hamlet?"}, {}), AnswerKind::kText);
 }

@@ -20,11 +20,12 @@ struct RunningReplay {
   int port;
   std::thread thread;
   RunningReplay(Dataset data, int latency_ms)
-      : server(std::move(data), [&] {
-          ReplayOptions o;
-          o.port = 0, o.latency_ms = latency_ms, o.threads = 64;
-          return o;
-        }()),
+      : server(std::move(data),
+               [&] {
+                 ReplayOptions o;
+                 o.port = 0, o.latency_ms = latency_ms, o.threads = 64;
+                 return o;
+               }()),
         port(server.bind()),
         thread([this] { server.run(); }) {}
   ~RunningReplay() { server.stop(), thread.join(); }
@@ -33,8 +34,8 @@ struct RunningReplay {
 std::string config_for(int port, const std::vector<std::string>& models, int concurrency) {
   std::string yaml = "pool:\n";
   for (const auto& m : models)
-    yaml += "  - {name: " + m + ", base_url: http://127.0.0.1:" + std::to_string(port) + "/v1, max_concurrency: " +
-            std::to_string(concurrency) + "}\n";
+    yaml += "  - {name: " + m + ", base_url: http://127.0.0.1:" + std::to_string(port) +
+            "/v1, max_concurrency: " + std::to_string(concurrency) + "}\n";
   return yaml;
 }
 
@@ -57,19 +58,23 @@ std::map<std::string, std::vector<std::pair<float, std::string>>> results_by_id(
   std::map<std::string, std::vector<std::pair<float, std::string>>> out;
   for (const auto& r : d.records)
     for (size_t m = 0; m < d.models.size(); ++m)
-      out[r.id + " " + d.models[m]].push_back({r.scores[m], r.responses.empty() ? "" : r.responses[m]});
+      out[r.id + " " + d.models[m]].push_back(
+          {r.scores[m], r.responses.empty() ? "" : r.responses[m]});
   return out;
 }
 
 }  // namespace
 
 TEST(PriorBuild, KillNineMidwayThenResumeEqualsAnUninterruptedBuild) {
-  RunningReplay replay(load_file(test::data_file("routerbench/arc_challenge_test.csv")), /*latency_ms=*/25);
-  const std::vector<std::string> models = {"zero-one-ai/Yi-34B-Chat", "meta/llama-2-70b-chat", "mistralai/mistral-7b-chat"};
+  RunningReplay replay(load_file(test::data_file("routerbench/arc_challenge_test.csv")),
+                       /*latency_ms=*/25);
+  const std::vector<std::string> models = {"zero-one-ai/Yi-34B-Chat", "meta/llama-2-70b-chat",
+                                           "mistralai/mistral-7b-chat"};
   const std::string config = test::write_temp("build.yaml", config_for(replay.port, models, 2));
   const std::string labelled = test::temp_path("labelled.jsonl");
   write_smacs_jsonl(labelled_routerbench(120), labelled);
-  const std::string killed = test::temp_path("killed.sqlite"), clean = test::temp_path("clean.sqlite");
+  const std::string killed = test::temp_path("killed.sqlite"),
+                    clean = test::temp_path("clean.sqlite");
   for (const auto& f : {killed, clean}) std::filesystem::remove(f);
   const std::string args = "prior build --config " + config + " --data " + labelled + " --out ";
 
@@ -85,12 +90,15 @@ TEST(PriorBuild, KillNineMidwayThenResumeEqualsAnUninterruptedBuild) {
 
   const auto resumed = test::run_smacs(args + killed);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
-  EXPECT_NE(resumed.output.find(std::to_string(partial) + " already in the bank"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find(std::to_string(partial) + " already in the bank"),
+            std::string::npos)
+      << resumed.output;
   const auto fresh = test::run_smacs(args + clean);
   ASSERT_EQ(fresh.exit_code, 0) << fresh.output;
   EXPECT_EQ(BankFile::open(killed, false)->results_present().size(), 360u);
   EXPECT_EQ(results_by_id(load_bank_data(killed)), results_by_id(load_bank_data(clean)));
-  EXPECT_EQ(test::run_smacs(args + clean).output.find("stored 0 results (360 already"), 0u);  // nothing repeated
+  EXPECT_EQ(test::run_smacs(args + clean).output.find("stored 0 results (360 already"),
+            0u);  // nothing repeated
 }
 
 TEST(PriorBuild, AddModelOfASpecialistMakesRpsSelectItForItsTask) {
@@ -100,20 +108,41 @@ TEST(PriorBuild, AddModelOfASpecialistMakesRpsSelectItForItsTask) {
   for (int i = 0; i < 40; ++i) {
     const std::string n = std::to_string(i);
     const std::string sum = std::to_string(i + 7);
-    recorded.records.push_back({"alg" + n, "algebra", "Compute the sum of " + n + " plus 7 and simplify the algebra expression",
-                                sum, {1, 1, 1}, {i % 3 ? sum : "0", i % 2 ? sum : "1", sum}, {}, "", "number"});
-    recorded.records.push_back({"poe" + n, "poetry", "Name the rhyme scheme of sonnet stanza number " + n + " in this poem",
-                                "abab", {1, 1, 1}, {i % 3 ? "abab" : "aabb", i % 2 ? "abab" : "abba", "no idea"}, {}, "", "exact"});
+    recorded.records.push_back(
+        {"alg" + n,
+         "algebra",
+         "Compute the sum of " + n + " plus 7 and simplify the algebra expression",
+         sum,
+         {1, 1, 1},
+         {i % 3 ? sum : "0", i % 2 ? sum : "1", sum},
+         {},
+         "",
+         "number"});
+    recorded.records.push_back(
+        {"poe" + n,
+         "poetry",
+         "Name the rhyme scheme of sonnet stanza number " + n + " in this poem",
+         "abab",
+         {1, 1, 1},
+         {i % 3 ? "abab" : "aabb", i % 2 ? "abab" : "abba", "no idea"},
+         {},
+         "",
+         "exact"});
   }
   RunningReplay replay(recorded, 0);
-  const std::string labelled = test::temp_path("two_tasks.jsonl"), bank = test::temp_path("grow.sqlite");
+  const std::string labelled = test::temp_path("two_tasks.jsonl"),
+                    bank = test::temp_path("grow.sqlite");
   Dataset questions = recorded;
   questions.models.clear();
   for (auto& r : questions.records) r.scores.clear(), r.responses.clear();
   write_smacs_jsonl(questions, labelled);
   std::filesystem::remove(bank);
-  const std::string config = test::write_temp("grow.yaml", config_for(replay.port, recorded.models, 4));
-  ASSERT_EQ(test::run_smacs("prior build --config " + config + " --data " + labelled + " --out " + bank + " --models generalist,steady").exit_code, 0);
+  const std::string config =
+      test::write_temp("grow.yaml", config_for(replay.port, recorded.models, 4));
+  ASSERT_EQ(test::run_smacs("prior build --config " + config + " --data " + labelled + " --out " +
+                            bank + " --models generalist,steady")
+                .exit_code,
+            0);
 
   auto top1_for = [&](const std::string& question) {
     const PriorBank b = open_bank(bank);
@@ -127,7 +156,8 @@ TEST(PriorBuild, AddModelOfASpecialistMakesRpsSelectItForItsTask) {
   const std::string poetry = "Name the rhyme scheme of sonnet stanza number 99 in this poem";
   EXPECT_NE(top1_for(algebra), "specialist");  // not in the bank yet
 
-  const auto add = test::run_smacs("prior add-model specialist --config " + config + " --bank " + bank);
+  const auto add =
+      test::run_smacs("prior add-model specialist --config " + config + " --bank " + bank);
   ASSERT_EQ(add.exit_code, 0) << add.output;
   EXPECT_NE(add.output.find("stored 80 results"), std::string::npos) << add.output;
   EXPECT_EQ(top1_for(algebra), "specialist");

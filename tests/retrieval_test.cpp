@@ -10,14 +10,15 @@ using namespace smacs;
 
 TEST(Embedder, SimilarTextsAreCloser) {
   TfidfEmbedder e;
-  e.fit({"the cat sat on the mat", "stock markets fell sharply", "a dog sat on the rug", "猫坐在垫子上"});
+  e.fit({"the cat sat on the mat", "stock markets fell sharply", "a dog sat on the rug",
+         "猫坐在垫子上"});
   const auto cat = e.embed("the cat sat on a mat"), stock = e.embed("markets fell");
   const auto cat2 = e.embed("cat sat on the mat");
   EXPECT_NEAR(dot(cat, cat), 1.0f, 1e-5);
   EXPECT_GT(dot(cat, cat2), 0.5f);
   EXPECT_LT(dot(cat, stock), 0.05f);
   EXPECT_GT(dot(e.embed("猫坐在垫子上"), e.embed("猫坐在")), 0.3f);  // CJK characters count
-  EXPECT_TRUE(e.embed("zzzz qqqq").idx.empty());                    // unseen terms are left out
+  EXPECT_TRUE(e.embed("zzzz qqqq").idx.empty());                     // unseen terms are left out
 }
 
 TEST(Embedder, TermCountsAreSortedAndCounted) {
@@ -87,7 +88,8 @@ TEST(HnswIndex, FindsNearDuplicates) {
     l2_normalize(query);
     const auto got = hnsw->search(query, 5, q == 0 ? 0u : kNoRow);
     if (q == 0) {
-      EXPECT_TRUE(std::none_of(got.begin(), got.end(), [](const Neighbor& n) { return n.row == 0; }));
+      EXPECT_TRUE(
+          std::none_of(got.begin(), got.end(), [](const Neighbor& n) { return n.row == 0; }));
       continue;
     }
     hits += !got.empty() && got[0].row == static_cast<uint32_t>(q * 29);

@@ -13,11 +13,14 @@ namespace {
 Dataset hand_made() {
   Dataset d;
   d.models = {"math", "words", "avg"};
-  const char* arith[] = {"what is 2 plus 3", "what is 7 plus 5", "compute 9 plus 4", "what is 6 plus 1"};
-  const char* vocab[] = {"define the word serene", "define the word gloomy", "synonym of the word happy",
-                         "define the word brave"};
-  for (const char* q : arith) d.records.push_back({q, "arith", q, "", {1.0f, 0.0f, 0.5f}, {}, {}, "", ""});
-  for (const char* q : vocab) d.records.push_back({q, "vocab", q, "", {0.0f, 1.0f, 0.5f}, {}, {}, "", ""});
+  const char* arith[] = {"what is 2 plus 3", "what is 7 plus 5", "compute 9 plus 4",
+                         "what is 6 plus 1"};
+  const char* vocab[] = {"define the word serene", "define the word gloomy",
+                         "synonym of the word happy", "define the word brave"};
+  for (const char* q : arith)
+    d.records.push_back({q, "arith", q, "", {1.0f, 0.0f, 0.5f}, {}, {}, "", ""});
+  for (const char* q : vocab)
+    d.records.push_back({q, "vocab", q, "", {0.0f, 1.0f, 0.5f}, {}, {}, "", ""});
   return d;
 }
 }  // namespace
@@ -53,7 +56,8 @@ TEST(Proxy, MissingScoresDropOut) {
   const PriorBank bank = build_bank(std::move(d));
   EXPECT_TRUE(is_missing(bank.global_mean[2]));
   RpsParams p;
-  const auto nb = bank.index->search(bank.embedder->embed("define the word calm"), p.retrieval_depth());
+  const auto nb =
+      bank.index->search(bank.embedder->embed("define the word calm"), p.retrieval_depth());
   const Proxy px = proxy_scores(bank, nb, {0, 1, 2}, p);
   EXPECT_EQ(px.score[2], 0.0);  // no evidence at all
   EXPECT_GT(px.score[1], px.score[0]);

@@ -37,7 +37,9 @@ const std::vector<std::string> kOpenPool = {
     "zero-one-ai/Yi-34B-Chat",   "mistralai/mixtral-8x7b-chat",       "meta/llama-2-70b-chat",
     "mistralai/mistral-7b-chat", "meta/code-llama-instruct-34b-chat", "WizardLM/WizardLM-13B-V1.2"};
 
-std::string rb(const std::string& split) { return test::data_file("routerbench/arc_challenge_" + split + ".csv"); }
+std::string rb(const std::string& split) {
+  return test::data_file("routerbench/arc_challenge_" + split + ".csv");
+}
 
 json chat(const std::string& model, const std::string& question) {
   return {{"model", model}, {"messages", json::array({{{"role", "user"}, {"content", question}}})}};
@@ -50,8 +52,9 @@ struct GatewayFixture {
   std::unique_ptr<Gateway> gateway;
   std::unique_ptr<Running<GatewayServer>> running;
 
-  GatewayFixture(const std::vector<std::pair<std::string, std::string>>& pool, int timeout_ms = 5000,
-                 int backend_timeout_ms = 5000, std::vector<std::string> keys = {}) {
+  GatewayFixture(const std::vector<std::pair<std::string, std::string>>& pool,
+                 int timeout_ms = 5000, int backend_timeout_ms = 5000,
+                 std::vector<std::string> keys = {}) {
     config.port = 0;
     config.threads = 16;
     config.request_timeout_ms = timeout_ms;
@@ -60,12 +63,15 @@ struct GatewayFixture {
     std::vector<std::unique_ptr<Backend>> backends;
     for (const auto& [name, url] : pool) {
       HttpBackendConfig b;
-      b.name = name, b.base_url = url, b.timeout_ms = backend_timeout_ms, b.retries = 1, b.backoff_ms = 10;
+      b.name = name, b.base_url = url, b.timeout_ms = backend_timeout_ms, b.retries = 1,
+      b.backoff_ms = 10;
       config.pool.push_back(b);
       backends.push_back(make_http_backend(b));
     }
-    gateway = std::make_unique<Gateway>(build_bank(load_file(rb("train"))), config.params, std::move(backends), metrics);
-    running = std::make_unique<Running<GatewayServer>>(std::make_unique<GatewayServer>(config, *gateway, metrics));
+    gateway = std::make_unique<Gateway>(build_bank(load_file(rb("train"))), config.params,
+                                        std::move(backends), metrics);
+    running = std::make_unique<Running<GatewayServer>>(
+        std::make_unique<GatewayServer>(config, *gateway, metrics));
   }
   httplib::Client client() const {
     httplib::Client c("127.0.0.1", running->port);
@@ -78,7 +84,8 @@ struct GatewayFixture {
 std::unique_ptr<Running<ReplayServer>> start_replay(int latency_ms = 0, double fail_rate = 0) {
   ReplayOptions o;
   o.port = 0, o.latency_ms = latency_ms, o.fail_rate = fail_rate, o.threads = 16;
-  return std::make_unique<Running<ReplayServer>>(std::make_unique<ReplayServer>(load_file(rb("test")), o));
+  return std::make_unique<Running<ReplayServer>>(
+      std::make_unique<ReplayServer>(load_file(rb("test")), o));
 }
 
 std::string url(int port) { return "http://127.0.0.1:" + std::to_string(port) + "/v1"; }
@@ -98,7 +105,8 @@ TEST(Gateway, AccuracyThroughHttpEqualsEval) {
     bool any = false;
     for (const auto& m : kOpenPool) any |= !is_missing(r.scores[test.model_index(m)]);
     if (!any) continue;  // eval leaves these out as well
-    auto res = client.Post("/v1/chat/completions", chat("smacs", r.question).dump(), "application/json");
+    auto res =
+        client.Post("/v1/chat/completions", chat("smacs", r.question).dump(), "application/json");
     ASSERT_TRUE(res);
     ++n;
     if (res->status != 200) {
@@ -112,7 +120,8 @@ TEST(Gateway, AccuracyThroughHttpEqualsEval) {
   }
   const PriorBank bank = build_bank(load_file(rb("train")));
   const SmacsParams p = gw.config.params;
-  const EvalReport rep = run_eval(prepare_eval(bank, test, kOpenPool, {}, p.rps.retrieval_depth()), p);
+  const EvalReport rep =
+      run_eval(prepare_eval(bank, test, kOpenPool, {}, p.rps.retrieval_depth()), p);
   EXPECT_EQ(n, rep.tasks.front().n);
   EXPECT_NEAR(100.0 * sum / static_cast<double>(n), rep.tasks.front().accuracy.at("smacs"), 1e-9);
   EXPECT_LT(failed, 3u);
@@ -140,9 +149,13 @@ TEST(Gateway, BadInputGetsOpenAiErrors) {
   expect_error(post("{not json"), 400, "");
   expect_error(post(R"({"messages":[{"role":"user","content":"x"}]})"), 400, "model");
   expect_error(post(R"({"model":"smacs","messages":"hi"})"), 400, "messages");
-  expect_error(post(R"({"model":"smacs","messages":[{"role":"robot","content":"x"}]})"), 400, "messages[0].role");
-  expect_error(post(R"({"model":"smacs","messages":[{"role":"user","content":5}]})"), 400, "messages[0].content");
-  expect_error(post(R"({"model":"smacs","messages":[{"role":"user","content":"x"}],"stream":"yes"})"), 400, "stream");
+  expect_error(post(R"({"model":"smacs","messages":[{"role":"robot","content":"x"}]})"), 400,
+               "messages[0].role");
+  expect_error(post(R"({"model":"smacs","messages":[{"role":"user","content":5}]})"), 400,
+               "messages[0].content");
+  expect_error(
+      post(R"({"model":"smacs","messages":[{"role":"user","content":"x"}],"stream":"yes"})"), 400,
+      "stream");
   expect_error(post(chat("gpt-5", "x").dump()), 404, "model");
   expect_error(post(chat("smacs", std::string(100000, 'a')).dump()), 413, "");
   expect_error(post(chat("smacs", "x").dump(), /*auth=*/false), 401, "");
@@ -174,8 +187,10 @@ TEST(Gateway, FailureInjectionAnswersWithinTheDeadline) {
   int answered = 0, errored = 0;
   for (size_t i = 0; i < 12; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    auto res = c.Post("/v1/chat/completions", chat("smacs", test.records[i].question).dump(), "application/json");
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    auto res = c.Post("/v1/chat/completions", chat("smacs", test.records[i].question).dump(),
+                      "application/json");
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ASSERT_TRUE(res);
     EXPECT_LT(secs, 1.5 + 0.5) << "request outlived its deadline";
     const json j = json::parse(res->body);
@@ -213,17 +228,22 @@ TEST(Gateway, StreamingAndPassThrough) {
   EXPECT_NE(res->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
   EXPECT_NE(res->body.find("\"smacs\":"), std::string::npos);
   EXPECT_NE(res->body.find("data: [DONE]"), std::string::npos);
-  auto direct = c.Post("/v1/chat/completions", chat(kOpenPool[0], test.records[1].question).dump(), "application/json");
+  auto direct = c.Post("/v1/chat/completions", chat(kOpenPool[0], test.records[1].question).dump(),
+                       "application/json");
   ASSERT_TRUE(direct);
   EXPECT_EQ(direct->status, 200);
-  EXPECT_EQ(json::parse(direct->body)["choices"][0]["message"]["content"], test.records[1].responses[test.model_index(kOpenPool[0])]);
+  EXPECT_EQ(json::parse(direct->body)["choices"][0]["message"]["content"],
+            test.records[1].responses[test.model_index(kOpenPool[0])]);
 }
 
 TEST(ReplayServe, DuplicatePromptAnswersFromTheRecordWithAResult) {
   // Bug: a prompt recorded twice, first without results, made replay-serve answer 404.
-  const auto path = test::write_temp("dup.jsonl",
-      R"({"id":"a","task":"t","question":"same?","results":{"m":{"score":null}}})" "\n"
-      R"({"id":"b","task":"t","question":"same?","results":{"m":{"score":1,"response":"B"}}})" "\n");
+  const auto path = test::write_temp(
+      "dup.jsonl",
+      R"({"id":"a","task":"t","question":"same?","results":{"m":{"score":null}}})"
+      "\n"
+      R"({"id":"b","task":"t","question":"same?","results":{"m":{"score":1,"response":"B"}}})"
+      "\n");
   ReplayOptions o;
   o.port = 0, o.threads = 4;
   Running<ReplayServer> replay(std::make_unique<ReplayServer>(load_file(path), o));
@@ -232,7 +252,8 @@ TEST(ReplayServe, DuplicatePromptAnswersFromTheRecordWithAResult) {
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
   EXPECT_EQ(json::parse(res->body)["choices"][0]["message"]["content"], "B");
-  auto unknown = c.Post("/v1/chat/completions", chat("m", "never asked").dump(), "application/json");
+  auto unknown =
+      c.Post("/v1/chat/completions", chat("m", "never asked").dump(), "application/json");
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 404);
   EXPECT_EQ(json::parse(unknown->body)["error"]["code"], "unknown_prompt");
@@ -254,8 +275,12 @@ TEST(ServerConfig, BadConfigsNameTheKey) {
   EXPECT_NE(message(ok + "smacs: {k: 0}").find("'k'"), std::string::npos);
   EXPECT_NE(message(ok + "smacs: {alpha: high}").find("'alpha'"), std::string::npos);
   EXPECT_NE(message(ok + "colour: blue").find("'colour'"), std::string::npos);
-  EXPECT_NE(message("bank: b\npool:\n  - {name: m, base_url: ftp://x}\n").find("'base_url'"), std::string::npos);
-  EXPECT_NE(message("bank: b\npool:\n  - {name: m, base_url: http://x, api_key_env: SMACS_NO_SUCH_VAR}\n").find("SMACS_NO_SUCH_VAR"), std::string::npos);
+  EXPECT_NE(message("bank: b\npool:\n  - {name: m, base_url: ftp://x}\n").find("'base_url'"),
+            std::string::npos);
+  EXPECT_NE(
+      message("bank: b\npool:\n  - {name: m, base_url: http://x, api_key_env: SMACS_NO_SUCH_VAR}\n")
+          .find("SMACS_NO_SUCH_VAR"),
+      std::string::npos);
   EXPECT_NE(message("key: [unclosed").find("malformed YAML"), std::string::npos);
   EXPECT_EQ(parse_server_config(ok, "/etc/smacs").bank_files.front(), "/etc/smacs/b.csv");
 }

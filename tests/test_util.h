@@ -1,16 +1,18 @@
 // Helpers shared by the tests: temporary files and running the smacs binary.
 #pragma once
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace smacs::test {
 
 inline std::string temp_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("smacs-test-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("smacs-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return (dir / name).string();
 }
@@ -36,7 +38,9 @@ inline RunResult run_smacs(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-inline std::string data_file(const std::string& rel) { return std::string(SMACS_SHARED_DATA) + "/" + rel; }
+inline std::string data_file(const std::string& rel) {
+  return std::string(SMACS_SHARED_DATA) + "/" + rel;
+}
 
 }  // namespace smacs::test
 

@@ -35,15 +35,23 @@ struct Stmt {
       throw Error(path + ": not a smacs prior bank (" + sqlite3_errmsg(db) + ")");
   }
   ~Stmt() { sqlite3_finalize(s); }
-  void text(int i, const std::string& v) { sqlite3_bind_text(s, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
-  void real(int i, double v, bool null) { null ? sqlite3_bind_null(s, i) : sqlite3_bind_double(s, i, v); }
-  void integer(int i, int64_t v, bool null = false) { null ? sqlite3_bind_null(s, i) : sqlite3_bind_int64(s, i, v); }
+  void text(int i, const std::string& v) {
+    sqlite3_bind_text(s, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void real(int i, double v, bool null) {
+    null ? sqlite3_bind_null(s, i) : sqlite3_bind_double(s, i, v);
+  }
+  void integer(int i, int64_t v, bool null = false) {
+    null ? sqlite3_bind_null(s, i) : sqlite3_bind_int64(s, i, v);
+  }
   std::string col_text(int c) {
     auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, c));
     return p ? std::string(p, sqlite3_column_bytes(s, c)) : std::string();
   }
   float col_real(int c) {
-    return sqlite3_column_type(s, c) == SQLITE_NULL ? kMissing : static_cast<float>(sqlite3_column_double(s, c));
+    return sqlite3_column_type(s, c) == SQLITE_NULL
+               ? kMissing
+               : static_cast<float>(sqlite3_column_double(s, c));
   }
   int64_t col_int(int c) { return sqlite3_column_int64(s, c); }
 };
@@ -64,7 +72,8 @@ struct BankFile::Impl {
     }
   }
   void step_done(Stmt& st) {
-    if (sqlite3_step(st.s) != SQLITE_DONE) throw Error(path + ": write failed (" + sqlite3_errmsg(db) + ")");
+    if (sqlite3_step(st.s) != SQLITE_DONE)
+      throw Error(path + ": write failed (" + sqlite3_errmsg(db) + ")");
   }
 };
 
@@ -95,15 +104,20 @@ std::unique_ptr<BankFile> BankFile::open(const std::string& path, bool create) {
       throw Error(path + ": not a smacs prior bank (format " + std::string(kFormat) + " expected)");
   } catch (const Error& e) {
     const std::string msg = e.what();
-    throw Error(msg.find("not a smacs prior bank") != std::string::npos ? msg : path + ": not a smacs prior bank (" + msg + ")");
+    throw Error(msg.find("not a smacs prior bank") != std::string::npos
+                    ? msg
+                    : path + ": not a smacs prior bank (" + msg + ")");
   }
   return bank;
 }
 
 int64_t BankFile::add_question(const Record& r) {
   std::lock_guard lock(impl_->mutex);
-  Stmt ins(impl_->db, impl_->path, "INSERT OR IGNORE INTO questions(ext_id, task, question, gold, tests, grader) VALUES(?,?,?,?,?,?)");
-  ins.text(1, r.id), ins.text(2, r.task), ins.text(3, r.question), ins.text(4, r.gold), ins.text(5, r.tests), ins.text(6, r.grader);
+  Stmt ins(impl_->db, impl_->path,
+           "INSERT OR IGNORE INTO questions(ext_id, task, question, gold, tests, grader) "
+           "VALUES(?,?,?,?,?,?)");
+  ins.text(1, r.id), ins.text(2, r.task), ins.text(3, r.question), ins.text(4, r.gold),
+      ins.text(5, r.tests), ins.text(6, r.grader);
   impl_->step_done(ins);
   Stmt get(impl_->db, impl_->path, "SELECT id FROM questions WHERE ext_id = ?");
   get.text(1, r.id);
@@ -125,16 +139,21 @@ int64_t BankFile::add_model(const std::string& name) {
 void BankFile::put_result(int64_t question, int64_t model, const ResultRow& r) {
   std::lock_guard lock(impl_->mutex);
   // A value recorded again replaces the old one; a missing (NULL) one never erases it.
-  Stmt ins(impl_->db, impl_->path,
-           "INSERT INTO results VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(question_id, model_id) DO UPDATE SET "
-           "score = COALESCE(excluded.score, score), response = COALESCE(excluded.response, response), "
-           "cost = COALESCE(excluded.cost, cost), latency_ms = COALESCE(excluded.latency_ms, latency_ms), "
-           "prompt_tokens = COALESCE(excluded.prompt_tokens, prompt_tokens), "
-           "completion_tokens = COALESCE(excluded.completion_tokens, completion_tokens)");
+  Stmt ins(
+      impl_->db, impl_->path,
+      "INSERT INTO results VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(question_id, model_id) DO UPDATE "
+      "SET "
+      "score = COALESCE(excluded.score, score), response = COALESCE(excluded.response, response), "
+      "cost = COALESCE(excluded.cost, cost), latency_ms = COALESCE(excluded.latency_ms, "
+      "latency_ms), "
+      "prompt_tokens = COALESCE(excluded.prompt_tokens, prompt_tokens), "
+      "completion_tokens = COALESCE(excluded.completion_tokens, completion_tokens)");
   ins.integer(1, question), ins.integer(2, model);
   ins.real(3, r.score, is_missing(r.score));
-  if (r.response.empty()) sqlite3_bind_null(ins.s, 4);
-  else ins.text(4, r.response);
+  if (r.response.empty())
+    sqlite3_bind_null(ins.s, 4);
+  else
+    ins.text(4, r.response);
   ins.real(5, r.cost, is_missing(r.cost));
   ins.real(6, r.latency_ms, r.latency_ms < 0);
   ins.integer(7, r.prompt_tokens, r.prompt_tokens < 0);
@@ -153,10 +172,12 @@ std::set<std::pair<int64_t, int64_t>> BankFile::results_present() const {
 std::vector<std::pair<int64_t, Record>> BankFile::questions() const {
   std::lock_guard lock(impl_->mutex);
   std::vector<std::pair<int64_t, Record>> out;
-  Stmt q(impl_->db, impl_->path, "SELECT id, ext_id, task, question, gold, tests, grader FROM questions ORDER BY id");
+  Stmt q(impl_->db, impl_->path,
+         "SELECT id, ext_id, task, question, gold, tests, grader FROM questions ORDER BY id");
   while (sqlite3_step(q.s) == SQLITE_ROW) {
     Record r;
-    r.id = q.col_text(1), r.task = q.col_text(2), r.question = q.col_text(3), r.gold = q.col_text(4);
+    r.id = q.col_text(1), r.task = q.col_text(2), r.question = q.col_text(3),
+    r.gold = q.col_text(4);
     r.tests = q.col_text(5), r.grader = q.col_text(6);
     out.emplace_back(q.col_int(0), std::move(r));
   }
@@ -167,7 +188,8 @@ void BankFile::remove_model(const std::string& name) {
   std::lock_guard lock(impl_->mutex);
   Stmt get(impl_->db, impl_->path, "SELECT id FROM models WHERE name = ?");
   get.text(1, name);
-  if (sqlite3_step(get.s) != SQLITE_ROW) throw Error(impl_->path + ": model '" + name + "' is not in the bank");
+  if (sqlite3_step(get.s) != SQLITE_ROW)
+    throw Error(impl_->path + ": model '" + name + "' is not in the bank");
   const int64_t id = get.col_int(0);
   impl_->exec("BEGIN");
   Stmt del_results(impl_->db, impl_->path, "DELETE FROM results WHERE model_id = ?");
@@ -188,16 +210,19 @@ Dataset BankFile::load() const {
     model_col[models.col_int(0)] = data.models.size();
     data.models.push_back(models.col_text(1));
   }
-  Stmt q(impl_->db, impl_->path, "SELECT id, ext_id, task, question, gold, tests, grader FROM questions ORDER BY id");
+  Stmt q(impl_->db, impl_->path,
+         "SELECT id, ext_id, task, question, gold, tests, grader FROM questions ORDER BY id");
   while (sqlite3_step(q.s) == SQLITE_ROW) {
     Record r;
-    r.id = q.col_text(1), r.task = q.col_text(2), r.question = q.col_text(3), r.gold = q.col_text(4);
+    r.id = q.col_text(1), r.task = q.col_text(2), r.question = q.col_text(3),
+    r.gold = q.col_text(4);
     r.tests = q.col_text(5), r.grader = q.col_text(6);
     r.scores.assign(data.models.size(), kMissing);
     question_row[q.col_int(0)] = data.records.size();
     data.records.push_back(std::move(r));
   }
-  Stmt res(impl_->db, impl_->path, "SELECT question_id, model_id, score, response, cost FROM results");
+  Stmt res(impl_->db, impl_->path,
+           "SELECT question_id, model_id, score, response, cost FROM results");
   int rc;
   while ((rc = sqlite3_step(res.s)) == SQLITE_ROW) {
     const auto qi = question_row.find(res.col_int(0));
@@ -215,7 +240,8 @@ Dataset BankFile::load() const {
       r.costs[mi->second] = cost;
     }
   }
-  if (rc != SQLITE_DONE) throw Error(impl_->path + ": corrupt bank (" + sqlite3_errmsg(impl_->db) + ")");
+  if (rc != SQLITE_DONE)
+    throw Error(impl_->path + ": corrupt bank (" + sqlite3_errmsg(impl_->db) + ")");
   return data;
 }
 
@@ -253,9 +279,13 @@ void BankFile::commit() {
   impl_->exec("COMMIT");
 }
 
-Dataset load_bank_data(const std::string& path) { return BankFile::open(path, /*create=*/false)->load(); }
+Dataset load_bank_data(const std::string& path) {
+  return BankFile::open(path, /*create=*/false)->load();
+}
 
-PriorBank open_bank(const std::string& path, IndexKind kind) { return build_bank(load_bank_data(path), kind); }
+PriorBank open_bank(const std::string& path, IndexKind kind) {
+  return build_bank(load_bank_data(path), kind);
+}
 
 PriorBank load_bank_from(const std::vector<std::string>& files, IndexKind kind) {
   if (files.size() == 1 && files[0].ends_with(".sqlite")) return open_bank(files[0], kind);

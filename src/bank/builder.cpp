@@ -17,19 +17,22 @@ struct Job {
 };
 
 nlohmann::json chat_request(const std::string& question) {
-  return {{"messages", nlohmann::json::array({{{"role", "user"}, {"content", question}}})}, {"temperature", 0}};
+  return {{"messages", nlohmann::json::array({{{"role", "user"}, {"content", question}}})},
+          {"temperature", 0}};
 }
 
 int64_t usage_field(const nlohmann::json& body, const char* key) {
   const auto u = body.find("usage");
-  if (u == body.end() || !u->is_object() || !u->contains(key) || !(*u)[key].is_number_integer()) return -1;
+  if (u == body.end() || !u->is_object() || !u->contains(key) || !(*u)[key].is_number_integer())
+    return -1;
   return (*u)[key].get<int64_t>();
 }
 
 }  // namespace
 
-BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions, std::vector<ModelEndpoint>& models,
-                        const BuildOptions& options, const BuildProgress& progress) {
+BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
+                        std::vector<ModelEndpoint>& models, const BuildOptions& options,
+                        const BuildProgress& progress) {
   const std::vector<AnswerKind> graders = default_graders(questions);
   std::vector<int64_t> question_ids;
   for (const auto& q : questions) question_ids.push_back(bank.add_question(q));
@@ -41,8 +44,10 @@ BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions, st
   for (size_t m = 0; m < models.size(); ++m) {
     model_ids.push_back(bank.add_model(models[m].backend->name()));
     for (size_t i = 0; i < questions.size(); ++i) {
-      if (present.count({question_ids[i], model_ids[m]})) ++report.skipped;
-      else jobs[m].push_back({question_ids[i], i});
+      if (present.count({question_ids[i], model_ids[m]}))
+        ++report.skipped;
+      else
+        jobs[m].push_back({question_ids[i], i});
     }
   }
   size_t total = 0;
@@ -51,15 +56,18 @@ BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions, st
   std::mutex errors_mutex;
   std::vector<std::thread> workers;
   std::vector<std::unique_ptr<std::atomic<size_t>>> next;
-  for (size_t m = 0; m < models.size(); ++m) next.push_back(std::make_unique<std::atomic<size_t>>(0));
+  for (size_t m = 0; m < models.size(); ++m)
+    next.push_back(std::make_unique<std::atomic<size_t>>(0));
   for (size_t m = 0; m < models.size(); ++m)
     for (size_t w = 0; w < std::max<size_t>(1, models[m].concurrency); ++w)
       workers.emplace_back([&, m] {
         for (size_t k; (k = (*next[m])++) < jobs[m].size();) {
           const Job& job = jobs[m][k];
           const Record& q = questions[job.question];
-          const auto deadline = Clock::now() + std::chrono::milliseconds(options.request_timeout_ms);
-          const BackendReply reply = models[m].backend->complete(chat_request(q.question), deadline);
+          const auto deadline =
+              Clock::now() + std::chrono::milliseconds(options.request_timeout_ms);
+          const BackendReply reply =
+              models[m].backend->complete(chat_request(q.question), deadline);
           if (reply.ok) {
             ResultRow row;
             row.response = reply.content;
@@ -67,19 +75,22 @@ BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions, st
             row.prompt_tokens = usage_field(reply.body, "prompt_tokens");
             row.completion_tokens = usage_field(reply.body, "completion_tokens");
             try {
-              row.score = static_cast<float>(grade_response(q, graders[job.question], reply.content, options.code_limits));
+              row.score = static_cast<float>(
+                  grade_response(q, graders[job.question], reply.content, options.code_limits));
               bank.put_result(job.question_id, model_ids[m], row);
               ++stored;
             } catch (const std::exception& e) {
               ++failed;
               std::lock_guard lock(errors_mutex);
-              if (report.first_errors.size() < 5) report.first_errors.push_back(q.id + ": " + e.what());
+              if (report.first_errors.size() < 5)
+                report.first_errors.push_back(q.id + ": " + e.what());
             }
           } else {
             ++failed;
             std::lock_guard lock(errors_mutex);
             if (report.first_errors.size() < 5)
-              report.first_errors.push_back(models[m].backend->name() + " on " + q.id + ": " + reply.error);
+              report.first_errors.push_back(models[m].backend->name() + " on " + q.id + ": " +
+                                            reply.error);
           }
           const size_t d = ++done;
           if (progress) progress(d, total);

@@ -22,18 +22,19 @@ struct BuildOptions {
 };
 
 struct BuildReport {
-  size_t asked = 0;      // calls made in this run
-  size_t stored = 0;     // results graded and stored
-  size_t skipped = 0;    // already in the bank
-  size_t failed = 0;     // backend errors: not stored, asked again by the next run
+  size_t asked = 0;    // calls made in this run
+  size_t stored = 0;   // results graded and stored
+  size_t skipped = 0;  // already in the bank
+  size_t failed = 0;   // backend errors: not stored, asked again by the next run
   std::vector<std::string> first_errors;
 };
 
 using BuildProgress = std::function<void(size_t done, size_t total)>;
 
 // Adds `questions` (labelled: gold or tests) to the bank and fills in every model's result.
-BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions, std::vector<ModelEndpoint>& models,
-                        const BuildOptions& options, const BuildProgress& progress = {});
+BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
+                        std::vector<ModelEndpoint>& models, const BuildOptions& options,
+                        const BuildProgress& progress = {});
 
 // The bank's own questions, or a seeded sample of `sample` of them (0 = all): what add-model asks.
 std::vector<Record> bank_questions(const BankFile& bank, size_t sample, uint64_t seed);

@@ -48,7 +48,8 @@ PriorBank build_bank(Dataset data, IndexKind kind) {
   bank.data = std::move(data);
   compute_bank_stats(bank);
   std::vector<TermCounts> counts(bank.size());
-  parallel_for(bank.size(), [&](size_t i) { counts[i] = count_terms(bank.data.records[i].question); });
+  parallel_for(bank.size(),
+               [&](size_t i) { counts[i] = count_terms(bank.data.records[i].question); });
   bank.embedder = std::make_shared<TfidfEmbedder>(/*max_df=*/0.5);
   bank.embedder->fit_counts(counts);
   std::vector<SparseVec> vecs(bank.size());

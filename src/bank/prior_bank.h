@@ -9,10 +9,10 @@
 namespace smacs {
 
 struct PriorBank {
-  Dataset data;                      // rows: question, task, per-model scores/responses
-  std::vector<std::string> tasks;    // distinct task names
-  std::vector<uint32_t> task_of;     // per row: index into tasks
-  std::vector<float> global_mean;    // per model: mean score over the bank (kMissing if none)
+  Dataset data;                    // rows: question, task, per-model scores/responses
+  std::vector<std::string> tasks;  // distinct task names
+  std::vector<uint32_t> task_of;   // per row: index into tasks
+  std::vector<float> global_mean;  // per model: mean score over the bank (kMissing if none)
   std::vector<std::vector<float>> task_mean;  // [task][model]
   std::shared_ptr<TfidfEmbedder> embedder;
   std::unique_ptr<NeighborIndex> index;

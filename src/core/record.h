@@ -21,7 +21,7 @@ struct Record {
   std::vector<std::string> responses;  // empty when the source has no response text
   std::vector<float> costs;            // USD per model, empty when unknown
   std::string tests;                   // code tasks: test code the answer must pass (optional)
-  std::string grader;                  // how to grade answers: choice|number|exact|code ("" = by task)
+  std::string grader;  // how to grade answers: choice|number|exact|code ("" = by task)
 };
 
 struct Dataset {

@@ -107,14 +107,17 @@ Dataset read_smacs_jsonl(const std::string& path) {
         !row.contains("task") || !row["task"].is_string())
       throw Error(where + ": expected an object with string fields \"task\" and \"question\"");
     Record r;
-    r.id = row.contains("id") ? (row["id"].is_string() ? row["id"].get<std::string>()
-                                                        : row["id"].dump())
-                              : path + "#" + std::to_string(lineno);
+    r.id = row.contains("id")
+               ? (row["id"].is_string() ? row["id"].get<std::string>() : row["id"].dump())
+               : path + "#" + std::to_string(lineno);
     r.task = row["task"].get<std::string>();
     r.question = row["question"].get<std::string>();
-    if (row.contains("gold")) r.gold = row["gold"].is_string() ? row["gold"].get<std::string>() : row["gold"].dump();
-    if (row.contains("tests") && row["tests"].is_string()) r.tests = row["tests"].get<std::string>();
-    if (row.contains("grader") && row["grader"].is_string()) r.grader = row["grader"].get<std::string>();
+    if (row.contains("gold"))
+      r.gold = row["gold"].is_string() ? row["gold"].get<std::string>() : row["gold"].dump();
+    if (row.contains("tests") && row["tests"].is_string())
+      r.tests = row["tests"].get<std::string>();
+    if (row.contains("grader") && row["grader"].is_string())
+      r.grader = row["grader"].get<std::string>();
     Dataset one;
     if (row.contains("results")) {
       if (!row["results"].is_object()) throw Error(where + ": \"results\" must be an object");

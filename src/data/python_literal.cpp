@@ -32,10 +32,14 @@ uint32_t parse_hex(const std::string& s, size_t& i, int digits) {
   for (int d = 0; d < digits; ++d) {
     const char c = s[i++];
     v <<= 4;
-    if (c >= '0' && c <= '9') v |= c - '0';
-    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-    else throw Error("bad hex digit in Python string literal");
+    if (c >= '0' && c <= '9')
+      v |= c - '0';
+    else if (c >= 'a' && c <= 'f')
+      v |= c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      v |= c - 'A' + 10;
+    else
+      throw Error("bad hex digit in Python string literal");
   }
   return v;
 }
@@ -53,15 +57,31 @@ std::string parse_string(const std::string& s, size_t& i) {
     if (i >= s.size()) break;
     c = s[i++];
     switch (c) {
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
-      case '0': out += '\0'; break;
-      case 'x': append_utf8(out, parse_hex(s, i, 2)); break;
-      case 'u': append_utf8(out, parse_hex(s, i, 4)); break;
-      case 'U': append_utf8(out, parse_hex(s, i, 8)); break;
-      case '\n': break;  // line continuation
-      default: out += c;  // \\ \' \" and unknown escapes keep the character
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case '0':
+        out += '\0';
+        break;
+      case 'x':
+        append_utf8(out, parse_hex(s, i, 2));
+        break;
+      case 'u':
+        append_utf8(out, parse_hex(s, i, 4));
+        break;
+      case 'U':
+        append_utf8(out, parse_hex(s, i, 8));
+        break;
+      case '\n':
+        break;  // line continuation
+      default:
+        out += c;  // \\ \' \" and unknown escapes keep the character
     }
   }
   if (i >= s.size()) throw Error("unterminated string in Python list literal");
@@ -88,8 +108,10 @@ std::vector<std::string> parse_python_str_list(const std::string& text) {
       throw Error("expected a quoted string in Python list literal");
     items.push_back(parse_string(text, i));
     skip_space(text, i);
-    if (i < text.size() && text[i] == ',') ++i;
-    else if (i >= text.size() || text[i] != ']') throw Error("expected ',' or ']' in Python list");
+    if (i < text.size() && text[i] == ',')
+      ++i;
+    else if (i >= text.size() || text[i] != ']')
+      throw Error("expected ',' or ']' in Python list");
   }
   ++i;
   skip_space(text, i);

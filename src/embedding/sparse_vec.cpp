@@ -8,9 +8,12 @@ float dot(const SparseVec& a, const SparseVec& b) {
   float sum = 0;
   size_t i = 0, j = 0;
   while (i < a.idx.size() && j < b.idx.size()) {
-    if (a.idx[i] < b.idx[j]) ++i;
-    else if (a.idx[i] > b.idx[j]) ++j;
-    else sum += a.val[i++] * b.val[j++];
+    if (a.idx[i] < b.idx[j])
+      ++i;
+    else if (a.idx[i] > b.idx[j])
+      ++j;
+    else
+      sum += a.val[i++] * b.val[j++];
   }
   return sum;
 }

@@ -32,7 +32,8 @@ bool is_cjk(uint32_t cp) {
 
 // Letters beyond ASCII (accents, Cyrillic, Greek...) join words; CJK and symbol blocks do not.
 bool is_word_char(uint32_t cp) {
-  if (cp < 0x80) return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9');
+  if (cp < 0x80)
+    return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9');
   return cp >= 0xC0 && cp < 0x2000 && cp != 0xD7 && cp != 0xF7;
 }
 
@@ -55,10 +56,12 @@ std::vector<uint64_t> unit_hashes(std::string_view text) {
     const uint32_t cp = next_code_point(text, i);
     if (is_word_char(cp)) {
       if (cp < 0x80) {
-        const unsigned char c = (cp >= 'A' && cp <= 'Z') ? static_cast<unsigned char>(cp + 32) : static_cast<unsigned char>(cp);
+        const unsigned char c = (cp >= 'A' && cp <= 'Z') ? static_cast<unsigned char>(cp + 32)
+                                                         : static_cast<unsigned char>(cp);
         word = (word ^ c) * kFnvPrime;
       } else {
-        for (size_t j = start; j < i; ++j) word = (word ^ static_cast<unsigned char>(text[j])) * kFnvPrime;
+        for (size_t j = start; j < i; ++j)
+          word = (word ^ static_cast<unsigned char>(text[j])) * kFnvPrime;
       }
       in_word = true;
     } else {
@@ -78,13 +81,16 @@ TermCounts count_terms(std::string_view text) {
   ids.reserve(units.size() * 2);
   for (size_t i = 0; i < units.size(); ++i) {
     ids.push_back(fold(units[i]));
-    if (i + 1 < units.size()) ids.push_back(fold((units[i] * 31) ^ (units[i + 1] + 0x9E3779B97F4A7C15ULL)));
+    if (i + 1 < units.size())
+      ids.push_back(fold((units[i] * 31) ^ (units[i + 1] + 0x9E3779B97F4A7C15ULL)));
   }
   std::sort(ids.begin(), ids.end());
   TermCounts counts;
   for (uint32_t id : ids) {
-    if (!counts.empty() && counts.back().first == id) ++counts.back().second;
-    else counts.emplace_back(id, 1);
+    if (!counts.empty() && counts.back().first == id)
+      ++counts.back().second;
+    else
+      counts.emplace_back(id, 1);
   }
   return counts;
 }

@@ -15,18 +15,18 @@ inline const std::vector<std::string> kMethods = {"smacs",       "smacs_no_drop"
 
 struct TaskResult {
   std::string task;
-  size_t n = 0;                             // questions with at least one pool result
-  std::map<std::string, double> accuracy;   // percent, by method or model name
+  size_t n = 0;                            // questions with at least one pool result
+  std::map<std::string, double> accuracy;  // percent, by method or model name
   AnswerKind kind = AnswerKind::kText;
-  bool posterior_used = false;              // false: no responses, posterior = prior
+  bool posterior_used = false;  // false: no responses, posterior = prior
 };
 
 struct EvalReport {
   std::vector<TaskResult> tasks;
-  std::map<std::string, double> average;    // mean over tasks (names present in every task)
-  std::vector<std::string> pool, models;    // pool and every model in the test data
+  std::map<std::string, double> average;  // mean over tasks (names present in every task)
+  std::vector<std::string> pool, models;  // pool and every model in the test data
   SmacsParams params;
-  std::vector<std::string> notes;           // things the reader must know (e.g. fallbacks)
+  std::vector<std::string> notes;  // things the reader must know (e.g. fallbacks)
 };
 
 // Everything about a test set that does not depend on SMACS's parameters, computed once.
@@ -34,11 +34,11 @@ struct EvalInput {
   const PriorBank* bank = nullptr;
   const Dataset* test = nullptr;
   std::vector<std::string> pool_names;
-  std::vector<int> pool_bank;               // pool member -> bank column
-  std::vector<int> pool_test;               // pool member -> test column
-  std::vector<std::vector<Neighbor>> neighbors;          // per test row
-  std::vector<std::vector<std::string>> answers;         // per test row, per pool member
-  std::map<std::string, AnswerKind> kinds;               // per task
+  std::vector<int> pool_bank;                     // pool member -> bank column
+  std::vector<int> pool_test;                     // pool member -> test column
+  std::vector<std::vector<Neighbor>> neighbors;   // per test row
+  std::vector<std::vector<std::string>> answers;  // per test row, per pool member
+  std::map<std::string, AnswerKind> kinds;        // per task
 };
 
 using Progress = std::function<void(size_t done, size_t total)>;

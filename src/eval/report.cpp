@@ -56,10 +56,15 @@ Grid make_grid(const EvalReport& r) {
 nlohmann::json report_to_json(const EvalReport& r) {
   nlohmann::json tasks = nlohmann::json::object();
   for (const auto& t : r.tasks)
-    tasks[t.task] = {{"n", t.n}, {"accuracy", t.accuracy}, {"answer_kind", to_string(t.kind)},
+    tasks[t.task] = {{"n", t.n},
+                     {"accuracy", t.accuracy},
+                     {"answer_kind", to_string(t.kind)},
                      {"posterior_used", t.posterior_used}};
-  return {{"tasks", tasks}, {"average", r.average}, {"pool", r.pool},
-          {"params", params_to_json(r.params)}, {"notes", r.notes}};
+  return {{"tasks", tasks},
+          {"average", r.average},
+          {"pool", r.pool},
+          {"params", params_to_json(r.params)},
+          {"notes", r.notes}};
 }
 
 void print_table(std::ostream& out, const EvalReport& r) {
@@ -116,7 +121,8 @@ std::string report_to_svg(const EvalReport& r) {
   const int height = top + static_cast<int>(bars.size()) * row_h + 20;
   std::ostringstream s;
   s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
-    << "' font-family='sans-serif' font-size='13'>\n<rect width='100%' height='100%' fill='white'/>\n"
+    << "' font-family='sans-serif' font-size='13'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n"
     << "<text x='10' y='24' font-size='16'>Average accuracy over " << r.tasks.size()
     << " task(s), %</text>\n";
   for (size_t i = 0; i < bars.size(); ++i) {
@@ -126,9 +132,14 @@ std::string report_to_svg(const EvalReport& r) {
     const double w = (width - left - 70) * value / 100.0;
     std::string escaped;
     for (char c : label) escaped += c == '&' ? "&amp;" : c == '<' ? "&lt;" : std::string(1, c);
-    s << "<text x='" << left - 8 << "' y='" << y + 15 << "' text-anchor='end'>" << escaped << "</text>"
+    s << "<text x='" << left - 8 << "' y='" << y + 15 << "' text-anchor='end'>" << escaped
+      << "</text>"
       << "<rect x='" << left << "' y='" << y + 3 << "' width='" << w << "' height='" << row_h - 6
-      << "' fill='" << (label == "smacs" ? "#d62728" : method ? "#1f77b4" : "#9e9e9e") << "'/>"
+      << "' fill='"
+      << (label == "smacs" ? "#d62728"
+          : method         ? "#1f77b4"
+                           : "#9e9e9e")
+      << "'/>"
       << "<text x='" << left + w + 6 << "' y='" << y + 15 << "'>";
     char buf[16];
     std::snprintf(buf, sizeof buf, "%.2f", value);

@@ -47,9 +47,8 @@ std::optional<double> vote_score(const std::vector<std::string>& answers, const 
       groups[answers[j]].second += strength[j];
     }
   if (groups.empty()) return std::nullopt;
-  auto best = std::max_element(groups.begin(), groups.end(), [](const auto& a, const auto& b) {
-    return a.second < b.second;
-  });
+  auto best = std::max_element(groups.begin(), groups.end(),
+                               [](const auto& a, const auto& b) { return a.second < b.second; });
   Mean m;
   for (size_t j = 0; j < answers.size(); ++j)
     if (answers[j] == best->first && !is_missing(row.scores[j])) m.add(row.scores[j]);
@@ -66,7 +65,8 @@ std::optional<std::string> replayed_answer(const EvalInput& in, size_t row, int 
 int smacs_member(const EvalInput& in, size_t row, const Plan& plan, const RowView& view,
                  const SmacsParams& params) {
   std::vector<std::optional<std::string>> replies;
-  for (int member : plan.selection.selected) replies.push_back(replayed_answer(in, row, member, view));
+  for (int member : plan.selection.selected)
+    replies.push_back(replayed_answer(in, row, member, view));
   const auto choice = choose(plan, replies, in.kinds.at(in.test->records[row].task), params);
   return choice ? choice->member : -1;  // every selected model failed: the gateway's 502
 }
@@ -79,7 +79,8 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
   const size_t pool_size = in.pool_bank.size();
   const int best_single = argmax_member(in.pool_bank, bank.global_mean);
   std::vector<float> strength;
-  for (int col : in.pool_bank) strength.push_back(is_missing(bank.global_mean[col]) ? 0 : bank.global_mean[col]);
+  for (int col : in.pool_bank)
+    strength.push_back(is_missing(bank.global_mean[col]) ? 0 : bank.global_mean[col]);
 
   std::map<std::string, std::map<std::string, Mean>> acc;  // task -> name -> mean
   std::map<std::string, size_t> rows_per_task;
@@ -104,8 +105,10 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
     no_drop.p_drop = 0;
     Plan plan_nd{plan.proxy, select_models(plan.proxy.score, params.k, 0, 0)};
     auto add_member = [&](const std::string& name, int member) {  // -1: no answer, a failure
-      if (member < 0) a[name].add(0.0);
-      else if (!is_missing(view.scores[member])) a[name].add(view.scores[member]);
+      if (member < 0)
+        a[name].add(0.0);
+      else if (!is_missing(view.scores[member]))
+        a[name].add(view.scores[member]);
     };
     add_member("smacs", smacs_member(in, i, plan, view, params));
     add_member("smacs_no_drop", smacs_member(in, i, plan_nd, view, no_drop));
@@ -115,7 +118,8 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
     Mean random;
     float oracle = 0;
     for (size_t j = 0; j < pool_size; ++j)
-      if (!is_missing(view.scores[j])) random.add(view.scores[j]), oracle = std::max(oracle, view.scores[j]);
+      if (!is_missing(view.scores[j]))
+        random.add(view.scores[j]), oracle = std::max(oracle, view.scores[j]);
     a["random"].add(random.sum / static_cast<double>(random.n));
     a["oracle"].add(oracle);
     if (!in.answers[i].empty())

@@ -21,14 +21,17 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
   const std::vector<bool> gate_grid = {true, false};
   RpsParams deepest = base.rps;
   deepest.neighbors = neighbor_grid.back();
-  const EvalInput in = prepare_eval(bank, bank.data, pool, kind_overrides, deepest.retrieval_depth(),
-                                    /*leave_one_out=*/true);
+  const EvalInput in =
+      prepare_eval(bank, bank.data, pool, kind_overrides, deepest.retrieval_depth(),
+                   /*leave_one_out=*/true);
   const bool has_text = bank.data.has_responses();
-  const size_t rps_points = neighbor_grid.size() * tau_grid.size() * beta_grid.size() * gate_grid.size();
+  const size_t rps_points =
+      neighbor_grid.size() * tau_grid.size() * beta_grid.size() * gate_grid.size();
   const std::vector<size_t> k_grid = {2, 3, 4, 5};
   const std::vector<double> alpha_grid = {0.1, 0.3, 0.5, 0.7, 0.9};
   const std::vector<double> drop_grid = {0.0, 0.1, 0.2, 0.3};
-  const size_t total = rps_points + (has_text ? k_grid.size() * alpha_grid.size() * drop_grid.size() : 0);
+  const size_t total =
+      rps_points + (has_text ? k_grid.size() * alpha_grid.size() * drop_grid.size() : 0);
   size_t done = 0;
 
   SmacsParams best = base;

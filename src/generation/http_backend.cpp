@@ -19,10 +19,12 @@ struct ParsedUrl {
 
 ParsedUrl parse_base_url(const std::string& url) {
   const auto scheme_end = url.find("://");
-  if (scheme_end == std::string::npos || (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0))
+  if (scheme_end == std::string::npos ||
+      (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0))
     throw Error("base_url '" + url + "' must start with http:// or https://");
   const auto path_start = url.find('/', scheme_end + 3);
-  ParsedUrl p{url.substr(0, path_start), path_start == std::string::npos ? "" : url.substr(path_start)};
+  ParsedUrl p{url.substr(0, path_start),
+              path_start == std::string::npos ? "" : url.substr(path_start)};
   while (!p.path.empty() && p.path.back() == '/') p.path.pop_back();
   return p;
 }
@@ -33,9 +35,11 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 
 class HttpBackend : public Backend {
  public:
-  explicit HttpBackend(HttpBackendConfig c) : config_(std::move(c)), url_(parse_base_url(config_.base_url)) {
+  explicit HttpBackend(HttpBackendConfig c)
+      : config_(std::move(c)), url_(parse_base_url(config_.base_url)) {
     if (config_.model.empty()) config_.model = config_.name;
-    if (config_.max_concurrency == 0) throw Error("backend " + config_.name + ": max_concurrency must be > 0");
+    if (config_.max_concurrency == 0)
+      throw Error("backend " + config_.name + ": max_concurrency must be > 0");
   }
 
   const std::string& name() const override { return config_.name; }
@@ -87,9 +91,11 @@ class HttpBackend : public Backend {
   static bool retryable(int status) { return status == 0 || status == 429 || status >= 500; }
 
   // One HTTP attempt; true on a usable answer. Fills reply's status/error either way.
-  bool try_once(httplib::Client& client, const std::string& payload, Deadline deadline, BackendReply& reply) {
+  bool try_once(httplib::Client& client, const std::string& payload, Deadline deadline,
+                BackendReply& reply) {
     const double left_ms = std::min<double>(config_.timeout_ms, ms_between(Clock::now(), deadline));
-    const auto timeout = std::chrono::microseconds(static_cast<int64_t>(std::max(1.0, left_ms) * 1000));
+    const auto timeout =
+        std::chrono::microseconds(static_cast<int64_t>(std::max(1.0, left_ms) * 1000));
     client.set_connection_timeout(timeout);
     client.set_read_timeout(timeout);
     client.set_write_timeout(timeout);
@@ -121,7 +127,8 @@ class HttpBackend : public Backend {
   // A keep-alive client from the pool; waits (until the deadline) while max_concurrency are busy.
   std::unique_ptr<httplib::Client> acquire(Deadline deadline) {
     std::unique_lock lock(mutex_);
-    if (!free_.wait_until(lock, deadline, [&] { return !idle_.empty() || created_ < config_.max_concurrency; }))
+    if (!free_.wait_until(lock, deadline,
+                          [&] { return !idle_.empty() || created_ < config_.max_concurrency; }))
       return nullptr;
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());

@@ -19,10 +19,13 @@ std::vector<AnswerKind> default_graders(const std::vector<Record>& questions) {
   for (const auto& [task, qg] : by_task) {
     const AnswerKind detected = detect_answer_kind(qg.first, qg.second);
     // Code is graded by running tests; a task without tests is graded on its text.
-    kind_of[task] = has_tests[task] ? AnswerKind::kCode : detected == AnswerKind::kCode ? AnswerKind::kText : detected;
+    kind_of[task] = has_tests[task]                 ? AnswerKind::kCode
+                    : detected == AnswerKind::kCode ? AnswerKind::kText
+                                                    : detected;
   }
   std::vector<AnswerKind> out;
-  for (const auto& q : questions) out.push_back(q.grader.empty() ? kind_of[q.task] : parse_answer_kind(q.grader));
+  for (const auto& q : questions)
+    out.push_back(q.grader.empty() ? kind_of[q.task] : parse_answer_kind(q.grader));
   return out;
 }
 
@@ -32,10 +35,12 @@ std::string extract_code(const std::string& response) {
   const auto line_end = response.find('\n', fence);
   if (line_end == std::string::npos) return response;
   const auto close = response.find("```", line_end + 1);
-  return response.substr(line_end + 1, close == std::string::npos ? std::string::npos : close - line_end - 1);
+  return response.substr(line_end + 1,
+                         close == std::string::npos ? std::string::npos : close - line_end - 1);
 }
 
-double grade_response(const Record& q, AnswerKind kind, const std::string& response, const CodeLimits& limits) {
+double grade_response(const Record& q, AnswerKind kind, const std::string& response,
+                      const CodeLimits& limits) {
   switch (kind) {
     case AnswerKind::kChoice: {
       std::string gold = extract_answer(AnswerKind::kChoice, q.gold);
@@ -46,7 +51,10 @@ double grade_response(const Record& q, AnswerKind kind, const std::string& respo
       return !gold.empty() && extract_answer(AnswerKind::kNumber, response) == gold ? 1.0 : 0.0;
     }
     case AnswerKind::kText:
-      return extract_answer(AnswerKind::kText, response) == extract_answer(AnswerKind::kText, q.gold) ? 1.0 : 0.0;
+      return extract_answer(AnswerKind::kText, response) ==
+                     extract_answer(AnswerKind::kText, q.gold)
+                 ? 1.0
+                 : 0.0;
     case AnswerKind::kCode: {
       if (q.tests.empty()) throw Error("question " + q.id + ": the code grader needs 'tests'");
       // HumanEval style: the question is the function's prompt; a bare body completes it.

@@ -58,8 +58,10 @@ std::string find_program(const std::string& name) {
 
 CodeRun run_python_sandboxed(const std::string& program, const CodeLimits& limits) {
   const std::string python = find_program(limits.python);
-  std::string dir_template = (std::filesystem::temp_directory_path() / "smacs-code-XXXXXX").string();
-  if (!::mkdtemp(dir_template.data())) throw Error("code grader: cannot create a temporary directory");
+  std::string dir_template =
+      (std::filesystem::temp_directory_path() / "smacs-code-XXXXXX").string();
+  if (!::mkdtemp(dir_template.data()))
+    throw Error("code grader: cannot create a temporary directory");
   const std::filesystem::path dir(dir_template);
   std::ofstream(dir / "main.py") << program;
 
@@ -67,7 +69,8 @@ CodeRun run_python_sandboxed(const std::string& program, const CodeLimits& limit
   const pid_t pid = ::fork();
   if (pid < 0) throw Error("code grader: fork failed");
   if (pid == 0) exec_limited(python.c_str(), dir.c_str(), limits);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limits.wall_ms);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(limits.wall_ms);
   int status = 0;
   for (auto wait_ms = 1;; wait_ms = std::min(wait_ms * 2, 50)) {
     if (::waitpid(pid, &status, WNOHANG) == pid) break;

@@ -3,11 +3,10 @@
 // Generation sits between plan() and choose() so that eval can replay recorded answers and
 // the server can query real backends concurrently.
 #pragma once
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <span>
 #include <string_view>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "bank/prior_bank.h"
 #include "posterior/hybrid.h"
@@ -18,8 +17,8 @@ namespace smacs {
 
 struct SmacsParams {
   RpsParams rps;
-  size_t k = 3;          // models selected per question
-  double p_drop = 0.2;   // prior dropping probability (0 turns exploration off)
+  size_t k = 3;         // models selected per question
+  double p_drop = 0.2;  // prior dropping probability (0 turns exploration off)
   PosteriorParams posterior;
   uint64_t seed = 42;
 };
@@ -46,7 +45,8 @@ struct Choice {
   Posterior posterior;
   std::vector<int> candidates;  // pool positions that answered, aligned with the posterior
 };
-std::optional<Choice> choose(const Plan& plan, const std::vector<std::optional<std::string>>& answers,
+std::optional<Choice> choose(const Plan& plan,
+                             const std::vector<std::optional<std::string>>& answers,
                              AnswerKind kind, const SmacsParams& params);
 
 }  // namespace smacs

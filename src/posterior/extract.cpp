@@ -15,15 +15,20 @@ AnswerKind parse_answer_kind(const std::string& name) {
   if (name == "number") return AnswerKind::kNumber;
   if (name == "text" || name == "exact") return AnswerKind::kText;
   if (name == "code") return AnswerKind::kCode;
-  throw Error("unknown answer kind '" + name + "' (expected choice, number, text (or exact) or code)");
+  throw Error("unknown answer kind '" + name +
+              "' (expected choice, number, text (or exact) or code)");
 }
 
 std::string to_string(AnswerKind kind) {
   switch (kind) {
-    case AnswerKind::kChoice: return "choice";
-    case AnswerKind::kNumber: return "number";
-    case AnswerKind::kText: return "text";
-    case AnswerKind::kCode: return "code";
+    case AnswerKind::kChoice:
+      return "choice";
+    case AnswerKind::kNumber:
+      return "number";
+    case AnswerKind::kText:
+      return "text";
+    case AnswerKind::kCode:
+      return "code";
   }
   return "text";
 }
@@ -46,7 +51,8 @@ std::string extract_choice(std::string_view response) {
   static const std::regex any(R"((?:^|[^A-Za-z])\(?([A-J])\)(?:[^A-Za-z]|$))");
   std::smatch m;
   if (std::regex_match(s, m, alone)) return m[1];
-  if (std::regex_search(s, m, stated)) return std::string(1, static_cast<char>(std::toupper(m[1].str()[0])));
+  if (std::regex_search(s, m, stated))
+    return std::string(1, static_cast<char>(std::toupper(m[1].str()[0])));
   if (std::regex_search(s, m, leading)) return m[1];
   if (std::regex_search(s, m, any)) return m[1];
   return "";
@@ -67,7 +73,8 @@ std::string extract_number(std::string_view response) {
   if (auto hash = s.rfind("####"); hash != std::string::npos) s = s.substr(hash + 4);
   static const std::regex number(R"(-?\d[\d,]*(?:\.\d+)?)");
   std::string last;
-  for (auto it = std::sregex_iterator(s.begin(), s.end(), number); it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(s.begin(), s.end(), number); it != std::sregex_iterator();
+       ++it)
     last = it->str();
   return last.empty() ? "" : normalise_number(last);
 }
@@ -105,10 +112,14 @@ std::set<std::string> tokens(const std::string& s) {
 
 std::string extract_answer(AnswerKind kind, std::string_view response) {
   switch (kind) {
-    case AnswerKind::kChoice: return extract_choice(response);
-    case AnswerKind::kNumber: return extract_number(response);
-    case AnswerKind::kText: return normalise_text(response);
-    case AnswerKind::kCode: return normalise_code(response);
+    case AnswerKind::kChoice:
+      return extract_choice(response);
+    case AnswerKind::kNumber:
+      return extract_number(response);
+    case AnswerKind::kText:
+      return normalise_text(response);
+    case AnswerKind::kCode:
+      return normalise_code(response);
   }
   return "";
 }
@@ -129,7 +140,8 @@ AnswerKind detect_answer_kind(const std::vector<std::string>& questions,
   static const std::regex option_line(R"((^|\n)\s*\(?[A-D][.):]\s)");
   size_t choice = 0, code = 0, numeric_gold = 0, golds_seen = 0;
   for (const auto& q : questions) {
-    if (std::distance(std::sregex_iterator(q.begin(), q.end(), option_line), std::sregex_iterator()) >= 2)
+    if (std::distance(std::sregex_iterator(q.begin(), q.end(), option_line),
+                      std::sregex_iterator()) >= 2)
       ++choice;
     if (q.find("def ") != std::string::npos || q.find("```") != std::string::npos) ++code;
   }

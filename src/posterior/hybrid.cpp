@@ -4,18 +4,22 @@
 
 namespace smacs {
 
-Posterior score_candidates(const std::vector<Candidate>& c, AnswerKind kind, const PosteriorParams& p) {
+Posterior score_candidates(const std::vector<Candidate>& c, AnswerKind kind,
+                           const PosteriorParams& p) {
   Posterior out;
   const size_t n = c.size();
   if (n == 0) return out;
   double total = 0;
   for (const auto& x : c) total += std::max(0.0, x.prior);
   for (const auto& x : c)
-    out.prior_norm.push_back(total > 0 ? std::max(0.0, x.prior) / total : 1.0 / static_cast<double>(n));
-  const bool have_text = std::any_of(c.begin(), c.end(), [](const Candidate& x) { return !x.response.empty(); });
+    out.prior_norm.push_back(total > 0 ? std::max(0.0, x.prior) / total
+                                       : 1.0 / static_cast<double>(n));
+  const bool have_text =
+      std::any_of(c.begin(), c.end(), [](const Candidate& x) { return !x.response.empty(); });
   out.used_agreement = p.agreement && have_text && n > 1;
   out.agreement.assign(n, 0.0);
-  for (const auto& x : c) out.answers.push_back(out.used_agreement ? extract_answer(kind, x.response) : "");
+  for (const auto& x : c)
+    out.answers.push_back(out.used_agreement ? extract_answer(kind, x.response) : "");
   if (out.used_agreement) {
     for (size_t j = 0; j < n; ++j) {
       double num = 0, den = 0;

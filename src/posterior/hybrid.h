@@ -19,14 +19,14 @@ struct Candidate {
 };
 
 struct PosteriorParams {
-  double alpha = 0.5;      // weight of the prior against agreement
-  bool agreement = true;   // off: choose by the prior alone (also when no texts exist)
+  double alpha = 0.5;     // weight of the prior against agreement
+  bool agreement = true;  // off: choose by the prior alone (also when no texts exist)
 };
 
 struct Posterior {
   std::vector<std::string> answers;  // extracted answer per candidate
   std::vector<double> prior_norm, agreement, hybrid;
-  size_t best = 0;                   // index into the candidates
+  size_t best = 0;  // index into the candidates
   bool used_agreement = false;
 };
 

@@ -26,8 +26,8 @@ std::vector<double> task_shares(const PriorBank& bank, std::span<const Neighbor>
 
 }  // namespace
 
-Proxy proxy_scores(const PriorBank& bank, std::span<const Neighbor> nb, const std::vector<int>& pool,
-                   const RpsParams& p) {
+Proxy proxy_scores(const PriorBank& bank, std::span<const Neighbor> nb,
+                   const std::vector<int>& pool, const RpsParams& p) {
   Proxy out;
   out.score.assign(pool.size(), 0.0);
   const auto share = task_shares(bank, nb, p);

@@ -24,7 +24,8 @@ T get(const YAML::Node& node, const std::string& key, const std::string& where, 
   }
 }
 
-void check_keys(const YAML::Node& node, const std::set<std::string>& known, const std::string& where) {
+void check_keys(const YAML::Node& node, const std::set<std::string>& known,
+                const std::string& where) {
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
     if (!known.count(key)) throw Error(where + ": unknown key '" + key + "'");
@@ -46,7 +47,10 @@ void parse_listen(const std::string& listen, ServerConfig& c, const std::string&
 void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where) {
   if (!s) return;
   if (!s.IsMap()) throw Error(where + ": key 'smacs' must be a mapping");
-  check_keys(s, {"k", "p_drop", "alpha", "neighbors", "tau", "beta", "gamma", "task_gate", "seed", "tune", "agreement"}, where + ": smacs");
+  check_keys(s,
+             {"k", "p_drop", "alpha", "neighbors", "tau", "beta", "gamma", "task_gate", "seed",
+              "tune", "agreement"},
+             where + ": smacs");
   SmacsParams& p = c.params;
   const std::string w = where + ": smacs";
   p.k = get<size_t>(s, "k", w, p.k);
@@ -62,14 +66,18 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   c.tune = get<bool>(s, "tune", w, false);
   if (p.k == 0) throw Error(w + ": key 'k' must be at least 1");
   if (p.p_drop < 0 || p.p_drop > 1) throw Error(w + ": key 'p_drop' must be within 0..1");
-  if (p.posterior.alpha < 0 || p.posterior.alpha > 1) throw Error(w + ": key 'alpha' must be within 0..1");
+  if (p.posterior.alpha < 0 || p.posterior.alpha > 1)
+    throw Error(w + ": key 'alpha' must be within 0..1");
   if (p.rps.tau <= 0) throw Error(w + ": key 'tau' must be > 0");
 }
 
 HttpBackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string& where) {
   const std::string w = where + ": pool[" + std::to_string(i) + "]";
   if (!b.IsMap()) throw Error(w + " must be a mapping");
-  check_keys(b, {"name", "base_url", "model", "api_key_env", "max_concurrency", "timeout_ms", "retries", "backoff_ms"}, w);
+  check_keys(b,
+             {"name", "base_url", "model", "api_key_env", "max_concurrency", "timeout_ms",
+              "retries", "backoff_ms"},
+             w);
   HttpBackendConfig c;
   c.name = get<std::string>(b, "name", w, "");
   c.base_url = get<std::string>(b, "base_url", w, "");
@@ -81,7 +89,9 @@ HttpBackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string
   const std::string env = get<std::string>(b, "api_key_env", w, "");
   if (!env.empty()) {
     const char* key = std::getenv(env.c_str());
-    if (!key) throw Error(w + " (" + c.name + "): key 'api_key_env': environment variable " + env + " is not set");
+    if (!key)
+      throw Error(w + " (" + c.name + "): key 'api_key_env': environment variable " + env +
+                  " is not set");
     c.api_key = key;
   }
   const int conc = get<int>(b, "max_concurrency", w, 16);
@@ -97,7 +107,8 @@ HttpBackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string
 
 }  // namespace
 
-ServerConfig parse_server_config(const std::string& text, const std::string& base_dir, const std::string& where) {
+ServerConfig parse_server_config(const std::string& text, const std::string& base_dir,
+                                 const std::string& where) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -105,7 +116,10 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
     throw Error(where + ": malformed YAML (" + std::string(e.what()) + ")");
   }
   if (!root.IsMap()) throw Error(where + ": expected a YAML mapping at the top");
-  check_keys(root, {"listen", "api_keys", "max_body_bytes", "request_timeout_ms", "bank", "smacs", "pool", "threads"}, where);
+  check_keys(root,
+             {"listen", "api_keys", "max_body_bytes", "request_timeout_ms", "bank", "smacs", "pool",
+              "threads"},
+             where);
   ServerConfig c;
   parse_listen(get<std::string>(root, "listen", where, "127.0.0.1:8080"), c, where);
   c.api_keys = get<std::vector<std::string>>(root, "api_keys", where, {});
@@ -117,18 +131,21 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   std::vector<std::string> files;
   if (bank)
     files = bank.IsSequence() ? get<std::vector<std::string>>(root, "bank", where, {})
-                                                     : std::vector<std::string>{get<std::string>(root, "bank", where, "")};
+                              : std::vector<std::string>{get<std::string>(root, "bank", where, "")};
   for (auto& f : files) {
     const std::filesystem::path p(f);
-    c.bank_files.push_back(p.is_absolute() ? f : (std::filesystem::path(base_dir) / p).lexically_normal().string());
+    c.bank_files.push_back(
+        p.is_absolute() ? f : (std::filesystem::path(base_dir) / p).lexically_normal().string());
   }
   parse_smacs(root["smacs"], c, where);
   const YAML::Node pool = root["pool"];
-  if (!pool || !pool.IsSequence() || pool.size() == 0) throw Error(where + ": key 'pool' must list at least one model");
+  if (!pool || !pool.IsSequence() || pool.size() == 0)
+    throw Error(where + ": key 'pool' must list at least one model");
   std::set<std::string> names;
   for (size_t i = 0; i < pool.size(); ++i) {
     c.pool.push_back(parse_backend(pool[i], i, where));
-    if (!names.insert(c.pool.back().name).second) throw Error(where + ": pool: duplicate name '" + c.pool.back().name + "'");
+    if (!names.insert(c.pool.back().name).second)
+      throw Error(where + ": pool: duplicate name '" + c.pool.back().name + "'");
   }
   return c;
 }

@@ -4,8 +4,8 @@
 //   api_keys: [secret1]          # clients send "Authorization: Bearer <key>"; empty = open
 //   max_body_bytes: 1048576
 //   request_timeout_ms: 30000    # no request outlives this
-//   bank: ../data/routerbench/arc_challenge_train.csv   # .sqlite bank or data file(s); serve needs it
-//   smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
+//   bank: ../data/routerbench/arc_challenge_train.csv   # .sqlite bank or data file(s); serve needs
+//   it smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
 //           task_gate: true, seed: 42, tune: false}
 //   pool:
 //     - name: model-a

@@ -1,15 +1,17 @@
 // Online feedback (beyond the paper): a client's score for an earlier answer becomes a new
 // bank question with that model's result, so SMACS learns from use.
-#include "bank/bank_store.h"
 #include <algorithm>
 
+#include "bank/bank_store.h"
 #include "server/gateway.h"
 
 namespace smacs {
 
-void Gateway::remember(const std::string& id, const std::string& question, const GatewayAnswer& answer) {
+void Gateway::remember(const std::string& id, const std::string& question,
+                       const GatewayAnswer& answer) {
   std::lock_guard lock(feedback_mutex_);
-  remembered_[id] = {question, answer.task.empty() ? "feedback" : answer.task, answer.chosen, answer.answered};
+  remembered_[id] = {question, answer.task.empty() ? "feedback" : answer.task, answer.chosen,
+                     answer.answered};
   remembered_order_.push_back(id);
   while (remembered_order_.size() > kRemembered) {
     remembered_.erase(remembered_order_.front());
@@ -17,22 +19,29 @@ void Gateway::remember(const std::string& id, const std::string& question, const
   }
 }
 
-Gateway::FeedbackResult Gateway::feedback(const std::string& id, const std::string& named, float score) {
+Gateway::FeedbackResult Gateway::feedback(const std::string& id, const std::string& named,
+                                          float score) {
   std::lock_guard lock(feedback_mutex_);
   const auto it = remembered_.find(id);
   if (it == remembered_.end())
-    return {"", ApiError{404, "invalid_request_error", "no recent SMACS answer has the id '" + id + "' (or it was scored already)", "id", "unknown_answer"}};
+    return {"",
+            ApiError{404, "invalid_request_error",
+                     "no recent SMACS answer has the id '" + id + "' (or it was scored already)",
+                     "id", "unknown_answer"}};
   const Remembered& r = it->second;
   const std::string model = named.empty() ? r.chosen : named;
   if (std::find(r.answered.begin(), r.answered.end(), model) == r.answered.end())
-    return {"", ApiError{400, "invalid_request_error", "'" + model + "' did not answer '" + id + "'", "model", "model_not_in_answer"}};
+    return {"",
+            ApiError{400, "invalid_request_error", "'" + model + "' did not answer '" + id + "'",
+                     "model", "model_not_in_answer"}};
 
   Record row;
   row.id = "feedback:" + id;
   row.task = r.task;
   row.question = r.question;
   if (bank_file_) {  // durable first: the file is the bank's source of truth
-    bank_file_->put_result(bank_file_->add_question(row), bank_file_->add_model(model), ResultRow{score, "", kMissing, -1, -1, -1});
+    bank_file_->put_result(bank_file_->add_question(row), bank_file_->add_model(model),
+                           ResultRow{score, "", kMissing, -1, -1, -1});
   }
   const auto current = view();
   Dataset data = current->bank.data;

@@ -1,6 +1,5 @@
 #include "server/gateway.h"
 
-
 #include "bank/bank_store.h"
 #include "core/error.h"
 
@@ -8,8 +7,8 @@ namespace smacs {
 
 using nlohmann::json;
 
-Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends, Metrics& metrics,
-                 size_t fanout_threads, std::string bank_file)
+Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends,
+                 Metrics& metrics, size_t fanout_threads, std::string bank_file)
     : params_(params), backends_(std::move(backends)), metrics_(metrics), fanout_(fanout_threads) {
   view_ = make_view(std::move(bank));
   if (!bank_file.empty()) bank_file_ = BankFile::open(bank_file, /*create=*/false);
@@ -24,7 +23,9 @@ std::shared_ptr<const BankView> Gateway::make_view(PriorBank bank) const {
   for (size_t t = 0; t < v->bank.tasks.size(); ++t) {
     std::vector<std::string> questions, golds;
     for (size_t i = 0; i < v->bank.size(); ++i)
-      if (v->bank.task_of[i] == t) questions.push_back(v->bank.data.records[i].question), golds.push_back(v->bank.data.records[i].gold);
+      if (v->bank.task_of[i] == t)
+        questions.push_back(v->bank.data.records[i].question),
+            golds.push_back(v->bank.data.records[i].gold);
     v->task_kind.push_back(detect_answer_kind(questions, golds));
   }
   return v;
@@ -65,19 +66,23 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
   const auto view = this->view();  // one consistent bank for the whole request
   const PriorBank& bank = view->bank;
   const auto neighbors = retrieve(bank, request.retrieval_key, params_.rps);
-  const Plan plan = plan_from_neighbors(bank, neighbors, view->pool, params_, request.retrieval_key);
+  const Plan plan =
+      plan_from_neighbors(bank, neighbors, view->pool, params_, request.retrieval_key);
   const auto& selected = plan.selection.selected;
 
   // Query the selected models concurrently: pool workers for all but the last, which runs here.
   std::vector<BackendReply> replies(selected.size());
   std::vector<std::future<void>> pending;
   for (size_t i = 0; i + 1 < selected.size(); ++i)
-    pending.push_back(fanout_.submit([&, i] { replies[i] = backends_[selected[i]]->complete(request.body, deadline); }));
-  if (!selected.empty()) replies.back() = backends_[selected.back()]->complete(request.body, deadline);
+    pending.push_back(fanout_.submit(
+        [&, i] { replies[i] = backends_[selected[i]]->complete(request.body, deadline); }));
+  if (!selected.empty())
+    replies.back() = backends_[selected.back()]->complete(request.body, deadline);
   for (auto& p : pending) p.wait();
 
   GatewayAnswer out;
-  json latency = json::object(), errors = json::object(), usage = {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}};
+  json latency = json::object(), errors = json::object(),
+       usage = {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}};
   std::vector<std::optional<std::string>> answers;
   for (size_t i = 0; i < selected.size(); ++i) {
     const std::string& name = backends_[selected[i]]->name();
@@ -90,10 +95,12 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
     if (r.ok) out.answered.push_back(name);
     if (r.ok && r.body.contains("usage") && r.body["usage"].is_object())
       for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"})
-        if (r.body["usage"].contains(k) && r.body["usage"][k].is_number()) usage[k] = usage[k].get<int64_t>() + r.body["usage"][k].get<int64_t>();
+        if (r.body["usage"].contains(k) && r.body["usage"][k].is_number())
+          usage[k] = usage[k].get<int64_t>() + r.body["usage"][k].get<int64_t>();
   }
   for (int m : plan.selection.dropped) metrics_.count_model("dropped", backends_[m]->name());
-  const AnswerKind kind = plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;
+  const AnswerKind kind =
+      plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;
   if (plan.proxy.task >= 0) out.task = bank.tasks[plan.proxy.task];
   const auto choice = choose(plan, answers, kind, params_);
 
@@ -124,8 +131,10 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
   json posterior = json::object();
   for (size_t c = 0; c < choice->candidates.size(); ++c)
     posterior[backends_[choice->candidates[c]]->name()] = {
-        {"prior", choice->posterior.prior_norm[c]}, {"agreement", choice->posterior.agreement[c]},
-        {"hybrid", choice->posterior.hybrid[c]}, {"answer", choice->posterior.answers[c]}};
+        {"prior", choice->posterior.prior_norm[c]},
+        {"agreement", choice->posterior.agreement[c]},
+        {"hybrid", choice->posterior.hybrid[c]},
+        {"answer", choice->posterior.answers[c]}};
   out.ok = true;
   out.chosen = backends_[choice->member]->name();
   for (size_t i = 0; i < selected.size(); ++i)

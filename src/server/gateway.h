@@ -20,28 +20,28 @@ class BankFile;
 struct GatewayAnswer {
   bool ok = false;
   std::string content;
-  std::string chosen;      // pool name of the chosen model
-  std::string task;        // the bank task the neighbourhood voted for ("" with an empty bank)
+  std::string chosen;  // pool name of the chosen model
+  std::string task;    // the bank task the neighbourhood voted for ("" with an empty bank)
   std::vector<std::string> answered;  // pool models that replied
-  nlohmann::json trace;    // selected, dropped, replacements, proxy/posterior scores, latencies
-  nlohmann::json usage;    // summed over the backends that answered
-  std::string error;       // !ok: every backend's failure
+  nlohmann::json trace;  // selected, dropped, replacements, proxy/posterior scores, latencies
+  nlohmann::json usage;  // summed over the backends that answered
+  std::string error;     // !ok: every backend's failure
 };
 
 // What the bank says, frozen: swapped whole on reload or feedback, never changed in place,
 // so a request keeps a consistent view while another replaces it.
 struct BankView {
   PriorBank bank;
-  std::vector<int> pool;               // pool member -> bank column (-1: no results yet)
-  std::vector<AnswerKind> task_kind;   // per bank task
+  std::vector<int> pool;              // pool member -> bank column (-1: no results yet)
+  std::vector<AnswerKind> task_kind;  // per bank task
 };
 
 class Gateway {
  public:
   // `bank_file`: the .sqlite bank feedback is written to ("" = keep feedback in memory only).
   // `fanout_threads` bounds the backend calls in flight across all requests.
-  Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends, Metrics& metrics,
-          size_t fanout_threads = 128, std::string bank_file = "");
+  Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends,
+          Metrics& metrics, size_t fanout_threads = 128, std::string bank_file = "");
   ~Gateway();
 
   GatewayAnswer answer(const ChatRequest& request, Deadline deadline);
@@ -59,7 +59,7 @@ class Gateway {
   void remember(const std::string& id, const std::string& question, const GatewayAnswer& answer);
   // `model` "" scores the model SMACS chose.
   struct FeedbackResult {
-    std::string model;             // the model scored
+    std::string model;              // the model scored
     std::optional<ApiError> error;  // what was wrong with the client's feedback
   };
   FeedbackResult feedback(const std::string& id, const std::string& model, float score);

@@ -18,21 +18,31 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
                            std::chrono::duration<double>(Clock::now() - start).count());
   });
   server_.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req)) return send_error(res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+    if (!authorized(req))
+      return send_error(
+          res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
     json data = json::array({{{"id", "smacs"}, {"object", "model"}, {"owned_by", "smacs"}}});
-    for (const auto& name : gateway_.model_names()) data.push_back({{"id", name}, {"object", "model"}, {"owned_by", "smacs-pool"}});
+    for (const auto& name : gateway_.model_names())
+      data.push_back({{"id", name}, {"object", "model"}, {"owned_by", "smacs-pool"}});
     send_json(res, {{"object", "list"}, {"data", data}});
   });
-  server_.Post("/v1/feedback", [this](const httplib::Request& req, httplib::Response& res) { feedback(req, res); });
+  server_.Post("/v1/feedback",
+               [this](const httplib::Request& req, httplib::Response& res) { feedback(req, res); });
   server_.Post("/admin/reload", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req)) return send_error(res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+    if (!authorized(req))
+      return send_error(
+          res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
     try {
       send_json(res, reload_bank());
     } catch (const Error& e) {
-      send_error(res, {500, "server_error", std::string("reload failed, the old bank stays: ") + e.what(), "", "reload_failed"});
+      send_error(
+          res, {500, "server_error", std::string("reload failed, the old bank stays: ") + e.what(),
+                "", "reload_failed"});
     }
   });
-  server_.Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, {{"status", "ok"}}); });
+  server_.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+    send_json(res, {{"status", "ok"}});
+  });
   server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_.render(), "text/plain; version=0.0.4");
   });
@@ -41,26 +51,40 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
 json GatewayServer::reload_bank() {
   gateway_.reload(load_bank_from(config_.bank_files));
   const auto view = gateway_.view();
-  return {{"status", "reloaded"}, {"questions", view->bank.size()}, {"models", view->bank.data.models.size()},
+  return {{"status", "reloaded"},
+          {"questions", view->bank.size()},
+          {"models", view->bank.data.models.size()},
           {"cold_models", gateway_.cold_models()}};
 }
 
 void GatewayServer::feedback(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req)) return send_error(res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+  if (!authorized(req))
+    return send_error(
+        res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
   const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) return send_error(res, {400, "invalid_request_error", "the request body must be a JSON object", "", ""});
+  if (body.is_discarded() || !body.is_object())
+    return send_error(
+        res, {400, "invalid_request_error", "the request body must be a JSON object", "", ""});
   const auto id = body.find("id");
-  if (id == body.end() || !id->is_string()) return send_error(res, {400, "invalid_request_error", "'id' (the answer's id) is required", "id", ""});
+  if (id == body.end() || !id->is_string())
+    return send_error(
+        res, {400, "invalid_request_error", "'id' (the answer's id) is required", "id", ""});
   const auto score = body.find("score");
-  if (score == body.end() || !score->is_number() || score->get<double>() < 0 || score->get<double>() > 1)
-    return send_error(res, {400, "invalid_request_error", "'score' must be a number within 0..1", "score", ""});
+  if (score == body.end() || !score->is_number() || score->get<double>() < 0 ||
+      score->get<double>() > 1)
+    return send_error(
+        res, {400, "invalid_request_error", "'score' must be a number within 0..1", "score", ""});
   const auto model = body.find("model");
-  if (model != body.end() && !model->is_string()) return send_error(res, {400, "invalid_request_error", "'model' must be a string", "model", ""});
+  if (model != body.end() && !model->is_string())
+    return send_error(res, {400, "invalid_request_error", "'model' must be a string", "model", ""});
   const std::string named = model != body.end() ? model->get<std::string>() : "";
   const auto scored = gateway_.feedback(id->get<std::string>(), named, score->get<float>());
   if (scored.error) return send_error(res, *scored.error);
   const auto view = gateway_.view();
-  send_json(res, {{"status", "recorded"}, {"id", *id}, {"model", scored.model}, {"bank_questions", view->bank.size()}});
+  send_json(res, {{"status", "recorded"},
+                  {"id", *id},
+                  {"model", scored.model},
+                  {"bank_questions", view->bank.size()}});
 }
 
 int GatewayServer::bind() { return bind_http_server(server_, config_.host, config_.port); }
@@ -77,7 +101,9 @@ bool GatewayServer::authorized(const httplib::Request& req) const {
 
 // The one request path: authorise, validate, then SMACS or a pass-through, then JSON or SSE.
 void GatewayServer::chat_completions(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req)) return send_error(res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+  if (!authorized(req))
+    return send_error(
+        res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
   const ParsedChat parsed = parse_chat_request(req.body);
   if (!parsed.request) return send_error(res, parsed.error);
   const ChatRequest& chat = *parsed.request;
@@ -97,11 +123,16 @@ void GatewayServer::chat_completions(const httplib::Request& req, httplib::Respo
   } else if (Backend* backend = gateway_.backend(chat.model)) {
     const BackendReply r = backend->complete(chat.body, deadline);
     metrics_.count_backend(backend->name(), r.ok, r.latency_ms / 1000.0);
-    if (!r.ok) return send_error(res, {502, "server_error", chat.model + ": " + r.error, "", "backend_failed"});
+    if (!r.ok)
+      return send_error(res,
+                        {502, "server_error", chat.model + ": " + r.error, "", "backend_failed"});
     if (!chat.stream) return send_json(res, r.body);
     content = r.content;
   } else {
-    return send_error(res, {404, "invalid_request_error", "the model '" + chat.model + "' does not exist; use 'smacs' or a pool model (GET /v1/models)", "model", "model_not_found"});
+    return send_error(res, {404, "invalid_request_error",
+                            "the model '" + chat.model +
+                                "' does not exist; use 'smacs' or a pool model (GET /v1/models)",
+                            "model", "model_not_found"});
   }
   if (chat.stream) return send_sse(res, completion_sse(id, chat.model, content, extra));
   json body = completion_body(id, chat.model, content, usage);

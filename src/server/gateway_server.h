@@ -1,11 +1,10 @@
 // `smacs serve`: the OpenAI-compatible HTTP front of the Gateway.
 //
-//   POST /v1/chat/completions  model "smacs" runs SMACS; a pool model's name passes straight through
-//   GET  /v1/models            "smacs" and the pool
-//   GET  /health               {"status":"ok"}
-//   GET  /metrics              Prometheus text
-//   POST /v1/feedback          {"id": answer id, "score": 0..1, "model"?: default the chosen one}
-//   POST /admin/reload         re-reads the bank (as SIGHUP does); behind the API key
+//   POST /v1/chat/completions  model "smacs" runs SMACS; a pool model's name passes straight
+//   through GET  /v1/models            "smacs" and the pool GET  /health {"status":"ok"} GET
+//   /metrics              Prometheus text POST /v1/feedback          {"id": answer id, "score":
+//   0..1, "model"?: default the chosen one} POST /admin/reload         re-reads the bank (as SIGHUP
+//   does); behind the API key
 #pragma once
 #include <httplib.h>
 
@@ -17,10 +16,11 @@ namespace smacs {
 class GatewayServer {
  public:
   GatewayServer(const ServerConfig& config, Gateway& gateway, Metrics& metrics);
-  int bind();   // returns the port (config port 0 = any free port)
-  void run();   // serves until stop()
+  int bind();  // returns the port (config port 0 = any free port)
+  void run();  // serves until stop()
   void stop() { server_.stop(); }
-  nlohmann::json reload_bank();  // re-reads config.bank_files; throws smacs::Error, keeps the old bank
+  nlohmann::json
+  reload_bank();  // re-reads config.bank_files; throws smacs::Error, keeps the old bank
 
  private:
   void chat_completions(const httplib::Request& req, httplib::Response& res);

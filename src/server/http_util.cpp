@@ -12,28 +12,34 @@ void configure_http_server(httplib::Server& server, size_t threads, size_t max_b
   server.set_tcp_nodelay(true);             // no Nagle + delayed-ACK stalls (40 ms a request)
   server.set_keep_alive_timeout(30);
   server.set_payload_max_length(max_body_bytes);
-  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    ApiError e;
-    e.status = res.status;
-    if (res.status == 404) e.message = "no such endpoint", e.code = "not_found";
-    else if (res.status == 413) e.message = "the request body is larger than the server accepts", e.code = "request_too_large";
-    else e.message = "the request failed with HTTP " + std::to_string(res.status);
-    send_error(res, e);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    ApiError e;
-    e.status = 500, e.type = "server_error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& ex) {
-      e.message = std::string("internal error: ") + ex.what();
-    } catch (...) {
-      e.message = "internal error";
-    }
-    send_error(res, e);
-  });
+  server.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        ApiError e;
+        e.status = res.status;
+        if (res.status == 404)
+          e.message = "no such endpoint", e.code = "not_found";
+        else if (res.status == 413)
+          e.message = "the request body is larger than the server accepts",
+          e.code = "request_too_large";
+        else
+          e.message = "the request failed with HTTP " + std::to_string(res.status);
+        send_error(res, e);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  server.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        ApiError e;
+        e.status = 500, e.type = "server_error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& ex) {
+          e.message = std::string("internal error: ") + ex.what();
+        } catch (...) {
+          e.message = "internal error";
+        }
+        send_error(res, e);
+      });
 }
 
 int bind_http_server(httplib::Server& server, const std::string& host, int port) {
@@ -46,8 +52,11 @@ int bind_http_server(httplib::Server& server, const std::string& host, int port)
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     *listen_fd = sock;
   });
-  const int bound = port == 0 ? server.bind_to_any_port(host.c_str()) : (server.bind_to_port(host.c_str(), port) ? port : -1);
-  if (bound <= 0) throw Error("cannot listen on " + host + ":" + std::to_string(port) + " (address in use or not allowed)");
+  const int bound = port == 0 ? server.bind_to_any_port(host.c_str())
+                              : (server.bind_to_port(host.c_str(), port) ? port : -1);
+  if (bound <= 0)
+    throw Error("cannot listen on " + host + ":" + std::to_string(port) +
+                " (address in use or not allowed)");
   if (*listen_fd >= 0) ::listen(*listen_fd, SOMAXCONN);
   return bound;
 }

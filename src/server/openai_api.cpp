@@ -7,9 +7,11 @@ namespace smacs {
 using nlohmann::json;
 
 json error_body(const ApiError& e) {
-  return {{"error", {{"message", e.message}, {"type", e.type},
-                     {"param", e.param.empty() ? json() : json(e.param)},
-                     {"code", e.code.empty() ? json() : json(e.code)}}}};
+  return {{"error",
+           {{"message", e.message},
+            {"type", e.type},
+            {"param", e.param.empty() ? json() : json(e.param)},
+            {"code", e.code.empty() ? json() : json(e.code)}}}};
 }
 
 namespace {
@@ -63,13 +65,18 @@ ParsedChat parse_chat_request(std::string_view text) {
     const std::string param = "messages[" + std::to_string(i) + "]";
     if (!m.is_object()) return fail(param + " must be an object", param);
     const auto role = m.find("role");
-    if (role == m.end() || !role->is_string()) return fail(param + ".role must be a string", param + ".role");
+    if (role == m.end() || !role->is_string())
+      return fail(param + ".role must be a string", param + ".role");
     const std::string r = role->get<std::string>();
     if (r != "system" && r != "user" && r != "assistant" && r != "tool" && r != "developer")
-      return fail(param + ".role '" + r + "' is not one of system, developer, user, assistant, tool", param + ".role");
+      return fail(
+          param + ".role '" + r + "' is not one of system, developer, user, assistant, tool",
+          param + ".role");
     const auto content = m.find("content");
     const auto text = content == m.end() ? std::optional<std::string>("") : content_text(*content);
-    if (!text) return fail(param + ".content must be a string or an array of text parts", param + ".content");
+    if (!text)
+      return fail(param + ".content must be a string or an array of text parts",
+                  param + ".content");
     if (r == "user") has_user = true, req.retrieval_key = *text;
   }
   if (!has_user) return fail("'messages' must contain at least one user message", "messages");
@@ -77,7 +84,8 @@ ParsedChat parse_chat_request(std::string_view text) {
   if (stream != body.end() && !stream->is_null() && !stream->is_boolean())
     return fail("'stream' must be a boolean", "stream");
   for (const char* key : {"temperature", "top_p", "max_tokens", "max_completion_tokens", "n"})
-    if (!number_or_absent(body, key)) return fail(std::string("'") + key + "' must be a number", key);
+    if (!number_or_absent(body, key))
+      return fail(std::string("'") + key + "' must be a number", key);
   const auto n = body.find("n");
   if (n != body.end() && n->is_number() && n->get<double>() != 1)
     return fail("only n = 1 is supported", "n");
@@ -89,23 +97,31 @@ ParsedChat parse_chat_request(std::string_view text) {
   return p;
 }
 
-json completion_body(const std::string& id, const std::string& model, const std::string& content, const json& usage) {
-  return {{"id", id},
-          {"object", "chat.completion"},
-          {"created", static_cast<int64_t>(std::time(nullptr))},
-          {"model", model},
-          {"choices", json::array({{{"index", 0},
-                                    {"message", {{"role", "assistant"}, {"content", content}}},
-                                    {"finish_reason", "stop"}}})},
-          {"usage", usage.is_object() ? usage : json{{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}}}};
+json completion_body(const std::string& id, const std::string& model, const std::string& content,
+                     const json& usage) {
+  return {
+      {"id", id},
+      {"object", "chat.completion"},
+      {"created", static_cast<int64_t>(std::time(nullptr))},
+      {"model", model},
+      {"choices", json::array({{{"index", 0},
+                                {"message", {{"role", "assistant"}, {"content", content}}},
+                                {"finish_reason", "stop"}}})},
+      {"usage", usage.is_object()
+                    ? usage
+                    : json{{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}}}};
 }
 
-std::vector<std::string> completion_sse(const std::string& id, const std::string& model, const std::string& content,
-                                        const json& extra) {
+std::vector<std::string> completion_sse(const std::string& id, const std::string& model,
+                                        const std::string& content, const json& extra) {
   const auto created = static_cast<int64_t>(std::time(nullptr));
   auto chunk = [&](const json& delta, const json& finish) {
-    return json{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
-                {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}};
+    return json{
+        {"id", id},
+        {"object", "chat.completion.chunk"},
+        {"created", created},
+        {"model", model},
+        {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}};
   };
   std::vector<std::string> events;
   json first = chunk({{"role", "assistant"}, {"content", ""}}, nullptr);
@@ -117,7 +133,8 @@ std::vector<std::string> completion_sse(const std::string& id, const std::string
   for (size_t i = 0; i < content.size();) {
     size_t end = std::min(content.size(), i + 64);
     while (end < content.size() && (static_cast<unsigned char>(content[end]) & 0xC0) == 0x80) ++end;
-    events.push_back("data: " + chunk({{"content", content.substr(i, end - i)}}, nullptr).dump() + "\n\n");
+    events.push_back("data: " + chunk({{"content", content.substr(i, end - i)}}, nullptr).dump() +
+                     "\n\n");
     i = end;
   }
   events.push_back("data: " + chunk(json::object(), "stop").dump() + "\n\n");

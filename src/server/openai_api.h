@@ -34,8 +34,8 @@ struct ParsedChat {
 ParsedChat parse_chat_request(std::string_view body);
 
 // A chat.completion object with one assistant message.
-nlohmann::json completion_body(const std::string& id, const std::string& model, const std::string& content,
-                               const nlohmann::json& usage);
+nlohmann::json completion_body(const std::string& id, const std::string& model,
+                               const std::string& content, const nlohmann::json& usage);
 
 // The same answer as Server-Sent Events chunks ("data: {...}\n\n" ... "data: [DONE]\n\n").
 // `extra` (e.g. the smacs trace) rides on the first chunk.

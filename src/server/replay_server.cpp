@@ -11,15 +11,21 @@ using nlohmann::json;
 
 ReplayServer::ReplayServer(Dataset data, ReplayOptions options)
     : data_(std::move(data)), options_(options), rng_{options.seed} {
-  for (size_t i = 0; i < data_.records.size(); ++i) by_prompt_[data_.records[i].question].push_back(i);
+  for (size_t i = 0; i < data_.records.size(); ++i)
+    by_prompt_[data_.records[i].question].push_back(i);
   configure_http_server(server_, options_.threads, 16 << 20);
-  server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { chat_completions(req, res); });
+  server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    chat_completions(req, res);
+  });
   server_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     json list = json::array();
-    for (const auto& m : data_.models) list.push_back({{"id", m}, {"object", "model"}, {"owned_by", "replay"}});
+    for (const auto& m : data_.models)
+      list.push_back({{"id", m}, {"object", "model"}, {"owned_by", "replay"}});
     send_json(res, {{"object", "list"}, {"data", list}});
   });
-  server_.Get("/health", [](const httplib::Request&, httplib::Response& res) { send_json(res, {{"status", "ok"}}); });
+  server_.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+    send_json(res, {{"status", "ok"}});
+  });
 }
 
 int ReplayServer::bind() { return bind_http_server(server_, options_.host, options_.port); }
@@ -27,25 +33,38 @@ int ReplayServer::bind() { return bind_http_server(server_, options_.host, optio
 void ReplayServer::chat_completions(const httplib::Request& req, httplib::Response& res) {
   const ParsedChat parsed = parse_chat_request(req.body);
   if (!parsed.request) return send_error(res, parsed.error);
-  if (options_.latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(options_.latency_ms));
+  if (options_.latency_ms > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.latency_ms));
   if (options_.fail_rate > 0) {
     std::lock_guard lock(rng_mutex_);
     if (rng_.uniform() < options_.fail_rate)
-      return send_error(res, {500, "server_error", "injected failure (--fail-rate)", "", "injected"});
+      return send_error(res,
+                        {500, "server_error", "injected failure (--fail-rate)", "", "injected"});
   }
   const ChatRequest& chat = *parsed.request;
   const int col = data_.model_index(chat.model);
-  if (col < 0) return send_error(res, {404, "invalid_request_error", "the model '" + chat.model + "' is not in the recorded data", "model", "model_not_found"});
+  if (col < 0)
+    return send_error(res, {404, "invalid_request_error",
+                            "the model '" + chat.model + "' is not in the recorded data", "model",
+                            "model_not_found"});
   const auto it = by_prompt_.find(chat.retrieval_key);
-  if (it == by_prompt_.end()) return send_error(res, {404, "invalid_request_error", "no recorded question matches the last user message", "messages", "unknown_prompt"});
-  const auto row = std::find_if(it->second.begin(), it->second.end(),
-                                [&](size_t i) { return !is_missing(data_.records[i].scores[col]); });
-  if (row == it->second.end()) return send_error(res, {404, "invalid_request_error", "no recorded result of '" + chat.model + "' for this question", "model", "missing_result"});
+  if (it == by_prompt_.end())
+    return send_error(
+        res, {404, "invalid_request_error", "no recorded question matches the last user message",
+              "messages", "unknown_prompt"});
+  const auto row = std::find_if(it->second.begin(), it->second.end(), [&](size_t i) {
+    return !is_missing(data_.records[i].scores[col]);
+  });
+  if (row == it->second.end())
+    return send_error(res, {404, "invalid_request_error",
+                            "no recorded result of '" + chat.model + "' for this question", "model",
+                            "missing_result"});
   const Record& r = data_.records[*row];
   const std::string content = r.responses.empty() ? "" : r.responses[col];
   json body = completion_body("replay-" + r.id, chat.model, content, nullptr);
   body["replay"] = {{"id", r.id}, {"score", r.scores[col]}};
-  if (chat.stream) return send_sse(res, completion_sse("replay-" + r.id, chat.model, content, nullptr));
+  if (chat.stream)
+    return send_sse(res, completion_sse("replay-" + r.id, chat.model, content, nullptr));
   send_json(res, body);
 }
 

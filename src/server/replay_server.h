@@ -15,8 +15,8 @@ namespace smacs {
 struct ReplayOptions {
   std::string host = "127.0.0.1";
   int port = 9100;
-  int latency_ms = 0;      // added to every reply
-  double fail_rate = 0;    // share of requests answered with HTTP 500 (seeded)
+  int latency_ms = 0;    // added to every reply
+  double fail_rate = 0;  // share of requests answered with HTTP 500 (seeded)
   uint64_t seed = 1;
   size_t threads = 512;  // each keep-alive client connection holds one while it is open
 };
