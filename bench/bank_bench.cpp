@@ -1,0 +1,47 @@
+// Issue 4 target: a 1M-row bank opens and serves its first query in < 2 s. The bank (synthetic
+// questions, 6 models) is generated once into /tmp/smacs-bench-1m.sqlite.
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <random>
+
+#include "bank/bank_store.h"
+#include "pipeline/smacs.h"
+
+using namespace smacs;
+
+namespace {
+
+const char* kPath = "/tmp/smacs-bench-1m.sqlite";
+
+void make_bank_once(size_t rows) {
+  if (std::filesystem::exists(kPath)) return;
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> word(0, 20000), len(8, 30);
+  std::uniform_real_distribution<float> score(0, 1);
+  Dataset d;
+  d.models = {"m1", "m2", "m3", "m4", "m5", "m6"};
+  for (size_t i = 0; i < rows; ++i) {
+    Record r;
+    r.id = "q" + std::to_string(i);
+    r.task = "task" + std::to_string(i % 20);
+    for (int w = len(rng); w > 0; --w) r.question += "w" + std::to_string(word(rng)) + " ";
+    for (size_t m = 0; m < d.models.size(); ++m) r.scores.push_back(score(rng) < 0.6f ? 1.0f : 0.0f);
+    d.records.push_back(std::move(r));
+  }
+  save_bank(d, kPath);
+}
+
+void BM_OpenMillionRowBankAndFirstQuery(benchmark::State& state) {
+  make_bank_once(1000000);
+  for (auto _ : state) {
+    const PriorBank bank = open_bank(kPath);
+    SmacsParams p;
+    std::vector<int> pool = {0, 1, 2, 3, 4, 5};
+    const auto nb = retrieve(bank, "w17 w4242 w99 w1234 w8", p.rps);
+    benchmark::DoNotOptimize(plan_from_neighbors(bank, nb, pool, p, "first"));
+  }
+}
+BENCHMARK(BM_OpenMillionRowBankAndFirstQuery)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
+
+}  // namespace
