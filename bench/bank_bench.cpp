@@ -23,9 +23,15 @@ void make_bank_once(size_t rows) {
   d.models = {"m1", "m2", "m3", "m4", "m5", "m6"};
   for (size_t i = 0; i < rows; ++i) {
     Record r;
-    r.id = "q" + std::to_string(i);
-    r.task = "task" + std::to_string(i % 20);
-    for (int w = len(rng); w > 0; --w) r.question += "w" + std::to_string(word(rng)) + " ";
+    r.id = 'q';
+    r.id += std::to_string(i);
+    r.task = "task";
+    r.task += std::to_string(i % 20);
+    for (int w = len(rng); w > 0; --w) {
+      r.question += 'w';
+      r.question += std::to_string(word(rng));
+      r.question += ' ';
+    }
     for (size_t m = 0; m < d.models.size(); ++m) r.scores.push_back(score(rng) < 0.6f ? 1.0f : 0.0f);
     d.records.push_back(std::move(r));
   }
