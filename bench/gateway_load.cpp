@@ -1,7 +1,10 @@
 // Load benchmark of `smacs serve` (issue 3): overhead = latency through smacs minus the
 // slowest selected backend; throughput with k = 3; memory over many requests.
 // Loopback only, bounded by --requests and --seconds.
-//   build/smacs_load [--requests 20000] [--clients 64] [--seconds 120] [--k 3]
+//   build/smacs_load [--requests 20000] [--clients 64] [--seconds 120] [--k 3] [--rate R]
+// Without --rate every client sends its next request as soon as the last is answered (closed
+// loop: the 2 cores saturate and latency is mostly queueing). With --rate the clients together
+// offer R requests/s, each on its own schedule (open loop, paced).
 #include <httplib.h>
 
 #include <algorithm>
@@ -45,7 +48,7 @@ struct Running {
 
 int main(int argc, char** argv) {
   size_t requests = 20000, clients = 64, k = 3;
-  double seconds = 120;
+  double seconds = 120, rate = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--requests"))
       requests = std::stoul(argv[i + 1]);
@@ -110,7 +113,14 @@ int main(int argc, char** argv) {
       httplib::Client client("127.0.0.1", port);
       client.set_keep_alive(true);
       client.set_tcp_nodelay(true);
+      // Paced: client c sends at start + (c + j * clients) / rate, its j-th slot of the schedule.
+      const auto period = std::chrono::duration<double>(rate > 0 ? static_cast<double>(clients) / rate : 0);
+      auto slot = start + std::chrono::duration_cast<Clock::duration>(period * (static_cast<double>(c) / static_cast<double>(clients)));
       for (size_t i; (i = next++) < requests && Clock::now() < stop_at;) {
+        if (rate > 0) {
+          std::this_thread::sleep_until(slot);
+          slot += std::chrono::duration_cast<Clock::duration>(period);
+        }
         const auto t0 = Clock::now();
         auto res =
             client.Post("/v1/chat/completions", bodies[i % bodies.size()], "application/json");
