@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
       seconds = std::stod(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--k"))
       k = std::stoul(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--rate"))
+      rate = std::stod(argv[i + 1]);
+    else
+      return std::fprintf(stderr, "smacs_load: unknown option %s\n", argv[i]), 2;
   }
   const std::string data = std::string(SMACS_SHARED_DATA) + "/routerbench/arc_challenge_";
   const Dataset test = load_file(data + "test.csv");
@@ -153,9 +157,11 @@ int main(int argc, char** argv) {
     all_total.insert(all_total.end(), total[c].begin(), total[c].end());
   }
   std::sort(rss.begin(), rss.end());
-  std::printf("requests %zu ok, %zu errors, %zu clients, k=%zu, %.1f s wall (%u cores)\n",
+  const std::string mode = rate > 0 ? "paced at " + std::to_string(static_cast<int>(rate)) + " requests/s offered"
+                                    : std::string("closed loop (each client sends when answered)");
+  std::printf("requests %zu ok, %zu errors, %zu clients, k=%zu, %.1f s wall (%u cores), %s\n",
               all_total.size(), errors.load(), clients, k, wall,
-              std::thread::hardware_concurrency());
+              std::thread::hardware_concurrency(), mode.c_str());
   std::printf("throughput      %.0f SMACS requests/s\n",
               static_cast<double>(all_total.size()) / wall);
   std::printf("latency total   p50 %.3f ms  p99 %.3f ms\n", percentile(all_total, 0.5),
