@@ -1,13 +1,43 @@
 // --tune: leave-one-out cross-validation on the train bank only (never the test split).
+//
+// Many grid points fit the train data about equally well; the best CV score among them is
+// partly luck. So the one-standard-error rule picks, among the points within one standard
+// error of the best, the most conservative one (grids below are ordered most conservative
+// first): more shrinkage, more and smoother neighbours, a posterior that trusts the prior.
+#include <cmath>
+
 #include "eval/evaluate.h"
 
 namespace smacs {
 
 namespace {
 
-double average_of(const EvalReport& r, const std::string& name) {
-  auto it = r.average.find(name);
-  return it == r.average.end() ? -1.0 : it->second;
+struct Scored {
+  SmacsParams params;
+  double score;  // the method's average accuracy, %
+  double se;     // its standard error, %
+};
+
+Scored score_of(const EvalInput& in, const SmacsParams& p, const std::string& method) {
+  const EvalReport r = run_eval(in, p);
+  const auto it = r.average.find(method);
+  double var = 0;  // of the mean over tasks of per-task accuracies (scores in 0..1)
+  for (const auto& t : r.tasks) {
+    const double acc = t.accuracy.count(method) ? t.accuracy.at(method) / 100 : 0;
+    var += acc * (1 - acc) / static_cast<double>(std::max<size_t>(t.n, 1));
+  }
+  const double tasks = static_cast<double>(std::max<size_t>(r.tasks.size(), 1));
+  return {p, it == r.average.end() ? -1.0 : it->second, 100 * std::sqrt(var) / tasks};
+}
+
+// The first (most conservative) candidate within one standard error of the best.
+SmacsParams one_standard_error(const std::vector<Scored>& candidates) {
+  const Scored* best = &candidates.front();
+  for (const auto& c : candidates)
+    if (c.score > best->score) best = &c;
+  for (const auto& c : candidates)
+    if (c.score >= best->score - best->se) return c.params;
+  return best->params;
 }
 
 }  // namespace
@@ -15,51 +45,50 @@ double average_of(const EvalReport& r, const std::string& name) {
 SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& pool,
                         const std::map<std::string, AnswerKind>& kind_overrides, SmacsParams base,
                         const Progress& progress) {
-  const std::vector<size_t> neighbor_grid = {10, 25, 50, 100, 200};
-  const std::vector<double> tau_grid = {0.05, 0.2, 1.0};
-  const std::vector<double> beta_grid = {0, 3, 10, 30, 100};
+  // Most conservative first.
+  const std::vector<double> beta_grid = {100, 30, 10, 3, 0};
+  const std::vector<size_t> neighbor_grid = {200, 100, 50, 25, 10};
+  const std::vector<double> tau_grid = {1.0, 0.2, 0.05};
   const std::vector<bool> gate_grid = {true, false};
-  RpsParams deepest = base.rps;
-  deepest.neighbors = neighbor_grid.back();
-  const EvalInput in =
-      prepare_eval(bank, bank.data, pool, kind_overrides, deepest.retrieval_depth(),
-                   /*leave_one_out=*/true);
-  const bool has_text = bank.data.has_responses();
-  const size_t rps_points =
-      neighbor_grid.size() * tau_grid.size() * beta_grid.size() * gate_grid.size();
+  const std::vector<double> alpha_grid = {0.9, 0.7, 0.5, 0.3, 0.1};
   const std::vector<size_t> k_grid = {2, 3, 4, 5};
-  const std::vector<double> alpha_grid = {0.1, 0.3, 0.5, 0.7, 0.9};
   const std::vector<double> drop_grid = {0.0, 0.1, 0.2, 0.3};
-  const size_t total =
-      rps_points + (has_text ? k_grid.size() * alpha_grid.size() * drop_grid.size() : 0);
-  size_t done = 0;
 
-  SmacsParams best = base;
-  double best_score = -1;
-  for (bool gate : gate_grid)
+  RpsParams deepest = base.rps;
+  deepest.neighbors = neighbor_grid.front();
+  const EvalInput in = prepare_eval(bank, bank.data, pool, kind_overrides,
+                                    deepest.retrieval_depth(), /*leave_one_out=*/true);
+  const bool has_text = bank.data.has_responses();
+  const size_t total = beta_grid.size() * neighbor_grid.size() * tau_grid.size() * gate_grid.size() +
+                       (has_text ? alpha_grid.size() * k_grid.size() * drop_grid.size() : 0);
+  size_t done = 0;
+  auto tick = [&] {
+    if (progress) progress(++done, total);
+  };
+
+  std::vector<Scored> rps;
+  for (double beta : beta_grid)
     for (size_t n : neighbor_grid)
       for (double tau : tau_grid)
-        for (double beta : beta_grid) {
+        for (bool gate : gate_grid) {
           SmacsParams p = base;
           p.rps.task_gate = gate, p.rps.neighbors = n, p.rps.tau = tau, p.rps.beta = beta;
-          const double score = average_of(run_eval(in, p), "rps_top1");
-          if (score > best_score) best_score = score, best = p;
-          if (progress) progress(++done, total);
+          rps.push_back(score_of(in, p, "rps_top1"));
+          tick();
         }
-  if (!has_text) return best;  // the posterior falls back to the prior: nothing more to fit
+  const SmacsParams rps_best = one_standard_error(rps);
+  if (!has_text) return rps_best;  // the posterior falls back to the prior: nothing more to fit
 
-  const SmacsParams rps_best = best;
-  best_score = -1;
-  for (size_t k : k_grid)
-    for (double alpha : alpha_grid)
+  std::vector<Scored> posterior;
+  for (double alpha : alpha_grid)
+    for (size_t k : k_grid)
       for (double drop : drop_grid) {
         SmacsParams p = rps_best;
         p.k = k, p.posterior.alpha = alpha, p.p_drop = drop;
-        const double score = average_of(run_eval(in, p), "smacs");
-        if (score > best_score) best_score = score, best = p;
-        if (progress) progress(++done, total);
+        posterior.push_back(score_of(in, p, "smacs"));
+        tick();
       }
-  return best;
+  return one_standard_error(posterior);
 }
 
 }  // namespace smacs
