@@ -143,3 +143,19 @@ TEST(EvalCli, BadInputIsOneLineAndNonZero) {
   EXPECT_EQ(run_smacs("eval --help").exit_code, 0);
   EXPECT_EQ(run_smacs("prior import --help").exit_code, 0);
 }
+
+TEST(EvalCli, TuningDoesNotChaseCrossValidationNoise) {
+  // Bug: the tuner took the single best CV point, which on RouterBench routed away from
+  // Yi-34B on noise and lost 0.46 points on test; the one-standard-error rule keeps it.
+  const std::string out = temp_path("tuned.json");
+  const auto r = run_smacs("eval --tune --train " + data_file("routerbench/arc_challenge_train.csv") +
+                           " --test " + data_file("routerbench/arc_challenge_test.csv") +
+                           " --pool zero-one-ai/Yi-34B-Chat,mistralai/mixtral-8x7b-chat,meta/"
+                           "llama-2-70b-chat,mistralai/mistral-7b-chat,meta/"
+                           "code-llama-instruct-34b-chat,WizardLM/WizardLM-13B-V1.2 --report " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto acc = read_json(out)["tasks"]["arc_challenge"]["accuracy"];
+  EXPECT_GE(acc["rps_top1"].get<double>(), acc["best_single"].get<double>());
+  EXPECT_GE(acc["smacs"].get<double>(), acc["best_single"].get<double>());
+  EXPECT_EQ(read_json(out)["params"]["beta"], 100.0);  // the most conservative shrinkage
+}
