@@ -134,12 +134,15 @@ TEST(Reload, SighupMakesARunningServerSeeAnAddedModel) {
   const std::string bank = test::temp_path("reload.sqlite");
   save_bank(alpha_only, bank);
   const std::string url = "http://127.0.0.1:" + std::to_string(replay_running.port) + "/v1";
-  const int port = 18000 + ::getpid() % 1000;
   const std::string config = test::write_temp(
-      "reload.yaml", "listen: 127.0.0.1:" + std::to_string(port) + "\nbank: " + bank +
+      "reload.yaml", "listen: 127.0.0.1:0\nbank: " + bank +
                          "\nsmacs: {k: 2, p_drop: 0}\npool:\n  - {name: alpha, base_url: " + url +
                          "}\n  - {name: beta, base_url: " + url + "}\n");
-  const pid_t pid = test::spawn_smacs("serve --config " + config);
+  const std::string log = test::temp_path("reload.log");
+  std::filesystem::remove(log);
+  const pid_t pid = test::spawn_smacs("serve --config " + config, log);
+  const int port = test::wait_for_port(log);  // port 0: the server picks a free one
+  ASSERT_GT(port, 0) << "smacs serve did not start";
   httplib::Client c("127.0.0.1", port);
   auto beta_proxy = [&] {
     for (int i = 0; i < 100; ++i) {

@@ -46,15 +46,31 @@ inline std::string data_file(const std::string& rel) {
 
 namespace smacs::test {
 
-// Starts `smacs ARGS` in the background (output discarded); returns its pid.
-inline pid_t spawn_smacs(const std::string& args) {
-  const std::string cmd = "exec " + std::string(SMACS_BINARY) + " " + args + " >/dev/null 2>&1";
+// Starts `smacs ARGS` in the background; returns its pid. Output goes to `log` (default: nowhere).
+inline pid_t spawn_smacs(const std::string& args, const std::string& log = "/dev/null") {
+  const std::string cmd = "exec " + std::string(SMACS_BINARY) + " " + args + " >" + log + " 2>&1";
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   return pid;
+}
+
+}  // namespace smacs::test
+
+namespace smacs::test {
+
+// Waits (up to 30 s) for "listening on http://127.0.0.1:PORT" in a server's log; 0 if never.
+inline int wait_for_port(const std::string& log) {
+  for (int i = 0; i < 300; ++i) {
+    std::ifstream in(log);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto at = text.find("listening on http://127.0.0.1:");
+    if (at != std::string::npos) return std::atoi(text.c_str() + at + 30);
+    ::usleep(100 * 1000);
+  }
+  return 0;
 }
 
 }  // namespace smacs::test
