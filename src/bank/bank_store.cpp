@@ -71,6 +71,19 @@ struct BankFile::Impl {
       throw Error(path + ": " + err);
     }
   }
+  // Every question row with its bank id, without results. The caller holds `mutex`.
+  std::vector<std::pair<int64_t, Record>> read_questions() const {
+    std::vector<std::pair<int64_t, Record>> out;
+    Stmt q(db, path,
+           "SELECT id, ext_id, task, question, gold, tests, grader FROM questions ORDER BY id");
+    while (sqlite3_step(q.s) == SQLITE_ROW) {
+      Record r;
+      r.id = q.col_text(1), r.task = q.col_text(2), r.question = q.col_text(3);
+      r.gold = q.col_text(4), r.tests = q.col_text(5), r.grader = q.col_text(6);
+      out.emplace_back(q.col_int(0), std::move(r));
+    }
+    return out;
+  }
   void step_done(Stmt& st) {
     if (sqlite3_step(st.s) != SQLITE_DONE)
       throw Error(path + ": write failed (" + sqlite3_errmsg(db) + ")");
@@ -171,17 +184,7 @@ std::set<std::pair<int64_t, int64_t>> BankFile::results_present() const {
 
 std::vector<std::pair<int64_t, Record>> BankFile::questions() const {
   std::lock_guard lock(impl_->mutex);
-  std::vector<std::pair<int64_t, Record>> out;
-  Stmt q(impl_->db, impl_->path,
-         "SELECT id, ext_id, task, question, gold, tests, grader FROM questions ORDER BY id");
-  while (sqlite3_step(q.s) == SQLITE_ROW) {
-    Record r;
-    r.id = q.col_text(1), r.task = q.col_text(2), r.question = q.col_text(3),
-    r.gold = q.col_text(4);
-    r.tests = q.col_text(5), r.grader = q.col_text(6);
-    out.emplace_back(q.col_int(0), std::move(r));
-  }
-  return out;
+  return impl_->read_questions();
 }
 
 void BankFile::remove_model(const std::string& name) {
@@ -210,15 +213,9 @@ Dataset BankFile::load() const {
     model_col[models.col_int(0)] = data.models.size();
     data.models.push_back(models.col_text(1));
   }
-  Stmt q(impl_->db, impl_->path,
-         "SELECT id, ext_id, task, question, gold, tests, grader FROM questions ORDER BY id");
-  while (sqlite3_step(q.s) == SQLITE_ROW) {
-    Record r;
-    r.id = q.col_text(1), r.task = q.col_text(2), r.question = q.col_text(3),
-    r.gold = q.col_text(4);
-    r.tests = q.col_text(5), r.grader = q.col_text(6);
+  for (auto& [id, r] : impl_->read_questions()) {
     r.scores.assign(data.models.size(), kMissing);
-    question_row[q.col_int(0)] = data.records.size();
+    question_row[id] = data.records.size();
     data.records.push_back(std::move(r));
   }
   Stmt res(impl_->db, impl_->path,
