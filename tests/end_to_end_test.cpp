@@ -87,7 +87,12 @@ TEST(EvalCli, ReportFollowsTheContractAndIsDeterministic) {
   EXPECT_EQ(j["tasks"]["humaneval"]["n"], 49);
   EXPECT_EQ(j["pool"].size(), 7u);
   EXPECT_TRUE(j["params"].contains("k"));
-  EXPECT_NE(read_text_file(svg).find("<svg"), std::string::npos);
+  const std::string plot = read_text_file(svg);
+  EXPECT_NE(plot.find("<svg"), std::string::npos);
+  // Bug: with no vote (score-only data) the first model was drawn as a method.
+  size_t grey = 0;
+  for (size_t at = 0; (at = plot.find("#9e9e9e", at)) != std::string::npos; ++at) ++grey;
+  EXPECT_EQ(grey, 7u);  // one grey bar per model
   EXPECT_NE(read_text_file(md).find("| smacs |"), std::string::npos);
 }
 

@@ -114,9 +114,16 @@ std::string report_to_markdown(const EvalReport& r) {
 }
 
 std::string report_to_svg(const EvalReport& r) {
-  std::vector<std::pair<std::string, double>> bars;
-  for (const auto& [label, key] : row_names(r))
-    if (auto it = r.average.find(key); it != r.average.end()) bars.emplace_back(label, it->second);
+  struct Bar {
+    std::string label;
+    double value;
+    bool method;  // a method (blue), not a single model (grey)
+  };
+  std::vector<Bar> bars;
+  const auto names = row_names(r);
+  for (size_t i = 0; i < names.size(); ++i)
+    if (auto it = r.average.find(names[i].second); it != r.average.end())
+      bars.push_back({names[i].first, it->second, i < kMethods.size()});
   const int row_h = 22, left = 330, width = 900, top = 40;
   const int height = top + static_cast<int>(bars.size()) * row_h + 20;
   std::ostringstream s;
@@ -126,9 +133,8 @@ std::string report_to_svg(const EvalReport& r) {
     << "<text x='10' y='24' font-size='16'>Average accuracy over " << r.tasks.size()
     << " task(s), %</text>\n";
   for (size_t i = 0; i < bars.size(); ++i) {
-    const auto& [label, value] = bars[i];
+    const auto& [label, value, method] = bars[i];
     const int y = top + static_cast<int>(i) * row_h;
-    const bool method = i < kMethods.size();
     const double w = (width - left - 70) * value / 100.0;
     std::string escaped;
     for (char c : label) escaped += c == '&' ? "&amp;" : c == '<' ? "&lt;" : std::string(1, c);
