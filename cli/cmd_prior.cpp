@@ -122,17 +122,17 @@ Runner add_prior_commands(CLI::App& app) {
       return 0;
     }
     if (*build) {
-      auto bank = BankFile::open(f->out, /*create=*/true);
+      auto bank = BankFile::open(f->out, BankFile::Mode::kCreate);
       return run_build(*bank, load_files(f->data).records, endpoints(f->config, f->models),
                        f->timeout_ms);
     }
     if (*add) {
-      auto bank = BankFile::open(f->bank, /*create=*/false);
+      auto bank = BankFile::open(f->bank, BankFile::Mode::kWrite);
       return run_build(*bank, bank_questions(*bank, f->sample, f->seed),
                        endpoints(f->config, {f->model}), f->timeout_ms);
     }
     if (*remove) {
-      BankFile::open(f->bank, /*create=*/false)->remove_model(f->model);
+      BankFile::open(f->bank, BankFile::Mode::kWrite)->remove_model(f->model);
       std::cout << "removed " << f->model << " from " << f->bank << '\n';
       return 0;
     }

@@ -42,6 +42,18 @@ TEST(BankStore, SqliteRoundTrip) {
   EXPECT_EQ(bank.size(), ids.size());
 }
 
+TEST(BankStore, ReadingABankLeavesTheFileAsItWas) {
+  // Bug: read-only commands (eval --bank, prior info) opened the bank read-write and switched
+  // it to WAL, changing the user's file.
+  const std::string path = temp_path("readonly.sqlite");
+  save_bank(load_file(data_file("routerdc/humaneval_test.json")), path);
+  const std::string before = read_text_file(path);
+  EXPECT_EQ(before[18], 1);  // a self-contained rollback-journal file, easy to copy
+  EXPECT_EQ(load_bank_data(path).records.size(), 49u);
+  EXPECT_EQ(read_text_file(path), before);
+  EXPECT_FALSE(std::filesystem::exists(path + "-wal"));
+}
+
 TEST(BankStore, CorruptOrForeignFilesGiveClearErrors) {
   EXPECT_THROW(load_bank_data(temp_path("none.sqlite")), Error);
   const auto junk =
@@ -153,11 +165,13 @@ TEST(EvalCli, TuningDoesNotChaseCrossValidationNoise) {
   // Bug: the tuner took the single best CV point, which on RouterBench routed away from
   // Yi-34B on noise and lost 0.46 points on test; the one-standard-error rule keeps it.
   const std::string out = temp_path("tuned.json");
-  const auto r = run_smacs("eval --tune --train " + data_file("routerbench/arc_challenge_train.csv") +
-                           " --test " + data_file("routerbench/arc_challenge_test.csv") +
-                           " --pool zero-one-ai/Yi-34B-Chat,mistralai/mixtral-8x7b-chat,meta/"
-                           "llama-2-70b-chat,mistralai/mistral-7b-chat,meta/"
-                           "code-llama-instruct-34b-chat,WizardLM/WizardLM-13B-V1.2 --report " + out);
+  const auto r =
+      run_smacs("eval --tune --train " + data_file("routerbench/arc_challenge_train.csv") +
+                " --test " + data_file("routerbench/arc_challenge_test.csv") +
+                " --pool zero-one-ai/Yi-34B-Chat,mistralai/mixtral-8x7b-chat,meta/"
+                "llama-2-70b-chat,mistralai/mistral-7b-chat,meta/"
+                "code-llama-instruct-34b-chat,WizardLM/WizardLM-13B-V1.2 --report " +
+                out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto acc = read_json(out)["tasks"]["arc_challenge"]["accuracy"];
   EXPECT_GE(acc["rps_top1"].get<double>(), acc["best_single"].get<double>());

@@ -84,7 +84,7 @@ TEST(PriorBuild, KillNineMidwayThenResumeEqualsAnUninterruptedBuild) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status)) << "the build finished before it could be killed";
-  const size_t partial = BankFile::open(killed, false)->results_present().size();
+  const size_t partial = BankFile::open(killed, BankFile::Mode::kRead)->results_present().size();
   EXPECT_GT(partial, 0u);
   EXPECT_LT(partial, 360u);
 
@@ -95,7 +95,7 @@ TEST(PriorBuild, KillNineMidwayThenResumeEqualsAnUninterruptedBuild) {
       << resumed.output;
   const auto fresh = test::run_smacs(args + clean);
   ASSERT_EQ(fresh.exit_code, 0) << fresh.output;
-  EXPECT_EQ(BankFile::open(killed, false)->results_present().size(), 360u);
+  EXPECT_EQ(BankFile::open(killed, BankFile::Mode::kRead)->results_present().size(), 360u);
   EXPECT_EQ(results_by_id(load_bank_data(killed)), results_by_id(load_bank_data(clean)));
   EXPECT_EQ(test::run_smacs(args + clean).output.find("stored 0 results (360 already"),
             0u);  // nothing repeated

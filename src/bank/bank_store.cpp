@@ -95,11 +95,14 @@ BankFile::~BankFile() {
   if (impl_) sqlite3_close(impl_->db);
 }
 
-std::unique_ptr<BankFile> BankFile::open(const std::string& path, bool create) {
+std::unique_ptr<BankFile> BankFile::open(const std::string& path, Mode mode) {
+  const bool create = mode == Mode::kCreate;
   if (!create && !std::filesystem::exists(path)) throw Error(path + ": no such prior bank file");
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  const int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
+  const int flags = create                 ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                    : mode == Mode::kWrite ? SQLITE_OPEN_READWRITE
+                                           : SQLITE_OPEN_READONLY;
   if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) {
     const std::string err = sqlite3_errmsg(impl->db);
     sqlite3_close(impl->db);
@@ -109,8 +112,8 @@ std::unique_ptr<BankFile> BankFile::open(const std::string& path, bool create) {
   std::unique_ptr<BankFile> bank(new BankFile(std::move(impl)));
   Impl& d = *bank->impl_;
   try {
-    // WAL + synchronous=NORMAL: each commit survives the process being killed.
-    d.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    // Writers: WAL + synchronous=NORMAL, so each commit survives the process being killed.
+    if (mode != Mode::kRead) d.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     if (create) d.exec(kSchema);
     Stmt meta(d.db, path, "SELECT value FROM meta WHERE key='format'");
     if (sqlite3_step(meta.s) != SQLITE_ROW || meta.col_text(0) != kFormat)
@@ -246,7 +249,7 @@ void save_bank(const Dataset& data, const std::string& path) {
   const std::string tmp = path + ".tmp";
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(tmp + suffix);
   {
-    auto bank = BankFile::open(tmp, /*create=*/true);
+    auto bank = BankFile::open(tmp, BankFile::Mode::kCreate);
     bank->begin();  // one transaction: a bulk import is all or nothing
     std::vector<int64_t> model_ids;
     for (const auto& m : data.models) model_ids.push_back(bank->add_model(m));
@@ -262,6 +265,7 @@ void save_bank(const Dataset& data, const std::string& path) {
       }
     }
     bank->commit();
+    bank->make_portable();
   }
   std::filesystem::rename(tmp, path);
 }
@@ -276,8 +280,13 @@ void BankFile::commit() {
   impl_->exec("COMMIT");
 }
 
+void BankFile::make_portable() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->exec("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;");
+}
+
 Dataset load_bank_data(const std::string& path) {
-  return BankFile::open(path, /*create=*/false)->load();
+  return BankFile::open(path, BankFile::Mode::kRead)->load();
 }
 
 PriorBank open_bank(const std::string& path, IndexKind kind) {

@@ -23,7 +23,8 @@ struct ResultRow {
 // process killed at any moment loses no finished result. Thread-safe.
 class BankFile {
  public:
-  static std::unique_ptr<BankFile> open(const std::string& path, bool create);
+  enum class Mode { kRead, kWrite, kCreate };  // kRead never changes the file
+  static std::unique_ptr<BankFile> open(const std::string& path, Mode mode);
   ~BankFile();
 
   // By Record::id (unique in a bank): a question seen again returns its existing row, so
@@ -35,8 +36,9 @@ class BankFile {
   std::vector<std::pair<int64_t, Record>> questions() const;      // without results
   void remove_model(const std::string& name);                     // throws when unknown
   Dataset load() const;
-  void begin();   // group many writes into one transaction (bulk import)...
-  void commit();  // ...and make them durable together
+  void begin();          // group many writes into one transaction (bulk import)...
+  void commit();         // ...and make them durable together
+  void make_portable();  // fold the WAL into the file and leave it a single self-contained file
 
  private:
   struct Impl;

@@ -11,7 +11,7 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
                  Metrics& metrics, size_t fanout_threads, std::string bank_file)
     : params_(params), backends_(std::move(backends)), metrics_(metrics), fanout_(fanout_threads) {
   view_ = make_view(std::move(bank));
-  if (!bank_file.empty()) bank_file_ = BankFile::open(bank_file, /*create=*/false);
+  if (!bank_file.empty()) bank_file_ = BankFile::open(bank_file, BankFile::Mode::kWrite);
 }
 
 Gateway::~Gateway() = default;
