@@ -8,8 +8,8 @@ namespace smacs {
 
 namespace {
 
-// Keeps the n best (sim desc, row asc) of `scores`, skipping zero scores only when there are
-// enough non-zero ones: a query with few shared terms still gets n neighbours.
+// Keeps the n best rows (sim desc, row asc), zero similarities included: a question that
+// shares no term with the bank still gets n neighbours, and shrinkage decides for it.
 std::vector<Neighbor> top_n(const std::vector<float>& scores, size_t n, uint32_t exclude) {
   std::vector<Neighbor> all;
   all.reserve(scores.size());
