@@ -12,16 +12,9 @@ namespace {
 
 std::map<std::string, AnswerKind> detect_kinds(const Dataset& test,
                                                const std::map<std::string, AnswerKind>& overrides) {
-  std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> by_task;
-  for (const auto& r : test.records) {
-    by_task[r.task].first.push_back(r.question);
-    by_task[r.task].second.push_back(r.gold);
-  }
-  std::map<std::string, AnswerKind> kinds;
-  for (const auto& [task, qg] : by_task) {
-    auto it = overrides.find(task);
-    kinds[task] = it != overrides.end() ? it->second : detect_answer_kind(qg.first, qg.second);
-  }
+  auto kinds = detect_task_kinds(test.records);
+  for (auto& [task, kind] : kinds)
+    if (auto it = overrides.find(task); it != overrides.end()) kind = it->second;
   return kinds;
 }
 

@@ -8,21 +8,14 @@
 namespace smacs {
 
 std::vector<AnswerKind> default_graders(const std::vector<Record>& questions) {
-  std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> by_task;
   std::map<std::string, bool> has_tests;
-  for (const auto& q : questions) {
-    by_task[q.task].first.push_back(q.question);
-    by_task[q.task].second.push_back(q.gold);
-    has_tests[q.task] = has_tests[q.task] || !q.tests.empty();
-  }
-  std::map<std::string, AnswerKind> kind_of;
-  for (const auto& [task, qg] : by_task) {
-    const AnswerKind detected = detect_answer_kind(qg.first, qg.second);
-    // Code is graded by running tests; a task without tests is graded on its text.
-    kind_of[task] = has_tests[task]                 ? AnswerKind::kCode
-                    : detected == AnswerKind::kCode ? AnswerKind::kText
-                                                    : detected;
-  }
+  for (const auto& q : questions) has_tests[q.task] = has_tests[q.task] || !q.tests.empty();
+  auto kind_of = detect_task_kinds(questions);
+  // Code is graded by running tests; a task without tests is graded on its text.
+  for (auto& [task, kind] : kind_of)
+    kind = has_tests[task]             ? AnswerKind::kCode
+           : kind == AnswerKind::kCode ? AnswerKind::kText
+                                       : kind;
   std::vector<AnswerKind> out;
   for (const auto& q : questions)
     out.push_back(q.grader.empty() ? kind_of[q.task] : parse_answer_kind(q.grader));

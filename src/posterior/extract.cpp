@@ -135,6 +135,17 @@ double answer_similarity(AnswerKind kind, const std::string& a, const std::strin
   return uni == 0 ? 0.0 : static_cast<double>(common) / static_cast<double>(uni);
 }
 
+std::map<std::string, AnswerKind> detect_task_kinds(const std::vector<Record>& records) {
+  std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> by_task;
+  for (const auto& r : records) {
+    by_task[r.task].first.push_back(r.question);
+    by_task[r.task].second.push_back(r.gold);
+  }
+  std::map<std::string, AnswerKind> kinds;
+  for (const auto& [task, qg] : by_task) kinds[task] = detect_answer_kind(qg.first, qg.second);
+  return kinds;
+}
+
 AnswerKind detect_answer_kind(const std::vector<std::string>& questions,
                               const std::vector<std::string>& golds) {
   static const std::regex option_line(R"((^|\n)\s*\(?[A-D][.):]\s)");

@@ -1,8 +1,11 @@
 // Answer extraction for EPE's agreement term: what a response answers, and how alike two are.
 #pragma once
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/record.h"
 
 namespace smacs {
 
@@ -21,5 +24,8 @@ double answer_similarity(AnswerKind kind, const std::string& a, const std::strin
 // Guesses the kind of a task from its questions (and gold answers, when present).
 AnswerKind detect_answer_kind(const std::vector<std::string>& questions,
                               const std::vector<std::string>& golds);
+
+// detect_answer_kind for every task of `records`, by task name.
+std::map<std::string, AnswerKind> detect_task_kinds(const std::vector<Record>& records);
 
 }  // namespace smacs

@@ -33,7 +33,6 @@ Proxy proxy_scores(const PriorBank& bank, std::span<const Neighbor> nb,
   const auto share = task_shares(bank, nb, p);
   if (!share.empty() && !nb.empty()) {
     out.task = static_cast<int>(std::max_element(share.begin(), share.end()) - share.begin());
-    out.task_share = share[out.task];
   }
   for (size_t j = 0; j < pool.size(); ++j) {
     const int m = pool[j];

@@ -31,7 +31,6 @@ struct RpsParams {
 struct Proxy {
   std::vector<double> score;  // per pool member, same order as the pool
   int task = -1;              // bank task the neighbourhood voted for (-1: empty bank)
-  double task_share = 0;      // that task's share of the vote
 };
 
 // `pool` holds bank model columns (-1: not in the bank, proxy 0); `neighbors` come from the

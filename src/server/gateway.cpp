@@ -20,14 +20,8 @@ std::shared_ptr<const BankView> Gateway::make_view(PriorBank bank) const {
   auto v = std::make_shared<BankView>();
   v->bank = std::move(bank);
   for (const auto& b : backends_) v->pool.push_back(v->bank.data.model_index(b->name()));
-  for (size_t t = 0; t < v->bank.tasks.size(); ++t) {
-    std::vector<std::string> questions, golds;
-    for (size_t i = 0; i < v->bank.size(); ++i)
-      if (v->bank.task_of[i] == t)
-        questions.push_back(v->bank.data.records[i].question),
-            golds.push_back(v->bank.data.records[i].gold);
-    v->task_kind.push_back(detect_answer_kind(questions, golds));
-  }
+  const auto kinds = detect_task_kinds(v->bank.data.records);
+  for (const auto& task : v->bank.tasks) v->task_kind.push_back(kinds.at(task));
   return v;
 }
 

@@ -48,7 +48,6 @@ class Gateway {
   Backend* backend(const std::string& name);  // nullptr when not in the pool
   std::vector<std::string> model_names() const;
   std::vector<std::string> cold_models() const;  // pool models without results in the bank
-  const SmacsParams& params() const { return params_; }
 
   void reload(PriorBank bank);  // swaps the bank in; requests in flight finish on the old one
   std::shared_ptr<const BankView> view() const;
