@@ -18,9 +18,7 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
                            std::chrono::duration<double>(Clock::now() - start).count());
   });
   server_.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req))
-      return send_error(
-          res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+    if (reject_unauthorized(req, res)) return;
     json data = json::array({{{"id", "smacs"}, {"object", "model"}, {"owned_by", "smacs"}}});
     for (const auto& name : gateway_.model_names())
       data.push_back({{"id", name}, {"object", "model"}, {"owned_by", "smacs-pool"}});
@@ -29,9 +27,7 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
   server_.Post("/v1/feedback",
                [this](const httplib::Request& req, httplib::Response& res) { feedback(req, res); });
   server_.Post("/admin/reload", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req))
-      return send_error(
-          res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+    if (reject_unauthorized(req, res)) return;
     try {
       send_json(res, reload_bank());
     } catch (const Error& e) {
@@ -58,9 +54,7 @@ json GatewayServer::reload_bank() {
 }
 
 void GatewayServer::feedback(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req))
-    return send_error(
-        res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+  if (reject_unauthorized(req, res)) return;
   const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object())
     return send_error(
@@ -90,6 +84,13 @@ void GatewayServer::feedback(const httplib::Request& req, httplib::Response& res
 int GatewayServer::bind() { return bind_http_server(server_, config_.host, config_.port); }
 void GatewayServer::run() { server_.listen_after_bind(); }
 
+bool GatewayServer::reject_unauthorized(const httplib::Request& req, httplib::Response& res) const {
+  if (authorized(req)) return false;
+  send_error(res,
+             {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+  return true;
+}
+
 bool GatewayServer::authorized(const httplib::Request& req) const {
   if (config_.api_keys.empty()) return true;
   const std::string auth = req.get_header_value("Authorization");
@@ -101,9 +102,7 @@ bool GatewayServer::authorized(const httplib::Request& req) const {
 
 // The one request path: authorise, validate, then SMACS or a pass-through, then JSON or SSE.
 void GatewayServer::chat_completions(const httplib::Request& req, httplib::Response& res) {
-  if (!authorized(req))
-    return send_error(
-        res, {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+  if (reject_unauthorized(req, res)) return;
   const ParsedChat parsed = parse_chat_request(req.body);
   if (!parsed.request) return send_error(res, parsed.error);
   const ChatRequest& chat = *parsed.request;

@@ -26,6 +26,8 @@ class GatewayServer {
   void chat_completions(const httplib::Request& req, httplib::Response& res);
   void feedback(const httplib::Request& req, httplib::Response& res);
   bool authorized(const httplib::Request& req) const;
+  // Sends the 401 and returns true when the request lacks a valid key.
+  bool reject_unauthorized(const httplib::Request& req, httplib::Response& res) const;
 
   const ServerConfig& config_;
   Gateway& gateway_;
