@@ -41,15 +41,6 @@ Dataset tiny() {
   return d;
 }
 
-template <typename S>
-struct Running {
-  S& server;
-  int port;
-  std::thread thread;
-  explicit Running(S& s) : server(s), port(s.bind()), thread([this] { server.run(); }) {}
-  ~Running() { server.stop(), thread.join(); }
-};
-
 json post(httplib::Client& c, const std::string& path, const json& body,
           const std::string& key = "k") {
   httplib::Headers h{{"Authorization", "Bearer " + key}};
@@ -67,10 +58,7 @@ json chat(const std::string& q) {
 }  // namespace
 
 TEST(Feedback, ScoresAnAnswerIntoTheBankAndTheFile) {
-  ReplayOptions ro;
-  ro.port = 0, ro.threads = 16;
-  ReplayServer replay(tiny(), ro);
-  Running<ReplayServer> replay_running(replay);
+  const auto replay = test::serve_replay(tiny());
   const std::string bank_path = test::temp_path("feedback.sqlite");
   save_bank(tiny(), bank_path);
 
@@ -80,13 +68,12 @@ TEST(Feedback, ScoresAnAnswerIntoTheBankAndTheFile) {
   std::vector<std::unique_ptr<Backend>> backends;
   for (const char* m : {"alpha", "beta"}) {
     HttpBackendConfig b;
-    b.name = m, b.base_url = "http://127.0.0.1:" + std::to_string(replay_running.port) + "/v1";
+    b.name = m, b.base_url = "http://127.0.0.1:" + std::to_string(replay->port) + "/v1";
     backends.push_back(make_http_backend(b));
   }
   Metrics metrics;
   Gateway gateway(open_bank(bank_path), config.params, std::move(backends), metrics, 8, bank_path);
-  GatewayServer server(config, gateway, metrics);
-  Running<GatewayServer> running(server);
+  test::Serving<GatewayServer> running(std::make_unique<GatewayServer>(config, gateway, metrics));
   httplib::Client c("127.0.0.1", running.port);
 
   const json answer =
@@ -124,16 +111,13 @@ TEST(Feedback, ScoresAnAnswerIntoTheBankAndTheFile) {
 
 TEST(Reload, SighupMakesARunningServerSeeAnAddedModel) {
   // The pool has "beta" but the bank does not: cold start, proxy 0. add-model, SIGHUP, warm.
-  ReplayOptions ro;
-  ro.port = 0, ro.threads = 16;
-  ReplayServer replay(tiny(), ro);
-  Running<ReplayServer> replay_running(replay);
+  const auto replay = test::serve_replay(tiny());
   Dataset alpha_only = tiny();
   alpha_only.models = {"alpha"};
   for (auto& r : alpha_only.records) r.scores.resize(1), r.responses.resize(1);
   const std::string bank = test::temp_path("reload.sqlite");
   save_bank(alpha_only, bank);
-  const std::string url = "http://127.0.0.1:" + std::to_string(replay_running.port) + "/v1";
+  const std::string url = "http://127.0.0.1:" + std::to_string(replay->port) + "/v1";
   const std::string config = test::write_temp(
       "reload.yaml", "listen: 127.0.0.1:0\nbank: " + bank +
                          "\nsmacs: {k: 2, p_drop: 0}\npool:\n  - {name: alpha, base_url: " + url +

@@ -15,22 +15,6 @@ using namespace smacs;
 
 namespace {
 
-struct RunningReplay {
-  ReplayServer server;
-  int port;
-  std::thread thread;
-  RunningReplay(Dataset data, int latency_ms)
-      : server(std::move(data),
-               [&] {
-                 ReplayOptions o;
-                 o.port = 0, o.latency_ms = latency_ms, o.threads = 64;
-                 return o;
-               }()),
-        port(server.bind()),
-        thread([this] { server.run(); }) {}
-  ~RunningReplay() { server.stop(), thread.join(); }
-};
-
 std::string config_for(int port, const std::vector<std::string>& models, int concurrency) {
   std::string yaml = "pool:\n";
   for (const auto& m : models)
@@ -66,11 +50,12 @@ std::map<std::string, std::vector<std::pair<float, std::string>>> results_by_id(
 }  // namespace
 
 TEST(PriorBuild, KillNineMidwayThenResumeEqualsAnUninterruptedBuild) {
-  RunningReplay replay(load_file(test::data_file("routerbench/arc_challenge_test.csv")),
-                       /*latency_ms=*/25);
+  const auto replay =
+      test::serve_replay(load_file(test::data_file("routerbench/arc_challenge_test.csv")),
+                         /*latency_ms=*/25);
   const std::vector<std::string> models = {"zero-one-ai/Yi-34B-Chat", "meta/llama-2-70b-chat",
                                            "mistralai/mistral-7b-chat"};
-  const std::string config = test::write_temp("build.yaml", config_for(replay.port, models, 2));
+  const std::string config = test::write_temp("build.yaml", config_for(replay->port, models, 2));
   const std::string labelled = test::temp_path("labelled.jsonl");
   write_smacs_jsonl(labelled_routerbench(120), labelled);
   const std::string killed = test::temp_path("killed.sqlite"),
@@ -129,7 +114,7 @@ TEST(PriorBuild, AddModelOfASpecialistMakesRpsSelectItForItsTask) {
          "",
          "exact"});
   }
-  RunningReplay replay(recorded, 0);
+  const auto replay = test::serve_replay(recorded);
   const std::string labelled = test::temp_path("two_tasks.jsonl"),
                     bank = test::temp_path("grow.sqlite");
   Dataset questions = recorded;
@@ -138,7 +123,7 @@ TEST(PriorBuild, AddModelOfASpecialistMakesRpsSelectItForItsTask) {
   write_smacs_jsonl(questions, labelled);
   std::filesystem::remove(bank);
   const std::string config =
-      test::write_temp("grow.yaml", config_for(replay.port, recorded.models, 4));
+      test::write_temp("grow.yaml", config_for(replay->port, recorded.models, 4));
   ASSERT_EQ(test::run_smacs("prior build --config " + config + " --data " + labelled + " --out " +
                             bank + " --models generalist,steady")
                 .exit_code,

@@ -17,21 +17,7 @@ using nlohmann::json;
 
 namespace {
 
-// Runs a server (anything with bind/run/stop) on its own thread for the test's lifetime.
-template <typename Server>
-struct Running {
-  std::unique_ptr<Server> server;
-  int port = 0;
-  std::thread thread;
-  explicit Running(std::unique_ptr<Server> s) : server(std::move(s)) {
-    port = server->bind();
-    thread = std::thread([this] { server->run(); });
-  }
-  ~Running() {
-    server->stop();
-    thread.join();
-  }
-};
+using test::Serving;
 
 const std::vector<std::string> kOpenPool = {
     "zero-one-ai/Yi-34B-Chat",   "mistralai/mixtral-8x7b-chat",       "meta/llama-2-70b-chat",
@@ -50,7 +36,7 @@ struct GatewayFixture {
   ServerConfig config;
   Metrics metrics;
   std::unique_ptr<Gateway> gateway;
-  std::unique_ptr<Running<GatewayServer>> running;
+  std::unique_ptr<Serving<GatewayServer>> running;
 
   GatewayFixture(const std::vector<std::pair<std::string, std::string>>& pool,
                  int timeout_ms = 5000, int backend_timeout_ms = 5000,
@@ -70,7 +56,7 @@ struct GatewayFixture {
     }
     gateway = std::make_unique<Gateway>(build_bank(load_file(rb("train"))), config.params,
                                         std::move(backends), metrics);
-    running = std::make_unique<Running<GatewayServer>>(
+    running = std::make_unique<Serving<GatewayServer>>(
         std::make_unique<GatewayServer>(config, *gateway, metrics));
   }
   httplib::Client client() const {
@@ -81,11 +67,8 @@ struct GatewayFixture {
   }
 };
 
-std::unique_ptr<Running<ReplayServer>> start_replay(int latency_ms = 0, double fail_rate = 0) {
-  ReplayOptions o;
-  o.port = 0, o.latency_ms = latency_ms, o.fail_rate = fail_rate, o.threads = 16;
-  return std::make_unique<Running<ReplayServer>>(
-      std::make_unique<ReplayServer>(load_file(rb("test")), o));
+std::unique_ptr<Serving<ReplayServer>> start_replay(int latency_ms = 0, double fail_rate = 0) {
+  return test::serve_replay(load_file(rb("test")), latency_ms, fail_rate);
 }
 
 std::string url(int port) { return "http://127.0.0.1:" + std::to_string(port) + "/v1"; }
@@ -244,10 +227,8 @@ TEST(ReplayServe, DuplicatePromptAnswersFromTheRecordWithAResult) {
       "\n"
       R"({"id":"b","task":"t","question":"same?","results":{"m":{"score":1,"response":"B"}}})"
       "\n");
-  ReplayOptions o;
-  o.port = 0, o.threads = 4;
-  Running<ReplayServer> replay(std::make_unique<ReplayServer>(load_file(path), o));
-  httplib::Client c("127.0.0.1", replay.port);
+  const auto replay = test::serve_replay(load_file(path));
+  httplib::Client c("127.0.0.1", replay->port);
   auto res = c.Post("/v1/chat/completions", chat("m", "same?").dump(), "application/json");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;

@@ -6,7 +6,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <thread>
+
+#include "server/replay_server.h"
 
 namespace smacs::test {
 
@@ -71,6 +75,33 @@ inline int wait_for_port(const std::string& log) {
     ::usleep(100 * 1000);
   }
   return 0;
+}
+
+}  // namespace smacs::test
+
+namespace smacs::test {
+
+// Runs a server (anything with bind/run/stop) on its own thread while in scope.
+template <typename Server>
+struct Serving {
+  std::unique_ptr<Server> server;
+  int port;
+  std::thread thread;
+  explicit Serving(std::unique_ptr<Server> s)
+      : server(std::move(s)), port(server->bind()), thread([this] { server->run(); }) {}
+  ~Serving() {
+    server->stop();
+    thread.join();
+  }
+};
+
+// replay-serve over `data` on a free loopback port.
+inline std::unique_ptr<Serving<ReplayServer>> serve_replay(Dataset data, int latency_ms = 0,
+                                                           double fail_rate = 0) {
+  ReplayOptions o;
+  o.port = 0, o.latency_ms = latency_ms, o.fail_rate = fail_rate, o.threads = 64;
+  return std::make_unique<Serving<ReplayServer>>(
+      std::make_unique<ReplayServer>(std::move(data), o));
 }
 
 }  // namespace smacs::test
