@@ -18,7 +18,7 @@ namespace {
 
 struct EvalFlags {
   std::vector<std::string> train, test, pool, kinds;
-  std::string bank, report, markdown, plot, index = "exact";
+  std::string bank, report, markdown, plot, index = "exact", embedder_gguf;
   SmacsParams params;
   bool tune = false, no_gate = false, no_drop = false, no_agreement = false, loto = false;
 };
@@ -61,7 +61,8 @@ EvalReport evaluate_once(const PriorBank& bank, const Dataset& test, const EvalF
 
 // Trains on every task but one and tests on that one: how SMACS does on a task it never saw.
 int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlags& f,
-                       const std::map<std::string, AnswerKind>& kinds, IndexKind index) {
+                       const std::map<std::string, AnswerKind>& kinds, IndexKind index,
+                       const std::shared_ptr<Embedder>& embedder) {
   std::set<std::string> tasks;
   for (const auto& r : test.records) tasks.insert(r.task);
   nlohmann::json out = nlohmann::json::object();
@@ -74,7 +75,7 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
       if (r.task != held) tr.records.push_back(r);
     for (const auto& r : test.records)
       if (r.task == held) te.records.push_back(r);
-    const PriorBank bank = build_bank(std::move(tr), index);
+    const PriorBank bank = build_bank(std::move(tr), index, embedder);
     const EvalReport rep = evaluate_once(bank, te, f, kinds, fitted_params(bank, f, kinds));
     const auto& acc = rep.tasks.front().accuracy;
     std::printf("%-16s %12.2f %12.2f %12.2f %12.2f\n", held.c_str(), acc.at("best_single"),
@@ -97,8 +98,10 @@ int run(const EvalFlags& f) {
   auto start = std::chrono::steady_clock::now();
   Dataset train = f.bank.empty() ? load_files(f.train) : load_bank_data(f.bank);
   const Dataset test = load_files(f.test);
-  if (f.loto) return leave_one_task_out(train, test, f, kinds, index);
-  const PriorBank bank = build_bank(std::move(train), index);
+  std::shared_ptr<Embedder> embedder;  // null: the built-in TF-IDF
+  if (!f.embedder_gguf.empty()) embedder = make_llama_embedder({.gguf = f.embedder_gguf});
+  if (f.loto) return leave_one_task_out(train, test, f, kinds, index, embedder);
+  const PriorBank bank = build_bank(std::move(train), index, embedder);
   std::cerr << "prior bank: " << bank.size() << " questions, " << bank.tasks.size() << " task(s), "
             << bank.data.models.size() << " models; test: " << test.records.size()
             << " questions (loaded and indexed in " << seconds_since(start) << " s)\n";
@@ -164,6 +167,8 @@ Runner add_eval_command(CLI::App& app) {
   cmd->add_option("--answer-kind", f->kinds,
                   "Override answer extraction per task: TASK=choice|number|text|code");
   cmd->add_option("--index", f->index, "Neighbour index: exact or hnsw")->capture_default_str();
+  cmd->add_option("--embedder-gguf", f->embedder_gguf,
+                  "Embed questions with this GGUF embedding model (llama.cpp) instead of TF-IDF");
   cmd->add_flag("--leave-one-task-out", f->loto,
                 "Test each task with a bank built from the other tasks");
   cmd->add_option("--report", f->report, "Write the JSON report here");

@@ -27,11 +27,11 @@ std::vector<ModelEndpoint> endpoints(const std::string& config_path,
   const ServerConfig config = load_server_config(config_path);
   std::vector<ModelEndpoint> out;
   for (const auto& b : config.pool)
-    if (names.empty() || std::find(names.begin(), names.end(), b.name) != names.end())
-      out.push_back({make_http_backend(b), b.max_concurrency});
+    if (names.empty() || std::find(names.begin(), names.end(), b.name()) != names.end())
+      out.push_back({make_backend(b), b.max_concurrency()});
   for (const auto& n : names)
     if (std::none_of(config.pool.begin(), config.pool.end(),
-                     [&](const auto& b) { return b.name == n; }))
+                     [&](const auto& b) { return b.name() == n; }))
       throw Error(config_path + ": model '" + n + "' is not in the pool");
   return out;
 }

@@ -35,13 +35,15 @@ int serve(const std::string& config_path) {
   const ServerConfig config = load_server_config(config_path);
   if (config.bank_files.empty())
     throw Error(config_path + ": key 'bank' is required (a .sqlite bank or data files)");
-  PriorBank bank = load_bank_from(config.bank_files);
+  std::shared_ptr<Embedder> embedder;
+  if (config.embedder) embedder = make_llama_embedder(*config.embedder);
+  PriorBank bank = load_bank_from(config.bank_files, IndexKind::kExact, embedder);
   SmacsParams params = config.params;
   std::vector<std::string> pool;
-  for (const auto& b : config.pool) pool.push_back(b.name);
+  for (const auto& b : config.pool) pool.push_back(b.name());
   if (config.tune) params = tune_params(bank, pool, {}, params);
   std::vector<std::unique_ptr<Backend>> backends;
-  for (const auto& b : config.pool) backends.push_back(make_http_backend(b));
+  for (const auto& b : config.pool) backends.push_back(make_backend(b));
   Metrics metrics;
   // Feedback is written to the bank file when the bank is one; else it lives in memory.
   const bool sqlite = config.bank_files.size() == 1 && config.bank_files[0].ends_with(".sqlite");
@@ -54,8 +56,8 @@ int serve(const std::string& config_path) {
   GatewayServer server(config, gateway, metrics);
   const int port = server.bind();
   std::cerr << "smacs serve: listening on http://" << config.host << ":" << port << "/v1 with "
-            << config.pool.size() << " models; params " << params_to_json(params).dump()
-            << std::endl;
+            << config.pool.size() << " models; embedder " << gateway.view()->bank.embedder->name()
+            << "; params " << params_to_json(params).dump() << std::endl;
   install_stop([&server] { server.stop(); });
   // SIGHUP re-reads the bank: the handler only raises a flag, this thread does the work.
   std::atomic<bool> serving{true};

@@ -9,5 +9,6 @@ using Runner = std::function<int()>;
 Runner add_eval_command(CLI::App& app);
 Runner add_prior_commands(CLI::App& app);
 Runner add_serve_commands(CLI::App& app);
+Runner add_llama_commands(CLI::App& app);
 
 }  // namespace smacs::cli

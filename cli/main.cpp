@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   const auto eval = smacs::cli::add_eval_command(app);
   const auto prior = smacs::cli::add_prior_commands(app);
   const auto serve = smacs::cli::add_serve_commands(app);
+  const auto llama = smacs::cli::add_llama_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("eval")) return eval();
     if (app.got_subcommand("serve") || app.got_subcommand("replay-serve")) return serve();
+    if (app.got_subcommand("llama")) return llama();
     return prior();
   } catch (const smacs::Error& e) {
     std::fprintf(stderr, "smacs: error: %s\n", e.what());

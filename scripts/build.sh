@@ -2,5 +2,6 @@
 # Configures and builds smacs into build/ (warnings are errors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSMACS_WERROR=ON >/dev/null
+LLAMA=ON; [ -n "${SMACS_NO_LLAMA:-}" ] && LLAMA=OFF  # build without llama.cpp
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSMACS_WERROR=ON -DSMACS_WITH_LLAMA=$LLAMA >/dev/null
 cmake --build build -j"$(nproc)"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages smacs needs to build, test, fuzz and benchmark,
-# and the pinned npm packages of the Node.js client tests.
+# Installs the Debian 12 packages smacs needs to build, test, fuzz and benchmark, the pinned
+# npm packages of the Node.js client tests, and the pinned llama.cpp (scripts/fetch-llama.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-PKGS=(build-essential cmake pkg-config
+PKGS=(build-essential cmake pkg-config git openssl
       nlohmann-json3-dev libcli11-dev libsqlite3-dev libhnswlib-dev
       libcpp-httplib-dev libyaml-cpp-dev libssl-dev zlib1g-dev libbrotli-dev
       libgtest-dev libgmock-dev libbenchmark-dev
@@ -21,3 +21,6 @@ fi
 if [ ! -d tests/node/node_modules/openai ]; then
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# llama.cpp for the in-process backend, cached outside the repository (skip: SMACS_NO_LLAMA=1,
+# then build with -DSMACS_WITH_LLAMA=OFF).
+if [ -z "${SMACS_NO_LLAMA:-}" ]; then scripts/fetch-llama.sh >/dev/null; fi

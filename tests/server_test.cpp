@@ -51,7 +51,7 @@ struct GatewayFixture {
       HttpBackendConfig b;
       b.name = name, b.base_url = url, b.timeout_ms = backend_timeout_ms, b.retries = 1,
       b.backoff_ms = 10;
-      config.pool.push_back(b);
+      config.pool.emplace_back().http = b;
       backends.push_back(make_http_backend(b));
     }
     gateway = std::make_unique<Gateway>(build_bank(load_file(rb("train"))), config.params,
@@ -264,4 +264,46 @@ TEST(ServerConfig, BadConfigsNameTheKey) {
       std::string::npos);
   EXPECT_NE(message("key: [unclosed").find("malformed YAML"), std::string::npos);
   EXPECT_EQ(parse_server_config(ok, "/etc/smacs").bank_files.front(), "/etc/smacs/b.csv");
+}
+
+TEST(ServerConfig, ReadsLlamaBackendsAndTheEmbedder) {
+  const std::string yaml = R"(bank: b.csv
+embedder: {type: llama, gguf: e.gguf, context: 256}
+pool:
+  - {name: remote, base_url: http://127.0.0.1:1/v1, max_concurrency: 4}
+  - {name: local, type: llama, gguf: models/m.gguf, slots: 2, threads: 3, temperature: 0, seed: 7}
+)";
+  const ServerConfig c = parse_server_config(yaml, "/etc/smacs");
+  ASSERT_EQ(c.pool.size(), 2u);
+  EXPECT_EQ(c.pool[0].type, BackendConfig::Type::kHttp);
+  EXPECT_EQ(c.pool[0].max_concurrency(), 4u);
+  EXPECT_EQ(c.pool[1].type, BackendConfig::Type::kLlama);
+  EXPECT_EQ(c.pool[1].name(), "local");
+  EXPECT_EQ(c.pool[1].llama.gguf, "/etc/smacs/models/m.gguf");
+  EXPECT_EQ(c.pool[1].max_concurrency(), 2u);
+  EXPECT_EQ(c.pool[1].llama.threads, 3);
+  EXPECT_EQ(c.pool[1].llama.temperature, 0.0f);
+  EXPECT_EQ(c.pool[1].llama.seed, 7u);
+  ASSERT_TRUE(c.embedder.has_value());
+  EXPECT_EQ(c.embedder->gguf, "/etc/smacs/e.gguf");
+  EXPECT_EQ(c.embedder->context, 256u);
+  EXPECT_FALSE(
+      parse_server_config("bank: b\nembedder: {type: tfidf}\npool: [{name: m, base_url: http://x}]",
+                          "/tmp")
+          .embedder.has_value());
+    auto message = [](const std::string& pool) {
+      try {
+        parse_server_config("bank: b\npool:\n  - " + pool + "\n", "/tmp");
+      } catch (const Error& e) {
+        return std::string(e.what());
+      }
+      return std::string("no error");
+    };
+    EXPECT_NE(message("{name: x, type: gpu}").find("'type' must be http or llama"),
+              std::string::npos);
+    EXPECT_NE(message("{name: x, type: llama}").find("'gguf'"), std::string::npos);
+    EXPECT_NE(message("{name: x, type: llama, gguf: m, slots: 0}").find("'slots'"),
+              std::string::npos);
+    EXPECT_NE(message("{name: x, type: llama, gguf: m, base_url: http://x}").find("'base_url'"),
+              std::string::npos);  // an http key on a llama model is a mistake worth naming
 }

@@ -289,13 +289,15 @@ Dataset load_bank_data(const std::string& path) {
   return BankFile::open(path, BankFile::Mode::kRead)->load();
 }
 
-PriorBank open_bank(const std::string& path, IndexKind kind) {
-  return build_bank(load_bank_data(path), kind);
+PriorBank open_bank(const std::string& path, IndexKind kind, std::shared_ptr<Embedder> pretrained) {
+  return build_bank(load_bank_data(path), kind, std::move(pretrained));
 }
 
-PriorBank load_bank_from(const std::vector<std::string>& files, IndexKind kind) {
-  if (files.size() == 1 && files[0].ends_with(".sqlite")) return open_bank(files[0], kind);
-  return build_bank(load_files(files), kind);
+PriorBank load_bank_from(const std::vector<std::string>& files, IndexKind kind,
+                         std::shared_ptr<Embedder> pretrained) {
+  if (files.size() == 1 && files[0].ends_with(".sqlite"))
+    return open_bank(files[0], kind, std::move(pretrained));
+  return build_bank(load_files(files), kind, std::move(pretrained));
 }
 
 }  // namespace smacs

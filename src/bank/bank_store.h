@@ -49,9 +49,12 @@ class BankFile {
 // Writes (replaces) `path` atomically: a temporary file renamed into place.
 void save_bank(const Dataset& data, const std::string& path);
 Dataset load_bank_data(const std::string& path);
-PriorBank open_bank(const std::string& path, IndexKind kind = IndexKind::kExact);
+PriorBank open_bank(const std::string& path, IndexKind kind = IndexKind::kExact,
+                    std::shared_ptr<Embedder> pretrained = nullptr);
 
 // A bank from a .sqlite file, or built from data files (RouterDC, RouterBench, JSONL).
-PriorBank load_bank_from(const std::vector<std::string>& files, IndexKind kind = IndexKind::kExact);
+// `pretrained`: see build_bank().
+PriorBank load_bank_from(const std::vector<std::string>& files, IndexKind kind = IndexKind::kExact,
+                         std::shared_ptr<Embedder> pretrained = nullptr);
 
 }  // namespace smacs

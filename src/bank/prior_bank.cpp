@@ -43,17 +43,33 @@ void compute_bank_stats(PriorBank& bank) {
     for (size_t m = 0; m < models; ++m) bank.task_mean[t][m] = mean(t_sum[t][m], t_n[t][m]);
 }
 
-PriorBank build_bank(Dataset data, IndexKind kind) {
-  PriorBank bank;
-  bank.data = std::move(data);
-  compute_bank_stats(bank);
+namespace {
+
+std::vector<SparseVec> fit_tfidf(PriorBank& bank) {
   std::vector<TermCounts> counts(bank.size());
   parallel_for(bank.size(),
                [&](size_t i) { counts[i] = count_terms(bank.data.records[i].question); });
-  bank.embedder = std::make_shared<TfidfEmbedder>(/*max_df=*/0.5);
-  bank.embedder->fit_counts(counts);
+  auto tfidf = std::make_shared<TfidfEmbedder>(/*max_df=*/0.5);
+  tfidf->fit_counts(counts);
   std::vector<SparseVec> vecs(bank.size());
-  parallel_for(bank.size(), [&](size_t i) { vecs[i] = bank.embedder->weigh(counts[i]); });
+  parallel_for(bank.size(), [&](size_t i) { vecs[i] = tfidf->weigh(counts[i]); });
+  bank.embedder = std::move(tfidf);
+  return vecs;
+}
+
+}  // namespace
+
+PriorBank build_bank(Dataset data, IndexKind kind, std::shared_ptr<Embedder> pretrained) {
+  PriorBank bank;
+  bank.data = std::move(data);
+  compute_bank_stats(bank);
+  std::vector<SparseVec> vecs;
+  if (pretrained) {  // one at a time: a model embedder runs on its own threads
+    for (const auto& r : bank.data.records) vecs.push_back(pretrained->embed(r.question));
+    bank.embedder = bank.pretrained = std::move(pretrained);
+  } else {
+    vecs = fit_tfidf(bank);
+  }
   bank.index = make_index(kind, bank.size());
   for (const auto& v : vecs) bank.index->add(v);
   return bank;

@@ -1,6 +1,7 @@
 // The Backend seam: something that answers an OpenAI-style chat completion request.
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -43,5 +44,37 @@ struct HttpBackendConfig {
 // An OpenAI-compatible HTTP endpoint with keep-alive connections, a concurrency limit,
 // timeouts and retries with exponential backoff.
 std::unique_ptr<Backend> make_http_backend(const HttpBackendConfig& config);
+
+struct LlamaBackendConfig {
+  std::string name;          // the pool name
+  std::string gguf;          // model file
+  uint32_t context = 4096;   // tokens per slot (prompt + reply); 0 = the model's own
+  int threads = 0;           // CPU threads per slot; 0 = all cores
+  size_t slots = 1;          // requests generated at once
+  size_t max_queue = 64;     // waiting requests beyond this are refused at once
+  int max_tokens = 512;      // reply length when the request sets none
+  float temperature = 0.8f;  // request defaults; temperature 0 = greedy
+  float top_p = 0.95f;
+  int top_k = 40;
+  uint64_t seed = 42;
+};
+
+// A GGUF model run in this process through llama.cpp (generation/llama_backend.cpp).
+// Throws smacs::Error for a missing or bad GGUF file, or when smacs was built without llama.cpp.
+std::unique_ptr<Backend> make_llama_backend(const LlamaBackendConfig& config);
+
+// One pool member of a config: an HTTP endpoint or an in-process GGUF model.
+struct BackendConfig {
+  enum class Type { kHttp, kLlama } type = Type::kHttp;
+  HttpBackendConfig http;
+  LlamaBackendConfig llama;
+  const std::string& name() const { return type == Type::kHttp ? http.name : llama.name; }
+  // Requests worth sending at once: more only queue.
+  size_t max_concurrency() const {
+    return type == Type::kHttp ? http.max_concurrency : llama.slots;
+  }
+};
+
+std::unique_ptr<Backend> make_backend(const BackendConfig& config);
 
 }  // namespace smacs

@@ -71,17 +71,20 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   if (p.rps.tau <= 0) throw Error(w + ": key 'tau' must be > 0");
 }
 
-HttpBackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string& where) {
-  const std::string w = where + ": pool[" + std::to_string(i) + "]";
-  if (!b.IsMap()) throw Error(w + " must be a mapping");
+std::string resolve(const std::string& path, const std::string& base_dir) {
+  const std::filesystem::path p(path);
+  if (path.empty() || p.is_absolute()) return path;
+  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+}
+
+HttpBackendConfig parse_http(const YAML::Node& b, const std::string& w, const std::string& name) {
   check_keys(b,
-             {"name", "base_url", "model", "api_key_env", "max_concurrency", "timeout_ms",
+             {"name", "type", "base_url", "model", "api_key_env", "max_concurrency", "timeout_ms",
               "retries", "backoff_ms"},
              w);
   HttpBackendConfig c;
-  c.name = get<std::string>(b, "name", w, "");
+  c.name = name;
   c.base_url = get<std::string>(b, "base_url", w, "");
-  if (c.name.empty()) throw Error(w + ": key 'name' is required");
   if (c.base_url.empty()) throw Error(w + " (" + c.name + "): key 'base_url' is required");
   if (c.base_url.rfind("http://", 0) != 0 && c.base_url.rfind("https://", 0) != 0)
     throw Error(w + " (" + c.name + "): key 'base_url' must start with http:// or https://");
@@ -105,6 +108,69 @@ HttpBackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string
   return c;
 }
 
+LlamaBackendConfig parse_llama(const YAML::Node& b, const std::string& w, const std::string& name,
+                               const std::string& base_dir) {
+  check_keys(b,
+             {"name", "type", "gguf", "context", "threads", "slots", "max_queue", "max_tokens",
+              "temperature", "top_p", "top_k", "seed"},
+             w);
+  LlamaBackendConfig c;
+  const std::string at = w + " (" + name + ")";
+  c.name = name;
+  c.gguf = resolve(get<std::string>(b, "gguf", w, ""), base_dir);
+  if (c.gguf.empty()) throw Error(at + ": key 'gguf' (the model file) is required");
+  c.context = get<uint32_t>(b, "context", w, c.context);
+  c.threads = get<int>(b, "threads", w, c.threads);
+  c.slots = get<size_t>(b, "slots", w, c.slots);
+  c.max_queue = get<size_t>(b, "max_queue", w, c.max_queue);
+  c.max_tokens = get<int>(b, "max_tokens", w, c.max_tokens);
+  c.temperature = get<float>(b, "temperature", w, c.temperature);
+  c.top_p = get<float>(b, "top_p", w, c.top_p);
+  c.top_k = get<int>(b, "top_k", w, c.top_k);
+  c.seed = get<uint64_t>(b, "seed", w, c.seed);
+  if (c.slots < 1) throw Error(at + ": key 'slots' must be at least 1");
+  if (c.threads < 0) throw Error(at + ": key 'threads' must be >= 0 (0 = all cores)");
+  if (c.max_tokens < 1) throw Error(at + ": key 'max_tokens' must be at least 1");
+  if (c.top_p <= 0 || c.top_p > 1) throw Error(at + ": key 'top_p' must be within (0, 1]");
+  return c;
+}
+
+BackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string& where,
+                            const std::string& base_dir) {
+  const std::string w = where + ": pool[" + std::to_string(i) + "]";
+  if (!b.IsMap()) throw Error(w + " must be a mapping");
+  const std::string name = get<std::string>(b, "name", w, "");
+  if (name.empty()) throw Error(w + ": key 'name' is required");
+  const std::string type = get<std::string>(b, "type", w, "http");
+  BackendConfig c;
+  if (type == "http") {
+    c.http = parse_http(b, w, name);
+  } else if (type == "llama") {
+    c.type = BackendConfig::Type::kLlama;
+    c.llama = parse_llama(b, w, name, base_dir);
+  } else {
+    throw Error(w + " (" + name + "): key 'type' must be http or llama, not '" + type + "'");
+  }
+  return c;
+}
+
+std::optional<LlamaEmbedderConfig> parse_embedder(const YAML::Node& e, const std::string& where,
+                                                  const std::string& base_dir) {
+  if (!e) return std::nullopt;
+  const std::string w = where + ": embedder";
+  if (!e.IsMap()) throw Error(w + " must be a mapping");
+  check_keys(e, {"type", "gguf", "context", "threads"}, w);
+  const std::string type = get<std::string>(e, "type", w, "tfidf");
+  if (type == "tfidf") return std::nullopt;
+  if (type != "llama") throw Error(w + ": key 'type' must be tfidf or llama, not '" + type + "'");
+  LlamaEmbedderConfig c;
+  c.gguf = resolve(get<std::string>(e, "gguf", w, ""), base_dir);
+  if (c.gguf.empty()) throw Error(w + ": key 'gguf' (the embedding model file) is required");
+  c.context = get<uint32_t>(e, "context", w, c.context);
+  c.threads = get<int>(e, "threads", w, c.threads);
+  return c;
+}
+
 }  // namespace
 
 ServerConfig parse_server_config(const std::string& text, const std::string& base_dir,
@@ -118,7 +184,7 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   if (!root.IsMap()) throw Error(where + ": expected a YAML mapping at the top");
   check_keys(root,
              {"listen", "api_keys", "max_body_bytes", "request_timeout_ms", "bank", "smacs", "pool",
-              "threads"},
+              "threads", "embedder"},
              where);
   ServerConfig c;
   parse_listen(get<std::string>(root, "listen", where, "127.0.0.1:8080"), c, where);
@@ -132,20 +198,17 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   if (bank)
     files = bank.IsSequence() ? get<std::vector<std::string>>(root, "bank", where, {})
                               : std::vector<std::string>{get<std::string>(root, "bank", where, "")};
-  for (auto& f : files) {
-    const std::filesystem::path p(f);
-    c.bank_files.push_back(
-        p.is_absolute() ? f : (std::filesystem::path(base_dir) / p).lexically_normal().string());
-  }
+  for (auto& f : files) c.bank_files.push_back(resolve(f, base_dir));
   parse_smacs(root["smacs"], c, where);
+  c.embedder = parse_embedder(root["embedder"], where, base_dir);
   const YAML::Node pool = root["pool"];
   if (!pool || !pool.IsSequence() || pool.size() == 0)
     throw Error(where + ": key 'pool' must list at least one model");
   std::set<std::string> names;
   for (size_t i = 0; i < pool.size(); ++i) {
-    c.pool.push_back(parse_backend(pool[i], i, where));
-    if (!names.insert(c.pool.back().name).second)
-      throw Error(where + ": pool: duplicate name '" + c.pool.back().name + "'");
+    c.pool.push_back(parse_backend(pool[i], i, where, base_dir));
+    if (!names.insert(c.pool.back().name()).second)
+      throw Error(where + ": pool: duplicate name '" + c.pool.back().name() + "'");
   }
   return c;
 }

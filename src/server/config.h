@@ -1,24 +1,40 @@
 // `smacs serve` configuration, read from YAML. A bad config throws smacs::Error naming the key.
+// Relative paths (bank, gguf) are resolved against the config file's folder.
 //
 //   listen: 127.0.0.1:8080
 //   api_keys: [secret1]          # clients send "Authorization: Bearer <key>"; empty = open
 //   max_body_bytes: 1048576
 //   request_timeout_ms: 30000    # no request outlives this
-//   bank: ../data/routerbench/arc_challenge_train.csv   # .sqlite bank or data file(s); serve needs
-//   it smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
+//   bank: ../data/routerbench/arc_challenge_train.csv   # .sqlite bank or data file(s): required
+//   smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
 //           task_gate: true, seed: 42, tune: false}
+//   embedder: {type: llama, gguf: embed.gguf, context: 512, threads: 0}   # default: tfidf
 //   pool:
-//     - name: model-a
+//     - name: model-a                 # type: http (the default)
 //       base_url: http://127.0.0.1:8000/v1
 //       model: upstream-id          # default: name
 //       api_key_env: MODEL_A_KEY    # optional
 //       max_concurrency: 16
 //       timeout_ms: 10000
 //       retries: 2
+//     - name: model-b                 # in-process through llama.cpp
+//       type: llama
+//       gguf: models/b.gguf
+//       context: 4096                 # tokens per slot
+//       threads: 0                    # per slot; 0 = all cores
+//       slots: 1                      # requests generated at once; the rest queue
+//       max_queue: 64                 # beyond this, refused at once
+//       max_tokens: 512               # when the request sets none
+//       temperature: 0.8              # request defaults (0 = greedy)
+//       top_p: 0.95
+//       top_k: 40
+//       seed: 42
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "embedding/embedder.h"
 #include "generation/backend.h"
 #include "pipeline/smacs.h"
 
@@ -34,7 +50,8 @@ struct ServerConfig {
   SmacsParams params;
   bool tune = false;
   size_t threads = 128;  // HTTP worker threads (each keep-alive client holds one)
-  std::vector<HttpBackendConfig> pool;
+  std::vector<BackendConfig> pool;
+  std::optional<LlamaEmbedderConfig> embedder;  // none: the built-in TF-IDF embedder
 };
 
 ServerConfig load_server_config(const std::string& path);

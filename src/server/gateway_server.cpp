@@ -45,7 +45,8 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
 }
 
 json GatewayServer::reload_bank() {
-  gateway_.reload(load_bank_from(config_.bank_files));
+  gateway_.reload(
+      load_bank_from(config_.bank_files, IndexKind::kExact, gateway_.view()->bank.pretrained));
   const auto view = gateway_.view();
   return {{"status", "reloaded"},
           {"questions", view->bank.size()},

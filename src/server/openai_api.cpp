@@ -14,16 +14,6 @@ json error_body(const ApiError& e) {
             {"code", e.code.empty() ? json() : json(e.code)}}}};
 }
 
-namespace {
-
-ParsedChat fail(std::string message, std::string param = "") {
-  ParsedChat p;
-  p.error.message = std::move(message);
-  p.error.param = std::move(param);
-  return p;
-}
-
-// The text of a message's content: a string, or an array of {"type":"text","text":...} parts.
 std::optional<std::string> content_text(const json& content) {
   if (content.is_string()) return content.get<std::string>();
   if (content.is_null()) return std::string();
@@ -39,6 +29,15 @@ std::optional<std::string> content_text(const json& content) {
     }
   }
   return text;
+}
+
+namespace {
+
+ParsedChat fail(std::string message, std::string param = "") {
+  ParsedChat p;
+  p.error.message = std::move(message);
+  p.error.param = std::move(param);
+  return p;
 }
 
 bool number_or_absent(const json& body, const char* key) {

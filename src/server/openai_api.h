@@ -33,6 +33,10 @@ struct ParsedChat {
 
 ParsedChat parse_chat_request(std::string_view body);
 
+// The text of a message's content: a string, or an array of {"type":"text","text":...}
+// parts joined by newlines; nullopt when it is neither.
+std::optional<std::string> content_text(const nlohmann::json& content);
+
 // A chat.completion object with one assistant message.
 nlohmann::json completion_body(const std::string& id, const std::string& model,
                                const std::string& content, const nlohmann::json& usage);

@@ -1,0 +1,80 @@
+// An Embedder on a GGUF embedding model run in-process through llama.cpp: the model's own
+// pooling (mean when it declares none), L2-normalised, as a dense vector (ids 0..d-1).
+// Texts longer than the context are cut to it. Calls are serialised on one context.
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
+#include "core/error.h"
+#include "embedding/embedder.h"
+#include "llama.h"
+#include "llama/runtime.h"
+
+namespace smacs {
+
+namespace {
+
+class LlamaEmbedder final : public Embedder {
+ public:
+  explicit LlamaEmbedder(const LlamaEmbedderConfig& c) : path_(c.gguf) {
+    model_ = load_gguf_model(c.gguf);
+    vocab_ = llama_model_get_vocab(model_.get());
+    dim_ = llama_model_n_embd_out(model_.get());
+    llama_context_params p = llama_context_default_params();
+    p.n_ctx = p.n_batch = p.n_ubatch = c.context;  // one text = one batch (non-causal models)
+    p.embeddings = true;
+    p.pooling_type = LLAMA_POOLING_TYPE_UNSPECIFIED;
+    const int threads =
+        c.threads > 0 ? c.threads : static_cast<int>(std::thread::hardware_concurrency());
+    p.n_threads = p.n_threads_batch = std::max(threads, 1);
+    p.no_perf = true;
+    ctx_.reset(llama_init_from_model(model_.get(), p));
+    if (ctx_ && llama_pooling_type(ctx_.get()) == LLAMA_POOLING_TYPE_NONE) {
+      p.pooling_type = LLAMA_POOLING_TYPE_MEAN;  // a generative model: mean over its tokens
+      ctx_.reset(llama_init_from_model(model_.get(), p));
+    }
+    if (!ctx_)
+      throw Error("llama embedder '" + path_ +
+                  "': cannot create a context: " + take_llama_errors());
+  }
+
+  void fit(const std::vector<std::string>&) override {}  // pretrained: nothing to fit
+
+  SparseVec embed(std::string_view text) const override {
+    std::lock_guard lock(mu_);
+    std::vector<llama_token> tokens = tokenize(vocab_, text, /*special=*/true);
+    const size_t n_max = std::min(llama_n_ctx(ctx_.get()), llama_n_ubatch(ctx_.get()));
+    if (tokens.size() > n_max) tokens.resize(n_max);
+    if (tokens.empty()) tokens.push_back(llama_vocab_bos(vocab_));
+    llama_memory_clear(llama_get_memory(ctx_.get()), true);
+    if (llama_decode(ctx_.get(),
+                     llama_batch_get_one(tokens.data(), static_cast<int32_t>(tokens.size()))))
+      throw Error("llama embedder '" + path_ + "': decoding failed: " + take_llama_errors());
+    const float* e = llama_get_embeddings_seq(ctx_.get(), 0);
+    if (!e) throw Error("llama embedder '" + path_ + "': the model gave no pooled embedding");
+    SparseVec v;
+    v.idx.resize(static_cast<size_t>(dim_));
+    v.val.assign(e, e + dim_);
+    for (int32_t i = 0; i < dim_; ++i) v.idx[static_cast<size_t>(i)] = static_cast<uint32_t>(i);
+    l2_normalize(v);
+    return v;
+  }
+
+  std::string name() const override { return "llama:" + path_; }
+
+ private:
+  std::string path_;
+  LlamaModelPtr model_;
+  const llama_vocab* vocab_ = nullptr;
+  int32_t dim_ = 0;
+  LlamaContextPtr ctx_;
+  mutable std::mutex mu_;
+};
+
+}  // namespace
+
+std::shared_ptr<Embedder> make_llama_embedder(const LlamaEmbedderConfig& config) {
+  return std::make_shared<LlamaEmbedder>(config);
+}
+
+}  // namespace smacs

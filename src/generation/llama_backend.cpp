@@ -1,0 +1,301 @@
+// The `llama` backend type: a GGUF model run in this process through llama.cpp.
+//
+// Each backend owns its model and a FIFO request queue served by `slots` workers, each with
+// its own llama.cpp context (KV cache); several backends in one process are independent.
+// The prompt is the request's messages through the model's chat template (ChatML when it has
+// none). Request fields honoured: max_tokens / max_completion_tokens, temperature, top_p,
+// top_k, seed, stop, ignore_eos. Replies carry OpenAI `usage` and llama-server-style `timings`.
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "generation/backend.h"
+#include "llama.h"
+#include "llama/runtime.h"
+#include "server/openai_api.h"
+
+namespace smacs {
+
+using nlohmann::json;
+
+namespace {
+
+// What one request asks for, with the backend's defaults filled in.
+struct Generation {
+  std::vector<ChatTurn> turns;
+  int max_tokens = 0;
+  float temperature = 0, top_p = 1;
+  int top_k = 0;
+  uint64_t seed = 0;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;  // generate max_tokens whatever comes (llama-server's flag; benchmarks)
+};
+
+// Throws smacs::Error for a request this backend cannot run.
+Generation read_request(const json& body, const LlamaBackendConfig& c) {
+  Generation g;
+  const auto messages = body.find("messages");
+  if (messages == body.end() || !messages->is_array() || messages->empty())
+    throw Error("'messages' must be a non-empty array");
+  for (const auto& m : *messages) {
+    const auto role = m.find("role"), content = m.find("content");
+    if (!m.is_object() || role == m.end() || !role->is_string() || content == m.end())
+      throw Error("each message needs a 'role' and a 'content'");
+    const auto text = content_text(*content);
+    if (!text) throw Error("a message's 'content' must be a string or text parts");
+    g.turns.push_back({role->get<std::string>(), *text});
+  }
+  auto number = [&](const char* key, double fallback) {
+    const auto it = body.find(key);
+    return it != body.end() && it->is_number() ? it->get<double>() : fallback;
+  };
+  g.max_tokens =
+      static_cast<int>(number("max_tokens", number("max_completion_tokens", c.max_tokens)));
+  g.temperature = static_cast<float>(number("temperature", c.temperature));
+  g.top_p = static_cast<float>(number("top_p", c.top_p));
+  g.top_k = static_cast<int>(number("top_k", c.top_k));
+  g.seed = static_cast<uint64_t>(number("seed", static_cast<double>(c.seed)));
+  if (g.max_tokens < 1) throw Error("'max_tokens' must be at least 1");
+  if (const auto e = body.find("ignore_eos"); e != body.end() && e->is_boolean()) g.ignore_eos = *e;
+  if (const auto s = body.find("stop"); s != body.end()) {
+    if (s->is_string()) g.stop.push_back(s->get<std::string>());
+    if (s->is_array())
+      for (const auto& x : *s)
+        if (x.is_string() && !x.get_ref<const std::string&>().empty()) g.stop.push_back(x);
+  }
+  return g;
+}
+
+struct SamplerDeleter {
+  void operator()(llama_sampler* s) const { llama_sampler_free(s); }
+};
+
+std::unique_ptr<llama_sampler, SamplerDeleter> make_sampler(const Generation& g) {
+  std::unique_ptr<llama_sampler, SamplerDeleter> chain(
+      llama_sampler_chain_init(llama_sampler_chain_default_params()));
+  if (g.temperature <= 0) {
+    llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
+    return chain;
+  }
+  if (g.top_k > 0) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_k(g.top_k));
+  if (g.top_p < 1) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_p(g.top_p, 1));
+  llama_sampler_chain_add(chain.get(), llama_sampler_init_temp(g.temperature));
+  llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(static_cast<uint32_t>(g.seed)));
+  return chain;
+}
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+struct Job {
+  json request;
+  Deadline deadline;
+  std::promise<BackendReply> reply;
+  std::atomic<bool> abandoned{false};  // the caller stopped waiting
+  bool expired() const { return abandoned || Clock::now() >= deadline; }
+};
+
+class LlamaBackend final : public Backend {
+ public:
+  explicit LlamaBackend(const LlamaBackendConfig& c) : config_(c) {
+    model_ = load_gguf_model(c.gguf);
+    vocab_ = llama_model_get_vocab(model_.get());
+    for (size_t i = 0; i < std::max<size_t>(c.slots, 1); ++i) slots_.push_back(new_slot());
+    for (auto& s : slots_) workers_.emplace_back([this, slot = s.get()] { serve(*slot); });
+  }
+
+  ~LlamaBackend() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+
+  const std::string& name() const override { return config_.name; }
+
+  BackendReply complete(const json& request, Deadline deadline) override {
+    const auto start = Clock::now();
+    auto job = std::make_shared<Job>();
+    job->request = request;
+    job->deadline = deadline;
+    auto done = job->reply.get_future();
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.size() >= config_.max_queue)
+        return failure(429, "busy: " + std::to_string(queue_.size()) + " requests waiting", start);
+      queue_.push_back(job);
+    }
+    cv_.notify_one();
+    if (done.wait_until(deadline) != std::future_status::ready) {
+      job->abandoned = true;
+      return failure(0, "timed out (deadline reached while queued or generating)", start);
+    }
+    BackendReply r = done.get();
+    r.latency_ms = ms_since(start);
+    return r;
+  }
+
+ private:
+  struct Slot {
+    ThreadpoolPtr threads;  // declared first: outlives the context using it
+    LlamaContextPtr ctx;
+    std::atomic<const Job*> running{nullptr};  // read by llama.cpp's abort callback
+  };
+
+  std::unique_ptr<Slot> new_slot() {
+    auto slot = std::make_unique<Slot>();
+    llama_context_params p = llama_context_default_params();
+    p.n_ctx = config_.context;
+    const int threads = config_.threads > 0 ? config_.threads
+                                            : static_cast<int>(std::thread::hardware_concurrency());
+    p.n_threads = p.n_threads_batch = std::max(threads, 1);
+    p.no_perf = true;
+    p.abort_callback = [](void* data) {
+      const Job* job = static_cast<Slot*>(data)->running.load();
+      return job != nullptr && job->expired();
+    };
+    p.abort_callback_data = slot.get();
+    slot->ctx.reset(llama_init_from_model(model_.get(), p));
+    if (!slot->ctx)
+      throw Error("llama backend '" + config_.name + "': cannot create a context of " +
+                  std::to_string(config_.context) + " tokens: " + take_llama_errors());
+    slot->threads = make_threadpool(p.n_threads);
+    llama_attach_threadpool(slot->ctx.get(), slot->threads.get(), nullptr);
+    return slot;
+  }
+
+  void serve(Slot& slot) {
+    for (;;) {
+      std::shared_ptr<Job> job;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) break;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      if (job->expired()) {
+        job->reply.set_value(failure(0, "timed out while queued", Clock::now()));
+        continue;
+      }
+      slot.running = job.get();
+      BackendReply r;
+      try {
+        r = generate(slot, read_request(job->request, config_), *job);
+      } catch (const Error& e) {
+        r = failure(400, e.what(), Clock::now());
+      }
+      slot.running = nullptr;
+      job->reply.set_value(std::move(r));
+    }
+    std::lock_guard lock(mu_);  // fail what is still queued at shutdown
+    for (auto& job : queue_) job->reply.set_value(failure(503, "backend stopped", Clock::now()));
+    queue_.clear();
+  }
+
+  BackendReply generate(Slot& slot, const Generation& g, const Job& job);
+
+  BackendReply failure(int status, const std::string& why, Clock::time_point start) const {
+    BackendReply r;
+    r.status = status;
+    r.error = why;
+    r.attempts = 1;
+    r.latency_ms = ms_since(start);
+    return r;
+  }
+
+  LlamaBackendConfig config_;
+  LlamaModelPtr model_;
+  const llama_vocab* vocab_ = nullptr;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stopping_ = false;
+  std::atomic<uint64_t> served_{0};
+};
+
+BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& job) {
+  const auto start = Clock::now();
+  llama_context* ctx = slot.ctx.get();
+  std::vector<llama_token> prompt =
+      tokenize(vocab_, apply_chat_template(model_.get(), g.turns), /*special=*/true);
+  const int n_ctx = static_cast<int>(llama_n_ctx(ctx));
+  const int n_prompt = static_cast<int>(prompt.size());
+  if (n_prompt + 1 > n_ctx)
+    return failure(400,
+                   "the prompt is " + std::to_string(n_prompt) + " tokens; the context holds " +
+                       std::to_string(n_ctx),
+                   start);
+  const int max_tokens = std::min(g.max_tokens, n_ctx - n_prompt);
+  llama_memory_clear(llama_get_memory(ctx), true);
+  const int n_batch = static_cast<int>(llama_n_batch(ctx));
+  for (int i = 0; i < n_prompt; i += n_batch)
+    if (llama_decode(ctx, llama_batch_get_one(prompt.data() + i, std::min(n_batch, n_prompt - i))))
+      return failure(job.expired() ? 0 : 500,
+                     job.expired() ? "timed out" : "prompt decoding failed", start);
+  const double prompt_ms = ms_since(start);
+  const auto gen_start = Clock::now();
+  auto sampler = make_sampler(g);
+  std::string text, finish = "length";
+  int n_gen = 0;
+  while (n_gen < max_tokens) {
+    llama_token tok = llama_sampler_sample(sampler.get(), ctx, -1);
+    if (!g.ignore_eos && llama_vocab_is_eog(vocab_, tok)) {
+      finish = "stop";
+      break;
+    }
+    ++n_gen;
+    text += token_piece(vocab_, tok);
+    const auto hit = std::find_if(g.stop.begin(), g.stop.end(),
+                                  [&](const std::string& s) { return text.find(s) != text.npos; });
+    if (hit != g.stop.end()) {
+      text.resize(text.find(*hit));
+      finish = "stop";
+      break;
+    }
+    if (n_gen == max_tokens) break;
+    if (llama_decode(ctx, llama_batch_get_one(&tok, 1)))
+      return failure(job.expired() ? 0 : 500, job.expired() ? "timed out" : "decoding failed",
+                     start);
+  }
+  const double gen_ms = ms_since(gen_start);
+  BackendReply r;
+  r.ok = true;
+  r.status = 200;
+  r.attempts = 1;
+  r.content = valid_utf8(text);
+  const json usage = {{"prompt_tokens", n_prompt},
+                      {"completion_tokens", n_gen},
+                      {"total_tokens", n_prompt + n_gen}};
+  std::string id = "chatcmpl-";
+  id += config_.name;
+  id += '-';
+  id += std::to_string(++served_);
+  r.body = completion_body(id, config_.name, r.content, usage);
+  r.body["choices"][0]["finish_reason"] = finish;
+  r.body["timings"] = {{"prompt_n", n_prompt},
+                       {"prompt_ms", prompt_ms},
+                       {"predicted_n", n_gen},
+                       {"predicted_ms", gen_ms},
+                       {"predicted_per_second", gen_ms > 0 ? n_gen * 1000.0 / gen_ms : 0.0}};
+  return r;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_llama_backend(const LlamaBackendConfig& config) {
+  return std::make_unique<LlamaBackend>(config);
+}
+
+}  // namespace smacs

@@ -1,0 +1,210 @@
+#include "llama/runtime.h"
+
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <utility>
+
+#include "core/error.h"
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+#include "llama.h"
+
+namespace smacs {
+
+namespace {
+
+thread_local std::string t_errors;  // llama.cpp's recent error lines on this thread
+
+void log_callback(ggml_log_level level, const char* text, void* echo) {
+  if (echo) std::fputs(text, stderr);
+  if (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN) {
+    if (t_errors.size() > 2000) t_errors.clear();
+    t_errors += text;
+  }
+}
+
+// The folder libggml was loaded from: the CPU backend variants (libggml-cpu-*.so) live
+// beside it, and ggml picks the best one for this CPU at run time.
+std::string ggml_library_dir() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&ggml_backend_load_all), &info) == 0 || !info.dli_fname)
+    return {};
+  return std::filesystem::path(info.dli_fname).parent_path().string();
+}
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  for (auto& c : s)
+    if (c == '\n') c = ';';
+  return s;
+}
+
+}  // namespace
+
+void ContextDeleter::operator()(llama_context* ctx) const { llama_free(ctx); }
+
+namespace {
+
+// The thread pool functions live in the CPU backend library ggml picked at run time.
+template <typename Fn>
+Fn* cpu_backend_function(const char* name) {
+  ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+  void* fn =
+      cpu ? ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(cpu), name) : nullptr;
+  if (!fn) throw Error(std::string("llama.cpp's CPU backend has no ") + name);
+  return reinterpret_cast<Fn*>(fn);
+}
+
+}  // namespace
+
+void ThreadpoolDeleter::operator()(ggml_threadpool* pool) const {
+  cpu_backend_function<decltype(ggml_threadpool_free)>("ggml_threadpool_free")(pool);
+}
+
+ThreadpoolPtr make_threadpool(int threads) {
+  llama_runtime_init();
+  ggml_threadpool_params params = ggml_threadpool_params_default(threads);
+  ThreadpoolPtr pool(
+      cpu_backend_function<decltype(ggml_threadpool_new)>("ggml_threadpool_new")(&params));
+  if (!pool) throw Error("llama.cpp could not start " + std::to_string(threads) + " threads");
+  return pool;
+}
+
+void llama_runtime_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* verbose = std::getenv("SMACS_LLAMA_LOG");
+    static bool echo = verbose && *verbose && std::strcmp(verbose, "0") != 0;
+    llama_log_set(log_callback, echo ? &echo : nullptr);
+    const std::string dir = ggml_library_dir();
+    ggml_backend_load_all_from_path(dir.empty() ? nullptr : dir.c_str());
+    llama_backend_init();
+    if (ggml_backend_dev_count() == 0)
+      throw Error("llama.cpp found no CPU backend next to libggml in '" + dir + "'");
+  });
+}
+
+std::string take_llama_errors() { return trimmed(std::exchange(t_errors, {})); }
+
+LlamaModelPtr load_gguf_model(const std::string& path) {
+  llama_runtime_init();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw Error("GGUF model '" + path + "' does not exist or is not a file");
+  char magic[4] = {};
+  std::ifstream(path, std::ios::binary).read(magic, 4);
+  if (std::memcmp(magic, "GGUF", 4) != 0)
+    throw Error("'" + path + "' is not a GGUF file (it does not start with \"GGUF\")");
+  llama_model_params params = llama_model_default_params();
+  params.n_gpu_layers = 0;
+  params.progress_callback = [](float, void*) { return true; };  // no progress dots
+  take_llama_errors();
+  llama_model* model = llama_model_load_from_file(path.c_str(), params);
+  if (!model) {
+    const std::string why = take_llama_errors();
+    throw Error("cannot load GGUF model '" + path + "'" + (why.empty() ? "" : ": " + why));
+  }
+  return LlamaModelPtr(model, llama_model_free);
+}
+
+std::vector<int32_t> tokenize(const llama_vocab* vocab, std::string_view text, bool special) {
+  if (text.size() > static_cast<size_t>(INT32_MAX / 2)) throw Error("text too long to tokenize");
+  const int32_t len = static_cast<int32_t>(text.size());
+  std::vector<llama_token> tokens(text.size() + 8);
+  int32_t n = llama_tokenize(vocab, text.data(), len, tokens.data(),
+                             static_cast<int32_t>(tokens.size()), special, special);
+  if (n < 0) {
+    tokens.resize(static_cast<size_t>(-n));
+    n = llama_tokenize(vocab, text.data(), len, tokens.data(), -n, special, special);
+  }
+  if (n < 0) throw Error("llama.cpp could not tokenize the text");
+  tokens.resize(static_cast<size_t>(n));
+  return tokens;
+}
+
+std::string token_piece(const llama_vocab* vocab, int32_t token) {
+  char buf[128];
+  int32_t n = llama_token_to_piece(vocab, token, buf, sizeof buf, 0, /*special=*/false);
+  if (n >= 0) return std::string(buf, static_cast<size_t>(n));
+  std::string big(static_cast<size_t>(-n), '\0');
+  n = llama_token_to_piece(vocab, token, big.data(), -n, 0, false);
+  return n < 0 ? std::string() : big;
+}
+
+std::string detokenize(const llama_vocab* vocab, const std::vector<int32_t>& tokens) {
+  std::string text(tokens.size() * 8 + 16, '\0');
+  const auto n_tokens = static_cast<int32_t>(tokens.size());
+  int32_t n = llama_detokenize(vocab, tokens.data(), n_tokens, text.data(),
+                               static_cast<int32_t>(text.size()), true, false);
+  if (n < 0) {
+    text.resize(static_cast<size_t>(-n));
+    n = llama_detokenize(vocab, tokens.data(), n_tokens, text.data(), -n, true, false);
+  }
+  text.resize(n < 0 ? 0 : static_cast<size_t>(n));
+  return text;
+}
+
+std::string apply_chat_template(const llama_model* model, const std::vector<ChatTurn>& turns) {
+  std::vector<llama_chat_message> msgs;
+  size_t chars = 0;
+  for (const auto& t : turns) {
+    msgs.push_back({t.role.c_str(), t.text.c_str()});
+    chars += t.role.size() + t.text.size();
+  }
+  const char* tmpl = llama_model_chat_template(model, nullptr);
+  std::string out(2 * chars + 256, '\0');
+  auto apply = [&](const char* t) {
+    return llama_chat_apply_template(t, msgs.data(), msgs.size(), true, out.data(),
+                                     static_cast<int32_t>(out.size()));
+  };
+  int32_t n = apply(tmpl);
+  if (n < 0) tmpl = nullptr, n = apply(nullptr);  // unknown template: ChatML
+  if (n > static_cast<int32_t>(out.size())) {
+    out.resize(static_cast<size_t>(n));
+    n = apply(tmpl);
+  }
+  if (n < 0) throw Error("llama.cpp could not apply a chat template");
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t len = c < 0x80           ? 1
+                       : (c >> 5) == 0x6  ? 2
+                       : (c >> 4) == 0xE  ? 3
+                       : (c >> 3) == 0x1E ? 4
+                                          : 0;
+    bool ok = len > 0 && i + len <= s.size() && !(len == 2 && c < 0xC2);
+    for (size_t k = 1; ok && k < len; ++k)
+      ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (ok && len == 3) {  // no overlong forms or UTF-16 surrogates
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);
+    }
+    if (ok && len == 4) {  // no overlong forms, nothing past U+10FFFF
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90) && c <= 0xF4;
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace smacs

@@ -1,0 +1,149 @@
+// `smacs serve` over two in-process llama backends and one HTTP (replay) backend together,
+// with the GGUF embedder choosing neighbours: the whole path through the real binary.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/record.h"
+#include "llama/tiny_gguf.h"
+#include "test_util.h"
+
+namespace smacs {
+namespace {
+
+using nlohmann::json;
+
+// Three questions; "recorded" is answered by the replay backend, tiny-a/tiny-b run in-process.
+Dataset bank_data() {
+  Dataset d;
+  d.models = {"tiny-a", "tiny-b", "recorded"};
+  const char* questions[] = {"Which planet is called the red planet?",
+                             "What is the boiling point of water in Celsius?",
+                             "Who wrote the play Hamlet?"};
+  const char* answers[] = {"Mars", "100", "Shakespeare"};
+  for (int i = 0; i < 3; ++i)
+    d.records.push_back({std::string(1, 'q') += std::to_string(i),
+                         "trivia",
+                         questions[i],
+                         answers[i],
+                         {0.5f, 0.4f, 1.0f},
+                         {"", "", answers[i]},
+                         {},
+                         "",
+                         ""});
+  return d;
+}
+
+std::string bank_jsonl(const Dataset& d) {
+  std::string out;
+  for (const auto& r : d.records) {
+    json results;
+    for (size_t m = 0; m < d.models.size(); ++m)
+      results[d.models[m]] = {{"score", r.scores[m]}, {"response", r.responses[m]}};
+    out += json{{"id", r.id}, {"task", r.task}, {"question", r.question}, {"results", results}}
+               .dump() +
+           "\n";
+  }
+  return out;
+}
+
+struct Running {
+  pid_t pid;
+  int port;
+  ~Running() {
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+TEST(LlamaGateway, AnswersThroughTwoInProcessModelsAndOneHttpBackend) {
+  const std::string a = test::temp_path("a.gguf"), b = test::temp_path("b.gguf");
+  write_tiny_gguf(a, {.seed = 1});
+  write_tiny_gguf(b, {.seed = 2});
+  const auto replay = test::serve_replay(bank_data());
+  const std::string bank = test::write_temp("llama-bank.jsonl", bank_jsonl(bank_data()));
+  const std::string config = test::write_temp("llama.yaml", R"(
+listen: 127.0.0.1:0
+bank: llama-bank.jsonl
+request_timeout_ms: 60000
+smacs: {k: 3, p_drop: 0, seed: 1}
+embedder: {type: llama, gguf: a.gguf, context: 128, threads: 1}
+pool:
+  - {name: tiny-a, type: llama, gguf: a.gguf, context: 256, threads: 1, max_tokens: 6, temperature: 0}
+  - {name: tiny-b, type: llama, gguf: b.gguf, context: 256, threads: 1, max_tokens: 6, slots: 2}
+  - {name: recorded, base_url: "http://127.0.0.1:)" + std::to_string(replay->port) +
+                                                                R"(/v1"}
+)");
+  const std::string log = test::temp_path("llama-serve.log");
+  Running server{test::spawn_smacs("serve --config " + config, log), 0};
+  server.port = test::wait_for_port(log);
+  ASSERT_GT(server.port, 0) << "no port in the log";
+  httplib::Client c("127.0.0.1", server.port);
+  c.set_read_timeout(60, 0);
+  std::ifstream in(log);
+  const std::string started((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(started.find("embedder llama:" + a), std::string::npos) << started;
+
+  auto models = c.Get("/v1/models");
+  ASSERT_TRUE(models);
+  std::set<std::string> ids;
+  const json list = json::parse(models->body);
+  for (const auto& m : list["data"]) ids.insert(m["id"]);
+  EXPECT_EQ(ids, (std::set<std::string>{"smacs", "tiny-a", "tiny-b", "recorded"}));
+
+  const json ask = {
+      {"model", "smacs"},
+      {"messages", {{{"role", "user"}, {"content", "Which planet is called the red planet?"}}}}};
+  auto res = c.Post("/v1/chat/completions", ask.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json body = json::parse(res->body);
+  std::set<std::string> answered;  // every selected model replied, none failed
+  for (const auto& [name, scores] : body["smacs"]["posterior_scores"].items())
+    answered.insert(name);
+  EXPECT_EQ(answered, (std::set<std::string>{"tiny-a", "tiny-b", "recorded"})) << body.dump();
+  EXPECT_TRUE(body["smacs"]["errors"].empty());
+  // the recorded model scored 1.0 on this neighbourhood: the hybrid score picks its answer
+  EXPECT_EQ(body["smacs"]["chosen"], "recorded");
+  EXPECT_EQ(body["choices"][0]["message"]["content"], "Mars");
+  // llama backends' tokens are counted in the summed usage: 6 each plus the replay's
+  EXPECT_GE(body["usage"]["completion_tokens"].get<int>(), 12);
+
+  // a pool model's name passes straight through to the in-process model
+  json direct = ask;
+  direct["model"] = "tiny-b";
+  direct["max_tokens"] = 3;
+  res = c.Post("/v1/chat/completions", direct.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json reply = json::parse(res->body);
+  EXPECT_EQ(reply["model"], "tiny-b");
+  EXPECT_EQ(reply["usage"]["completion_tokens"], 3);
+}
+
+TEST(LlamaGateway, ABadGgufPathStopsServeWithOneClearLine) {
+  const std::string config = test::write_temp("llama-bad.yaml", R"(
+bank: llama-bank.jsonl
+pool:
+  - {name: broken, type: llama, gguf: does-not-exist.gguf}
+)");
+  test::write_temp("llama-bank.jsonl", bank_jsonl(bank_data()));
+  const auto r = test::run_smacs("serve --config " + config);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("does-not-exist.gguf' does not exist"), std::string::npos) << r.output;
+  const auto no_gguf = test::run_smacs(
+      "serve --config " +
+      test::write_temp("llama-nogguf.yaml",
+                       "bank: llama-bank.jsonl\npool:\n  - {name: x, type: llama}\n"));
+  EXPECT_EQ(no_gguf.exit_code, 1);
+  EXPECT_NE(no_gguf.output.find("pool[0] (x): key 'gguf' (the model file) is required"),
+            std::string::npos)
+      << no_gguf.output;
+}
+
+}  // namespace
+}  // namespace smacs

@@ -1,0 +1,203 @@
+// The in-process llama.cpp backend and embedder, on random-weight GGUF models the tests write.
+#include "llama.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "core/error.h"
+#include "embedding/embedder.h"
+#include "generation/backend.h"
+#include "llama/runtime.h"
+#include "llama/tiny_gguf.h"
+#include "test_util.h"
+
+namespace smacs {
+namespace {
+
+using nlohmann::json;
+
+const std::string& tiny_model() {
+  static const std::string path = [] {
+    const std::string p = test::temp_path("tiny.gguf");
+    write_tiny_gguf(p, TinyModelSpec{});
+    return p;
+  }();
+  return path;
+}
+
+// Slower per token than the tiny one, so a request is still generating when the next arrive.
+const std::string& small_model() {
+  static const std::string path = [] {
+    const std::string p = test::temp_path("small.gguf");
+    write_tiny_gguf(p, {.vocab = 4096,
+                        .embd = 512,
+                        .layers = 6,
+                        .heads = 8,
+                        .kv_heads = 8,
+                        .ff = 1024,
+                        .context = 2048});
+    return p;
+  }();
+  return path;
+}
+
+json chat(const std::string& text, int max_tokens, double temperature = 0) {
+  return {{"model", "x"},
+          {"messages", {{{"role", "user"}, {"content", text}}}},
+          {"max_tokens", max_tokens},
+          {"temperature", temperature}};
+}
+
+Deadline in_seconds(int s) { return Clock::now() + std::chrono::seconds(s); }
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(LlamaModel, LoadsTokenizesAndAppliesTheChatTemplate) {
+  const LlamaModelPtr model = load_gguf_model(tiny_model());
+  const llama_vocab* vocab = llama_model_get_vocab(model.get());
+  EXPECT_EQ(llama_vocab_n_tokens(vocab), 512);
+  EXPECT_EQ(llama_model_n_embd(model.get()), 64);
+  const auto tokens = tokenize(vocab, "hello world, 42 €", /*special=*/false);
+  EXPECT_GE(tokens.size(), 5u);
+  EXPECT_EQ(detokenize(vocab, tokens), "hello world, 42 €");
+  const std::string prompt = apply_chat_template(model.get(), {{"user", "hi"}});
+  EXPECT_EQ(prompt, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+  // the template's markers are single control tokens, not spelled out byte by byte
+  const auto marked = tokenize(vocab, "<|im_start|>", /*special=*/true);
+  ASSERT_EQ(marked.size(), 2u);  // BOS + the marker
+  EXPECT_EQ(marked[1], 3);
+}
+
+TEST(LlamaModel, MissingCorruptAndTruncatedFilesGiveClearErrors) {
+  EXPECT_NE(error_of([] { load_gguf_model("/nonexistent/m.gguf"); }).find("does not exist"),
+            std::string::npos);
+  const std::string text = test::write_temp("not-a-model.gguf", "hello, I am not a model\n");
+  EXPECT_NE(error_of([&] { load_gguf_model(text); }).find("is not a GGUF file"), std::string::npos);
+  std::ifstream in(tiny_model(), std::ios::binary);
+  std::string head(4096, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  const std::string cut = test::write_temp("truncated.gguf", head);
+  const std::string why = error_of([&] { load_gguf_model(cut); });
+  EXPECT_NE(why.find("cannot load GGUF model '" + cut + "'"), std::string::npos) << why;
+  EXPECT_NE(error_of([] {
+              make_llama_backend({"m", "/nonexistent.gguf"});
+            }).find("does not exist"),
+            std::string::npos);
+}
+
+TEST(LlamaBackend, GeneratesExactlyTheRequestedTokensDeterministically) {
+  auto backend =
+      make_llama_backend({.name = "tiny", .gguf = tiny_model(), .context = 256, .threads = 2});
+  const BackendReply a = backend->complete(chat("Say something.", 12), in_seconds(60));
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.body["usage"]["completion_tokens"], 12);
+  EXPECT_GT(a.body["usage"]["prompt_tokens"].get<int>(), 5);
+  EXPECT_EQ(a.body["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(a.body["model"], "tiny");
+  EXPECT_GT(a.body["timings"]["predicted_per_second"].get<double>(), 0);
+  EXPECT_FALSE(a.content.empty());
+  EXPECT_NO_THROW((void)json(a.content).dump());  // valid UTF-8 even from random byte tokens
+  const BackendReply b = backend->complete(chat("Say something.", 12), in_seconds(60));
+  EXPECT_EQ(a.content, b.content);  // greedy: same prompt, same reply
+  json sampled = chat("Say something.", 12, 1.0);
+  sampled["seed"] = 7;
+  const BackendReply c = backend->complete(sampled, in_seconds(60));
+  const BackendReply d = backend->complete(sampled, in_seconds(60));
+  ASSERT_TRUE(c.ok && d.ok);
+  EXPECT_EQ(c.content, d.content);  // sampling is seeded
+}
+
+TEST(LlamaBackend, RejectsBadRequestsAndPromptsLongerThanTheContext) {
+  auto backend =
+      make_llama_backend({.name = "tiny", .gguf = tiny_model(), .context = 64, .threads = 1});
+  const BackendReply too_long = backend->complete(chat(std::string(400, 'x'), 4), in_seconds(30));
+  EXPECT_FALSE(too_long.ok);
+  EXPECT_EQ(too_long.status, 400);
+  // llama.cpp rounds the context up to 256 tokens
+  EXPECT_NE(too_long.error.find("the context holds 256"), std::string::npos) << too_long.error;
+  const BackendReply no_messages = backend->complete({{"model", "x"}}, in_seconds(30));
+  EXPECT_EQ(no_messages.status, 400);
+  const BackendReply zero = backend->complete(chat("hi", 0), in_seconds(30));
+  EXPECT_EQ(zero.status, 400);
+  EXPECT_TRUE(backend->complete(chat("hi", 3), in_seconds(30)).ok);  // still serving
+}
+
+TEST(LlamaBackend, ServesConcurrentRequestsFromItsQueue) {
+  auto backend = make_llama_backend(
+      {.name = "tiny", .gguf = tiny_model(), .context = 256, .threads = 1, .slots = 2});
+  std::vector<std::future<BackendReply>> replies;
+  for (int i = 0; i < 6; ++i)
+    replies.push_back(std::async(std::launch::async, [&, i] {
+      return backend->complete(chat("question " + std::to_string(i), 8), in_seconds(120));
+    }));
+  std::set<std::string> contents;
+  for (auto& f : replies) {
+    const BackendReply r = f.get();
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.body["usage"]["completion_tokens"], 8);
+    contents.insert(r.content);
+  }
+  EXPECT_GT(contents.size(), 1u);  // each request got its own prompt, not a neighbour's
+}
+
+TEST(LlamaBackend, RefusesWhenTheQueueIsFullAndHonoursTheDeadline) {
+  auto backend = make_llama_backend(
+      {.name = "small", .gguf = small_model(), .context = 2048, .threads = 1, .max_queue = 1});
+  // one long request generating, one waiting: the third is refused at once
+  auto long_one = std::async(std::launch::async,
+                             [&] { return backend->complete(chat("a", 900), in_seconds(60)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto waiting = std::async(std::launch::async,
+                            [&] { return backend->complete(chat("b", 4), in_seconds(60)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const BackendReply refused = backend->complete(chat("c", 4), in_seconds(60));
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.status, 429);
+  long_one.get();
+  EXPECT_TRUE(waiting.get().ok);
+  // a deadline shorter than the generation stops it
+  const auto start = Clock::now();
+  const BackendReply late =
+      backend->complete(chat("d", 1000), Clock::now() + std::chrono::milliseconds(50));
+  EXPECT_FALSE(late.ok);
+  EXPECT_NE(late.error.find("timed out"), std::string::npos);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE(backend->complete(chat("e", 2), in_seconds(30)).ok);  // the slot is free again
+}
+
+TEST(LlamaEmbedder, GivesUnitVectorsOfTheModelsWidth) {
+  auto embedder = make_llama_embedder({.gguf = tiny_model(), .context = 128, .threads = 2});
+  const SparseVec a = embedder->embed("What is the capital of France?");
+  ASSERT_EQ(a.idx.size(), 64u);
+  EXPECT_NEAR(std::sqrt(dot(a, a)), 1.0, 1e-5);
+  const SparseVec again = embedder->embed("What is the capital of France?");
+  EXPECT_EQ(a.val, again.val);
+  const SparseVec b = embedder->embed("Solve 3x + 5 = 11 for x.");
+  EXPECT_LT(dot(a, b), 0.9999);
+  EXPECT_EQ(embedder->embed(std::string(5000, 'y')).idx.size(), 64u);  // cut to the context
+  EXPECT_EQ(embedder->embed("").idx.size(), 64u);
+}
+
+TEST(LlamaRuntime, ValidUtf8ReplacesBrokenSequences) {
+  EXPECT_EQ(valid_utf8("ok \xE2\x82\xAC"), "ok \xE2\x82\xAC");
+  EXPECT_EQ(valid_utf8("a\xFF"
+                       "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(valid_utf8("\xE2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // cut in the middle
+  EXPECT_EQ(valid_utf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
+}
+
+}  // namespace
+}  // namespace smacs
