@@ -118,8 +118,10 @@ int main(int argc, char** argv) {
       client.set_keep_alive(true);
       client.set_tcp_nodelay(true);
       // Paced: client c sends at start + (c + j * clients) / rate, its j-th slot of the schedule.
-      const auto period = std::chrono::duration<double>(rate > 0 ? static_cast<double>(clients) / rate : 0);
-      auto slot = start + std::chrono::duration_cast<Clock::duration>(period * (static_cast<double>(c) / static_cast<double>(clients)));
+      const auto period =
+          std::chrono::duration<double>(rate > 0 ? static_cast<double>(clients) / rate : 0);
+      auto slot = start + std::chrono::duration_cast<Clock::duration>(
+                              period * (static_cast<double>(c) / static_cast<double>(clients)));
       for (size_t i; (i = next++) < requests && Clock::now() < stop_at;) {
         if (rate > 0) {
           std::this_thread::sleep_until(slot);
@@ -157,8 +159,9 @@ int main(int argc, char** argv) {
     all_total.insert(all_total.end(), total[c].begin(), total[c].end());
   }
   std::sort(rss.begin(), rss.end());
-  const std::string mode = rate > 0 ? "paced at " + std::to_string(static_cast<int>(rate)) + " requests/s offered"
-                                    : std::string("closed loop (each client sends when answered)");
+  const std::string mode =
+      rate > 0 ? "paced at " + std::to_string(static_cast<int>(rate)) + " requests/s offered"
+               : std::string("closed loop (each client sends when answered)");
   std::printf("requests %zu ok, %zu errors, %zu clients, k=%zu, %.1f s wall (%u cores), %s\n",
               all_total.size(), errors.load(), clients, k, wall,
               std::thread::hardware_concurrency(), mode.c_str());

@@ -49,8 +49,9 @@ void BM_HnswQuery(benchmark::State& state) {
   static int64_t built = 0;
   std::mt19937 rng(1);
   if (built != state.range(0)) {
-    index = make_hnsw_index(256, static_cast<size_t>(state.range(0)));
-    for (int64_t i = 0; i < state.range(0); ++i) index->add(random_question(rng));
+    std::vector<SparseVec> rows;
+    for (int64_t i = 0; i < state.range(0); ++i) rows.push_back(random_question(rng));
+    index = make_hnsw_index(rows);
     built = state.range(0);
   }
   for (auto _ : state) benchmark::DoNotOptimize(index->search(random_question(rng), 200));

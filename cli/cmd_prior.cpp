@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "bank/builder.h"
+#include "bank/snapshot.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "core/error.h"
@@ -113,28 +114,37 @@ Runner add_prior_commands(CLI::App& app) {
   remove->add_option("--bank", f->bank, "The bank file")->required();
   auto* show = prior->add_subcommand("info", "Summarise a prior bank");
   show->add_option("bank", f->bank, "The bank file")->required();
-  return [f, import, build, add, remove]() -> int {
+  // After a write, open the bank once: that leaves a fresh snapshot beside it, so the next
+  // `serve` or `eval --bank` opens it without re-indexing (bank/snapshot.h).
+  auto refreshed = [](const std::string& path, int code) {
+    if (code == 0) {
+      const PriorBank bank = open_bank(path);
+      std::cout << "indexed " << bank.size() << " questions into " << snapshot_path(path) << '\n';
+    }
+    return code;
+  };
+  return [f, import, build, add, remove, refreshed]() -> int {
     if (*import) {
       const Dataset data = load_files(f->data);
       save_bank(data, f->out);
       std::cout << "wrote " << f->out << ": " << data.records.size() << " questions, "
                 << data.models.size() << " models\n";
-      return 0;
+      return refreshed(f->out, 0);
     }
     if (*build) {
       auto bank = BankFile::open(f->out, BankFile::Mode::kCreate);
-      return run_build(*bank, load_files(f->data).records, endpoints(f->config, f->models),
-                       f->timeout_ms);
+      return refreshed(f->out, run_build(*bank, load_files(f->data).records,
+                                         endpoints(f->config, f->models), f->timeout_ms));
     }
     if (*add) {
       auto bank = BankFile::open(f->bank, BankFile::Mode::kWrite);
-      return run_build(*bank, bank_questions(*bank, f->sample, f->seed),
-                       endpoints(f->config, {f->model}), f->timeout_ms);
+      return refreshed(f->bank, run_build(*bank, bank_questions(*bank, f->sample, f->seed),
+                                          endpoints(f->config, {f->model}), f->timeout_ms));
     }
     if (*remove) {
       BankFile::open(f->bank, BankFile::Mode::kWrite)->remove_model(f->model);
       std::cout << "removed " << f->model << " from " << f->bank << '\n';
-      return 0;
+      return refreshed(f->bank, 0);
     }
     return info(f->bank);
   };

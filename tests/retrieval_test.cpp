@@ -49,11 +49,8 @@ SparseVec random_vec(std::mt19937& rng, uint32_t vocab, size_t nnz) {
 TEST(ExactIndex, MatchesBruteForce) {
   std::mt19937 rng(7);
   std::vector<SparseVec> docs;
-  auto index = make_exact_index();
-  for (int i = 0; i < 500; ++i) {
-    docs.push_back(random_vec(rng, 300, 12));
-    index->add(docs.back());
-  }
+  for (int i = 0; i < 500; ++i) docs.push_back(random_vec(rng, 300, 12));
+  const auto index = make_exact_index(docs);
   for (int q = 0; q < 20; ++q) {
     const SparseVec query = random_vec(rng, 300, 12);
     std::vector<Neighbor> brute;
@@ -75,11 +72,8 @@ TEST(HnswIndex, FindsNearDuplicates) {
   // would return it.
   std::mt19937 rng(11);
   std::vector<SparseVec> docs;
-  auto hnsw = make_hnsw_index(256, 64);  // grows past its initial capacity
-  for (int i = 0; i < 3000; ++i) {
-    docs.push_back(random_vec(rng, 50000, 30));
-    hnsw->add(docs.back());
-  }
+  for (int i = 0; i < 3000; ++i) docs.push_back(random_vec(rng, 50000, 30));
+  const auto hnsw = make_hnsw_index(docs);
   EXPECT_EQ(hnsw->size(), 3000u);
   int hits = 0;
   for (int q = 0; q < 100; ++q) {

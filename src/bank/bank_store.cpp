@@ -2,10 +2,16 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <random>
 
+#include "bank/snapshot.h"
 #include "core/error.h"
 #include "data/load.h"
 
@@ -88,7 +94,38 @@ struct BankFile::Impl {
     if (sqlite3_step(st.s) != SQLITE_DONE)
       throw Error(path + ": write failed (" + sqlite3_errmsg(db) + ")");
   }
+
+  // Every change bumps the bank's revision in the same transaction, so a snapshot made from
+  // revision r (bank/snapshot.h) is known stale once anything was written. In a bulk
+  // transaction (begin/commit) the bump happened at begin(). The caller holds `mutex`.
+  bool bulk = false;
+  void bump() { exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"); }
+  int64_t write(const std::function<int64_t()>& change) {
+    if (bulk) return change();
+    exec("BEGIN IMMEDIATE");
+    try {
+      bump();
+      const int64_t result = change();
+      exec("COMMIT");
+      return result;
+    } catch (...) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
 };
+
+// A fresh random id names this bank file in its snapshots: a bank replaced by another file at
+// the same path (save_bank) starts again at revision 0 and must not match the old snapshot.
+std::string new_bank_id() {
+  std::random_device rd;
+  const uint64_t a = (uint64_t(rd()) << 32) ^ rd(),
+                 b = std::chrono::steady_clock::now().time_since_epoch().count();
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  return buf;
+}
 
 BankFile::BankFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 BankFile::~BankFile() {
@@ -115,6 +152,11 @@ std::unique_ptr<BankFile> BankFile::open(const std::string& path, Mode mode) {
     // Writers: WAL + synchronous=NORMAL, so each commit survives the process being killed.
     if (mode != Mode::kRead) d.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     if (create) d.exec(kSchema);
+    if (mode != Mode::kRead) {  // banks written before revisions existed get them now
+      const std::string ids = "INSERT OR IGNORE INTO meta VALUES('revision', '0'), ('bank_id', '" +
+                              new_bank_id() + "')";
+      d.exec(ids.c_str());
+    }
     Stmt meta(d.db, path, "SELECT value FROM meta WHERE key='format'");
     if (sqlite3_step(meta.s) != SQLITE_ROW || meta.col_text(0) != kFormat)
       throw Error(path + ": not a smacs prior bank (format " + std::string(kFormat) + " expected)");
@@ -129,31 +171,42 @@ std::unique_ptr<BankFile> BankFile::open(const std::string& path, Mode mode) {
 
 int64_t BankFile::add_question(const Record& r) {
   std::lock_guard lock(impl_->mutex);
-  Stmt ins(impl_->db, impl_->path,
-           "INSERT OR IGNORE INTO questions(ext_id, task, question, gold, tests, grader) "
-           "VALUES(?,?,?,?,?,?)");
-  ins.text(1, r.id), ins.text(2, r.task), ins.text(3, r.question), ins.text(4, r.gold),
-      ins.text(5, r.tests), ins.text(6, r.grader);
-  impl_->step_done(ins);
-  Stmt get(impl_->db, impl_->path, "SELECT id FROM questions WHERE ext_id = ?");
-  get.text(1, r.id);
-  sqlite3_step(get.s);
-  return get.col_int(0);
+  return impl_->write([&] {
+    Stmt ins(impl_->db, impl_->path,
+             "INSERT OR IGNORE INTO questions(ext_id, task, question, gold, tests, grader) "
+             "VALUES(?,?,?,?,?,?)");
+    ins.text(1, r.id), ins.text(2, r.task), ins.text(3, r.question), ins.text(4, r.gold),
+        ins.text(5, r.tests), ins.text(6, r.grader);
+    impl_->step_done(ins);
+    Stmt get(impl_->db, impl_->path, "SELECT id FROM questions WHERE ext_id = ?");
+    get.text(1, r.id);
+    sqlite3_step(get.s);
+    return get.col_int(0);
+  });
 }
 
 int64_t BankFile::add_model(const std::string& name) {
   std::lock_guard lock(impl_->mutex);
-  Stmt ins(impl_->db, impl_->path, "INSERT OR IGNORE INTO models(name) VALUES(?)");
-  ins.text(1, name);
-  impl_->step_done(ins);
-  Stmt get(impl_->db, impl_->path, "SELECT id FROM models WHERE name = ?");
-  get.text(1, name);
-  sqlite3_step(get.s);
-  return get.col_int(0);
+  return impl_->write([&] {
+    Stmt ins(impl_->db, impl_->path, "INSERT OR IGNORE INTO models(name) VALUES(?)");
+    ins.text(1, name);
+    impl_->step_done(ins);
+    Stmt get(impl_->db, impl_->path, "SELECT id FROM models WHERE name = ?");
+    get.text(1, name);
+    sqlite3_step(get.s);
+    return get.col_int(0);
+  });
 }
 
 void BankFile::put_result(int64_t question, int64_t model, const ResultRow& r) {
   std::lock_guard lock(impl_->mutex);
+  impl_->write([&] {
+    insert_result(question, model, r);
+    return int64_t{0};
+  });
+}
+
+void BankFile::insert_result(int64_t question, int64_t model, const ResultRow& r) {
   // A value recorded again replaces the old one; a missing (NULL) one never erases it.
   Stmt ins(
       impl_->db, impl_->path,
@@ -197,47 +250,68 @@ void BankFile::remove_model(const std::string& name) {
   if (sqlite3_step(get.s) != SQLITE_ROW)
     throw Error(impl_->path + ": model '" + name + "' is not in the bank");
   const int64_t id = get.col_int(0);
-  impl_->exec("BEGIN");
-  Stmt del_results(impl_->db, impl_->path, "DELETE FROM results WHERE model_id = ?");
-  del_results.integer(1, id);
-  impl_->step_done(del_results);
-  Stmt del_model(impl_->db, impl_->path, "DELETE FROM models WHERE id = ?");
-  del_model.integer(1, id);
-  impl_->step_done(del_model);
-  impl_->exec("COMMIT");
+  impl_->write([&] {
+    Stmt del_results(impl_->db, impl_->path, "DELETE FROM results WHERE model_id = ?");
+    del_results.integer(1, id);
+    impl_->step_done(del_results);
+    Stmt del_model(impl_->db, impl_->path, "DELETE FROM models WHERE id = ?");
+    del_model.integer(1, id);
+    impl_->step_done(del_model);
+    return int64_t{0};
+  });
+}
+
+std::optional<BankFile::Version> BankFile::version() const {
+  std::lock_guard lock(impl_->mutex);
+  Stmt q(impl_->db, impl_->path,
+         "SELECT (SELECT value FROM meta WHERE key = 'bank_id'), "
+         "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'revision')");
+  if (sqlite3_step(q.s) != SQLITE_ROW || sqlite3_column_type(q.s, 0) == SQLITE_NULL ||
+      sqlite3_column_type(q.s, 1) == SQLITE_NULL)
+    return std::nullopt;
+  return Version{q.col_text(0), static_cast<uint64_t>(q.col_int(1))};
 }
 
 Dataset BankFile::load() const {
   std::lock_guard lock(impl_->mutex);
   Dataset data;
-  std::map<int64_t, size_t> model_col, question_row;
+  // Bank ids in ascending order: a result's row and column are found by binary search.
+  std::vector<int64_t> model_ids, question_ids;
   Stmt models(impl_->db, impl_->path, "SELECT id, name FROM models ORDER BY id");
   while (sqlite3_step(models.s) == SQLITE_ROW) {
-    model_col[models.col_int(0)] = data.models.size();
+    model_ids.push_back(models.col_int(0));
     data.models.push_back(models.col_text(1));
   }
-  for (auto& [id, r] : impl_->read_questions()) {
+  auto questions = impl_->read_questions();
+  data.records.reserve(questions.size());
+  question_ids.reserve(questions.size());
+  for (auto& [id, r] : questions) {
     r.scores.assign(data.models.size(), kMissing);
-    question_row[id] = data.records.size();
+    question_ids.push_back(id);
     data.records.push_back(std::move(r));
   }
+  auto position = [](const std::vector<int64_t>& ids, int64_t id) -> int64_t {
+    const auto it = std::lower_bound(ids.begin(), ids.end(), id);
+    return it != ids.end() && *it == id ? it - ids.begin() : -1;
+  };
   Stmt res(impl_->db, impl_->path,
            "SELECT question_id, model_id, score, response, cost FROM results");
   int rc;
   while ((rc = sqlite3_step(res.s)) == SQLITE_ROW) {
-    const auto qi = question_row.find(res.col_int(0));
-    const auto mi = model_col.find(res.col_int(1));
-    if (qi == question_row.end() || mi == model_col.end())
+    const int64_t qi = position(question_ids, res.col_int(0));
+    const int64_t mi = position(model_ids, res.col_int(1));
+    if (qi < 0 || mi < 0)
       throw Error(impl_->path + ": corrupt bank (result for an unknown question or model)");
-    Record& r = data.records[qi->second];
-    r.scores[mi->second] = res.col_real(2);
+    Record& r = data.records[static_cast<size_t>(qi)];
+    const auto m = static_cast<size_t>(mi);
+    r.scores[m] = res.col_real(2);
     if (sqlite3_column_type(res.s, 3) != SQLITE_NULL) {
       r.responses.resize(data.models.size());
-      r.responses[mi->second] = res.col_text(3);
+      r.responses[m] = res.col_text(3);
     }
     if (const float cost = res.col_real(4); !is_missing(cost)) {
       r.costs.resize(data.models.size(), kMissing);
-      r.costs[mi->second] = cost;
+      r.costs[m] = cost;
     }
   }
   if (rc != SQLITE_DONE)
@@ -272,12 +346,15 @@ void save_bank(const Dataset& data, const std::string& path) {
 
 void BankFile::begin() {
   std::lock_guard lock(impl_->mutex);
-  impl_->exec("BEGIN");
+  impl_->exec("BEGIN IMMEDIATE");
+  impl_->bump();
+  impl_->bulk = true;
 }
 
 void BankFile::commit() {
   std::lock_guard lock(impl_->mutex);
   impl_->exec("COMMIT");
+  impl_->bulk = false;
 }
 
 void BankFile::make_portable() {
@@ -290,7 +367,23 @@ Dataset load_bank_data(const std::string& path) {
 }
 
 PriorBank open_bank(const std::string& path, IndexKind kind, std::shared_ptr<Embedder> pretrained) {
-  return build_bank(load_bank_data(path), kind, std::move(pretrained));
+  const auto file = BankFile::open(path, BankFile::Mode::kRead);
+  // The version is read before the rows: a write in between makes the snapshot older than its
+  // label says, never newer, so it can only be ignored later, never wrongly trusted.
+  const auto version = file->version();
+  const bool cacheable = version && kind == IndexKind::kExact && !pretrained;
+  const std::string snap = snapshot_path(path);
+  if (cacheable)
+    if (auto bank = load_snapshot(snap, *version)) return std::move(*bank);
+  PriorBank bank = build_bank(file->load(), kind, std::move(pretrained));
+  if (cacheable) {
+    try {
+      save_snapshot(bank, *version, snap);
+    } catch (const std::exception&) {
+      // only a cache: a read-only folder or a full disk leaves the bank as it is
+    }
+  }
+  return bank;
 }
 
 PriorBank load_bank_from(const std::vector<std::string>& files, IndexKind kind,

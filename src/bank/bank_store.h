@@ -1,8 +1,10 @@
 // The prior bank on disk: a SQLite file. It holds data only (questions, gold answers or tests,
-// and per-model results); opening a bank re-embeds its questions (the TF-IDF fit is
-// deterministic), so no vector in the file can go stale.
+// and per-model results); the embeddings and the index are derived when it is opened (the
+// TF-IDF fit is deterministic), so no vector in the file can go stale. What opening derives is
+// cached in a snapshot beside the file (bank/snapshot.h), valid while the bank is unchanged.
 #pragma once
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -40,7 +42,16 @@ class BankFile {
   void commit();         // ...and make them durable together
   void make_portable();  // fold the WAL into the file and leave it a single self-contained file
 
+  // Which bank and which state of it: a random id given at creation, and a revision every
+  // write bumps. nullopt for banks from before revisions (they gain one when next written).
+  struct Version {
+    std::string bank_id;
+    uint64_t revision = 0;
+  };
+  std::optional<Version> version() const;
+
  private:
+  void insert_result(int64_t question, int64_t model, const ResultRow& r);  // holds the lock
   struct Impl;
   explicit BankFile(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
@@ -49,6 +60,8 @@ class BankFile {
 // Writes (replaces) `path` atomically: a temporary file renamed into place.
 void save_bank(const Dataset& data, const std::string& path);
 Dataset load_bank_data(const std::string& path);
+// Reads the snapshot when it matches the bank (exact index, TF-IDF); else builds from the rows
+// and leaves a fresh snapshot (best effort: a read-only folder just means no cache).
 PriorBank open_bank(const std::string& path, IndexKind kind = IndexKind::kExact,
                     std::shared_ptr<Embedder> pretrained = nullptr);
 

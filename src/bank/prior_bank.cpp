@@ -70,8 +70,7 @@ PriorBank build_bank(Dataset data, IndexKind kind, std::shared_ptr<Embedder> pre
   } else {
     vecs = fit_tfidf(bank);
   }
-  bank.index = make_index(kind, bank.size());
-  for (const auto& v : vecs) bank.index->add(v);
+  bank.index = make_index(kind, vecs);
   return bank;
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
+
 namespace smacs {
 
 namespace {
@@ -12,7 +14,9 @@ uint64_t fnv1a(std::string_view s, uint64_t h = 1469598103934665603ULL) {
   return h;
 }
 
-uint32_t fold(uint64_t h) { return static_cast<uint32_t>(h ^ (h >> 32)); }
+// 64-bit term hash -> bucket: the high bits of a multiplicative mix.
+uint32_t fold(uint64_t h) { return static_cast<uint32_t>((h * 0x9E3779B97F4A7C15ULL) >> 42); }
+static_assert(kTermBuckets == 1u << (64 - 42));
 
 // Decodes one UTF-8 code point at s[i], advancing i; invalid bytes decode as themselves.
 uint32_t next_code_point(std::string_view s, size_t& i) {
@@ -103,13 +107,14 @@ void TfidfEmbedder::fit(const std::vector<std::string>& corpus) {
 }
 
 void TfidfEmbedder::fit_counts(const std::vector<TermCounts>& docs) {
-  df_.clear();
+  df_.assign(kTermBuckets, 0);
   documents_ = docs.size();
   for (const auto& doc : docs)
     for (const auto& [id, count] : doc) ++df_[id];
 }
 
-void TfidfEmbedder::restore(uint64_t documents, std::unordered_map<uint32_t, uint32_t> df) {
+void TfidfEmbedder::restore(uint64_t documents, std::vector<uint32_t> df) {
+  if (df.size() != kTermBuckets) throw Error("tf-idf table of the wrong size");
   documents_ = documents;
   df_ = std::move(df);
 }
@@ -121,9 +126,9 @@ SparseVec TfidfEmbedder::weigh(const TermCounts& counts) const {
   const double n = static_cast<double>(documents_);
   const double df_limit = max_df_ * n;
   for (const auto& [id, tf] : counts) {
-    const auto it = df_.find(id);
-    if (it == df_.end() || (max_df_ < 1.0 && it->second > df_limit)) continue;
-    const double idf = std::log((1.0 + n) / (1.0 + it->second)) + 1.0;
+    const uint32_t df = df_.empty() ? 0 : df_[id];
+    if (df == 0 || (max_df_ < 1.0 && df > df_limit)) continue;
+    const double idf = std::log((1.0 + n) / (1.0 + df)) + 1.0;
     v.idx.push_back(id);
     v.val.push_back(static_cast<float>((1.0 + std::log(double(tf))) * idf));
   }

@@ -1,18 +1,20 @@
 // The built-in embedder: TF-IDF over hashed words, word bigrams and CJK characters.
 //
-// Needs no model weights. Terms are hashed to 32 bits, so no vocabulary is stored;
-// only document frequencies, which the prior bank persists.
+// Needs no model weights. Terms are hashed into kTermBuckets buckets (as sklearn's
+// HashingVectorizer), so no vocabulary is stored and document frequencies are one flat array:
+// fitting a million questions is array increments, not hash-map inserts.
 #pragma once
 #include <cstdint>
-#include <unordered_map>
 #include <utility>
 
 #include "embedding/embedder.h"
 
 namespace smacs {
 
-// Hashed term ids with counts, sorted by id. Words are lower-cased ASCII/Latin runs; each CJK
-// character is a unit of its own; bigrams join consecutive units.
+inline constexpr uint32_t kTermBuckets = 1u << 22;
+
+// Hashed term ids (< kTermBuckets) with counts, sorted by id. Words are lower-cased ASCII/Latin
+// runs; each CJK character is a unit of its own; bigrams join consecutive units.
 using TermCounts = std::vector<std::pair<uint32_t, uint32_t>>;
 TermCounts count_terms(std::string_view text);
 
@@ -30,15 +32,16 @@ class TfidfEmbedder : public Embedder {
   // Sublinear tf (1 + log tf) times smoothed idf; terms never seen in fit() are left out.
   SparseVec weigh(const TermCounts& counts) const;
 
-  // Persistence: document count and per-term document frequencies.
+  // The fitted state (document count, per-bucket document frequencies), for the bank snapshot.
   uint64_t documents() const { return documents_; }
-  const std::unordered_map<uint32_t, uint32_t>& document_frequency() const { return df_; }
-  void restore(uint64_t documents, std::unordered_map<uint32_t, uint32_t> df);
+  const std::vector<uint32_t>& document_frequency() const { return df_; }
+  double max_df() const { return max_df_; }
+  void restore(uint64_t documents, std::vector<uint32_t> df);  // throws on a wrong-sized table
 
  private:
   double max_df_;
   uint64_t documents_ = 0;
-  std::unordered_map<uint32_t, uint32_t> df_;
+  std::vector<uint32_t> df_;  // kTermBuckets entries once fitted
 };
 
 }  // namespace smacs

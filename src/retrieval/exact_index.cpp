@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <unordered_map>
 
 #include "core/error.h"
 #include "retrieval/index.h"
@@ -24,38 +23,79 @@ std::vector<Neighbor> top_n(const std::vector<float>& scores, size_t n, uint32_t
   return all;
 }
 
+// Term ids are small (hashed buckets, or dense dimensions), so counting uses flat arrays.
+constexpr uint32_t kMaxTerms = 1u << 26;
+
+// Two passes over the rows: count each term's postings, then place them (in row order).
+Postings invert(const std::vector<SparseVec>& rows) {
+  uint32_t n_terms = 0;
+  for (const auto& v : rows)
+    if (!v.idx.empty()) n_terms = std::max(n_terms, v.idx.back() + 1);
+  if (n_terms > kMaxTerms) throw Error("term ids beyond 2^26 cannot be indexed");
+  std::vector<uint64_t> next(n_terms, 0);  // first a count, then where the next posting goes
+  for (const auto& v : rows)
+    for (uint32_t t : v.idx) ++next[t];
+  Postings p;
+  p.n_rows = static_cast<uint32_t>(rows.size());
+  p.offsets.push_back(0);
+  for (uint32_t t = 0; t < n_terms; ++t) {
+    if (next[t] == 0) continue;
+    const uint64_t start = p.offsets.back();
+    p.terms.push_back(t);
+    p.offsets.push_back(start + next[t]);
+    next[t] = start;
+  }
+  p.rows.resize(p.offsets.back());
+  p.weights.resize(p.offsets.back());
+  for (uint32_t r = 0; r < rows.size(); ++r)
+    for (size_t i = 0; i < rows[r].idx.size(); ++i) {
+      const uint64_t at = next[rows[r].idx[i]]++;
+      p.rows[at] = r;
+      p.weights[at] = rows[r].val[i];
+    }
+  return p;
+}
+
 class ExactIndex : public NeighborIndex {
  public:
-  void add(const SparseVec& v) override {
-    const auto row = static_cast<uint32_t>(rows_++);
-    for (size_t i = 0; i < v.idx.size(); ++i) postings_[v.idx[i]].push_back({row, v.val[i]});
-  }
+  explicit ExactIndex(Postings p) : p_(std::move(p)) {}
 
   std::vector<Neighbor> search(const SparseVec& q, size_t n, uint32_t exclude) const override {
-    std::vector<float> scores(rows_, 0.0f);
+    std::vector<float> scores(p_.n_rows, 0.0f);
     for (size_t i = 0; i < q.idx.size(); ++i) {
-      const auto it = postings_.find(q.idx[i]);
-      if (it == postings_.end()) continue;
+      const auto it = std::lower_bound(p_.terms.begin(), p_.terms.end(), q.idx[i]);
+      if (it == p_.terms.end() || *it != q.idx[i]) continue;
+      const size_t t = static_cast<size_t>(it - p_.terms.begin());
       const float w = q.val[i];
-      for (const auto& p : it->second) scores[p.row] += w * p.weight;
+      for (uint64_t k = p_.offsets[t]; k < p_.offsets[t + 1]; ++k)
+        scores[p_.rows[k]] += w * p_.weights[k];
     }
     return top_n(scores, n, exclude);
   }
 
-  size_t size() const override { return rows_; }
+  size_t size() const override { return p_.n_rows; }
+  const Postings* postings() const override { return &p_; }
 
  private:
-  struct Posting {
-    uint32_t row;
-    float weight;
-  };
-  size_t rows_ = 0;
-  std::unordered_map<uint32_t, std::vector<Posting>> postings_;
+  Postings p_;
 };
 
 }  // namespace
 
-std::unique_ptr<NeighborIndex> make_exact_index() { return std::make_unique<ExactIndex>(); }
+std::unique_ptr<NeighborIndex> make_exact_index(const std::vector<SparseVec>& rows) {
+  return std::make_unique<ExactIndex>(invert(rows));
+}
+
+std::unique_ptr<NeighborIndex> make_exact_index(Postings p) {
+  bool ok =
+      p.offsets.size() == p.terms.size() + 1 && p.offsets.front() == 0 &&
+      p.offsets.back() == p.rows.size() && p.rows.size() == p.weights.size() &&
+      std::is_sorted(p.offsets.begin(), p.offsets.end()) &&
+      std::adjacent_find(p.terms.begin(), p.terms.end(), std::greater_equal<>()) == p.terms.end();
+  ok = ok && std::all_of(p.rows.begin(), p.rows.end(), [&](uint32_t r) { return r < p.n_rows; });
+  if (!ok) throw Error("inconsistent postings");
+  return std::make_unique<ExactIndex>(std::move(p));
+}
 
 IndexKind parse_index_kind(const std::string& name) {
   if (name == "exact") return IndexKind::kExact;
@@ -63,9 +103,8 @@ IndexKind parse_index_kind(const std::string& name) {
   throw Error("unknown index kind '" + name + "' (expected exact or hnsw)");
 }
 
-std::unique_ptr<NeighborIndex> make_index(IndexKind kind, size_t expected_rows) {
-  return kind == IndexKind::kExact ? make_exact_index()
-                                   : make_hnsw_index(256, std::max<size_t>(expected_rows, 1024));
+std::unique_ptr<NeighborIndex> make_index(IndexKind kind, const std::vector<SparseVec>& rows) {
+  return kind == IndexKind::kExact ? make_exact_index(rows) : make_hnsw_index(rows);
 }
 
 }  // namespace smacs

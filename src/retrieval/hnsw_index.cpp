@@ -32,9 +32,12 @@ class HnswIndex : public NeighborIndex {
     graph_.setEf(64);
   }
 
-  void add(const SparseVec& v) override {
-    if (rows_ == graph_.max_elements_) graph_.resizeIndex(rows_ * 2);
-    graph_.addPoint(project_dense(v, dim_).data(), rows_++);
+  // One at a time, in row order: parallel insertion would make the graph (and so the
+  // neighbours) differ from run to run.
+  void add_all(const std::vector<SparseVec>& rows) {
+    for (size_t i = 0; i < rows.size(); ++i)
+      graph_.addPoint(project_dense(rows[i], dim_).data(), i);
+    rows_ = rows.size();
   }
 
   std::vector<Neighbor> search(const SparseVec& q, size_t n, uint32_t exclude) const override {
@@ -64,8 +67,10 @@ class HnswIndex : public NeighborIndex {
 
 }  // namespace
 
-std::unique_ptr<NeighborIndex> make_hnsw_index(size_t dim, size_t expected_rows) {
-  return std::make_unique<HnswIndex>(dim, expected_rows);
+std::unique_ptr<NeighborIndex> make_hnsw_index(const std::vector<SparseVec>& rows, size_t dim) {
+  auto index = std::make_unique<HnswIndex>(dim, std::max<size_t>(rows.size(), 1));
+  index->add_all(rows);
+  return index;
 }
 
 }  // namespace smacs

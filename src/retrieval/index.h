@@ -17,25 +17,38 @@ struct Neighbor {
 
 inline constexpr uint32_t kNoRow = std::numeric_limits<uint32_t>::max();
 
+// The exact index's postings, term-major (compressed sparse rows): the postings of terms[t] are
+// rows/weights[offsets[t] .. offsets[t+1]), in row order. What the bank snapshot stores.
+struct Postings {
+  uint32_t n_rows = 0;
+  std::vector<uint32_t> terms;    // sorted
+  std::vector<uint64_t> offsets;  // terms.size() + 1
+  std::vector<uint32_t> rows;
+  std::vector<float> weights;
+};
+
+// Built once from all the bank's vectors (row i = rows[i]), then read-only and thread-safe.
 class NeighborIndex {
  public:
   virtual ~NeighborIndex() = default;
-  virtual void add(const SparseVec& v) = 0;  // row ids are assigned in order: 0, 1, ...
   // The n most similar rows, most similar first (ties by row id); `exclude` is left out.
   virtual std::vector<Neighbor> search(const SparseVec& q, size_t n,
                                        uint32_t exclude = kNoRow) const = 0;
   virtual size_t size() const = 0;
+  virtual const Postings* postings() const { return nullptr; }  // the exact index's, to persist
 };
 
 enum class IndexKind { kExact, kHnsw };
 IndexKind parse_index_kind(const std::string& name);  // "exact" | "hnsw"
-std::unique_ptr<NeighborIndex> make_index(IndexKind kind, size_t expected_rows = 0);
+std::unique_ptr<NeighborIndex> make_index(IndexKind kind, const std::vector<SparseVec>& rows);
 
 // Exact cosine search through an inverted index: cost grows with the query's postings.
-std::unique_ptr<NeighborIndex> make_exact_index();
+std::unique_ptr<NeighborIndex> make_exact_index(const std::vector<SparseVec>& rows);
+std::unique_ptr<NeighborIndex> make_exact_index(Postings postings);  // throws if inconsistent
 
 // Approximate search (hnswlib) on a dense signed feature-hashing projection of the vectors.
-std::unique_ptr<NeighborIndex> make_hnsw_index(size_t dim = 256, size_t expected_rows = 1024);
+std::unique_ptr<NeighborIndex> make_hnsw_index(const std::vector<SparseVec>& rows,
+                                               size_t dim = 256);
 
 // The dense projection the HNSW index uses: each term adds ±weight to one of `dim` slots.
 std::vector<float> project_dense(const SparseVec& v, size_t dim);

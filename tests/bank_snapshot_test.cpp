@@ -1,0 +1,112 @@
+// The bank snapshot: a cache beside a .sqlite bank that is used only while it matches it.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "bank/bank_store.h"
+#include "bank/snapshot.h"
+#include "data/load.h"
+#include "test_util.h"
+
+namespace smacs {
+namespace {
+
+Dataset arc() { return load_file(test::data_file("routerbench/arc_challenge_train.csv")); }
+
+std::string fresh_bank(const std::string& name, const Dataset& data) {
+  const std::string path = test::temp_path(name);
+  std::filesystem::remove(snapshot_path(path));
+  save_bank(data, path);
+  return path;
+}
+
+BankFile::Version version_of(const std::string& path) {
+  return *BankFile::open(path, BankFile::Mode::kRead)->version();
+}
+
+// Same rows, statistics, embeddings and neighbours.
+void expect_same_bank(const PriorBank& a, const PriorBank& b) {
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(a.data.models, b.data.models);
+  EXPECT_EQ(a.tasks, b.tasks);
+  for (size_t i = 0; i < a.size(); i += 37) {
+    EXPECT_EQ(a.data.records[i].question, b.data.records[i].question);
+    EXPECT_EQ(a.data.records[i].responses, b.data.records[i].responses);
+  }
+  for (const char* q : {"Which gas do plants absorb?", "What causes the seasons on Earth?", ""}) {
+    const auto x = a.index->search(a.embedder->embed(q), 20),
+               y = b.index->search(b.embedder->embed(q), 20);
+    ASSERT_EQ(x.size(), y.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      EXPECT_EQ(x[i].row, y[i].row);
+      EXPECT_FLOAT_EQ(x[i].sim, y[i].sim);
+    }
+  }
+}
+
+TEST(BankSnapshot, SecondOpenReadsTheSnapshotAndGetsTheSameBank) {
+  const std::string path = fresh_bank("snap.sqlite", arc());
+  const PriorBank built = open_bank(path);  // builds, then leaves the snapshot
+  ASSERT_TRUE(std::filesystem::exists(snapshot_path(path)));
+  const auto cached = load_snapshot(snapshot_path(path), version_of(path));
+  ASSERT_TRUE(cached.has_value());
+  expect_same_bank(built, *cached);
+  EXPECT_EQ(built.global_mean.size(), cached->global_mean.size());
+  for (size_t m = 0; m < built.global_mean.size(); ++m)
+    EXPECT_FLOAT_EQ(built.global_mean[m], cached->global_mean[m]);
+  expect_same_bank(built, open_bank(path));
+}
+
+TEST(BankSnapshot, AnyWriteMakesItStale) {
+  Dataset data = arc();
+  const std::string path = fresh_bank("snap-write.sqlite", data);
+  open_bank(path);
+  const auto before = version_of(path);
+  {
+    auto file = BankFile::open(path, BankFile::Mode::kWrite);
+    const int64_t q = file->add_question(data.records[0]);
+    file->put_result(q, file->add_model("newcomer"), ResultRow{0.75f, "", kMissing, -1, -1, -1});
+  }
+  const auto after = version_of(path);
+  EXPECT_EQ(after.bank_id, before.bank_id);
+  EXPECT_GT(after.revision, before.revision);
+  EXPECT_FALSE(load_snapshot(snapshot_path(path), after).has_value());
+  const PriorBank reopened = open_bank(path);  // rebuilt from SQLite: sees the new model
+  const int m = reopened.data.model_index("newcomer");
+  ASSERT_GE(m, 0);
+  EXPECT_FLOAT_EQ(reopened.data.records[0].scores[static_cast<size_t>(m)], 0.75f);
+  EXPECT_TRUE(load_snapshot(snapshot_path(path), after).has_value());  // and a fresh snapshot
+}
+
+TEST(BankSnapshot, ABankReplacedAtTheSamePathIsNotConfusedWithTheOld) {
+  Dataset data = arc();
+  const std::string path = fresh_bank("snap-replace.sqlite", data);
+  open_bank(path);
+  data.records.resize(10);  // a different bank, saved over the first: revision starts again
+  save_bank(data, path);
+  EXPECT_EQ(open_bank(path).size(), 10u);
+}
+
+TEST(BankSnapshot, ADamagedSnapshotIsIgnoredAndReplaced) {
+  const std::string path = fresh_bank("snap-damaged.sqlite", arc());
+  const PriorBank built = open_bank(path);
+  const std::string snap = snapshot_path(path);
+  const auto size = std::filesystem::file_size(snap);
+  std::filesystem::resize_file(snap, size / 2);  // cut short
+  EXPECT_FALSE(load_snapshot(snap, version_of(path)).has_value());
+  expect_same_bank(built, open_bank(path));
+  EXPECT_EQ(std::filesystem::file_size(snap), size);  // rewritten whole
+  {
+    std::fstream f(snap, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 3));
+    f.write("\xff\xff\xff\xff\xff\xff\xff\xff", 8);  // garbage in the middle
+  }
+  EXPECT_FALSE(load_snapshot(snap, version_of(path)).has_value());  // the checksum sees it
+  expect_same_bank(built, open_bank(path));
+  std::ofstream(snap, std::ios::trunc) << "not a snapshot";
+  expect_same_bank(built, open_bank(path));
+}
+
+}  // namespace
+}  // namespace smacs
