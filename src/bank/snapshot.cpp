@@ -173,6 +173,30 @@ std::unique_ptr<Mapped> map_file(const std::string& path) {
   return m->data ? std::move(m) : nullptr;
 }
 
+// The document frequencies: the whole table, or only its non-zero (bucket, df) pairs when
+// that is smaller (a small bank uses few of the 4M buckets).
+void write_df(Writer& w, const std::vector<uint32_t>& df) {
+  std::vector<uint32_t> pairs;
+  for (uint32_t t = 0; t < df.size() && pairs.size() < df.size(); ++t)
+    if (df[t] != 0) pairs.insert(pairs.end(), {t, df[t]});
+  const bool sparse = pairs.size() < df.size();
+  w.pod(static_cast<uint8_t>(sparse));
+  w.array(sparse ? pairs : df);
+}
+
+std::vector<uint32_t> read_df(Reader& in) {
+  const bool sparse = in.pod<uint8_t>() != 0;
+  std::vector<uint32_t> v;
+  in.array(v);
+  if (!sparse) return v;
+  std::vector<uint32_t> df(kTermBuckets, 0);
+  for (size_t i = 0; i + 1 < v.size(); i += 2) {
+    if (v[i] >= kTermBuckets) throw Error("snapshot term out of range");
+    df[v[i]] = v[i + 1];
+  }
+  return df;
+}
+
 PriorBank read_bank(Reader& in) {
   Dataset data;
   const auto n_models = in.pod<uint64_t>();
@@ -182,8 +206,7 @@ PriorBank read_bank(Reader& in) {
   for (uint64_t i = 0; i < n_records; ++i) data.records.push_back(read_record(in, n_models));
   const auto documents = in.pod<uint64_t>();
   const auto max_df = in.pod<double>();
-  std::vector<uint32_t> df;
-  in.array(df);
+  const std::vector<uint32_t> df = read_df(in);
   Postings postings;
   postings.n_rows = in.pod<uint32_t>();
   in.array(postings.terms);
@@ -225,7 +248,7 @@ void save_snapshot(const PriorBank& bank, const BankFile::Version& version,
     for (const auto& r : bank.data.records) write_record(w, r, models);
     w.pod(tfidf->documents());
     w.pod(tfidf->max_df());
-    w.array(tfidf->document_frequency());
+    write_df(w, tfidf->document_frequency());
     w.pod(postings->n_rows);
     w.array(postings->terms);
     w.array(postings->offsets);
