@@ -79,6 +79,20 @@ TEST(LlamaModel, LoadsTokenizesAndAppliesTheChatTemplate) {
   EXPECT_EQ(marked[1], 3);
 }
 
+TEST(LlamaModel, UsesTheChatTemplateTheGgufCarries) {
+  const std::string llama3 = test::temp_path("llama3-template.gguf");
+  write_tiny_gguf(llama3, {.chat_template = "{% for message in messages %}<|start_header_id|>{{ "
+                                            "message['role'] }}<|end_header_id|>\n\n{{ "
+                                            "message['content'] }}<|eot_id|>{% endfor %}"});
+  EXPECT_EQ(apply_chat_template(load_gguf_model(llama3).get(), {{"user", "hi"}}),
+            "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  const std::string odd = test::temp_path("odd-template.gguf");
+  write_tiny_gguf(odd, {.chat_template = "{{ something llama.cpp does not know }}"});
+  EXPECT_EQ(apply_chat_template(load_gguf_model(odd).get(), {{"user", "hi"}}),
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");  // ChatML
+}
+
 TEST(LlamaModel, MissingCorruptAndTruncatedFilesGiveClearErrors) {
   EXPECT_NE(error_of([] { load_gguf_model("/nonexistent/m.gguf"); }).find("does not exist"),
             std::string::npos);

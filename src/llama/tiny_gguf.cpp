@@ -73,7 +73,8 @@ void set_metadata(gguf_context* g, const TinyModelSpec& s, const Vocab& v) {
   gguf_set_val_u32(g, "tokenizer.ggml.bos_token_id", 1);
   gguf_set_val_u32(g, "tokenizer.ggml.eos_token_id", 2);
   gguf_set_val_bool(g, "tokenizer.ggml.add_bos_token", true);
-  gguf_set_val_str(g, "tokenizer.chat_template", kChatML);
+  gguf_set_val_str(g, "tokenizer.chat_template",
+                   s.chat_template.empty() ? kChatML : s.chat_template.c_str());
 }
 
 struct Shape {

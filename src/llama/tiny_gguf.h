@@ -21,6 +21,7 @@ struct TinyModelSpec {
   uint32_t context = 1024;
   bool f16 = false;  // F16 matrices (as real models ship) instead of F32
   uint64_t seed = 1;
+  std::string chat_template{};  // tokenizer.chat_template; "" = ChatML
 };
 
 // Writes the model; throws smacs::Error when the spec is invalid or the file cannot be written.
