@@ -61,8 +61,7 @@ EvalReport evaluate_once(const PriorBank& bank, const Dataset& test, const EvalF
 
 // Trains on every task but one and tests on that one: how SMACS does on a task it never saw.
 int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlags& f,
-                       const std::map<std::string, AnswerKind>& kinds, IndexKind index,
-                       const std::shared_ptr<Embedder>& embedder) {
+                       const std::map<std::string, AnswerKind>& kinds, const BankOptions& options) {
   std::set<std::string> tasks;
   for (const auto& r : test.records) tasks.insert(r.task);
   nlohmann::json out = nlohmann::json::object();
@@ -75,7 +74,7 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
       if (r.task != held) tr.records.push_back(r);
     for (const auto& r : test.records)
       if (r.task == held) te.records.push_back(r);
-    const PriorBank bank = build_bank(std::move(tr), index, embedder);
+    const PriorBank bank = build_bank(std::move(tr), options);
     const EvalReport rep = evaluate_once(bank, te, f, kinds, fitted_params(bank, f, kinds));
     const auto& acc = rep.tasks.front().accuracy;
     std::printf("%-16s %12.2f %12.2f %12.2f %12.2f\n", held.c_str(), acc.at("best_single"),
@@ -94,14 +93,16 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
 int run(const EvalFlags& f) {
   if (f.train.empty() == f.bank.empty()) throw Error("give exactly one of --train and --bank");
   const auto kinds = parse_kinds(f.kinds);
-  const IndexKind index = parse_index_kind(f.index);
+  BankOptions options;
+  options.index = parse_index_kind(f.index);
   auto start = std::chrono::steady_clock::now();
   Dataset train = f.bank.empty() ? load_files(f.train) : load_bank_data(f.bank);
   const Dataset test = load_files(f.test);
-  std::shared_ptr<Embedder> embedder;  // null: the built-in TF-IDF
-  if (!f.embedder_gguf.empty()) embedder = make_llama_embedder({.gguf = f.embedder_gguf});
-  if (f.loto) return leave_one_task_out(train, test, f, kinds, index, embedder);
-  const PriorBank bank = build_bank(std::move(train), index, embedder);
+  if (!f.embedder_gguf.empty())  // else the built-in TF-IDF
+    options.embedder = make_llama_embedder({.gguf = f.embedder_gguf});
+  if (f.loto) return leave_one_task_out(train, test, f, kinds, options);
+  const PriorBank bank = load_with_progress(
+      [&](const Progress& p) { return build_bank(std::move(train), with_progress(options, p)); });
   std::cerr << "prior bank: " << bank.size() << " questions, " << bank.tasks.size() << " task(s), "
             << bank.data.models.size() << " models; test: " << test.records.size()
             << " questions (loaded and indexed in " << seconds_since(start) << " s)\n";

@@ -7,6 +7,7 @@
 
 #include "bank/bank_store.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "core/error.h"
 #include "data/load.h"
 #include "eval/evaluate.h"
@@ -35,9 +36,11 @@ int serve(const std::string& config_path) {
   const ServerConfig config = load_server_config(config_path);
   if (config.bank_files.empty())
     throw Error(config_path + ": key 'bank' is required (a .sqlite bank or data files)");
-  std::shared_ptr<Embedder> embedder;
-  if (config.embedder) embedder = make_llama_embedder(*config.embedder);
-  PriorBank bank = load_bank_from(config.bank_files, IndexKind::kExact, embedder);
+  BankOptions options;
+  if (config.embedder) options.embedder = make_llama_embedder(*config.embedder);
+  PriorBank bank = load_with_progress([&](const Progress& p) {
+    return load_bank_from(config.bank_files, with_progress(options, p));
+  });
   SmacsParams params = config.params;
   std::vector<std::string> pool;
   for (const auto& b : config.pool) pool.push_back(b.name());

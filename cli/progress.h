@@ -7,6 +7,8 @@
 #include <mutex>
 #include <string>
 
+#include "bank/prior_bank.h"
+
 namespace smacs {
 
 class ProgressBar {
@@ -40,5 +42,19 @@ class ProgressBar {
   std::mutex mutex_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
+
+// Runs `load(progress)` with a bar labelled "embedding bank" that ends before anything else
+// is printed. The bar only moves when a pretrained embedder reports progress.
+template <typename Load>
+auto load_with_progress(Load load) {
+  ProgressBar bar("embedding bank");
+  return load(bar.callback());
+}
+
+// `options` with `progress` attached when it embeds with a pretrained model.
+inline BankOptions with_progress(BankOptions options, const Progress& progress) {
+  if (options.embedder) options.progress = progress;
+  return options;
+}
 
 }  // namespace smacs

@@ -366,16 +366,16 @@ Dataset load_bank_data(const std::string& path) {
   return BankFile::open(path, BankFile::Mode::kRead)->load();
 }
 
-PriorBank open_bank(const std::string& path, IndexKind kind, std::shared_ptr<Embedder> pretrained) {
+PriorBank open_bank(const std::string& path, const BankOptions& options) {
   const auto file = BankFile::open(path, BankFile::Mode::kRead);
   // The version is read before the rows: a write in between makes the snapshot older than its
   // label says, never newer, so it can only be ignored later, never wrongly trusted.
   const auto version = file->version();
-  const bool cacheable = version && kind == IndexKind::kExact && !pretrained;
+  const bool cacheable = version && options.index == IndexKind::kExact && !options.embedder;
   const std::string snap = snapshot_path(path);
   if (cacheable)
     if (auto bank = load_snapshot(snap, *version)) return std::move(*bank);
-  PriorBank bank = build_bank(file->load(), kind, std::move(pretrained));
+  PriorBank bank = build_bank(file->load(), options);
   if (cacheable) {
     try {
       save_snapshot(bank, *version, snap);
@@ -386,11 +386,9 @@ PriorBank open_bank(const std::string& path, IndexKind kind, std::shared_ptr<Emb
   return bank;
 }
 
-PriorBank load_bank_from(const std::vector<std::string>& files, IndexKind kind,
-                         std::shared_ptr<Embedder> pretrained) {
-  if (files.size() == 1 && files[0].ends_with(".sqlite"))
-    return open_bank(files[0], kind, std::move(pretrained));
-  return build_bank(load_files(files), kind, std::move(pretrained));
+PriorBank load_bank_from(const std::vector<std::string>& files, const BankOptions& options) {
+  if (files.size() == 1 && files[0].ends_with(".sqlite")) return open_bank(files[0], options);
+  return build_bank(load_files(files), options);
 }
 
 }  // namespace smacs

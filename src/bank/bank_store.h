@@ -62,12 +62,9 @@ void save_bank(const Dataset& data, const std::string& path);
 Dataset load_bank_data(const std::string& path);
 // Reads the snapshot when it matches the bank (exact index, TF-IDF); else builds from the rows
 // and leaves a fresh snapshot (best effort: a read-only folder just means no cache).
-PriorBank open_bank(const std::string& path, IndexKind kind = IndexKind::kExact,
-                    std::shared_ptr<Embedder> pretrained = nullptr);
+PriorBank open_bank(const std::string& path, const BankOptions& options = {});
 
 // A bank from a .sqlite file, or built from data files (RouterDC, RouterBench, JSONL).
-// `pretrained`: see build_bank().
-PriorBank load_bank_from(const std::vector<std::string>& files, IndexKind kind = IndexKind::kExact,
-                         std::shared_ptr<Embedder> pretrained = nullptr);
+PriorBank load_bank_from(const std::vector<std::string>& files, const BankOptions& options = {});
 
 }  // namespace smacs

@@ -59,19 +59,30 @@ std::vector<SparseVec> fit_tfidf(PriorBank& bank) {
 
 }  // namespace
 
-PriorBank build_bank(Dataset data, IndexKind kind, std::shared_ptr<Embedder> pretrained) {
+PriorBank build_bank(Dataset data, const BankOptions& options) {
   PriorBank bank;
   bank.data = std::move(data);
   compute_bank_stats(bank);
   std::vector<SparseVec> vecs;
-  if (pretrained) {  // one at a time: a model embedder runs on its own threads
-    for (const auto& r : bank.data.records) vecs.push_back(pretrained->embed(r.question));
-    bank.embedder = bank.pretrained = std::move(pretrained);
+  if (options.embedder) {  // one at a time: a model embedder runs on its own threads
+    for (const auto& r : bank.data.records) {
+      vecs.push_back(options.embedder->embed(r.question));
+      if (options.progress) options.progress(vecs.size(), bank.size());
+    }
+    bank.embedder = bank.pretrained = options.embedder;
   } else {
     vecs = fit_tfidf(bank);
   }
-  bank.index = make_index(kind, vecs);
+  bank.index_kind = options.index;
+  bank.index = make_index(options.index, vecs);
   return bank;
+}
+
+BankOptions options_of(const PriorBank& bank) {
+  BankOptions o;
+  o.index = bank.index_kind;
+  o.embedder = bank.pretrained;
+  return o;
 }
 
 std::vector<int> resolve_models(const PriorBank& bank, const std::vector<std::string>& names) {

@@ -2,6 +2,7 @@
 #pragma once
 #include <memory>
 
+#include "core/progress.h"
 #include "core/record.h"
 #include "embedding/tfidf.h"
 #include "retrieval/index.h"
@@ -17,16 +18,24 @@ struct PriorBank {
   std::shared_ptr<Embedder> embedder;         // embeds questions for retrieval
   std::shared_ptr<Embedder> pretrained;  // the embedder given to build_bank (null: TF-IDF fitted
                                          // on these rows); rebuilds of this bank pass it again
+  IndexKind index_kind = IndexKind::kExact;
   std::unique_ptr<NeighborIndex> index;
 
   size_t size() const { return data.records.size(); }
   int task_index(const std::string& task) const;  // -1 when the bank has no such task
 };
 
-// Embeds and indexes every row and computes the means. Without a `pretrained` embedder the
-// built-in TF-IDF one is fitted on the bank's questions.
-PriorBank build_bank(Dataset data, IndexKind kind = IndexKind::kExact,
-                     std::shared_ptr<Embedder> pretrained = nullptr);
+struct BankOptions {
+  IndexKind index = IndexKind::kExact;
+  std::shared_ptr<Embedder> embedder;  // a pretrained embedder; null: TF-IDF fitted on the bank
+  Progress progress;                   // per question embedded by a pretrained embedder
+};
+
+// Embeds and indexes every row and computes the means.
+PriorBank build_bank(Dataset data, const BankOptions& options = {});
+
+// The options that rebuild `bank` the same way (its index kind and pretrained embedder).
+BankOptions options_of(const PriorBank& bank);
 
 // Recomputes global_mean and task_mean (after rows or models changed).
 void compute_bank_stats(PriorBank& bank);

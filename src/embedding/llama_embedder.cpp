@@ -36,6 +36,8 @@ class LlamaEmbedder final : public Embedder {
     if (!ctx_)
       throw Error("llama embedder '" + path_ +
                   "': cannot create a context: " + take_llama_errors());
+    threads_ = make_threadpool(p.n_threads);
+    llama_attach_threadpool(ctx_.get(), threads_.get(), nullptr);
   }
 
   void fit(const std::vector<std::string>&) override {}  // pretrained: nothing to fit
@@ -67,6 +69,7 @@ class LlamaEmbedder final : public Embedder {
   LlamaModelPtr model_;
   const llama_vocab* vocab_ = nullptr;
   int32_t dim_ = 0;
+  ThreadpoolPtr threads_;  // declared before the context: outlives it
   LlamaContextPtr ctx_;
   mutable std::mutex mu_;
 };

@@ -41,8 +41,6 @@ struct EvalInput {
   std::map<std::string, AnswerKind> kinds;        // per task
 };
 
-using Progress = std::function<void(size_t done, size_t total)>;
-
 // `leave_one_out`: the test set is the bank itself and each row's own entry is excluded
 // (cross-validation on the train split). Empty `pool` = every model in both bank and test.
 EvalInput prepare_eval(const PriorBank& bank, const Dataset& test, std::vector<std::string> pool,

@@ -49,7 +49,7 @@ Gateway::FeedbackResult Gateway::feedback(const std::string& id, const std::stri
   row.scores = {score};
   one.records.push_back(std::move(row));
   merge_into(data, std::move(one));
-  reload(build_bank(std::move(data), IndexKind::kExact, current->bank.pretrained));
+  reload(build_bank(std::move(data), options_of(current->bank)));
   remembered_.erase(it);  // one score per answer
   return {model, std::nullopt};
 }

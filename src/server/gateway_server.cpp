@@ -45,8 +45,7 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
 }
 
 json GatewayServer::reload_bank() {
-  gateway_.reload(
-      load_bank_from(config_.bank_files, IndexKind::kExact, gateway_.view()->bank.pretrained));
+  gateway_.reload(load_bank_from(config_.bank_files, options_of(gateway_.view()->bank)));
   const auto view = gateway_.view();
   return {{"status", "reloaded"},
           {"questions", view->bank.size()},
