@@ -144,6 +144,13 @@ TEST(LlamaBackend, RejectsBadRequestsAndPromptsLongerThanTheContext) {
   EXPECT_EQ(no_messages.status, 400);
   const BackendReply zero = backend->complete(chat("hi", 0), in_seconds(30));
   EXPECT_EQ(zero.status, 400);
+  json wild = chat("hi", 3);  // out-of-range numbers are clamped, never undefined behaviour
+  wild["seed"] = -5, wild["top_k"] = 1e300, wild["top_p"] = 7, wild["temperature"] = -1;
+  EXPECT_TRUE(backend->complete(wild, in_seconds(30)).ok);
+  wild["max_tokens"] = 1e300;  // more than the context: cut to what fits
+  const BackendReply capped = backend->complete(wild, in_seconds(30));
+  ASSERT_TRUE(capped.ok) << capped.error;
+  EXPECT_LE(capped.body["usage"]["total_tokens"].get<int>(), 256);
   EXPECT_TRUE(backend->complete(chat("hi", 3), in_seconds(30)).ok);  // still serving
 }
 

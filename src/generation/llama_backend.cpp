@@ -7,6 +7,7 @@
 // top_k, seed, stop, ignore_eos. Replies carry OpenAI `usage` and llama-server-style `timings`.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -51,16 +52,18 @@ Generation read_request(const json& body, const LlamaBackendConfig& c) {
     if (!text) throw Error("a message's 'content' must be a string or text parts");
     g.turns.push_back({role->get<std::string>(), *text});
   }
-  auto number = [&](const char* key, double fallback) {
+  // Clamped before any cast: a client's 1e300 or -5 must not be undefined behaviour.
+  auto number = [&](const char* key, double fallback, double lo, double hi) {
     const auto it = body.find(key);
-    return it != body.end() && it->is_number() ? it->get<double>() : fallback;
+    const double v = it != body.end() && it->is_number() ? it->get<double>() : fallback;
+    return std::isfinite(v) ? std::clamp(v, lo, hi) : fallback;
   };
-  g.max_tokens =
-      static_cast<int>(number("max_tokens", number("max_completion_tokens", c.max_tokens)));
-  g.temperature = static_cast<float>(number("temperature", c.temperature));
-  g.top_p = static_cast<float>(number("top_p", c.top_p));
-  g.top_k = static_cast<int>(number("top_k", c.top_k));
-  g.seed = static_cast<uint64_t>(number("seed", static_cast<double>(c.seed)));
+  const double max_tokens = number("max_completion_tokens", c.max_tokens, -1, 1e9);
+  g.max_tokens = static_cast<int>(number("max_tokens", max_tokens, -1, 1e9));
+  g.temperature = static_cast<float>(number("temperature", c.temperature, 0, 100));
+  g.top_p = static_cast<float>(number("top_p", c.top_p, 0, 1));
+  g.top_k = static_cast<int>(number("top_k", c.top_k, 0, 1e9));
+  g.seed = static_cast<uint64_t>(number("seed", static_cast<double>(c.seed), 0, 1e18));
   if (g.max_tokens < 1) throw Error("'max_tokens' must be at least 1");
   if (const auto e = body.find("ignore_eos"); e != body.end() && e->is_boolean()) g.ignore_eos = *e;
   if (const auto s = body.find("stop"); s != body.end()) {
