@@ -18,7 +18,8 @@ namespace {
 
 struct EvalFlags {
   std::vector<std::string> train, test, pool, kinds;
-  std::string bank, report, markdown, plot, index = "exact", embedder_gguf;
+  std::string bank, report, markdown, plot, index = "exact", embedder_gguf, embedder_url,
+                                            embedder_model;
   SmacsParams params;
   bool tune = false, no_gate = false, no_drop = false, no_agreement = false, loto = false;
 };
@@ -98,8 +99,12 @@ int run(const EvalFlags& f) {
   auto start = std::chrono::steady_clock::now();
   Dataset train = f.bank.empty() ? load_files(f.train) : load_bank_data(f.bank);
   const Dataset test = load_files(f.test);
+  if (!f.embedder_gguf.empty() && !f.embedder_url.empty())
+    throw Error("give at most one of --embedder-gguf and --embedder-url");
   if (!f.embedder_gguf.empty())  // else the built-in TF-IDF
     options.embedder = make_llama_embedder({.gguf = f.embedder_gguf});
+  if (!f.embedder_url.empty())
+    options.embedder = make_http_embedder({.base_url = f.embedder_url, .model = f.embedder_model});
   if (f.loto) return leave_one_task_out(train, test, f, kinds, options);
   const PriorBank bank = load_with_progress(
       [&](const Progress& p) { return build_bank(std::move(train), with_progress(options, p)); });
@@ -170,6 +175,10 @@ Runner add_eval_command(CLI::App& app) {
   cmd->add_option("--index", f->index, "Neighbour index: exact or hnsw")->capture_default_str();
   cmd->add_option("--embedder-gguf", f->embedder_gguf,
                   "Embed questions with this GGUF embedding model (llama.cpp) instead of TF-IDF");
+  cmd->add_option("--embedder-url", f->embedder_url,
+                  "Embed questions through this OpenAI-compatible endpoint (e.g. "
+                  "http://127.0.0.1:8001/v1; POST /embeddings) instead of TF-IDF");
+  cmd->add_option("--embedder-model", f->embedder_model, "The model name for --embedder-url");
   cmd->add_flag("--leave-one-task-out", f->loto,
                 "Test each task with a bank built from the other tasks");
   cmd->add_option("--report", f->report, "Write the JSON report here");

@@ -37,7 +37,7 @@ int serve(const std::string& config_path) {
   if (config.bank_files.empty())
     throw Error(config_path + ": key 'bank' is required (a .sqlite bank or data files)");
   BankOptions options;
-  if (config.embedder) options.embedder = make_llama_embedder(*config.embedder);
+  options.embedder = make_embedder(config.embedder);
   PriorBank bank = load_with_progress([&](const Progress& p) {
     return load_bank_from(config.bank_files, with_progress(options, p));
   });

@@ -54,15 +54,6 @@ json chat(const std::string& text, int max_tokens, double temperature = 0) {
 
 Deadline in_seconds(int s) { return Clock::now() + std::chrono::seconds(s); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST(LlamaModel, LoadsTokenizesAndAppliesTheChatTemplate) {
   const LlamaModelPtr model = load_gguf_model(tiny_model());
   const llama_vocab* vocab = llama_model_get_vocab(model.get());
@@ -94,17 +85,17 @@ TEST(LlamaModel, UsesTheChatTemplateTheGgufCarries) {
 }
 
 TEST(LlamaModel, MissingCorruptAndTruncatedFilesGiveClearErrors) {
-  EXPECT_NE(error_of([] { load_gguf_model("/nonexistent/m.gguf"); }).find("does not exist"),
+  EXPECT_NE(test::error_of([] { load_gguf_model("/nonexistent/m.gguf"); }).find("does not exist"),
             std::string::npos);
   const std::string text = test::write_temp("not-a-model.gguf", "hello, I am not a model\n");
-  EXPECT_NE(error_of([&] { load_gguf_model(text); }).find("is not a GGUF file"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { load_gguf_model(text); }).find("is not a GGUF file"), std::string::npos);
   std::ifstream in(tiny_model(), std::ios::binary);
   std::string head(4096, '\0');
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
   const std::string cut = test::write_temp("truncated.gguf", head);
-  const std::string why = error_of([&] { load_gguf_model(cut); });
+  const std::string why = test::error_of([&] { load_gguf_model(cut); });
   EXPECT_NE(why.find("cannot load GGUF model '" + cut + "'"), std::string::npos) << why;
-  EXPECT_NE(error_of([] {
+  EXPECT_NE(test::error_of([] {
               make_llama_backend({"m", "/nonexistent.gguf"});
             }).find("does not exist"),
             std::string::npos);

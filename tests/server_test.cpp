@@ -284,26 +284,47 @@ pool:
   EXPECT_EQ(c.pool[1].llama.threads, 3);
   EXPECT_EQ(c.pool[1].llama.temperature, 0.0f);
   EXPECT_EQ(c.pool[1].llama.seed, 7u);
-  ASSERT_TRUE(c.embedder.has_value());
-  EXPECT_EQ(c.embedder->gguf, "/etc/smacs/e.gguf");
-  EXPECT_EQ(c.embedder->context, 256u);
-  EXPECT_FALSE(
-      parse_server_config("bank: b\nembedder: {type: tfidf}\npool: [{name: m, base_url: http://x}]",
-                          "/tmp")
-          .embedder.has_value());
-    auto message = [](const std::string& pool) {
-      try {
-        parse_server_config("bank: b\npool:\n  - " + pool + "\n", "/tmp");
-      } catch (const Error& e) {
-        return std::string(e.what());
-      }
-      return std::string("no error");
-    };
-    EXPECT_NE(message("{name: x, type: gpu}").find("'type' must be http or llama"),
-              std::string::npos);
-    EXPECT_NE(message("{name: x, type: llama}").find("'gguf'"), std::string::npos);
-    EXPECT_NE(message("{name: x, type: llama, gguf: m, slots: 0}").find("'slots'"),
-              std::string::npos);
-    EXPECT_NE(message("{name: x, type: llama, gguf: m, base_url: http://x}").find("'base_url'"),
-              std::string::npos);  // an http key on a llama model is a mistake worth naming
+  ASSERT_EQ(c.embedder.type, EmbedderConfig::Type::kLlama);
+  EXPECT_EQ(c.embedder.llama.gguf, "/etc/smacs/e.gguf");
+  EXPECT_EQ(c.embedder.llama.context, 256u);
+  EXPECT_TRUE(parse_server_config(
+                  "bank: b\nembedder: {type: tfidf}\npool: [{name: m, base_url: http://x}]", "/tmp")
+                  .embedder.type == EmbedderConfig::Type::kTfidf);
+  auto message = [](const std::string& pool) {
+    try {
+      parse_server_config("bank: b\npool:\n  - " + pool + "\n", "/tmp");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const ServerConfig http = parse_server_config(
+      "bank: b\nembedder: {type: http, base_url: http://127.0.0.1:9/v1, model: bge, batch: 8}\n"
+      "pool: [{name: m, base_url: http://x}]",
+      "/tmp");
+  ASSERT_EQ(http.embedder.type, EmbedderConfig::Type::kHttp);
+  EXPECT_EQ(http.embedder.http.model, "bge");
+  EXPECT_EQ(http.embedder.http.batch, 8u);
+  auto embedder_message = [](const std::string& e) {
+    try {
+      parse_server_config("bank: b\nembedder: " + e + "\npool: [{name: m, base_url: http://x}]",
+                          "/");
+    } catch (const Error& err) {
+      return std::string(err.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(embedder_message("{type: http, base_url: http://x}").find("'model'"),
+            std::string::npos);
+  EXPECT_NE(embedder_message("{type: http, model: m}").find("'base_url'"), std::string::npos);
+  EXPECT_NE(embedder_message("{type: word2vec}").find("tfidf, llama or http"), std::string::npos);
+  EXPECT_NE(embedder_message("{type: tfidf, gguf: x}").find("unknown key 'gguf'"),
+            std::string::npos);
+  EXPECT_NE(message("{name: x, type: gpu}").find("'type' must be http or llama"),
+            std::string::npos);
+  EXPECT_NE(message("{name: x, type: llama}").find("'gguf'"), std::string::npos);
+  EXPECT_NE(message("{name: x, type: llama, gguf: m, slots: 0}").find("'slots'"),
+            std::string::npos);
+  EXPECT_NE(message("{name: x, type: llama, gguf: m, base_url: http://x}").find("'base_url'"),
+            std::string::npos);  // an http key on a llama model is a mistake worth naming
 }

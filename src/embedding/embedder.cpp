@@ -4,6 +4,18 @@
 
 namespace smacs {
 
+std::shared_ptr<Embedder> make_embedder(const EmbedderConfig& config) {
+  switch (config.type) {
+    case EmbedderConfig::Type::kLlama:
+      return make_llama_embedder(config.llama);
+    case EmbedderConfig::Type::kHttp:
+      return make_http_embedder(config.http);
+    case EmbedderConfig::Type::kTfidf:
+      break;
+  }
+  return nullptr;
+}
+
 #ifndef SMACS_WITH_LLAMA
 std::shared_ptr<Embedder> make_llama_embedder(const LlamaEmbedderConfig&) {
   throw Error(

@@ -19,17 +19,47 @@ class Embedder {
   virtual ~Embedder() = default;
   virtual void fit(const std::vector<std::string>& corpus) = 0;
   virtual SparseVec embed(std::string_view text) const = 0;  // L2-normalised
+  // Many texts (a whole bank); the default embeds them one by one.
+  virtual std::vector<SparseVec> embed_all(const std::vector<std::string>& texts) const {
+    std::vector<SparseVec> out;
+    out.reserve(texts.size());
+    for (const auto& t : texts) out.push_back(embed(t));
+    return out;
+  }
   virtual std::string name() const = 0;
 };
 
 struct LlamaEmbedderConfig {
-  std::string gguf;
+  std::string gguf{};
   uint32_t context = 512;  // tokens per text
   int threads = 0;         // 0 = all cores
 };
 
+struct HttpEmbedderConfig {
+  std::string base_url{};  // e.g. http://127.0.0.1:8000/v1 (POST {base_url}/embeddings)
+  std::string model{};
+  std::string api_key{};  // sent as Bearer when set
+  size_t batch = 64;      // texts per request when embedding a bank
+  int timeout_ms = 30000;
+  int retries = 2;
+  size_t max_connections = 16;
+};
+
+// An OpenAI-compatible /v1/embeddings endpoint (embedding/http_embedder.cpp).
+std::shared_ptr<Embedder> make_http_embedder(const HttpEmbedderConfig& config);
+
 // A GGUF embedding model run in-process (embedding/llama_embedder.cpp). Throws smacs::Error for
 // a missing or bad GGUF file, or when smacs was built without llama.cpp.
 std::shared_ptr<Embedder> make_llama_embedder(const LlamaEmbedderConfig& config);
+
+// Which embedder a config asks for.
+struct EmbedderConfig {
+  enum class Type { kTfidf, kLlama, kHttp } type = Type::kTfidf;
+  LlamaEmbedderConfig llama;
+  HttpEmbedderConfig http;
+};
+
+// The pretrained embedder of a config; nullptr for the built-in TF-IDF (fitted per bank).
+std::shared_ptr<Embedder> make_embedder(const EmbedderConfig& config);
 
 }  // namespace smacs

@@ -6,17 +6,16 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace smacs {
+#include "core/deadline.h"
 
-using Clock = std::chrono::steady_clock;
-using Deadline = Clock::time_point;
+namespace smacs {
 
 struct BackendReply {
   bool ok = false;
-  std::string content;    // the assistant message text (ok)
+  std::string content{};  // the assistant message text (ok)
   nlohmann::json body;    // the upstream response JSON (ok)
   int status = 0;         // last HTTP status, 0 when no response came
-  std::string error;      // why it failed (!ok)
+  std::string error{};    // why it failed (!ok)
   double latency_ms = 0;  // wall time including retries
   int attempts = 0;
 };
@@ -31,10 +30,10 @@ class Backend {
 };
 
 struct HttpBackendConfig {
-  std::string name;             // the pool name clients and the prior bank use
-  std::string base_url;         // e.g. http://127.0.0.1:8000/v1
-  std::string model;            // upstream model id (default: name)
-  std::string api_key;          // sent as Bearer (from api_key_env)
+  std::string name{};           // the pool name clients and the prior bank use
+  std::string base_url{};       // e.g. http://127.0.0.1:8000/v1
+  std::string model{};          // upstream model id (default: name)
+  std::string api_key{};        // sent as Bearer (from api_key_env)
   size_t max_concurrency = 16;  // in-flight requests (and pooled keep-alive connections)
   int timeout_ms = 30000;       // per attempt
   int retries = 2;              // extra attempts on 429, 5xx and connection errors
@@ -46,8 +45,8 @@ struct HttpBackendConfig {
 std::unique_ptr<Backend> make_http_backend(const HttpBackendConfig& config);
 
 struct LlamaBackendConfig {
-  std::string name;          // the pool name
-  std::string gguf;          // model file
+  std::string name{};        // the pool name
+  std::string gguf{};        // model file
   uint32_t context = 4096;   // tokens per slot (prompt + reply); 0 = the model's own
   int threads = 0;           // CPU threads per slot; 0 = all cores
   size_t slots = 1;          // requests generated at once

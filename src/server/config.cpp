@@ -77,6 +77,14 @@ std::string resolve(const std::string& path, const std::string& base_dir) {
   return (std::filesystem::path(base_dir) / p).lexically_normal().string();
 }
 
+std::string api_key_from_env(const YAML::Node& n, const std::string& w) {
+  const std::string env = get<std::string>(n, "api_key_env", w, "");
+  if (env.empty()) return "";
+  const char* key = std::getenv(env.c_str());
+  if (!key) throw Error(w + ": key 'api_key_env': environment variable " + env + " is not set");
+  return key;
+}
+
 HttpBackendConfig parse_http(const YAML::Node& b, const std::string& w, const std::string& name) {
   check_keys(b,
              {"name", "type", "base_url", "model", "api_key_env", "max_concurrency", "timeout_ms",
@@ -89,14 +97,7 @@ HttpBackendConfig parse_http(const YAML::Node& b, const std::string& w, const st
   if (c.base_url.rfind("http://", 0) != 0 && c.base_url.rfind("https://", 0) != 0)
     throw Error(w + " (" + c.name + "): key 'base_url' must start with http:// or https://");
   c.model = get<std::string>(b, "model", w, c.name);
-  const std::string env = get<std::string>(b, "api_key_env", w, "");
-  if (!env.empty()) {
-    const char* key = std::getenv(env.c_str());
-    if (!key)
-      throw Error(w + " (" + c.name + "): key 'api_key_env': environment variable " + env +
-                  " is not set");
-    c.api_key = key;
-  }
+  c.api_key = api_key_from_env(b, w + " (" + c.name + ")");
   const int conc = get<int>(b, "max_concurrency", w, 16);
   if (conc < 1) throw Error(w + " (" + c.name + "): key 'max_concurrency' must be at least 1");
   c.max_concurrency = static_cast<size_t>(conc);
@@ -154,20 +155,42 @@ BackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string& wh
   return c;
 }
 
-std::optional<LlamaEmbedderConfig> parse_embedder(const YAML::Node& e, const std::string& where,
-                                                  const std::string& base_dir) {
-  if (!e) return std::nullopt;
+EmbedderConfig parse_embedder(const YAML::Node& e, const std::string& where,
+                              const std::string& base_dir) {
+  EmbedderConfig c;
+  if (!e) return c;
   const std::string w = where + ": embedder";
   if (!e.IsMap()) throw Error(w + " must be a mapping");
-  check_keys(e, {"type", "gguf", "context", "threads"}, w);
   const std::string type = get<std::string>(e, "type", w, "tfidf");
-  if (type == "tfidf") return std::nullopt;
-  if (type != "llama") throw Error(w + ": key 'type' must be tfidf or llama, not '" + type + "'");
-  LlamaEmbedderConfig c;
-  c.gguf = resolve(get<std::string>(e, "gguf", w, ""), base_dir);
-  if (c.gguf.empty()) throw Error(w + ": key 'gguf' (the embedding model file) is required");
-  c.context = get<uint32_t>(e, "context", w, c.context);
-  c.threads = get<int>(e, "threads", w, c.threads);
+  if (type == "tfidf") {
+    check_keys(e, {"type"}, w);
+  } else if (type == "llama") {
+    check_keys(e, {"type", "gguf", "context", "threads"}, w);
+    c.type = EmbedderConfig::Type::kLlama;
+    c.llama.gguf = resolve(get<std::string>(e, "gguf", w, ""), base_dir);
+    if (c.llama.gguf.empty())
+      throw Error(w + ": key 'gguf' (the embedding model file) is required");
+    c.llama.context = get<uint32_t>(e, "context", w, c.llama.context);
+    c.llama.threads = get<int>(e, "threads", w, c.llama.threads);
+  } else if (type == "http") {
+    check_keys(e, {"type", "base_url", "model", "api_key_env", "batch", "timeout_ms", "retries"},
+               w);
+    c.type = EmbedderConfig::Type::kHttp;
+    HttpEmbedderConfig& h = c.http;
+    h.base_url = get<std::string>(e, "base_url", w, "");
+    h.model = get<std::string>(e, "model", w, "");
+    if (h.base_url.rfind("http://", 0) != 0 && h.base_url.rfind("https://", 0) != 0)
+      throw Error(w + ": key 'base_url' must start with http:// or https://");
+    if (h.model.empty()) throw Error(w + ": key 'model' (the embedding model's name) is required");
+    h.api_key = api_key_from_env(e, w);
+    h.batch = get<size_t>(e, "batch", w, h.batch);
+    h.timeout_ms = get<int>(e, "timeout_ms", w, h.timeout_ms);
+    h.retries = get<int>(e, "retries", w, h.retries);
+    if (h.batch < 1 || h.timeout_ms < 1 || h.retries < 0)
+      throw Error(w + ": 'batch' and 'timeout_ms' must be positive, 'retries' >= 0");
+  } else {
+    throw Error(w + ": key 'type' must be tfidf, llama or http, not '" + type + "'");
+  }
   return c;
 }
 

@@ -9,6 +9,8 @@
 //   smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
 //           task_gate: true, seed: 42, tune: false}
 //   embedder: {type: llama, gguf: embed.gguf, context: 512, threads: 0}   # default: tfidf
+//   embedder: {type: http, base_url: http://127.0.0.1:8001/v1, model: bge-small,
+//              api_key_env: EMBED_KEY, batch: 64, timeout_ms: 30000, retries: 2}
 //   pool:
 //     - name: model-a                 # type: http (the default)
 //       base_url: http://127.0.0.1:8000/v1
@@ -51,7 +53,7 @@ struct ServerConfig {
   bool tune = false;
   size_t threads = 128;  // HTTP worker threads (each keep-alive client holds one)
   std::vector<BackendConfig> pool;
-  std::optional<LlamaEmbedderConfig> embedder;  // none: the built-in TF-IDF embedder
+  EmbedderConfig embedder;  // default: the built-in TF-IDF
 };
 
 ServerConfig load_server_config(const std::string& path);

@@ -112,7 +112,12 @@ void GatewayServer::chat_completions(const httplib::Request& req, httplib::Respo
   std::string content;
   json usage, extra = json::object();
   if (chat.model == "smacs") {
-    GatewayAnswer answer = gateway_.answer(chat, deadline);
+    GatewayAnswer answer;
+    try {
+      answer = gateway_.answer(chat, deadline);
+    } catch (const Error& e) {  // the embedder could not embed the question
+      return send_error(res, {502, "server_error", e.what(), "", "retrieval_failed"});
+    }
     if (!answer.ok)
       return send_error(res, {502, "server_error", answer.error, "", "backends_failed"});
     gateway_.remember(id, chat.retrieval_key, answer);

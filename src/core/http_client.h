@@ -1,0 +1,63 @@
+// JSON over HTTP to one OpenAI-compatible endpoint: a pool of keep-alive connections (at most
+// `max_connections`), per-attempt timeouts, and retries with exponential backoff on connection
+// errors, 429, 5xx and unusable replies, never past the caller's deadline. Thread-safe.
+// The chat backend (generation/) and the embeddings client (embedding/) both talk through it.
+#pragma once
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/deadline.h"
+
+namespace httplib {
+class Client;
+}
+
+namespace smacs {
+
+struct HttpEndpoint {
+  std::string base_url;  // http(s)://host:port/base, e.g. http://127.0.0.1:8000/v1
+  std::string api_key;   // sent as Bearer when set
+  size_t max_connections = 16;
+  int timeout_ms = 30000;  // per attempt
+  int retries = 2;         // extra attempts
+  int backoff_ms = 50;     // first retry delay, doubled each time
+};
+
+struct HttpResult {
+  bool ok = false;
+  int status = 0;     // last HTTP status, 0 when no response came
+  std::string body;   // the usable reply (ok)
+  std::string error;  // why not (!ok)
+  int attempts = 0;
+};
+
+class HttpClientPool {
+ public:
+  explicit HttpClientPool(HttpEndpoint endpoint);  // throws smacs::Error for a bad base_url
+  ~HttpClientPool();
+
+  // POSTs `payload` to base path + `path`. A 200 reply is usable when `usable(body)` says so
+  // (default: always); an unusable one counts as a retryable failure named by `what`.
+  HttpResult post(const std::string& path, const std::string& payload, Deadline deadline,
+                  const std::function<bool(const std::string&)>& usable = {},
+                  const std::string& what = "reply") const;
+
+  const HttpEndpoint& endpoint() const { return endpoint_; }
+
+ private:
+  std::unique_ptr<httplib::Client> acquire(Deadline deadline) const;
+  void release(std::unique_ptr<httplib::Client> client) const;
+
+  HttpEndpoint endpoint_;
+  std::string origin_, base_path_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable free_;
+  mutable std::vector<std::unique_ptr<httplib::Client>> idle_;
+  mutable size_t created_ = 0;
+};
+
+}  // namespace smacs

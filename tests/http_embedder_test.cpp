@@ -1,0 +1,142 @@
+// The /v1/embeddings embedder against a real HTTP server on loopback.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <cmath>
+#include <sstream>
+
+#include "bank/prior_bank.h"
+#include "core/error.h"
+#include "data/load.h"
+#include "embedding/embedder.h"
+#include "server/gateway_server.h"
+#include "test_util.h"
+
+namespace smacs {
+namespace {
+
+using nlohmann::json;
+
+// An embeddings server: each text becomes a 32-wide bag of hashed words. It counts requests
+// and can fail the first calls, answer with the wrong width, or with garbage.
+struct EmbeddingServer {
+  std::atomic<int> requests{0}, largest_batch{0}, fail_first{0};
+  std::atomic<bool> wrong_width{false}, garbage{false};
+  httplib::Server server;
+  int port = 0;
+  std::thread thread;
+
+  static std::vector<float> vec(const std::string& text) {
+    std::vector<float> v(32, 0.0f);
+    std::istringstream words(text);
+    for (std::string w; words >> w;) v[std::hash<std::string>{}(w) % 32] += 1.0f;
+    v[0] += 0.01f;  // never all zero
+    return v;
+  }
+
+  EmbeddingServer() {
+    server.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+      ++requests;
+      if (fail_first > 0) {
+        --fail_first;
+        res.status = 503;
+        return;
+      }
+      const json body = json::parse(req.body);
+      const auto& input = body.at("input");
+      largest_batch = std::max<int>(largest_batch, static_cast<int>(input.size()));
+      json data = json::array();
+      for (size_t i = 0; i < input.size(); ++i) {
+        auto v = vec(input[i]);
+        if (wrong_width && i == 1) v.pop_back();
+        data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", v}});
+      }
+      res.set_content(garbage ? "{\"data\": 5}" : json{{"data", data}}.dump(), "application/json");
+    });
+    server.set_keep_alive_max_count(1);  // no idle keep-alive connection delays stop()
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+  }
+  ~EmbeddingServer() {
+    server.stop();
+    thread.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/v1"; }
+};
+
+TEST(HttpEmbedder, EmbedsABankInBatchesAndRetrievesByIt) {
+  EmbeddingServer srv;
+  const Dataset data = load_file(test::data_file("routerbench/arc_challenge_train.csv"));
+  BankOptions options;
+  options.embedder = make_http_embedder({.base_url = srv.url(), .model = "bag", .batch = 50});
+  size_t reported = 0;
+  options.progress = [&](size_t done, size_t total) {
+    EXPECT_EQ(total, data.records.size());
+    reported = done;
+  };
+  const PriorBank bank = build_bank(data, options);
+  EXPECT_EQ(reported, data.records.size());
+  EXPECT_EQ(srv.largest_batch, 50);
+  const int n = static_cast<int>(data.records.size());  // batches of 50 within chunks of 256
+  EXPECT_GE(srv.requests, (n + 49) / 50);
+  EXPECT_LE(srv.requests, (n + 49) / 50 + (n + 255) / 256);
+  // a bank question finds itself first: retrieval runs on the served vectors
+  const std::string& q = bank.data.records[123].question;
+  const auto near = bank.index->search(bank.embedder->embed(q), 3);
+  ASSERT_FALSE(near.empty());
+  EXPECT_NEAR(near[0].sim, 1.0, 1e-5);
+  EXPECT_EQ(bank.data.records[near[0].row].question, q);
+  const SparseVec v = bank.embedder->embed("anything at all");
+  EXPECT_EQ(v.idx.size(), 32u);
+  EXPECT_NEAR(std::sqrt(dot(v, v)), 1.0, 1e-5);
+}
+
+TEST(HttpEmbedder, RetriesFailuresAndNamesWhatWentWrong) {
+  EmbeddingServer srv;
+  auto embedder = make_http_embedder({.base_url = srv.url(), .model = "bag", .retries = 2});
+  srv.fail_first = 2;  // two 503s, then an answer: within the retries
+  EXPECT_EQ(embedder->embed("a b c").idx.size(), 32u);
+  EXPECT_EQ(srv.requests, 3);
+  srv.fail_first = 5;  // more than the retries
+  EXPECT_NE(test::error_of([&] { embedder->embed("x"); }).find("HTTP 503"), std::string::npos);
+  srv.fail_first = 0;
+  srv.wrong_width = true;
+  EXPECT_NE(test::error_of([&] {
+              embedder->embed_all({"a", "b", "c"});
+            }).find("malformed reply"),
+            std::string::npos);
+  srv.wrong_width = false, srv.garbage = true;
+  EXPECT_NE(test::error_of([&] { embedder->embed("a"); }).find("malformed reply"), std::string::npos);
+  auto nobody = make_http_embedder(
+      {.base_url = "http://127.0.0.1:1/v1", .model = "m", .timeout_ms = 500, .retries = 0});
+  const std::string down = test::error_of([&] { nobody->embed("a"); });
+  EXPECT_NE(down.find("embedder http://127.0.0.1:1/v1 (m): connection failed"), std::string::npos)
+      << down;
+}
+
+TEST(HttpEmbedder, AGatewayWhoseEmbedderFailsAnswers502) {
+  auto srv = std::make_unique<EmbeddingServer>();
+  const Dataset data = load_file(test::data_file("routerbench/arc_challenge_train.csv"));
+  BankOptions options;
+  options.embedder = make_http_embedder({.base_url = srv->url(), .model = "bag", .retries = 0});
+  PriorBank bank = build_bank(data, options);
+  srv.reset();  // the embeddings server goes away
+  ServerConfig config;
+  config.port = 0, config.threads = 4;
+  Metrics metrics;
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(
+      make_http_backend({.name = "zero-one-ai/Yi-34B-Chat", .base_url = "http://127.0.0.1:1/v1"}));
+  Gateway gateway(std::move(bank), config.params, std::move(backends), metrics);
+  test::Serving<GatewayServer> running(std::make_unique<GatewayServer>(config, gateway, metrics));
+  httplib::Client c("127.0.0.1", running.port);
+  const json ask = {{"model", "smacs"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+  auto res = c.Post("/v1/chat/completions", ask.dump(), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 502);
+  EXPECT_EQ(json::parse(res->body)["error"]["code"], "retrieval_failed");
+}
+
+}  // namespace
+}  // namespace smacs
