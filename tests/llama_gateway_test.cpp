@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
+#include <sqlite3.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -123,6 +125,48 @@ pool:
   const json reply = json::parse(res->body);
   EXPECT_EQ(reply["model"], "tiny-b");
   EXPECT_EQ(reply["usage"]["completion_tokens"], 3);
+}
+
+// `prior build` through an in-process model: every answer graded and stored with its tokens,
+// and with the cost the config's prices give them.
+TEST(LlamaGateway, PriorBuildStoresTokensAndCostFromPrices) {
+  const std::string model = test::temp_path("build-model.gguf");
+  write_tiny_gguf(model, {.seed = 3});
+  const std::string config = test::write_temp("llama-build.yaml", R"(pool:
+  - {name: tiny, type: llama, gguf: build-model.gguf, context: 256, threads: 1, max_tokens: 5,
+     temperature: 0, price_prompt: 1000, price_completion: 3000}
+)");
+  std::string labelled;
+  for (const char* n : {"0", "1", "2", "3"}) {
+    std::string id(1, 'q'), question = "Question number ";
+    id += n, question += n, question += '?';
+    labelled += json{{"id", id}, {"task", "trivia"}, {"question", question}, {"gold", "42"}}.dump();
+    labelled += '\n';
+  }
+  const std::string data = test::write_temp("llama-labelled.jsonl", labelled);
+  const std::string bank = test::temp_path("llama-built.sqlite");
+  std::filesystem::remove(bank);
+  const auto r =
+      test::run_smacs("prior build --config " + config + " --data " + data + " --out " + bank);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(bank.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  sqlite3_prepare_v2(db, "SELECT score, cost, prompt_tokens, completion_tokens FROM results", -1,
+                     &q, nullptr);
+  int rows = 0;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    ++rows;
+    const int64_t prompt = sqlite3_column_int64(q, 2), completion = sqlite3_column_int64(q, 3);
+    EXPECT_GT(prompt, 5);
+    EXPECT_GE(completion, 1);
+    EXPECT_LE(completion, 5);
+    EXPECT_EQ(sqlite3_column_double(q, 0), 0.0);  // noise never says 42
+    EXPECT_NEAR(sqlite3_column_double(q, 1), (prompt * 1000.0 + completion * 3000.0) / 1e6, 1e-6);
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  EXPECT_EQ(rows, 4);
 }
 
 TEST(LlamaGateway, ABadGgufPathStopsServeWithOneClearLine) {

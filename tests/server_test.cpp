@@ -271,7 +271,8 @@ TEST(ServerConfig, ReadsLlamaBackendsAndTheEmbedder) {
 embedder: {type: llama, gguf: e.gguf, context: 256}
 pool:
   - {name: remote, base_url: http://127.0.0.1:1/v1, max_concurrency: 4}
-  - {name: local, type: llama, gguf: models/m.gguf, slots: 2, threads: 3, temperature: 0, seed: 7}
+  - {name: local, type: llama, gguf: models/m.gguf, slots: 2, threads: 3, temperature: 0, seed: 7,
+     price_prompt: 0.5, price_completion: 1.5}
 )";
   const ServerConfig c = parse_server_config(yaml, "/etc/smacs");
   ASSERT_EQ(c.pool.size(), 2u);
@@ -284,6 +285,9 @@ pool:
   EXPECT_EQ(c.pool[1].llama.threads, 3);
   EXPECT_EQ(c.pool[1].llama.temperature, 0.0f);
   EXPECT_EQ(c.pool[1].llama.seed, 7u);
+  EXPECT_EQ(c.pool[1].price_prompt, 0.5);
+  EXPECT_EQ(c.pool[1].price_completion, 1.5);
+  EXPECT_LT(c.pool[0].price_prompt, 0);  // unknown unless given
   ASSERT_EQ(c.embedder.type, EmbedderConfig::Type::kLlama);
   EXPECT_EQ(c.embedder.llama.gguf, "/etc/smacs/e.gguf");
   EXPECT_EQ(c.embedder.llama.context, 256u);

@@ -74,6 +74,12 @@ BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
             row.latency_ms = reply.latency_ms;
             row.prompt_tokens = usage_field(reply.body, "prompt_tokens");
             row.completion_tokens = usage_field(reply.body, "completion_tokens");
+            const ModelEndpoint& e = models[m];
+            if (e.price_prompt >= 0 && e.price_completion >= 0 && row.prompt_tokens >= 0 &&
+                row.completion_tokens >= 0)
+              row.cost = static_cast<float>((row.prompt_tokens * e.price_prompt +
+                                             row.completion_tokens * e.price_completion) /
+                                            1e6);
             try {
               row.score = static_cast<float>(
                   grade_response(q, graders[job.question], reply.content, options.code_limits));

@@ -67,6 +67,8 @@ struct BackendConfig {
   enum class Type { kHttp, kLlama } type = Type::kHttp;
   HttpBackendConfig http;
   LlamaBackendConfig llama;
+  double price_prompt = -1;      // USD per million prompt tokens (< 0: unknown), for the bank's
+  double price_completion = -1;  // cost column; the same for completion tokens
   const std::string& name() const { return type == Type::kHttp ? http.name : llama.name; }
   // Requests worth sending at once: more only queue.
   size_t max_concurrency() const {

@@ -88,7 +88,7 @@ std::string api_key_from_env(const YAML::Node& n, const std::string& w) {
 HttpBackendConfig parse_http(const YAML::Node& b, const std::string& w, const std::string& name) {
   check_keys(b,
              {"name", "type", "base_url", "model", "api_key_env", "max_concurrency", "timeout_ms",
-              "retries", "backoff_ms"},
+              "retries", "backoff_ms", "price_prompt", "price_completion"},
              w);
   HttpBackendConfig c;
   c.name = name;
@@ -113,7 +113,7 @@ LlamaBackendConfig parse_llama(const YAML::Node& b, const std::string& w, const 
                                const std::string& base_dir) {
   check_keys(b,
              {"name", "type", "gguf", "context", "threads", "slots", "max_queue", "max_tokens",
-              "temperature", "top_p", "top_k", "seed"},
+              "temperature", "top_p", "top_k", "seed", "price_prompt", "price_completion"},
              w);
   LlamaBackendConfig c;
   const std::string at = w + " (" + name + ")";
@@ -152,6 +152,8 @@ BackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string& wh
   } else {
     throw Error(w + " (" + name + "): key 'type' must be http or llama, not '" + type + "'");
   }
+  c.price_prompt = get<double>(b, "price_prompt", w, -1);
+  c.price_completion = get<double>(b, "price_completion", w, -1);
   return c;
 }
 
