@@ -106,8 +106,8 @@ int run(const EvalFlags& f) {
   if (!f.embedder_url.empty())
     options.embedder = make_http_embedder({.base_url = f.embedder_url, .model = f.embedder_model});
   if (f.loto) return leave_one_task_out(train, test, f, kinds, options);
-  const PriorBank bank = load_with_progress(
-      [&](const Progress& p) { return build_bank(std::move(train), with_progress(options, p)); });
+  const PriorBank bank = with_embedding_bar(
+      options, [&](const BankOptions& o) { return build_bank(std::move(train), o); });
   std::cerr << "prior bank: " << bank.size() << " questions, " << bank.tasks.size() << " task(s), "
             << bank.data.models.size() << " models; test: " << test.records.size()
             << " questions (loaded and indexed in " << seconds_since(start) << " s)\n";

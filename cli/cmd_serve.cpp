@@ -38,9 +38,8 @@ int serve(const std::string& config_path) {
     throw Error(config_path + ": key 'bank' is required (a .sqlite bank or data files)");
   BankOptions options;
   options.embedder = make_embedder(config.embedder);
-  PriorBank bank = load_with_progress([&](const Progress& p) {
-    return load_bank_from(config.bank_files, with_progress(options, p));
-  });
+  PriorBank bank = with_embedding_bar(
+      options, [&](const BankOptions& o) { return load_bank_from(config.bank_files, o); });
   SmacsParams params = config.params;
   std::vector<std::string> pool;
   for (const auto& b : config.pool) pool.push_back(b.name());

@@ -43,18 +43,13 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-// Runs `load(progress)` with a bar labelled "embedding bank" that ends before anything else
-// is printed. The bar only moves when a pretrained embedder reports progress.
+// Runs `load(options)` with an "embedding bank" bar attached when `options` embed with a
+// pretrained model (the slow case); the bar ends before anything else is printed.
 template <typename Load>
-auto load_with_progress(Load load) {
+auto with_embedding_bar(BankOptions options, Load load) {
   ProgressBar bar("embedding bank");
-  return load(bar.callback());
-}
-
-// `options` with `progress` attached when it embeds with a pretrained model.
-inline BankOptions with_progress(BankOptions options, const Progress& progress) {
-  if (options.embedder) options.progress = progress;
-  return options;
+  if (options.embedder) options.progress = bar.callback();
+  return load(options);
 }
 
 }  // namespace smacs

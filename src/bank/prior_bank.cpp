@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "embedding/tfidf.h"
 
 namespace smacs {
 

@@ -4,7 +4,7 @@
 
 #include "core/progress.h"
 #include "core/record.h"
-#include "embedding/tfidf.h"
+#include "embedding/embedder.h"
 #include "retrieval/index.h"
 
 namespace smacs {

@@ -10,10 +10,6 @@ namespace smacs {
 
 namespace {
 
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
 bool retryable(int status) { return status == 0 || status == 429 || status >= 500; }
 
 }  // namespace

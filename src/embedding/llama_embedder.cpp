@@ -24,20 +24,12 @@ class LlamaEmbedder final : public Embedder {
     p.n_ctx = p.n_batch = p.n_ubatch = c.context;  // one text = one batch (non-causal models)
     p.embeddings = true;
     p.pooling_type = LLAMA_POOLING_TYPE_UNSPECIFIED;
-    const int threads =
-        c.threads > 0 ? c.threads : static_cast<int>(std::thread::hardware_concurrency());
-    p.n_threads = p.n_threads_batch = std::max(threads, 1);
-    p.no_perf = true;
-    ctx_.reset(llama_init_from_model(model_.get(), p));
-    if (ctx_ && llama_pooling_type(ctx_.get()) == LLAMA_POOLING_TYPE_NONE) {
+    const std::string who = "llama embedder '" + path_ + "'";
+    ctx_ = new_context(model_.get(), p, c.threads, who);
+    if (llama_pooling_type(ctx_.get()) == LLAMA_POOLING_TYPE_NONE) {
       p.pooling_type = LLAMA_POOLING_TYPE_MEAN;  // a generative model: mean over its tokens
-      ctx_.reset(llama_init_from_model(model_.get(), p));
+      ctx_ = new_context(model_.get(), p, c.threads, who);
     }
-    if (!ctx_)
-      throw Error("llama embedder '" + path_ +
-                  "': cannot create a context: " + take_llama_errors());
-    threads_ = make_threadpool(p.n_threads);
-    llama_attach_threadpool(ctx_.get(), threads_.get(), nullptr);
   }
 
   void fit(const std::vector<std::string>&) override {}  // pretrained: nothing to fit
@@ -69,8 +61,7 @@ class LlamaEmbedder final : public Embedder {
   LlamaModelPtr model_;
   const llama_vocab* vocab_ = nullptr;
   int32_t dim_ = 0;
-  ThreadpoolPtr threads_;  // declared before the context: outlives it
-  LlamaContextPtr ctx_;
+  LlamaContext ctx_;
   mutable std::mutex mu_;
 };
 

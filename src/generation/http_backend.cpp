@@ -35,7 +35,7 @@ class HttpBackend : public Backend {
                                     parsed, "an OpenAI chat completion");
     reply.ok = r.ok, reply.status = r.status, reply.error = r.error, reply.attempts = r.attempts;
     if (!r.ok) reply.body = nullptr, reply.content.clear();
-    reply.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    reply.latency_ms = ms_since(start);
     return reply;
   }
 

@@ -93,10 +93,6 @@ std::unique_ptr<llama_sampler, SamplerDeleter> make_sampler(const Generation& g)
   return chain;
 }
 
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
 struct Job {
   json request;
   Deadline deadline;
@@ -149,8 +145,7 @@ class LlamaBackend final : public Backend {
 
  private:
   struct Slot {
-    ThreadpoolPtr threads;  // declared first: outlives the context using it
-    LlamaContextPtr ctx;
+    LlamaContext context;
     std::atomic<const Job*> running{nullptr};  // read by llama.cpp's abort callback
   };
 
@@ -158,21 +153,14 @@ class LlamaBackend final : public Backend {
     auto slot = std::make_unique<Slot>();
     llama_context_params p = llama_context_default_params();
     p.n_ctx = config_.context;
-    const int threads = config_.threads > 0 ? config_.threads
-                                            : static_cast<int>(std::thread::hardware_concurrency());
-    p.n_threads = p.n_threads_batch = std::max(threads, 1);
-    p.no_perf = true;
     p.abort_callback = [](void* data) {
       const Job* job = static_cast<Slot*>(data)->running.load();
       return job != nullptr && job->expired();
     };
     p.abort_callback_data = slot.get();
-    slot->ctx.reset(llama_init_from_model(model_.get(), p));
-    if (!slot->ctx)
-      throw Error("llama backend '" + config_.name + "': cannot create a context of " +
-                  std::to_string(config_.context) + " tokens: " + take_llama_errors());
-    slot->threads = make_threadpool(p.n_threads);
-    llama_attach_threadpool(slot->ctx.get(), slot->threads.get(), nullptr);
+    slot->context = new_context(model_.get(), p, config_.threads,
+                                "llama backend '" + config_.name + "' (context " +
+                                    std::to_string(config_.context) + " tokens)");
     return slot;
   }
 
@@ -230,7 +218,7 @@ class LlamaBackend final : public Backend {
 
 BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& job) {
   const auto start = Clock::now();
-  llama_context* ctx = slot.ctx.get();
+  llama_context* ctx = slot.context.get();
   std::vector<llama_token> prompt =
       tokenize(vocab_, apply_chat_template(model_.get(), g.turns), /*special=*/true);
   const int n_ctx = static_cast<int>(llama_n_ctx(ctx));

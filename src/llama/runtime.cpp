@@ -2,12 +2,14 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "core/error.h"
@@ -45,12 +47,6 @@ std::string trimmed(std::string s) {
   return s;
 }
 
-}  // namespace
-
-void ContextDeleter::operator()(llama_context* ctx) const { llama_free(ctx); }
-
-namespace {
-
 // The thread pool functions live in the CPU backend library ggml picked at run time.
 template <typename Fn>
 Fn* cpu_backend_function(const char* name) {
@@ -61,19 +57,36 @@ Fn* cpu_backend_function(const char* name) {
   return reinterpret_cast<Fn*>(fn);
 }
 
-}  // namespace
-
-void ThreadpoolDeleter::operator()(ggml_threadpool* pool) const {
-  cpu_backend_function<decltype(ggml_threadpool_free)>("ggml_threadpool_free")(pool);
-}
-
+// Without a persistent pool ggml starts and joins its worker threads for every decoded
+// token, which costs several percent of generation speed.
 ThreadpoolPtr make_threadpool(int threads) {
-  llama_runtime_init();
   ggml_threadpool_params params = ggml_threadpool_params_default(threads);
   ThreadpoolPtr pool(
       cpu_backend_function<decltype(ggml_threadpool_new)>("ggml_threadpool_new")(&params));
   if (!pool) throw Error("llama.cpp could not start " + std::to_string(threads) + " threads");
   return pool;
+}
+
+}  // namespace
+
+void ContextDeleter::operator()(llama_context* ctx) const { llama_free(ctx); }
+
+void ThreadpoolDeleter::operator()(ggml_threadpool* pool) const {
+  cpu_backend_function<decltype(ggml_threadpool_free)>("ggml_threadpool_free")(pool);
+}
+
+LlamaContext new_context(llama_model* model, llama_context_params params, int threads,
+                         const std::string& who) {
+  llama_runtime_init();
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  params.n_threads = params.n_threads_batch = std::max(threads, 1);
+  params.no_perf = true;
+  LlamaContext c;
+  c.ctx.reset(llama_init_from_model(model, params));
+  if (!c.ctx) throw Error(who + ": cannot create a context: " + take_llama_errors());
+  c.threads = make_threadpool(params.n_threads);
+  llama_attach_threadpool(c.get(), c.threads.get(), nullptr);
+  return c;
 }
 
 void llama_runtime_init() {

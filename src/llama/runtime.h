@@ -10,10 +10,7 @@
 #include <string_view>
 #include <vector>
 
-struct llama_model;
-struct llama_context;
-struct llama_vocab;
-struct ggml_threadpool;
+#include "llama.h"
 
 namespace smacs {
 
@@ -23,13 +20,23 @@ struct ContextDeleter {
 };
 using LlamaContextPtr = std::unique_ptr<llama_context, ContextDeleter>;
 
-// A persistent CPU thread pool for one context. Without one, ggml starts and joins its worker
-// threads for every decoded token, which costs several percent of generation speed.
+// A persistent CPU thread pool for one context.
 struct ThreadpoolDeleter {
   void operator()(ggml_threadpool* pool) const;
 };
 using ThreadpoolPtr = std::unique_ptr<ggml_threadpool, ThreadpoolDeleter>;
-ThreadpoolPtr make_threadpool(int threads);
+
+// A llama.cpp context with its own persistent thread pool.
+struct LlamaContext {
+  ThreadpoolPtr threads;  // declared first: outlives the context using it
+  LlamaContextPtr ctx;
+  llama_context* get() const { return ctx.get(); }
+};
+
+// `params` with `threads` CPU threads (<= 0: all cores) and no perf counters. Throws
+// smacs::Error starting with `who` when llama.cpp cannot create it.
+LlamaContext new_context(llama_model* model, llama_context_params params, int threads,
+                         const std::string& who);
 
 // Loads the CPU backends (once per process) and routes llama.cpp's log. Thread-safe.
 void llama_runtime_init();

@@ -77,6 +77,10 @@ std::string resolve(const std::string& path, const std::string& base_dir) {
   return (std::filesystem::path(base_dir) / p).lexically_normal().string();
 }
 
+bool is_http_url(const std::string& url) {
+  return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+}
+
 std::string api_key_from_env(const YAML::Node& n, const std::string& w) {
   const std::string env = get<std::string>(n, "api_key_env", w, "");
   if (env.empty()) return "";
@@ -94,7 +98,7 @@ HttpBackendConfig parse_http(const YAML::Node& b, const std::string& w, const st
   c.name = name;
   c.base_url = get<std::string>(b, "base_url", w, "");
   if (c.base_url.empty()) throw Error(w + " (" + c.name + "): key 'base_url' is required");
-  if (c.base_url.rfind("http://", 0) != 0 && c.base_url.rfind("https://", 0) != 0)
+  if (!is_http_url(c.base_url))
     throw Error(w + " (" + c.name + "): key 'base_url' must start with http:// or https://");
   c.model = get<std::string>(b, "model", w, c.name);
   c.api_key = api_key_from_env(b, w + " (" + c.name + ")");
@@ -181,7 +185,7 @@ EmbedderConfig parse_embedder(const YAML::Node& e, const std::string& where,
     HttpEmbedderConfig& h = c.http;
     h.base_url = get<std::string>(e, "base_url", w, "");
     h.model = get<std::string>(e, "model", w, "");
-    if (h.base_url.rfind("http://", 0) != 0 && h.base_url.rfind("https://", 0) != 0)
+    if (!is_http_url(h.base_url))
       throw Error(w + ": key 'base_url' must start with http:// or https://");
     if (h.model.empty()) throw Error(w + ": key 'model' (the embedding model's name) is required");
     h.api_key = api_key_from_env(e, w);
