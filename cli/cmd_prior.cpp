@@ -29,7 +29,7 @@ std::vector<ModelEndpoint> endpoints(const std::string& config_path,
   std::vector<ModelEndpoint> out;
   for (const auto& b : config.pool)
     if (names.empty() || std::find(names.begin(), names.end(), b.name()) != names.end())
-      out.push_back({make_backend(b), b.max_concurrency(), b.price_prompt, b.price_completion});
+      out.push_back({make_backend(b), b.max_concurrency(), b.price});
   for (const auto& n : names)
     if (std::none_of(config.pool.begin(), config.pool.end(),
                      [&](const auto& b) { return b.name() == n; }))

@@ -45,12 +45,17 @@ int serve(const std::string& config_path) {
   for (const auto& b : config.pool) pool.push_back(b.name());
   if (config.tune) params = tune_params(bank, pool, {}, params);
   std::vector<std::unique_ptr<Backend>> backends;
-  for (const auto& b : config.pool) backends.push_back(make_backend(b));
+  GatewayOptions gateway_options{.fanout_threads = config.threads};
+  for (const auto& b : config.pool) {
+    backends.push_back(make_backend(b));
+    gateway_options.prices.push_back(b.price);
+  }
   Metrics metrics;
   // Feedback is written to the bank file when the bank is one; else it lives in memory.
-  const bool sqlite = config.bank_files.size() == 1 && config.bank_files[0].ends_with(".sqlite");
-  Gateway gateway(std::move(bank), params, std::move(backends), metrics, config.threads,
-                  sqlite ? config.bank_files[0] : "");
+  if (config.bank_files.size() == 1 && config.bank_files[0].ends_with(".sqlite"))
+    gateway_options.bank_file = config.bank_files[0];
+  Gateway gateway(std::move(bank), params, std::move(backends), metrics,
+                  std::move(gateway_options));
   for (const auto& m : gateway.cold_models())
     std::cerr << "smacs serve: warning: '" << m
               << "' has no results in the bank yet (proxy 0 until "

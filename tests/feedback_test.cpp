@@ -72,7 +72,8 @@ TEST(Feedback, ScoresAnAnswerIntoTheBankAndTheFile) {
     backends.push_back(make_http_backend(b));
   }
   Metrics metrics;
-  Gateway gateway(open_bank(bank_path), config.params, std::move(backends), metrics, 8, bank_path);
+  Gateway gateway(open_bank(bank_path), config.params, std::move(backends), metrics,
+                  {.fanout_threads = 8, .bank_file = bank_path});
   test::Serving<GatewayServer> running(std::make_unique<GatewayServer>(config, gateway, metrics));
   httplib::Client c("127.0.0.1", running.port);
 

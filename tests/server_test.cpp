@@ -40,7 +40,7 @@ struct GatewayFixture {
 
   GatewayFixture(const std::vector<std::pair<std::string, std::string>>& pool,
                  int timeout_ms = 5000, int backend_timeout_ms = 5000,
-                 std::vector<std::string> keys = {}) {
+                 std::vector<std::string> keys = {}, std::vector<Price> prices = {}) {
     config.port = 0;
     config.threads = 16;
     config.request_timeout_ms = timeout_ms;
@@ -55,7 +55,8 @@ struct GatewayFixture {
       backends.push_back(make_http_backend(b));
     }
     gateway = std::make_unique<Gateway>(build_bank(load_file(rb("train"))), config.params,
-                                        std::move(backends), metrics);
+                                        std::move(backends), metrics,
+                                        GatewayOptions{.prices = std::move(prices)});
     running = std::make_unique<Serving<GatewayServer>>(
         std::make_unique<GatewayServer>(config, *gateway, metrics));
   }
@@ -219,6 +220,71 @@ TEST(Gateway, StreamingAndPassThrough) {
             test.records[1].responses[test.model_index(kOpenPool[0])]);
 }
 
+// An upstream that answers "A" and reports fixed token counts, as a priced API would.
+struct MeteredUpstream {
+  httplib::Server server;
+  int port = 0;
+  std::thread thread;
+  MeteredUpstream() {
+    server.set_keep_alive_max_count(1);
+    server.Post("/v1/chat/completions", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(
+          completion_body(
+              "m", "x", "A",
+              {{"prompt_tokens", 1000}, {"completion_tokens", 10}, {"total_tokens", 1010}})
+              .dump(),
+          "application/json");
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+  }
+  ~MeteredUpstream() {
+    server.stop();
+    thread.join();
+  }
+};
+
+TEST(Gateway, TracePricesEachAnswerAndMetricsSumTheCost) {
+  MeteredUpstream up;
+  // Three models selected (k = 3 by default): two priced, one without a price.
+  GatewayFixture gw(
+      {{kOpenPool[0], url(up.port)}, {kOpenPool[1], url(up.port)}, {kOpenPool[2], url(up.port)}},
+      5000, 5000, {}, {{.prompt = 2.0, .completion = 100.0}, {.prompt = 0.5, .completion = 1.5}});
+  auto c = gw.client();
+  double expected_total = 0;
+  for (int i = 0; i < 2; ++i) {
+    auto res = c.Post("/v1/chat/completions", chat("smacs", "Which gas do plants take in?").dump(),
+                      "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    const json trace = json::parse(res->body)["smacs"];
+    ASSERT_TRUE(trace.contains("cost_usd")) << trace.dump();
+    const json& by_model = trace["cost_usd"]["by_model"];
+    EXPECT_NEAR(by_model[kOpenPool[0]].get<double>(), (1000 * 2.0 + 10 * 100.0) / 1e6, 1e-12);
+    EXPECT_NEAR(by_model[kOpenPool[1]].get<double>(), (1000 * 0.5 + 10 * 1.5) / 1e6, 1e-12);
+    EXPECT_FALSE(by_model.contains(kOpenPool[2]));  // no price: no cost claimed
+    EXPECT_NEAR(trace["cost_usd"]["total"].get<double>(), 0.003 + 0.000515, 1e-12);
+    expected_total += 0.003;
+  }
+  const std::string metrics = c.Get("/metrics")->body;
+  const std::string line = "smacs_backend_cost_usd_total{model=\"" + kOpenPool[0] + "\"} ";
+  const auto at = metrics.find(line);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_NEAR(std::stod(metrics.substr(at + line.size())), expected_total, 1e-9);
+}
+
+TEST(ServerConfig, NegativePricesAreRefused) {
+  try {
+    parse_server_config(
+        "bank: b.csv\npool:\n  - {name: m, base_url: http://127.0.0.1:1/v1, price_prompt: -1}\n",
+        "/tmp");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'price_prompt' must be >= 0"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(ReplayServe, DuplicatePromptAnswersFromTheRecordWithAResult) {
   // Bug: a prompt recorded twice, first without results, made replay-serve answer 404.
   const auto path = test::write_temp(
@@ -285,9 +351,9 @@ pool:
   EXPECT_EQ(c.pool[1].llama.threads, 3);
   EXPECT_EQ(c.pool[1].llama.temperature, 0.0f);
   EXPECT_EQ(c.pool[1].llama.seed, 7u);
-  EXPECT_EQ(c.pool[1].price_prompt, 0.5);
-  EXPECT_EQ(c.pool[1].price_completion, 1.5);
-  EXPECT_LT(c.pool[0].price_prompt, 0);  // unknown unless given
+  EXPECT_EQ(c.pool[1].price.prompt, 0.5);
+  EXPECT_EQ(c.pool[1].price.completion, 1.5);
+  EXPECT_FALSE(c.pool[0].price.known());  // unknown unless given
   ASSERT_EQ(c.embedder.type, EmbedderConfig::Type::kLlama);
   EXPECT_EQ(c.embedder.llama.gguf, "/etc/smacs/e.gguf");
   EXPECT_EQ(c.embedder.llama.context, 256u);

@@ -21,13 +21,6 @@ nlohmann::json chat_request(const std::string& question) {
           {"temperature", 0}};
 }
 
-int64_t usage_field(const nlohmann::json& body, const char* key) {
-  const auto u = body.find("usage");
-  if (u == body.end() || !u->is_object() || !u->contains(key) || !(*u)[key].is_number_integer())
-    return -1;
-  return (*u)[key].get<int64_t>();
-}
-
 }  // namespace
 
 BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
@@ -72,14 +65,10 @@ BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
             ResultRow row;
             row.response = reply.content;
             row.latency_ms = reply.latency_ms;
-            row.prompt_tokens = usage_field(reply.body, "prompt_tokens");
-            row.completion_tokens = usage_field(reply.body, "completion_tokens");
-            const ModelEndpoint& e = models[m];
-            if (e.price_prompt >= 0 && e.price_completion >= 0 && row.prompt_tokens >= 0 &&
-                row.completion_tokens >= 0)
-              row.cost = static_cast<float>((row.prompt_tokens * e.price_prompt +
-                                             row.completion_tokens * e.price_completion) /
-                                            1e6);
+            row.prompt_tokens = usage_tokens(reply.body, "prompt_tokens");
+            row.completion_tokens = usage_tokens(reply.body, "completion_tokens");
+            if (const auto cost = models[m].price.cost_of(reply.body))
+              row.cost = static_cast<float>(*cost);
             try {
               row.score = static_cast<float>(
                   grade_response(q, graders[job.question], reply.content, options.code_limits));

@@ -14,8 +14,7 @@ namespace smacs {
 struct ModelEndpoint {
   std::unique_ptr<Backend> backend;  // its name() is the model's name in the bank
   size_t concurrency = 4;            // requests in flight to this backend
-  double price_prompt = -1;          // USD per million tokens (< 0: unknown): with the reply's
-  double price_completion = -1;      // token counts they give each result's cost
+  Price price;                       // with the reply's token counts: each result's cost
 };
 
 struct BuildOptions {

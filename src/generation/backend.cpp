@@ -4,6 +4,20 @@
 
 namespace smacs {
 
+int64_t usage_tokens(const nlohmann::json& body, const char* key) {
+  const auto u = body.find("usage");
+  if (u == body.end() || !u->is_object()) return -1;
+  const auto v = u->find(key);
+  return v != u->end() && v->is_number_integer() ? v->get<int64_t>() : -1;
+}
+
+std::optional<double> Price::cost_of(const nlohmann::json& reply_body) const {
+  const int64_t in = usage_tokens(reply_body, "prompt_tokens");
+  const int64_t out = usage_tokens(reply_body, "completion_tokens");
+  if (!known() || in < 0 || out < 0) return std::nullopt;
+  return (static_cast<double>(in) * prompt + static_cast<double>(out) * completion) / 1e6;
+}
+
 std::unique_ptr<Backend> make_backend(const BackendConfig& config) {
   if (config.type == BackendConfig::Type::kLlama) return make_llama_backend(config.llama);
   return make_http_backend(config.http);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "core/deadline.h"
@@ -18,6 +19,18 @@ struct BackendReply {
   std::string error{};    // why it failed (!ok)
   double latency_ms = 0;  // wall time including retries
   int attempts = 0;
+};
+
+// One token count from an OpenAI reply's `usage` (e.g. "prompt_tokens"); -1 when absent.
+int64_t usage_tokens(const nlohmann::json& reply_body, const char* key);
+
+// What a model's tokens cost, USD per million; negative = unknown.
+struct Price {
+  double prompt = -1;
+  double completion = -1;
+  bool known() const { return prompt >= 0 && completion >= 0; }
+  // The cost of one reply from its `usage`; nullopt when the price or the usage is unknown.
+  std::optional<double> cost_of(const nlohmann::json& reply_body) const;
 };
 
 class Backend {
@@ -67,8 +80,7 @@ struct BackendConfig {
   enum class Type { kHttp, kLlama } type = Type::kHttp;
   HttpBackendConfig http;
   LlamaBackendConfig llama;
-  double price_prompt = -1;      // USD per million prompt tokens (< 0: unknown), for the bank's
-  double price_completion = -1;  // cost column; the same for completion tokens
+  Price price;  // for the bank's cost column and the gateway's cost trace
   const std::string& name() const { return type == Type::kHttp ? http.name : llama.name; }
   // Requests worth sending at once: more only queue.
   size_t max_concurrency() const {

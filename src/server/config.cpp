@@ -156,8 +156,11 @@ BackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string& wh
   } else {
     throw Error(w + " (" + name + "): key 'type' must be http or llama, not '" + type + "'");
   }
-  c.price_prompt = get<double>(b, "price_prompt", w, -1);
-  c.price_completion = get<double>(b, "price_completion", w, -1);
+  c.price.prompt = get<double>(b, "price_prompt", w, -1);
+  c.price.completion = get<double>(b, "price_completion", w, -1);
+  for (const char* key : {"price_prompt", "price_completion"})
+    if (b[key] && get<double>(b, key, w, 0) < 0)
+      throw Error(w + " (" + name + "): key '" + key + "' must be >= 0 (USD per million tokens)");
   return c;
 }
 

@@ -20,7 +20,7 @@
 //       timeout_ms: 10000
 //       retries: 2
 //       price_prompt: 0.5             # USD per million tokens: `prior build` stores each
-//       price_completion: 1.5         # answer's cost (either type; default: unknown)
+//       price_completion: 1.5         # answer's cost, serve traces it (default: unknown)
 //     - name: model-b                 # in-process through llama.cpp
 //       type: llama
 //       gguf: models/b.gguf

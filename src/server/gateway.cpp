@@ -8,10 +8,16 @@ namespace smacs {
 using nlohmann::json;
 
 Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends,
-                 Metrics& metrics, size_t fanout_threads, std::string bank_file)
-    : params_(params), backends_(std::move(backends)), metrics_(metrics), fanout_(fanout_threads) {
+                 Metrics& metrics, GatewayOptions options)
+    : params_(params),
+      backends_(std::move(backends)),
+      prices_(std::move(options.prices)),
+      metrics_(metrics),
+      fanout_(options.fanout_threads) {
+  prices_.resize(backends_.size());
   view_ = make_view(std::move(bank));
-  if (!bank_file.empty()) bank_file_ = BankFile::open(bank_file, BankFile::Mode::kWrite);
+  if (!options.bank_file.empty())
+    bank_file_ = BankFile::open(options.bank_file, BankFile::Mode::kWrite);
 }
 
 Gateway::~Gateway() = default;
@@ -75,7 +81,7 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
   for (auto& p : pending) p.wait();
 
   GatewayAnswer out;
-  json latency = json::object(), errors = json::object(),
+  json latency = json::object(), errors = json::object(), cost = json::object(),
        usage = {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}};
   std::vector<std::optional<std::string>> answers;
   for (size_t i = 0; i < selected.size(); ++i) {
@@ -91,6 +97,11 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
       for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"})
         if (r.body["usage"].contains(k) && r.body["usage"][k].is_number())
           usage[k] = usage[k].get<int64_t>() + r.body["usage"][k].get<int64_t>();
+    if (const auto usd = r.ok ? prices_[selected[i]].cost_of(r.body) : std::nullopt) {
+      cost[name] = *usd;
+      out.cost_usd = out.cost_usd.value_or(0) + *usd;
+      metrics_.count_cost(name, *usd);
+    }
   }
   for (int m : plan.selection.dropped) metrics_.count_model("dropped", backends_[m]->name());
   const AnswerKind kind =
@@ -113,6 +124,7 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
                {"proxy_scores", proxy},
                {"latency_ms", latency},
                {"errors", errors}};
+  if (out.cost_usd) out.trace["cost_usd"] = {{"total", *out.cost_usd}, {"by_model", cost}};
   if (!choice) {
     std::string why;
     for (const auto& [name, e] : errors.items()) {

@@ -25,7 +25,8 @@ struct GatewayAnswer {
   std::vector<std::string> answered;  // pool models that replied
   nlohmann::json trace;  // selected, dropped, replacements, proxy/posterior scores, latencies
   nlohmann::json usage;  // summed over the backends that answered
-  std::string error;     // !ok: every backend's failure
+  std::optional<double> cost_usd;  // of every reply with a known price (nullopt: none known)
+  std::string error;               // !ok: every backend's failure
 };
 
 // What the bank says, frozen: swapped whole on reload or feedback, never changed in place,
@@ -36,12 +37,16 @@ struct BankView {
   std::vector<AnswerKind> task_kind;  // per bank task
 };
 
+struct GatewayOptions {
+  size_t fanout_threads = 128;  // bounds the backend calls in flight across all requests
+  std::string bank_file{};      // the .sqlite bank feedback is written to ("": memory only)
+  std::vector<Price> prices{};  // per backend, in pool order (missing: unknown)
+};
+
 class Gateway {
  public:
-  // `bank_file`: the .sqlite bank feedback is written to ("" = keep feedback in memory only).
-  // `fanout_threads` bounds the backend calls in flight across all requests.
   Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends,
-          Metrics& metrics, size_t fanout_threads = 128, std::string bank_file = "");
+          Metrics& metrics, GatewayOptions options = {});
   ~Gateway();
 
   GatewayAnswer answer(const ChatRequest& request, Deadline deadline);
@@ -68,6 +73,7 @@ class Gateway {
 
   SmacsParams params_;
   std::vector<std::unique_ptr<Backend>> backends_;  // in pool order
+  std::vector<Price> prices_;                       // in pool order
   Metrics& metrics_;
   TaskPool fanout_;
   mutable std::mutex view_mutex_;

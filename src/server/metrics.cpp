@@ -40,6 +40,11 @@ void Metrics::count_model(const std::string& event, const std::string& model) {
   ++model_events_[{event, model}];
 }
 
+void Metrics::count_cost(const std::string& model, double usd) {
+  std::lock_guard lock(mutex_);
+  cost_usd_[model] += usd;
+}
+
 std::string Metrics::render() const {
   std::lock_guard lock(mutex_);
   std::ostringstream out;
@@ -70,6 +75,9 @@ std::string Metrics::render() const {
   for (const auto& [k, n] : model_events_)
     out << "smacs_model_events_total{event=\"" << k.first << "\",model=\"" << label(k.second)
         << "\"} " << n << '\n';
+  out << "# TYPE smacs_backend_cost_usd_total counter\n";
+  for (const auto& [model, usd] : cost_usd_)
+    out << "smacs_backend_cost_usd_total{model=\"" << label(model) << "\"} " << usd << '\n';
   return out.str();
 }
 

@@ -12,6 +12,7 @@ class Metrics {
   void count_request(const std::string& endpoint, int status, double seconds);
   void count_backend(const std::string& backend, bool ok, double seconds);
   void count_model(const std::string& event, const std::string& model);  // selected|dropped|chosen
+  void count_cost(const std::string& model, double usd);
   std::string render() const;
 
  private:
@@ -27,6 +28,7 @@ class Metrics {
   std::map<std::pair<std::string, bool>, uint64_t> backend_calls_;
   std::map<std::string, Histogram> backend_latency_;
   std::map<std::pair<std::string, std::string>, uint64_t> model_events_;
+  std::map<std::string, double> cost_usd_;
 };
 
 }  // namespace smacs
