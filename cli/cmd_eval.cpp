@@ -19,7 +19,7 @@ namespace {
 struct EvalFlags {
   std::vector<std::string> train, test, pool, kinds;
   std::string bank, report, markdown, plot, index = "exact", embedder_gguf, embedder_url,
-                                            embedder_model;
+                                            embedder_model, embedding_cache;
   SmacsParams params;
   bool tune = false, no_gate = false, no_drop = false, no_agreement = false, loto = false;
 };
@@ -101,10 +101,14 @@ int run(const EvalFlags& f) {
   const Dataset test = load_files(f.test);
   if (!f.embedder_gguf.empty() && !f.embedder_url.empty())
     throw Error("give at most one of --embedder-gguf and --embedder-url");
-  if (!f.embedder_gguf.empty())  // else the built-in TF-IDF
-    options.embedder = make_llama_embedder({.gguf = f.embedder_gguf});
+  EmbedderConfig embedder;  // the built-in TF-IDF unless one of these is given
+  embedder.cache = f.embedding_cache;
+  if (!f.embedder_gguf.empty())
+    embedder.type = EmbedderConfig::Type::kLlama, embedder.llama.gguf = f.embedder_gguf;
   if (!f.embedder_url.empty())
-    options.embedder = make_http_embedder({.base_url = f.embedder_url, .model = f.embedder_model});
+    embedder.type = EmbedderConfig::Type::kHttp,
+    embedder.http = {.base_url = f.embedder_url, .model = f.embedder_model};
+  options.embedder = make_embedder(embedder);
   if (f.loto) return leave_one_task_out(train, test, f, kinds, options);
   const PriorBank bank = with_embedding_bar(
       options, [&](const BankOptions& o) { return build_bank(std::move(train), o); });
@@ -179,6 +183,9 @@ Runner add_eval_command(CLI::App& app) {
                   "Embed questions through this OpenAI-compatible endpoint (e.g. "
                   "http://127.0.0.1:8001/v1; POST /embeddings) instead of TF-IDF");
   cmd->add_option("--embedder-model", f->embedder_model, "The model name for --embedder-url");
+  cmd->add_option("--embedding-cache", f->embedding_cache,
+                  "Keep the bank's GGUF/URL embeddings in this SQLite file ('none': nowhere; "
+                  "default: ~/.cache/smacs/embeddings.sqlite)");
   cmd->add_flag("--leave-one-task-out", f->loto,
                 "Test each task with a bank built from the other tasks");
   cmd->add_option("--report", f->report, "Write the JSON report here");

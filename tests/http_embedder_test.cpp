@@ -4,12 +4,16 @@
 
 #include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "bank/prior_bank.h"
 #include "core/error.h"
 #include "data/load.h"
 #include "embedding/embedder.h"
+#include "embedding/embedding_cache.h"
+#include "server/config.h"
 #include "server/gateway_server.h"
 #include "test_util.h"
 
@@ -21,7 +25,8 @@ using nlohmann::json;
 // An embeddings server: each text becomes a 32-wide bag of hashed words. It counts requests
 // and can fail the first calls, answer with the wrong width, or with garbage.
 struct EmbeddingServer {
-  std::atomic<int> requests{0}, largest_batch{0}, fail_first{0};
+  std::atomic<int> requests{0}, texts{0}, largest_batch{0}, fail_first{0};
+  std::atomic<int> model{0};  // another value: another model behind the same name
   std::atomic<bool> wrong_width{false}, garbage{false};
   httplib::Server server;
   int port = 0;
@@ -46,9 +51,11 @@ struct EmbeddingServer {
       const json body = json::parse(req.body);
       const auto& input = body.at("input");
       largest_batch = std::max<int>(largest_batch, static_cast<int>(input.size()));
+      texts += static_cast<int>(input.size());
       json data = json::array();
       for (size_t i = 0; i < input.size(); ++i) {
         auto v = vec(input[i]);
+        if (model) v[static_cast<size_t>(model) % 32] += 7.0f;
         if (wrong_width && i == 1) v.pop_back();
         data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", v}});
       }
@@ -107,7 +114,8 @@ TEST(HttpEmbedder, RetriesFailuresAndNamesWhatWentWrong) {
             }).find("malformed reply"),
             std::string::npos);
   srv.wrong_width = false, srv.garbage = true;
-  EXPECT_NE(test::error_of([&] { embedder->embed("a"); }).find("malformed reply"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { embedder->embed("a"); }).find("malformed reply"),
+            std::string::npos);
   auto nobody = make_http_embedder(
       {.base_url = "http://127.0.0.1:1/v1", .model = "m", .timeout_ms = 500, .retries = 0});
   const std::string down = test::error_of([&] { nobody->embed("a"); });
@@ -136,6 +144,105 @@ TEST(HttpEmbedder, AGatewayWhoseEmbedderFailsAnswers502) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 502);
   EXPECT_EQ(json::parse(res->body)["error"]["code"], "retrieval_failed");
+}
+
+// The same bank twice: the second time its vectors come from the cache (the only request is
+// the probe that checks the model is the same), and they are the vectors the server gave.
+TEST(EmbeddingCache, EmbedsABankOnceAndOnlyNewQuestionsLater) {
+  EmbeddingServer srv;
+  const std::string cache = test::temp_path("embeddings-once.sqlite");
+  std::filesystem::remove(cache);
+  const HttpEmbedderConfig http{.base_url = srv.url(), .model = "bag", .batch = 64};
+  Dataset data = load_file(test::data_file("routerbench/arc_challenge_train.csv"));
+  const size_t n = data.records.size();
+  auto build = [&](const Dataset& d) {
+    BankOptions options;
+    options.embedder = with_embedding_cache(make_http_embedder(http), cache);
+    return build_bank(d, options);
+  };
+  std::set<std::string> distinct;
+  for (const auto& r : data.records) distinct.insert(r.question);
+  ASSERT_LT(distinct.size(), n);  // the data repeats some questions: asked once each
+  const PriorBank first = build(data);
+  EXPECT_EQ(srv.texts, static_cast<int>(distinct.size()) + 1);  // each question, and the probe
+  srv.texts = 0;
+  const PriorBank second = build(data);
+  EXPECT_EQ(srv.texts, 1);  // the probe only
+  for (size_t i : {size_t{0}, size_t{7}, n - 1}) {
+    const SparseVec direct = make_http_embedder(http)->embed(data.records[i].question);
+    const auto near = second.index->search(direct, 1);
+    ASSERT_FALSE(near.empty());
+    EXPECT_NEAR(near[0].sim, 1.0, 1e-5);  // the cached vector is the served one
+  }
+  // Three new questions: only they are embedded.
+  for (int i = 0; i < 3; ++i) {
+    Record r = data.records[static_cast<size_t>(i)];
+    r.id += "-new", r.question = "A brand new question number " + std::to_string(i) + "?";
+    data.records.push_back(r);
+  }
+  srv.texts = 0;
+  build(data);
+  EXPECT_EQ(srv.texts, 1 + 3);
+  // no cache: everything again
+  srv.texts = 0;
+  BankOptions uncached;
+  uncached.embedder = with_embedding_cache(make_http_embedder(http), "none");
+  build_bank(data, uncached);
+  EXPECT_EQ(srv.texts, static_cast<int>(n) + 3);
+}
+
+TEST(EmbeddingCache, AnotherModelUnderTheSameNameDropsItsVectors) {
+  EmbeddingServer srv;
+  const std::string cache = test::temp_path("embeddings-model.sqlite");
+  std::filesystem::remove(cache);
+  const HttpEmbedderConfig http{.base_url = srv.url(), .model = "bag"};
+  const std::vector<std::string> texts = {"red planet", "blue whale", "green tea"};
+  with_embedding_cache(make_http_embedder(http), cache)->embed_all(texts);
+  srv.model = 5;  // the server now runs another model as "bag"
+  srv.texts = 0;
+  const auto again = with_embedding_cache(make_http_embedder(http), cache)->embed_all(texts);
+  EXPECT_EQ(srv.texts, 1 + 3);  // probe, then every text anew
+  const auto served = make_http_embedder(http)->embed_all(texts);
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_NEAR(dot(again[i], served[i]), 1.0, 1e-5);
+}
+
+TEST(EmbeddingCache, ADamagedCacheFileIsBypassedNotFatal) {
+  EmbeddingServer srv;
+  const std::string cache =
+      test::write_temp("embeddings-garbage.sqlite", std::string(8192, '\x5a') + "not a database");
+  const HttpEmbedderConfig http{.base_url = srv.url(), .model = "bag"};
+  const std::vector<std::string> texts = {"red planet", "blue whale"};
+  testing::internal::CaptureStderr();
+  const auto got = with_embedding_cache(make_http_embedder(http), cache)->embed_all(texts);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("embedding cache " + cache + " not used"), std::string::npos) << err;
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_NEAR(dot(got[0], make_http_embedder(http)->embed("red planet")), 1.0, 1e-5);
+  // a directory where the file should be: the same
+  const std::string dir = test::temp_path("embeddings-dir.sqlite");
+  std::filesystem::create_directories(dir);
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(with_embedding_cache(make_http_embedder(http), dir)->embed_all(texts).size(), 2u);
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("not used"), std::string::npos);
+}
+
+TEST(EmbeddingCache, TheServeConfigNamesTheFileOrNone) {
+  EXPECT_EQ(
+      parse_server_config("bank: b.csv\npool:\n  - {name: m, base_url: http://127.0.0.1:1/v1}\n"
+                          "embedder: {type: http, base_url: http://127.0.0.1:2/v1, model: e,"
+                          " cache: vectors.sqlite}\n",
+                          "/srv/smacs")
+          .embedder.cache,
+      "/srv/smacs/vectors.sqlite");
+  EXPECT_EQ(
+      parse_server_config("bank: b.csv\npool:\n  - {name: m, base_url: http://127.0.0.1:1/v1}\n"
+                          "embedder: {type: http, base_url: http://127.0.0.1:2/v1, model: e,"
+                          " cache: none}\n",
+                          "/srv/smacs")
+          .embedder.cache,
+      "none");
+  const auto home = default_embedding_cache_path();
+  EXPECT_TRUE(home.empty() || home.ends_with("/smacs/embeddings.sqlite")) << home;
 }
 
 }  // namespace

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <thread>
 
 #include "core/error.h"
 #include "embedding/embedder.h"
+#include "embedding/embedding_cache.h"
 #include "generation/backend.h"
 #include "llama/runtime.h"
 #include "llama/tiny_gguf.h"
@@ -199,6 +201,26 @@ TEST(LlamaEmbedder, GivesUnitVectorsOfTheModelsWidth) {
   EXPECT_LT(dot(a, b), 0.9999);
   EXPECT_EQ(embedder->embed(std::string(5000, 'y')).idx.size(), 64u);  // cut to the context
   EXPECT_EQ(embedder->embed("").idx.size(), 64u);
+}
+
+// The cache keys a GGUF embedder by its file: a model rewritten in place is embedded anew.
+TEST(LlamaEmbedder, CachedVectorsFollowTheFile) {
+  const std::string model = test::temp_path("embed-cache.gguf");
+  const std::string cache = test::temp_path("embed-cache.sqlite");
+  std::filesystem::remove(cache);
+  write_tiny_gguf(model, {.seed = 1});
+  const LlamaEmbedderConfig config{.gguf = model, .context = 64, .threads = 1};
+  const std::vector<std::string> texts = {"What is the capital of France?", "Solve 3x = 9."};
+  const auto first = with_embedding_cache(make_llama_embedder(config), cache)->embed_all(texts);
+  const auto cached = with_embedding_cache(make_llama_embedder(config), cache)->embed_all(texts);
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(first[i].val, cached[i].val);
+  write_tiny_gguf(model, {.seed = 2});  // other weights, same path
+  const auto fresh = make_llama_embedder(config)->embed_all(texts);
+  const auto after = with_embedding_cache(make_llama_embedder(config), cache)->embed_all(texts);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(after[i].val, fresh[i].val);
+    EXPECT_NE(after[i].val, first[i].val);
+  }
 }
 
 TEST(LlamaRuntime, ValidUtf8ReplacesBrokenSequences) {

@@ -13,6 +13,7 @@
 
 #include "bank/snapshot.h"
 #include "core/error.h"
+#include "core/sqlite.h"
 #include "data/load.h"
 
 namespace smacs {
@@ -34,32 +35,10 @@ INSERT OR IGNORE INTO meta VALUES('format', 'smacs-bank-2');
 )sql";
 constexpr const char* kFormat = "smacs-bank-2";
 
-struct Stmt {
-  sqlite3_stmt* s = nullptr;
-  Stmt(sqlite3* db, const std::string& path, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK)
-      throw Error(path + ": not a smacs prior bank (" + sqlite3_errmsg(db) + ")");
-  }
-  ~Stmt() { sqlite3_finalize(s); }
-  void text(int i, const std::string& v) {
-    sqlite3_bind_text(s, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void real(int i, double v, bool null) {
-    null ? sqlite3_bind_null(s, i) : sqlite3_bind_double(s, i, v);
-  }
-  void integer(int i, int64_t v, bool null = false) {
-    null ? sqlite3_bind_null(s, i) : sqlite3_bind_int64(s, i, v);
-  }
-  std::string col_text(int c) {
-    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, c));
-    return p ? std::string(p, sqlite3_column_bytes(s, c)) : std::string();
-  }
-  float col_real(int c) {
-    return sqlite3_column_type(s, c) == SQLITE_NULL
-               ? kMissing
-               : static_cast<float>(sqlite3_column_double(s, c));
-  }
-  int64_t col_int(int c) { return sqlite3_column_int64(s, c); }
+// Every query of a bank file: one that cannot be prepared means the file is not a bank.
+struct Stmt : SqlStmt {
+  Stmt(sqlite3* db, const std::string& path, const char* sql)
+      : SqlStmt(db, path, sql, "not a smacs prior bank") {}
 };
 
 }  // namespace

@@ -65,15 +65,11 @@ PriorBank build_bank(Dataset data, const BankOptions& options) {
   bank.data = std::move(data);
   compute_bank_stats(bank);
   std::vector<SparseVec> vecs;
-  if (options.embedder) {  // in chunks, to report progress
-    constexpr size_t kChunk = 256;
-    for (size_t i = 0; i < bank.size(); i += kChunk) {
-      std::vector<std::string> texts;
-      for (size_t r = i; r < std::min(bank.size(), i + kChunk); ++r)
-        texts.push_back(bank.data.records[r].question);
-      for (auto& v : options.embedder->embed_all(texts)) vecs.push_back(std::move(v));
-      if (options.progress) options.progress(vecs.size(), bank.size());
-    }
+  if (options.embedder) {
+    std::vector<std::string> texts;
+    texts.reserve(bank.size());
+    for (const auto& r : bank.data.records) texts.push_back(r.question);
+    vecs = embed_in_chunks(*options.embedder, texts, options.progress);
     bank.embedder = bank.pretrained = options.embedder;
   } else {
     vecs = fit_tfidf(bank);

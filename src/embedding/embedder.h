@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/progress.h"
 #include "embedding/sparse_vec.h"
 
 namespace smacs {
@@ -27,6 +28,8 @@ class Embedder {
     return out;
   }
   virtual std::string name() const = 0;
+  // What makes its vectors what they are (model and weights): the embedding cache's key.
+  virtual std::string cache_key() const { return name(); }
 };
 
 struct LlamaEmbedderConfig {
@@ -57,9 +60,18 @@ struct EmbedderConfig {
   enum class Type { kTfidf, kLlama, kHttp } type = Type::kTfidf;
   LlamaEmbedderConfig llama;
   HttpEmbedderConfig http;
+  std::string cache{};  // where bank embeddings are kept (embedding/embedding_cache.h):
+                        // "" = the default path, "none" = nowhere
 };
 
-// The pretrained embedder of a config; nullptr for the built-in TF-IDF (fitted per bank).
+// Many texts through embed_all() in chunks of 256, reporting progress after each (a pretrained
+// embedder on a large bank can take minutes).
+std::vector<SparseVec> embed_in_chunks(const Embedder& embedder,
+                                       const std::vector<std::string>& texts,
+                                       const Progress& progress = {});
+
+// The pretrained embedder of a config, with its cache; nullptr for the built-in TF-IDF (fitted
+// per bank, nothing to cache).
 std::shared_ptr<Embedder> make_embedder(const EmbedderConfig& config);
 
 }  // namespace smacs

@@ -2,6 +2,7 @@
 // pooling (mean when it declares none), L2-normalised, as a dense vector (ids 0..d-1).
 // Texts longer than the context are cut to it. Calls are serialised on one context.
 #include <algorithm>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -55,6 +56,15 @@ class LlamaEmbedder final : public Embedder {
   }
 
   std::string name() const override { return "llama:" + path_; }
+  // The file's size and modification time stand for its weights (hashing gigabytes would
+  // cost more than the embeddings it saves); the cache's probe catches the rest.
+  std::string cache_key() const override {
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(path_, ec).string();
+    const auto size = std::filesystem::file_size(path_, ec);
+    const auto mtime = std::filesystem::last_write_time(path_, ec).time_since_epoch().count();
+    return "llama:" + abs + "|" + std::to_string(size) + "|" + std::to_string(mtime);
+  }
 
  private:
   std::string path_;

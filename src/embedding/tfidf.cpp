@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace smacs {
 
@@ -117,6 +118,12 @@ void TfidfEmbedder::restore(uint64_t documents, std::vector<uint32_t> df) {
   if (df.size() != kTermBuckets) throw Error("tf-idf table of the wrong size");
   documents_ = documents;
   df_ = std::move(df);
+}
+
+std::vector<SparseVec> TfidfEmbedder::embed_all(const std::vector<std::string>& texts) const {
+  std::vector<SparseVec> out(texts.size());
+  parallel_for(texts.size(), [&](size_t i) { out[i] = embed(texts[i]); });
+  return out;
 }
 
 SparseVec TfidfEmbedder::weigh(const TermCounts& counts) const {

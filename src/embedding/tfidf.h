@@ -27,6 +27,7 @@ class TfidfEmbedder : public Embedder {
   void fit(const std::vector<std::string>& corpus) override;
   void fit_counts(const std::vector<TermCounts>& docs);
   SparseVec embed(std::string_view text) const override { return weigh(count_terms(text)); }
+  std::vector<SparseVec> embed_all(const std::vector<std::string>& texts) const override;
   std::string name() const override { return "tfidf-hashed-v1"; }
 
   // Sublinear tf (1 + log tf) times smoothed idf; terms never seen in fit() are left out.

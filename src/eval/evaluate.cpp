@@ -42,17 +42,25 @@ EvalInput prepare_eval(const PriorBank& bank, const Dataset& test, std::vector<s
   const size_t n = test.records.size();
   in.neighbors.resize(n);
   in.answers.resize(n);
+  // All questions at once: a pretrained embedder batches them and its cache keeps them. The
+  // progress runs over 2n steps: embedding, then retrieval.
+  std::vector<std::string> questions;
+  questions.reserve(n);
+  for (const auto& r : test.records) questions.push_back(r.question);
+  const auto vecs = embed_in_chunks(*bank.embedder, questions, [&](size_t d, size_t) {
+    if (progress) progress(d, 2 * n);
+  });
   std::atomic<size_t> done{0};
   parallel_for(n, [&](size_t i) {
     const Record& r = test.records[i];
     const uint32_t exclude = leave_one_out ? static_cast<uint32_t>(i) : kNoRow;
-    in.neighbors[i] = bank.index->search(bank.embedder->embed(r.question), depth, exclude);
+    in.neighbors[i] = bank.index->search(vecs[i], depth, exclude);
     if (!r.responses.empty()) {
       const AnswerKind kind = in.kinds.at(r.task);
       for (int col : in.pool_test) in.answers[i].push_back(extract_answer(kind, r.responses[col]));
     }
     const size_t d = ++done;
-    if (progress && (d % 256 == 0 || d == n)) progress(d, n);
+    if (progress && (d % 256 == 0 || d == n)) progress(n + d, 2 * n);
   });
   return in;
 }

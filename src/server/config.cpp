@@ -171,10 +171,12 @@ EmbedderConfig parse_embedder(const YAML::Node& e, const std::string& where,
   const std::string w = where + ": embedder";
   if (!e.IsMap()) throw Error(w + " must be a mapping");
   const std::string type = get<std::string>(e, "type", w, "tfidf");
+  c.cache = get<std::string>(e, "cache", w, "");
+  if (!c.cache.empty() && c.cache != "none") c.cache = resolve(c.cache, base_dir);
   if (type == "tfidf") {
     check_keys(e, {"type"}, w);
   } else if (type == "llama") {
-    check_keys(e, {"type", "gguf", "context", "threads"}, w);
+    check_keys(e, {"type", "gguf", "context", "threads", "cache"}, w);
     c.type = EmbedderConfig::Type::kLlama;
     c.llama.gguf = resolve(get<std::string>(e, "gguf", w, ""), base_dir);
     if (c.llama.gguf.empty())
@@ -182,8 +184,9 @@ EmbedderConfig parse_embedder(const YAML::Node& e, const std::string& where,
     c.llama.context = get<uint32_t>(e, "context", w, c.llama.context);
     c.llama.threads = get<int>(e, "threads", w, c.llama.threads);
   } else if (type == "http") {
-    check_keys(e, {"type", "base_url", "model", "api_key_env", "batch", "timeout_ms", "retries"},
-               w);
+    check_keys(
+        e, {"type", "base_url", "model", "api_key_env", "batch", "timeout_ms", "retries", "cache"},
+        w);
     c.type = EmbedderConfig::Type::kHttp;
     HttpEmbedderConfig& h = c.http;
     h.base_url = get<std::string>(e, "base_url", w, "");

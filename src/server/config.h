@@ -10,7 +10,8 @@
 //           task_gate: true, seed: 42, tune: false}
 //   embedder: {type: llama, gguf: embed.gguf, context: 512, threads: 0}   # default: tfidf
 //   embedder: {type: http, base_url: http://127.0.0.1:8001/v1, model: bge-small,
-//              api_key_env: EMBED_KEY, batch: 64, timeout_ms: 30000, retries: 2}
+//              api_key_env: EMBED_KEY, batch: 64, timeout_ms: 30000, retries: 2,
+//              cache: vectors.sqlite}  # default ~/.cache/smacs/embeddings.sqlite; none: off
 //   pool:
 //     - name: model-a                 # type: http (the default)
 //       base_url: http://127.0.0.1:8000/v1

@@ -1,0 +1,211 @@
+#include "embedding/embedding_cache.h"
+
+#include <sqlite3.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/sqlite.h"
+
+namespace smacs {
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS embedders(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+                                     probe BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS vectors(embedder INTEGER NOT NULL REFERENCES embedders(id),
+                                   text TEXT NOT NULL, vec BLOB NOT NULL,
+                                   UNIQUE(embedder, text));
+)sql";
+
+// Embedded at the first bank of every run and compared with what this key gave before: a
+// different model served under the same name (or a changed GGUF file) empties the key.
+constexpr const char* kProbeText = "smacs embedding cache probe: is this the same model?";
+
+bool is_dense(const SparseVec& v) {
+  for (size_t i = 0; i < v.idx.size(); ++i)
+    if (v.idx[i] != i) return false;
+  return !v.idx.empty();
+}
+
+SparseVec dense(const void* data, size_t bytes) {
+  SparseVec v;
+  v.val.resize(bytes / sizeof(float));
+  std::memcpy(v.val.data(), data, v.val.size() * sizeof(float));
+  v.idx.resize(v.val.size());
+  for (size_t i = 0; i < v.idx.size(); ++i) v.idx[i] = static_cast<uint32_t>(i);
+  return v;
+}
+
+bool same_vector(const SparseVec& a, const SparseVec& b) {
+  return a.val.size() == b.val.size() && dot(a, b) > 0.999f;  // both L2-normalised
+}
+
+class CachedEmbedder final : public Embedder {
+ public:
+  CachedEmbedder(std::shared_ptr<Embedder> inner, std::string path)
+      : inner_(std::move(inner)), path_(std::move(path)) {
+    guard([&] { open(); });
+  }
+  ~CachedEmbedder() override { sqlite3_close(db_); }
+
+  void fit(const std::vector<std::string>& corpus) override { inner_->fit(corpus); }
+  SparseVec embed(std::string_view text) const override { return inner_->embed(text); }
+  std::string name() const override { return inner_->name(); }
+  std::string cache_key() const override { return inner_->cache_key(); }
+
+  std::vector<SparseVec> embed_all(const std::vector<std::string>& texts) const override {
+    std::lock_guard lock(mu_);
+    if (db_ && key_id_ < 0) check_key();  // may embed the probe: its errors are the embedder's
+    std::vector<std::optional<SparseVec>> found(texts.size());
+    if (db_) guard([&] { lookup(texts, found); });
+    std::vector<std::string> missing;  // each missing text once, even when repeated
+    std::unordered_map<std::string_view, size_t> slot;
+    for (size_t i = 0; i < texts.size(); ++i)
+      if (!found[i] && slot.emplace(texts[i], missing.size()).second) missing.push_back(texts[i]);
+    const std::vector<SparseVec> fresh =
+        missing.empty() ? std::vector<SparseVec>{} : inner_->embed_all(missing);
+    if (db_ && !fresh.empty()) guard([&] { store(missing, fresh); });
+    std::vector<SparseVec> out;
+    out.reserve(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i)
+      out.push_back(found[i] ? std::move(*found[i]) : fresh[slot.at(texts[i])]);
+    return out;
+  }
+
+ private:
+  // Runs a cache operation; a failure disables the cache for this run, with one warning.
+  template <typename F>
+  void guard(F&& f) const {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      std::cerr << "smacs: warning: embedding cache " << path_ << " not used: " << e.what()
+                << std::endl;
+      sqlite3_close(db_);
+      db_ = nullptr;
+    }
+  }
+
+  void exec(const char* sql) const {
+    char* msg = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+      const std::string err = msg ? msg : sqlite3_errmsg(db_);
+      sqlite3_free(msg);
+      throw Error(err);
+    }
+  }
+
+  void open() {
+    const auto dir = std::filesystem::path(path_).parent_path();
+    if (!dir.empty()) std::filesystem::create_directories(dir);
+    if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK)
+      throw Error(db_ ? sqlite3_errmsg(db_) : "cannot open");
+    sqlite3_busy_timeout(db_, 10000);  // other processes may be filling it too
+    exec("PRAGMA journal_mode=WAL");
+    exec(kSchema);
+  }
+
+  SqlStmt stmt(const char* sql) const { return SqlStmt(db_, path_, sql, "unreadable"); }
+
+  // Finds (or creates) this embedder's key; drops what it cached when the model changed.
+  void check_key() const {
+    const SparseVec probe = inner_->embed(kProbeText);
+    guard([&] {
+      if (!is_dense(probe)) throw Error("the embedder's vectors are sparse");
+      dim_ = probe.val.size();
+      auto put_probe = [&](const char* sql) {
+        SqlStmt put = stmt(sql);
+        put.blob(1, probe.val.data(), dim_ * sizeof(float));
+        put.text(2, cache_key());
+        if (sqlite3_step(put.s) != SQLITE_DONE) throw Error(sqlite3_errmsg(db_));
+      };
+      put_probe("INSERT OR IGNORE INTO embedders(probe, key) VALUES(?, ?)");
+      SqlStmt get = stmt("SELECT id, probe FROM embedders WHERE key = ?");
+      get.text(1, cache_key());
+      if (sqlite3_step(get.s) != SQLITE_ROW) throw Error(sqlite3_errmsg(db_));
+      key_id_ = get.col_int(0);
+      const SparseVec before =
+          dense(sqlite3_column_blob(get.s, 1), static_cast<size_t>(sqlite3_column_bytes(get.s, 1)));
+      if (same_vector(before, probe)) return;
+      std::cerr << "smacs: embedder " << name()
+                << " gives other vectors than before: its cached embeddings are dropped"
+                << std::endl;
+      SqlStmt drop = stmt("DELETE FROM vectors WHERE embedder = ?");
+      drop.integer(1, key_id_);
+      if (sqlite3_step(drop.s) != SQLITE_DONE) throw Error(sqlite3_errmsg(db_));
+      put_probe("UPDATE embedders SET probe = ? WHERE key = ?");
+    });
+  }
+
+  void lookup(const std::vector<std::string>& texts,
+              std::vector<std::optional<SparseVec>>& found) const {
+    SqlStmt get = stmt("SELECT vec FROM vectors WHERE embedder = ? AND text = ?");
+    for (size_t i = 0; i < texts.size(); ++i) {
+      get.reset();
+      get.integer(1, key_id_);
+      get.text(2, texts[i]);
+      const int rc = sqlite3_step(get.s);
+      if (rc == SQLITE_ROW) {
+        const auto bytes = static_cast<size_t>(sqlite3_column_bytes(get.s, 0));
+        if (bytes == dim_ * sizeof(float)) found[i] = dense(sqlite3_column_blob(get.s, 0), bytes);
+      } else if (rc != SQLITE_DONE) {
+        throw Error(sqlite3_errmsg(db_));
+      }
+    }
+  }
+
+  void store(const std::vector<std::string>& texts, const std::vector<SparseVec>& vecs) const {
+    exec("BEGIN IMMEDIATE");
+    try {
+      SqlStmt put = stmt("INSERT OR REPLACE INTO vectors(embedder, text, vec) VALUES(?, ?, ?)");
+      for (size_t i = 0; i < texts.size(); ++i) {
+        if (!is_dense(vecs[i]) || vecs[i].val.size() != dim_) continue;
+        put.reset();
+        put.integer(1, key_id_);
+        put.text(2, texts[i]);
+        put.blob(3, vecs[i].val.data(), vecs[i].val.size() * sizeof(float));
+        if (sqlite3_step(put.s) != SQLITE_DONE) throw Error(sqlite3_errmsg(db_));
+      }
+      exec("COMMIT");
+    } catch (...) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
+  std::shared_ptr<Embedder> inner_;
+  std::string path_;
+  mutable std::mutex mu_;
+  mutable sqlite3* db_ = nullptr;  // nullptr: not used in this run
+  mutable int64_t key_id_ = -1;
+  mutable size_t dim_ = 0;
+};
+
+}  // namespace
+
+std::string default_embedding_cache_path() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/smacs/embeddings.sqlite";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.cache/smacs/embeddings.sqlite";
+  return "";
+}
+
+std::shared_ptr<Embedder> with_embedding_cache(std::shared_ptr<Embedder> inner,
+                                               const std::string& path) {
+  if (!inner || path.empty() || path == "none") return inner;
+  return std::make_shared<CachedEmbedder>(std::move(inner), path);
+}
+
+}  // namespace smacs
