@@ -48,14 +48,7 @@ struct BankFile::Impl {
   sqlite3* db = nullptr;
   mutable std::mutex mutex;
 
-  void exec(const char* sql) {
-    char* msg = nullptr;
-    if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-      std::string err = msg ? msg : "unknown error";
-      sqlite3_free(msg);
-      throw Error(path + ": " + err);
-    }
-  }
+  void exec(const char* sql) { sql_exec(db, path, sql); }
   // Every question row with its bank id, without results. The caller holds `mutex`.
   std::vector<std::pair<int64_t, Record>> read_questions() const {
     std::vector<std::pair<int64_t, Record>> out;
@@ -81,16 +74,10 @@ struct BankFile::Impl {
   void bump() { exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"); }
   int64_t write(const std::function<int64_t()>& change) {
     if (bulk) return change();
-    exec("BEGIN IMMEDIATE");
-    try {
+    return sql_transaction(db, path, [&] {
       bump();
-      const int64_t result = change();
-      exec("COMMIT");
-      return result;
-    } catch (...) {
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      throw;
-    }
+      return change();
+    });
   }
 };
 

@@ -1,22 +1,58 @@
-// A prepared SQLite statement that finalizes itself, with typed binds and column reads.
+// SQLite helpers shared by the bank store and the embedding cache. Errors are smacs::Error
+// "<path>: <what>", or just "<what>" when `path` is "" (the caller names the file itself).
 #pragma once
 #include <sqlite3.h>
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/record.h"
 
 namespace smacs {
 
+inline std::string sql_error(const std::string& path, const std::string& what) {
+  return path.empty() ? what : path + ": " + what;
+}
+
+// Runs SQL that returns no rows.
+inline void sql_exec(sqlite3* db, const std::string& path, const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    const std::string err = msg ? msg : sqlite3_errmsg(db);
+    sqlite3_free(msg);
+    throw Error(sql_error(path, err));
+  }
+}
+
+// Runs `change` in one write transaction: all of it is committed, or (it threw) none.
+template <typename F>
+auto sql_transaction(sqlite3* db, const std::string& path, F&& change) {
+  sql_exec(db, path, "BEGIN IMMEDIATE");
+  try {
+    if constexpr (std::is_void_v<decltype(change())>) {
+      change();
+      sql_exec(db, path, "COMMIT");
+    } else {
+      auto result = change();
+      sql_exec(db, path, "COMMIT");
+      return result;
+    }
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+// A prepared statement that finalizes itself, with typed binds and column reads.
 struct SqlStmt {
   sqlite3_stmt* s = nullptr;
-  // Throws smacs::Error "<path>: <what> (<SQLite's message>)" when `sql` cannot be prepared
-  // (e.g. the file is not the database the caller expects).
+  // Throws "<path>: <what> (<SQLite's message>)" when `sql` cannot be prepared (e.g. the file
+  // is not the database the caller expects).
   SqlStmt(sqlite3* db, const std::string& path, const char* sql, const char* what) {
     if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK)
-      throw Error(path + ": " + what + " (" + sqlite3_errmsg(db) + ")");
+      throw Error(sql_error(path, std::string(what) + " (" + sqlite3_errmsg(db) + ")"));
   }
   ~SqlStmt() { sqlite3_finalize(s); }
   SqlStmt(const SqlStmt&) = delete;

@@ -31,19 +31,11 @@ CREATE TABLE IF NOT EXISTS vectors(embedder INTEGER NOT NULL REFERENCES embedder
 // different model served under the same name (or a changed GGUF file) empties the key.
 constexpr const char* kProbeText = "smacs embedding cache probe: is this the same model?";
 
-bool is_dense(const SparseVec& v) {
-  for (size_t i = 0; i < v.idx.size(); ++i)
-    if (v.idx[i] != i) return false;
-  return !v.idx.empty();
-}
-
-SparseVec dense(const void* data, size_t bytes) {
-  SparseVec v;
-  v.val.resize(bytes / sizeof(float));
-  std::memcpy(v.val.data(), data, v.val.size() * sizeof(float));
-  v.idx.resize(v.val.size());
-  for (size_t i = 0; i < v.idx.size(); ++i) v.idx[i] = static_cast<uint32_t>(i);
-  return v;
+// A stored vector: the blob of its floats. SQLite gives no alignment guarantee, so copy first.
+SparseVec from_blob(const void* data, size_t bytes) {
+  std::vector<float> values(bytes / sizeof(float));
+  std::memcpy(values.data(), data, values.size() * sizeof(float));
+  return dense_vector(std::move(values));
 }
 
 bool same_vector(const SparseVec& a, const SparseVec& b) {
@@ -96,27 +88,18 @@ class CachedEmbedder final : public Embedder {
     }
   }
 
-  void exec(const char* sql) const {
-    char* msg = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-      const std::string err = msg ? msg : sqlite3_errmsg(db_);
-      sqlite3_free(msg);
-      throw Error(err);
-    }
-  }
-
   void open() {
     const auto dir = std::filesystem::path(path_).parent_path();
     if (!dir.empty()) std::filesystem::create_directories(dir);
     if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
         SQLITE_OK)
       throw Error(db_ ? sqlite3_errmsg(db_) : "cannot open");
-    sqlite3_busy_timeout(db_, 10000);  // other processes may be filling it too
-    exec("PRAGMA journal_mode=WAL");
-    exec(kSchema);
+    sqlite3_busy_timeout(db_, 10000);              // other processes may be filling it too
+    sql_exec(db_, "", "PRAGMA journal_mode=WAL");  // "": guard() names the file
+    sql_exec(db_, "", kSchema);
   }
 
-  SqlStmt stmt(const char* sql) const { return SqlStmt(db_, path_, sql, "unreadable"); }
+  SqlStmt stmt(const char* sql) const { return SqlStmt(db_, "", sql, "unreadable"); }
 
   // Finds (or creates) this embedder's key; drops what it cached when the model changed.
   void check_key() const {
@@ -135,8 +118,8 @@ class CachedEmbedder final : public Embedder {
       get.text(1, cache_key());
       if (sqlite3_step(get.s) != SQLITE_ROW) throw Error(sqlite3_errmsg(db_));
       key_id_ = get.col_int(0);
-      const SparseVec before =
-          dense(sqlite3_column_blob(get.s, 1), static_cast<size_t>(sqlite3_column_bytes(get.s, 1)));
+      const SparseVec before = from_blob(sqlite3_column_blob(get.s, 1),
+                                         static_cast<size_t>(sqlite3_column_bytes(get.s, 1)));
       if (same_vector(before, probe)) return;
       std::cerr << "smacs: embedder " << name()
                 << " gives other vectors than before: its cached embeddings are dropped"
@@ -158,7 +141,8 @@ class CachedEmbedder final : public Embedder {
       const int rc = sqlite3_step(get.s);
       if (rc == SQLITE_ROW) {
         const auto bytes = static_cast<size_t>(sqlite3_column_bytes(get.s, 0));
-        if (bytes == dim_ * sizeof(float)) found[i] = dense(sqlite3_column_blob(get.s, 0), bytes);
+        if (bytes == dim_ * sizeof(float))
+          found[i] = from_blob(sqlite3_column_blob(get.s, 0), bytes);
       } else if (rc != SQLITE_DONE) {
         throw Error(sqlite3_errmsg(db_));
       }
@@ -166,8 +150,7 @@ class CachedEmbedder final : public Embedder {
   }
 
   void store(const std::vector<std::string>& texts, const std::vector<SparseVec>& vecs) const {
-    exec("BEGIN IMMEDIATE");
-    try {
+    sql_transaction(db_, "", [&] {
       SqlStmt put = stmt("INSERT OR REPLACE INTO vectors(embedder, text, vec) VALUES(?, ?, ?)");
       for (size_t i = 0; i < texts.size(); ++i) {
         if (!is_dense(vecs[i]) || vecs[i].val.size() != dim_) continue;
@@ -177,11 +160,7 @@ class CachedEmbedder final : public Embedder {
         put.blob(3, vecs[i].val.data(), vecs[i].val.size() * sizeof(float));
         if (sqlite3_step(put.s) != SQLITE_DONE) throw Error(sqlite3_errmsg(db_));
       }
-      exec("COMMIT");
-    } catch (...) {
-      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-      throw;
-    }
+    });
   }
 
   std::shared_ptr<Embedder> inner_;

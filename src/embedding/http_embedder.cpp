@@ -73,14 +73,13 @@ class HttpEmbedder final : public Embedder {
       const json& e = item["embedding"];
       if (e.empty() || (width && e.size() != width)) return false;
       width = e.size();
-      SparseVec& v = vecs[at];
-      v.idx.resize(width), v.val.resize(width);
+      std::vector<float> values(width);
       for (size_t d = 0; d < width; ++d) {
         if (!e[d].is_number() || !std::isfinite(e[d].get<double>())) return false;
-        v.idx[d] = static_cast<uint32_t>(d);
-        v.val[d] = e[d].get<float>();
+        values[d] = e[d].get<float>();
       }
-      l2_normalize(v);
+      vecs[at] = dense_vector(std::move(values));
+      l2_normalize(vecs[at]);
     }
     for (const auto& v : vecs)
       if (v.idx.size() != width) return false;  // an index given twice left one empty

@@ -47,10 +47,7 @@ class LlamaEmbedder final : public Embedder {
       throw Error("llama embedder '" + path_ + "': decoding failed: " + take_llama_errors());
     const float* e = llama_get_embeddings_seq(ctx_.get(), 0);
     if (!e) throw Error("llama embedder '" + path_ + "': the model gave no pooled embedding");
-    SparseVec v;
-    v.idx.resize(static_cast<size_t>(dim_));
-    v.val.assign(e, e + dim_);
-    for (int32_t i = 0; i < dim_; ++i) v.idx[static_cast<size_t>(i)] = static_cast<uint32_t>(i);
+    SparseVec v = dense_vector(std::vector<float>(e, e + dim_));
     l2_normalize(v);
     return v;
   }

@@ -1,8 +1,23 @@
 #include "embedding/sparse_vec.h"
 
 #include <cmath>
+#include <utility>
 
 namespace smacs {
+
+SparseVec dense_vector(std::vector<float> values) {
+  SparseVec v;
+  v.idx.resize(values.size());
+  for (size_t i = 0; i < v.idx.size(); ++i) v.idx[i] = static_cast<uint32_t>(i);
+  v.val = std::move(values);
+  return v;
+}
+
+bool is_dense(const SparseVec& v) {
+  for (size_t i = 0; i < v.idx.size(); ++i)
+    if (v.idx[i] != i) return false;
+  return !v.idx.empty();
+}
 
 float dot(const SparseVec& a, const SparseVec& b) {
   float sum = 0;
