@@ -18,18 +18,30 @@ namespace smacs::cli {
 
 namespace {
 
-std::function<void()> g_stop;       // what SIGINT/SIGTERM do: stop the server cleanly
-std::atomic<bool> g_reload{false};  // raised by SIGHUP
-extern "C" void on_signal(int) {
-  if (g_stop) g_stop();
-}
+// Signal handlers only raise flags; a watcher thread acts on them (stopping a server is not
+// async-signal-safe).
+std::atomic<bool> g_stop{false};    // SIGINT, SIGTERM: stop gracefully
+std::atomic<bool> g_reload{false};  // SIGHUP
+extern "C" void on_signal(int) { g_stop = true; }
 extern "C" void on_hangup(int) { g_reload = true; }
 
-void install_stop(std::function<void()> stop) {
-  g_stop = std::move(stop);
+// Runs `server` until SIGINT/SIGTERM, then lets it drain; `on_reload` answers SIGHUP.
+template <typename Server>
+void serve_until_signal(Server& server, const std::function<void()>& on_reload) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGHUP, on_hangup);
+  std::atomic<bool> serving{true};
+  std::thread watcher([&] {
+    while (serving) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (g_stop.exchange(false)) server.stop();
+      if (g_reload.exchange(false) && on_reload) on_reload();
+    }
+  });
+  server.run();
+  serving = false;
+  watcher.join();
 }
 
 int serve(const std::string& config_path) {
@@ -65,25 +77,16 @@ int serve(const std::string& config_path) {
   std::cerr << "smacs serve: listening on http://" << config.host << ":" << port << "/v1 with "
             << config.pool.size() << " models; embedder " << gateway.view()->bank.embedder->name()
             << "; params " << params_to_json(params).dump() << std::endl;
-  install_stop([&server] { server.stop(); });
-  // SIGHUP re-reads the bank: the handler only raises a flag, this thread does the work.
-  std::atomic<bool> serving{true};
-  std::thread reloader([&] {
-    while (serving) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (!g_reload.exchange(false)) continue;
-      try {
-        std::cerr << "smacs serve: SIGHUP: reloaded the bank: " << server.reload_bank().dump()
-                  << std::endl;
-      } catch (const Error& e) {
-        std::cerr << "smacs serve: SIGHUP: reload failed, the old bank stays: " << e.what()
-                  << std::endl;
-      }
+  serve_until_signal(server, [&server] {
+    try {
+      std::cerr << "smacs serve: SIGHUP: reloaded the bank: " << server.reload_bank().dump()
+                << std::endl;
+    } catch (const Error& e) {
+      std::cerr << "smacs serve: SIGHUP: reload failed, the old bank stays: " << e.what()
+                << std::endl;
     }
   });
-  server.run();
-  serving = false;
-  reloader.join();
+  std::cerr << "smacs serve: stopped" << std::endl;
   return 0;
 }
 
@@ -92,8 +95,8 @@ int replay_serve(const std::vector<std::string>& files, const ReplayOptions& opt
   const int port = server.bind();
   std::cerr << "smacs replay-serve: listening on http://" << options.host << ":" << port << "/v1"
             << std::endl;
-  install_stop([&server] { server.stop(); });
-  server.run();
+  serve_until_signal(server, nullptr);
+  std::cerr << "smacs replay-serve: stopped" << std::endl;
   return 0;
 }
 
@@ -127,7 +130,7 @@ Runner add_serve_commands(CLI::App& app) {
       ->capture_default_str();
   replay_cmd
       ->add_option("--threads", replay->threads,
-                   "Worker threads; each open keep-alive connection holds one")
+                   "Handler threads (each sleeps through --latency-ms)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   return [=]() -> int {

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/fuzz
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Isrc tests/fuzz/chat_request_fuzz.cpp src/server/openai_api.cpp -o build/fuzz/chat_request_fuzz
+  -Isrc tests/fuzz/chat_request_fuzz.cpp src/api/openai_api.cpp -o build/fuzz/chat_request_fuzz
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp tests/fuzz/corpus/* "$work/"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 PKGS=(build-essential cmake pkg-config git openssl
       nlohmann-json3-dev libcli11-dev libsqlite3-dev libhnswlib-dev
-      libcpp-httplib-dev libyaml-cpp-dev libssl-dev zlib1g-dev libbrotli-dev
+      libcpp-httplib-dev libboost1.81-dev libyaml-cpp-dev libssl-dev zlib1g-dev libbrotli-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       clang libclang-rt-14-dev)
 missing=()

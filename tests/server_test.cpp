@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "data/load.h"
 #include "eval/evaluate.h"
+#include "gateway_fixture.h"
 #include "server/config.h"
 #include "server/gateway_server.h"
 #include "server/replay_server.h"
@@ -15,66 +16,7 @@
 using namespace smacs;
 using nlohmann::json;
 
-namespace {
-
-using test::Serving;
-
-const std::vector<std::string> kOpenPool = {
-    "zero-one-ai/Yi-34B-Chat",   "mistralai/mixtral-8x7b-chat",       "meta/llama-2-70b-chat",
-    "mistralai/mistral-7b-chat", "meta/code-llama-instruct-34b-chat", "WizardLM/WizardLM-13B-V1.2"};
-
-std::string rb(const std::string& split) {
-  return test::data_file("routerbench/arc_challenge_" + split + ".csv");
-}
-
-json chat(const std::string& model, const std::string& question) {
-  return {{"model", model}, {"messages", json::array({{{"role", "user"}, {"content", question}}})}};
-}
-
-// A gateway over `urls` (one per pool member), bank = RouterBench train.
-struct GatewayFixture {
-  ServerConfig config;
-  Metrics metrics;
-  std::unique_ptr<Gateway> gateway;
-  std::unique_ptr<Serving<GatewayServer>> running;
-
-  GatewayFixture(const std::vector<std::pair<std::string, std::string>>& pool,
-                 int timeout_ms = 5000, int backend_timeout_ms = 5000,
-                 std::vector<std::string> keys = {}, std::vector<Price> prices = {}) {
-    config.port = 0;
-    config.threads = 16;
-    config.request_timeout_ms = timeout_ms;
-    config.api_keys = std::move(keys);
-    config.max_body_bytes = 64 * 1024;
-    std::vector<std::unique_ptr<Backend>> backends;
-    for (const auto& [name, url] : pool) {
-      HttpBackendConfig b;
-      b.name = name, b.base_url = url, b.timeout_ms = backend_timeout_ms, b.retries = 1,
-      b.backoff_ms = 10;
-      config.pool.emplace_back().http = b;
-      backends.push_back(make_http_backend(b));
-    }
-    gateway = std::make_unique<Gateway>(build_bank(load_file(rb("train"))), config.params,
-                                        std::move(backends), metrics,
-                                        GatewayOptions{.prices = std::move(prices)});
-    running = std::make_unique<Serving<GatewayServer>>(
-        std::make_unique<GatewayServer>(config, *gateway, metrics));
-  }
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", running->port);
-    c.set_read_timeout(30, 0);
-    c.set_tcp_nodelay(true);
-    return c;
-  }
-};
-
-std::unique_ptr<Serving<ReplayServer>> start_replay(int latency_ms = 0, double fail_rate = 0) {
-  return test::serve_replay(load_file(rb("test")), latency_ms, fail_rate);
-}
-
-std::string url(int port) { return "http://127.0.0.1:" + std::to_string(port) + "/v1"; }
-
-}  // namespace
+using namespace smacs::test;
 
 TEST(Gateway, AccuracyThroughHttpEqualsEval) {
   auto replay = start_replay();

@@ -1,4 +1,5 @@
 // An OpenAI-compatible HTTP endpoint as a Backend: chat completions through HttpClientPool.
+#include "api/openai_api.h"
 #include "core/error.h"
 #include "core/http_client.h"
 #include "generation/backend.h"
@@ -23,7 +24,7 @@ class HttpBackend : public Backend {
     BackendReply reply;
     auto parsed = [&reply](const std::string& body) {
       try {
-        reply.body = nlohmann::json::parse(body);
+        reply.body = parse_json_body(body);
         const auto& content = reply.body.at("choices").at(0).at("message").at("content");
         reply.content = content.is_string() ? content.get<std::string>() : "";
         return true;

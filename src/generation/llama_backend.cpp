@@ -19,7 +19,7 @@
 #include "generation/backend.h"
 #include "llama.h"
 #include "llama/runtime.h"
-#include "server/openai_api.h"
+#include "api/openai_api.h"
 
 namespace smacs {
 

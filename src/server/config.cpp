@@ -219,7 +219,8 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   if (!root.IsMap()) throw Error(where + ": expected a YAML mapping at the top");
   check_keys(root,
              {"listen", "api_keys", "max_body_bytes", "request_timeout_ms", "bank", "smacs", "pool",
-              "threads", "embedder"},
+              "threads", "embedder", "max_connections", "idle_timeout_ms", "header_timeout_ms",
+              "cors_origins", "access_log", "allow_open_admin"},
              where);
   ServerConfig c;
   parse_listen(get<std::string>(root, "listen", where, "127.0.0.1:8080"), c, where);
@@ -227,6 +228,16 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   c.max_body_bytes = get<size_t>(root, "max_body_bytes", where, c.max_body_bytes);
   c.request_timeout_ms = get<int>(root, "request_timeout_ms", where, c.request_timeout_ms);
   c.threads = get<size_t>(root, "threads", where, c.threads);
+  c.max_connections = get<size_t>(root, "max_connections", where, c.max_connections);
+  c.idle_timeout_ms = get<int>(root, "idle_timeout_ms", where, c.idle_timeout_ms);
+  c.header_timeout_ms = get<int>(root, "header_timeout_ms", where, c.header_timeout_ms);
+  c.cors_origins = get<std::vector<std::string>>(root, "cors_origins", where, {});
+  c.access_log = get<std::string>(root, "access_log", where, c.access_log);
+  c.allow_open_admin = get<bool>(root, "allow_open_admin", where, false);
+  if (c.threads < 1 || c.max_connections < 1 || c.idle_timeout_ms < 1 || c.header_timeout_ms < 1)
+    throw Error(where +
+                ": 'threads', 'max_connections', 'idle_timeout_ms' and "
+                "'header_timeout_ms' must be positive");
   if (c.request_timeout_ms < 1) throw Error(where + ": key 'request_timeout_ms' must be positive");
   const YAML::Node bank = root["bank"];
   std::vector<std::string> files;
@@ -234,6 +245,8 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
     files = bank.IsSequence() ? get<std::vector<std::string>>(root, "bank", where, {})
                               : std::vector<std::string>{get<std::string>(root, "bank", where, "")};
   for (auto& f : files) c.bank_files.push_back(resolve(f, base_dir));
+  if (c.access_log != "stderr" && c.access_log != "none")
+    c.access_log = resolve(c.access_log, base_dir);
   parse_smacs(root["smacs"], c, where);
   c.embedder = parse_embedder(root["embedder"], where, base_dir);
   const YAML::Node pool = root["pool"];

@@ -5,6 +5,14 @@
 //   api_keys: [secret1]          # clients send "Authorization: Bearer <key>"; empty = open
 //   max_body_bytes: 1048576
 //   request_timeout_ms: 30000    # no request outlives this
+//   threads: 128                 # handler threads (and backend calls in flight)
+//   max_connections: 20000       # beyond: a fast 503
+//   idle_timeout_ms: 30000       # a keep-alive connection with no request is closed
+//   header_timeout_ms: 10000     # a request's header must arrive within this
+//   cors_origins: ["*"]          # browser origins allowed (default none)
+//   access_log: stderr           # one JSON line per request: stderr, none or a file
+//   allow_open_admin: false      # /admin/reload and /v1/feedback without api_keys on a
+//                                # non-loopback address: refused at startup unless true
 //   bank: ../data/routerbench/arc_challenge_train.csv   # .sqlite bank or data file(s): required
 //   smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
 //           task_gate: true, seed: 42, tune: false}
@@ -54,7 +62,13 @@ struct ServerConfig {
   std::vector<std::string> bank_files;  // resolved against the config file's folder
   SmacsParams params;
   bool tune = false;
-  size_t threads = 128;  // HTTP worker threads (each keep-alive client holds one)
+  size_t threads = 128;  // handler threads; also bounds the backend calls in flight
+  size_t max_connections = 20000;
+  int idle_timeout_ms = 30000;
+  int header_timeout_ms = 10000;
+  std::vector<std::string> cors_origins;
+  std::string access_log = "stderr";  // "stderr", "none" or a file path
+  bool allow_open_admin = false;
   std::vector<BackendConfig> pool;
   EmbedderConfig embedder;  // default: the built-in TF-IDF
 };

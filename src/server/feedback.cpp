@@ -8,9 +8,9 @@
 namespace smacs {
 
 void Gateway::remember(const std::string& id, const std::string& question,
-                       const GatewayAnswer& answer) {
+                       const GatewayAnswer& answer, const std::string& owner) {
   std::lock_guard lock(feedback_mutex_);
-  remembered_[id] = {question, answer.task.empty() ? "feedback" : answer.task, answer.chosen,
+  remembered_[id] = {question, answer.task.empty() ? "feedback" : answer.task, answer.chosen, owner,
                      answer.answered};
   remembered_order_.push_back(id);
   while (remembered_order_.size() > kRemembered) {
@@ -20,10 +20,11 @@ void Gateway::remember(const std::string& id, const std::string& question,
 }
 
 Gateway::FeedbackResult Gateway::feedback(const std::string& id, const std::string& named,
-                                          float score) {
+                                          float score, const std::string& owner) {
   std::lock_guard lock(feedback_mutex_);
   const auto it = remembered_.find(id);
-  if (it == remembered_.end())
+  // Another key's answer is reported as unknown: ids are not to be probed.
+  if (it == remembered_.end() || it->second.owner != owner)
     return {"",
             ApiError{404, "invalid_request_error",
                      "no recent SMACS answer has the id '" + id + "' (or it was scored already)",

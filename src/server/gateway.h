@@ -7,11 +7,11 @@
 #include <memory>
 #include <mutex>
 
+#include "api/openai_api.h"
 #include "core/task_pool.h"
 #include "generation/backend.h"
 #include "pipeline/smacs.h"
 #include "server/metrics.h"
-#include "server/openai_api.h"
 
 namespace smacs {
 
@@ -60,13 +60,16 @@ class Gateway {
   // Online feedback: remember answers by id (the last `kRemembered`), then fold a client's
   // score for one of them into the bank as a new question.
   static constexpr size_t kRemembered = 10000;
-  void remember(const std::string& id, const std::string& question, const GatewayAnswer& answer);
+  // `owner` is the API key that asked ("" when keys are off): only it may score the answer.
+  void remember(const std::string& id, const std::string& question, const GatewayAnswer& answer,
+                const std::string& owner);
   // `model` "" scores the model SMACS chose.
   struct FeedbackResult {
     std::string model;              // the model scored
     std::optional<ApiError> error;  // what was wrong with the client's feedback
   };
-  FeedbackResult feedback(const std::string& id, const std::string& model, float score);
+  FeedbackResult feedback(const std::string& id, const std::string& model, float score,
+                          const std::string& owner);
 
  private:
   std::shared_ptr<const BankView> make_view(PriorBank bank) const;
@@ -80,7 +83,7 @@ class Gateway {
   std::shared_ptr<const BankView> view_;
   std::mutex feedback_mutex_;  // one feedback at a time: each builds the next view
   struct Remembered {
-    std::string question, task, chosen;
+    std::string question, task, chosen, owner;
     std::vector<std::string> answered;
   };
   std::map<std::string, Remembered> remembered_;

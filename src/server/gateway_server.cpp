@@ -1,32 +1,80 @@
 #include "server/gateway_server.h"
 
+#include <algorithm>
+#include <ctime>
+
 #include "bank/bank_store.h"
 #include "core/error.h"
+#include "core/random_id.h"
 #include "server/http_util.h"
 
 namespace smacs {
 
 using nlohmann::json;
 
+namespace {
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// A client's own x-request-id is echoed when it is a plain token of sane length.
+bool usable_request_id(const std::string& id) {
+  return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == ':';
+  });
+}
+
+// Metrics label for a path: the known routes, everything else one label (clients choose paths).
+std::string endpoint_label(const std::string& path) {
+  for (const char* known : {"/v1/chat/completions", "/v1/models", "/v1/feedback", "/admin/reload",
+                            "/health", "/metrics"})
+    if (path == known) return path;
+  if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
+  return "other";
+}
+
+HttpLimits limits_of(const ServerConfig& c) {
+  HttpLimits l;
+  l.max_body_bytes = c.max_body_bytes;
+  l.max_connections = c.max_connections;
+  l.idle_timeout_ms = c.idle_timeout_ms;
+  l.header_timeout_ms = c.header_timeout_ms;
+  l.body_timeout_ms = c.request_timeout_ms;
+  l.workers = c.threads;
+  l.cors_origins = c.cors_origins;
+  l.drain_timeout_ms = c.request_timeout_ms;
+  return l;
+}
+
+}  // namespace
+
 GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metrics& metrics)
-    : config_(config), gateway_(gateway), metrics_(metrics) {
-  configure_http_server(server_, config.threads, config.max_body_bytes);
-  server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    const auto start = Clock::now();
-    chat_completions(req, res);
-    metrics_.count_request("/v1/chat/completions", res.status,
-                           std::chrono::duration<double>(Clock::now() - start).count());
+    : config_(config), gateway_(gateway), metrics_(metrics), server_(limits_of(config)) {
+  if (config.api_keys.empty() && !is_loopback(config.host) && !config.allow_open_admin)
+    throw Error("listen " + config.host +
+                ": with no api_keys, /admin/reload and /v1/feedback would be open to the network; "
+                "set api_keys, listen on 127.0.0.1, or set allow_open_admin: true");
+  if (config.access_log == "stderr") {
+    access_log_ = stderr;
+  } else if (config.access_log != "none") {
+    access_log_ = std::fopen(config.access_log.c_str(), "a");
+    if (!access_log_) throw Error("access_log: cannot open '" + config.access_log + "'");
+  }
+  server_.on_response([this](const HttpRequest& req, const HttpResponse& res, double ms) {
+    metrics_.count_request(endpoint_label(req.path), res.status, ms / 1000.0);
+    log_access(req, res, ms);
   });
-  server_.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
-    if (reject_unauthorized(req, res)) return;
-    json data = json::array({{{"id", "smacs"}, {"object", "model"}, {"owned_by", "smacs"}}});
-    for (const auto& name : gateway_.model_names())
-      data.push_back({{"id", name}, {"object", "model"}, {"owned_by", "smacs-pool"}});
-    send_json(res, {{"object", "list"}, {"data", data}});
-  });
-  server_.Post("/v1/feedback",
-               [this](const httplib::Request& req, httplib::Response& res) { feedback(req, res); });
-  server_.Post("/admin/reload", [this](const httplib::Request& req, httplib::Response& res) {
+  server_.route("POST", "/v1/chat/completions",
+                [this](const HttpRequest& req, HttpResponse& res) { chat_completions(req, res); });
+  server_.route("GET", "/v1/models",
+                [this](const HttpRequest& req, HttpResponse& res) { list_models(req, res); });
+  server_.route("GET", "/v1/models/*",
+                [this](const HttpRequest& req, HttpResponse& res) { list_models(req, res); });
+  server_.route("POST", "/v1/feedback",
+                [this](const HttpRequest& req, HttpResponse& res) { feedback(req, res); });
+  server_.route("POST", "/admin/reload", [this](const HttpRequest& req, HttpResponse& res) {
     if (reject_unauthorized(req, res)) return;
     try {
       send_json(res, reload_bank());
@@ -36,12 +84,17 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
                 "", "reload_failed"});
     }
   });
-  server_.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+  server_.route("GET", "/health", [](const HttpRequest&, HttpResponse& res) {
     send_json(res, {{"status", "ok"}});
   });
-  server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_.render(), "text/plain; version=0.0.4");
+  server_.route("GET", "/metrics", [this](const HttpRequest&, HttpResponse& res) {
+    res.content_type = "text/plain; version=0.0.4";
+    res.body = metrics_.render();
   });
+}
+
+GatewayServer::~GatewayServer() {
+  if (access_log_ && access_log_ != stderr) std::fclose(access_log_);
 }
 
 json GatewayServer::reload_bank() {
@@ -53,12 +106,29 @@ json GatewayServer::reload_bank() {
           {"cold_models", gateway_.cold_models()}};
 }
 
-void GatewayServer::feedback(const httplib::Request& req, httplib::Response& res) {
+void GatewayServer::list_models(const HttpRequest& req, HttpResponse& res) {
   if (reject_unauthorized(req, res)) return;
-  const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  const auto entry = [](const std::string& id, const char* owner) {
+    return json{{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner}};
+  };
+  json data = json::array({entry("smacs", "smacs")});
+  for (const auto& name : gateway_.model_names()) data.push_back(entry(name, "smacs-pool"));
+  if (req.path == "/v1/models") return send_json(res, {{"object", "list"}, {"data", data}});
+  const std::string id = req.path.substr(std::string("/v1/models/").size());
+  for (const auto& m : data)
+    if (m["id"] == id) return send_json(res, m);
+  send_error(res, {404, "invalid_request_error", "the model '" + id + "' does not exist", "model",
+                   "model_not_found"});
+}
+
+void GatewayServer::feedback(const HttpRequest& req, HttpResponse& res) {
+  if (reject_unauthorized(req, res)) return;
+  const json body = parse_json_body(req.body);
   if (body.is_discarded() || !body.is_object())
-    return send_error(
-        res, {400, "invalid_request_error", "the request body must be a JSON object", "", ""});
+    return send_error(res, {400, "invalid_request_error",
+                            "the request body must be a JSON object (nested at most " +
+                                std::to_string(kMaxJsonDepth) + " levels)",
+                            "", ""});
   const auto id = body.find("id");
   if (id == body.end() || !id->is_string())
     return send_error(
@@ -72,7 +142,8 @@ void GatewayServer::feedback(const httplib::Request& req, httplib::Response& res
   if (model != body.end() && !model->is_string())
     return send_error(res, {400, "invalid_request_error", "'model' must be a string", "model", ""});
   const std::string named = model != body.end() ? model->get<std::string>() : "";
-  const auto scored = gateway_.feedback(id->get<std::string>(), named, score->get<float>());
+  const auto scored =
+      gateway_.feedback(id->get<std::string>(), named, score->get<float>(), *client_key(req));
   if (scored.error) return send_error(res, *scored.error);
   const auto view = gateway_.view();
   send_json(res, {{"status", "recorded"},
@@ -81,33 +152,56 @@ void GatewayServer::feedback(const httplib::Request& req, httplib::Response& res
                   {"bank_questions", view->bank.size()}});
 }
 
-int GatewayServer::bind() { return bind_http_server(server_, config_.host, config_.port); }
-void GatewayServer::run() { server_.listen_after_bind(); }
+int GatewayServer::bind() { return server_.bind(config_.host, config_.port); }
+void GatewayServer::run() { server_.run(); }
 
-bool GatewayServer::reject_unauthorized(const httplib::Request& req, httplib::Response& res) const {
-  if (authorized(req)) return false;
+bool GatewayServer::reject_unauthorized(const HttpRequest& req, HttpResponse& res) const {
+  if (client_key(req)) return false;
   send_error(res,
              {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
   return true;
 }
 
-bool GatewayServer::authorized(const httplib::Request& req) const {
-  if (config_.api_keys.empty()) return true;
-  const std::string auth = req.get_header_value("Authorization");
-  const std::string prefix = "Bearer ";
-  if (auth.rfind(prefix, 0) != 0) return false;
-  const std::string key = auth.substr(prefix.size());
-  return std::find(config_.api_keys.begin(), config_.api_keys.end(), key) != config_.api_keys.end();
+std::optional<std::string> GatewayServer::client_key(const HttpRequest& req) const {
+  if (config_.api_keys.empty()) return std::string();
+  const std::string auth = req.header("Authorization");
+  const auto space = auth.find(' ');
+  if (space == std::string::npos) return std::nullopt;
+  std::string scheme = auth.substr(0, space);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(), ::tolower);
+  if (scheme != "bearer") return std::nullopt;  // RFC 7235: the scheme is case-insensitive
+  const std::string key = auth.substr(auth.find_first_not_of(' ', space));
+  if (std::find(config_.api_keys.begin(), config_.api_keys.end(), key) == config_.api_keys.end())
+    return std::nullopt;
+  return key;
+}
+
+void GatewayServer::log_access(const HttpRequest& req, const HttpResponse& res, double ms) {
+  if (!access_log_) return;
+  json line = {{"time", static_cast<int64_t>(std::time(nullptr))},
+               {"remote", req.remote},
+               {"method", req.method},
+               {"path", req.path.substr(0, 200)},
+               {"status", res.status},
+               {"latency_ms", ms}};
+  for (const auto& [k, v] : res.notes) line[k] = v;
+  const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  std::fwrite(text.data(), 1, text.size(), access_log_);
+  std::fflush(access_log_);
 }
 
 // The one request path: authorise, validate, then SMACS or a pass-through, then JSON or SSE.
-void GatewayServer::chat_completions(const httplib::Request& req, httplib::Response& res) {
+void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) {
+  const std::string id = "chatcmpl-" + random_id_128();
+  const std::string client_id = req.header("x-request-id");
+  res.set_header("x-request-id", usable_request_id(client_id) ? client_id : id);
+  res.notes.emplace_back("id", id);
   if (reject_unauthorized(req, res)) return;
   const ParsedChat parsed = parse_chat_request(req.body);
   if (!parsed.request) return send_error(res, parsed.error);
   const ChatRequest& chat = *parsed.request;
+  res.notes.emplace_back("model", chat.model);
   const Deadline deadline = Clock::now() + std::chrono::milliseconds(config_.request_timeout_ms);
-  const std::string id = "chatcmpl-smacs-" + std::to_string(next_id_++);
 
   std::string content;
   json usage, extra = json::object();
@@ -120,7 +214,9 @@ void GatewayServer::chat_completions(const httplib::Request& req, httplib::Respo
     }
     if (!answer.ok)
       return send_error(res, {502, "server_error", answer.error, "", "backends_failed"});
-    gateway_.remember(id, chat.retrieval_key, answer);
+    gateway_.remember(id, chat.retrieval_key, answer, *client_key(req));
+    res.notes.emplace_back("chosen", answer.chosen);
+    res.notes.emplace_back("selected", answer.trace["selected"].dump());
     content = std::move(answer.content);
     usage = std::move(answer.usage);
     extra["smacs"] = std::move(answer.trace);

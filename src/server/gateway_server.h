@@ -1,39 +1,50 @@
 // `smacs serve`: the OpenAI-compatible HTTP front of the Gateway.
 //
-//   POST /v1/chat/completions  model "smacs" runs SMACS; a pool model's name passes straight
-//   through GET  /v1/models            "smacs" and the pool GET  /health {"status":"ok"} GET
-//   /metrics              Prometheus text POST /v1/feedback          {"id": answer id, "score":
-//   0..1, "model"?: default the chosen one} POST /admin/reload         re-reads the bank (as SIGHUP
-//   does); behind the API key
+//   POST /v1/chat/completions  model "smacs" runs SMACS; a pool model's name passes through
+//   GET  /v1/models            "smacs" and the pool;  GET /v1/models/{id}: one of them
+//   GET  /health               {"status":"ok"}
+//   GET  /metrics              Prometheus text
+//   POST /v1/feedback          {"id": answer id, "score": 0..1, "model"?: default the chosen one}
+//   POST /admin/reload         re-reads the bank (as SIGHUP does)
+//
+// Everything but /health and /metrics is behind the API key when keys are configured. Every
+// reply carries an `x-request-id` (the client's own, else the answer's random id).
 #pragma once
-#include <httplib.h>
+#include <cstdio>
+#include <memory>
 
 #include "server/config.h"
 #include "server/gateway.h"
+#include "server/http_server.h"
 
 namespace smacs {
 
 class GatewayServer {
  public:
+  // Throws smacs::Error for a config that would leave the admin endpoints open to the network.
   GatewayServer(const ServerConfig& config, Gateway& gateway, Metrics& metrics);
-  int bind();  // returns the port (config port 0 = any free port)
-  void run();  // serves until stop()
-  void stop() { server_.stop(); }
-  nlohmann::json
-  reload_bank();  // re-reads config.bank_files; throws smacs::Error, keeps the old bank
+  ~GatewayServer();
+  int bind();                      // returns the port (config port 0 = any free port)
+  void run();                      // serves until stop()
+  void stop() { server_.stop(); }  // graceful: finishes the requests in flight
+  // Re-reads config.bank_files; throws smacs::Error, keeps the old bank.
+  nlohmann::json reload_bank();
 
  private:
-  void chat_completions(const httplib::Request& req, httplib::Response& res);
-  void feedback(const httplib::Request& req, httplib::Response& res);
-  bool authorized(const httplib::Request& req) const;
+  void chat_completions(const HttpRequest& req, HttpResponse& res);
+  void feedback(const HttpRequest& req, HttpResponse& res);
+  void list_models(const HttpRequest& req, HttpResponse& res);
+  void log_access(const HttpRequest& req, const HttpResponse& res, double ms);
+  // The key the request carries ("" when keys are off); nullopt when it lacks a valid one.
+  std::optional<std::string> client_key(const HttpRequest& req) const;
   // Sends the 401 and returns true when the request lacks a valid key.
-  bool reject_unauthorized(const httplib::Request& req, httplib::Response& res) const;
+  bool reject_unauthorized(const HttpRequest& req, HttpResponse& res) const;
 
   const ServerConfig& config_;
   Gateway& gateway_;
   Metrics& metrics_;
-  httplib::Server server_;
-  std::atomic<uint64_t> next_id_{1};
+  HttpServer server_;
+  FILE* access_log_ = nullptr;  // stderr, a file, or none
 };
 
 }  // namespace smacs

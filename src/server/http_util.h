@@ -1,40 +1,35 @@
 // Small helpers both HTTP servers (the gateway and replay-serve) share.
 #pragma once
-#include <httplib.h>
-
-#include <atomic>
+#include <memory>
 #include <string>
+#include <vector>
 
-#include "server/openai_api.h"
+#include "api/openai_api.h"
+#include "server/http_server.h"
 
 namespace smacs {
 
-inline void send_error(httplib::Response& res, const ApiError& e) {
+inline void send_error(HttpResponse& res, const ApiError& e) {
   res.status = e.status;
-  res.set_content(error_body(e).dump(), "application/json");
+  res.content_type = "application/json";
+  res.body = error_body(e).dump();
 }
 
-inline void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200) {
+inline void send_json(HttpResponse& res, const nlohmann::json& body, int status = 200) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.content_type = "application/json";
+  res.body = body.dump();
 }
 
-inline void send_sse(httplib::Response& res, std::vector<std::string> events) {
-  auto shared = std::make_shared<std::vector<std::string>>(std::move(events));
-  res.set_chunked_content_provider("text/event-stream", [shared](size_t, httplib::DataSink& sink) {
-    for (const auto& e : *shared)
-      if (!sink.write(e.data(), e.size())) return false;
-    sink.done();
-    return true;
-  });
+// Server-Sent Events already complete: streamed as they are.
+inline void send_sse(HttpResponse& res, std::vector<std::string> events) {
+  res.content_type = "text/event-stream";
   res.set_header("Cache-Control", "no-cache");
+  auto shared = std::make_shared<std::vector<std::string>>(std::move(events));
+  res.stream = [shared](const ChunkWriter& write) {
+    for (const auto& e : *shared)
+      if (!write(e)) return;
+  };
 }
-
-// Settings every server here needs: JSON errors for failures httplib detects itself
-// (unknown route, body over the limit), many worker threads for keep-alive clients.
-void configure_http_server(httplib::Server& server, size_t threads, size_t max_body_bytes);
-
-// Binds host:port (port 0 picks a free one); throws smacs::Error when it cannot.
-int bind_http_server(httplib::Server& server, const std::string& host, int port);
 
 }  // namespace smacs

@@ -10,27 +10,28 @@ namespace smacs {
 using nlohmann::json;
 
 ReplayServer::ReplayServer(Dataset data, ReplayOptions options)
-    : data_(std::move(data)), options_(options), rng_{options.seed} {
+    : data_(std::move(data)),
+      options_(options),
+      server_(HttpLimits{.max_body_bytes = 16 << 20, .workers = options.threads}),
+      rng_{options.seed} {
   for (size_t i = 0; i < data_.records.size(); ++i)
     by_prompt_[data_.records[i].question].push_back(i);
-  configure_http_server(server_, options_.threads, 16 << 20);
-  server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    chat_completions(req, res);
-  });
-  server_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+  server_.route("POST", "/v1/chat/completions",
+                [this](const HttpRequest& req, HttpResponse& res) { chat_completions(req, res); });
+  server_.route("GET", "/v1/models", [this](const HttpRequest&, HttpResponse& res) {
     json list = json::array();
     for (const auto& m : data_.models)
       list.push_back({{"id", m}, {"object", "model"}, {"owned_by", "replay"}});
     send_json(res, {{"object", "list"}, {"data", list}});
   });
-  server_.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+  server_.route("GET", "/health", [](const HttpRequest&, HttpResponse& res) {
     send_json(res, {{"status", "ok"}});
   });
 }
 
-int ReplayServer::bind() { return bind_http_server(server_, options_.host, options_.port); }
+int ReplayServer::bind() { return server_.bind(options_.host, options_.port); }
 
-void ReplayServer::chat_completions(const httplib::Request& req, httplib::Response& res) {
+void ReplayServer::chat_completions(const HttpRequest& req, HttpResponse& res) {
   const ParsedChat parsed = parse_chat_request(req.body);
   if (!parsed.request) return send_error(res, parsed.error);
   if (options_.latency_ms > 0)

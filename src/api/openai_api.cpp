@@ -1,5 +1,6 @@
-#include "server/openai_api.h"
+#include "api/openai_api.h"
 
+#include <algorithm>
 #include <ctime>
 
 namespace smacs {
@@ -12,6 +13,34 @@ json error_body(const ApiError& e) {
             {"type", e.type},
             {"param", e.param.empty() ? json() : json(e.param)},
             {"code", e.code.empty() ? json() : json(e.code)}}}};
+}
+
+size_t json_nesting(std::string_view text, size_t stop_at) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest >= stop_at) return deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+json parse_json_body(std::string_view text) {
+  if (json_nesting(text) > kMaxJsonDepth) return json(json::value_t::discarded);
+  return json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
 std::optional<std::string> content_text(const json& content) {
@@ -48,6 +77,9 @@ bool number_or_absent(const json& body, const char* key) {
 }  // namespace
 
 ParsedChat parse_chat_request(std::string_view text) {
+  if (json_nesting(text) > kMaxJsonDepth)
+    return fail("the request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
+                " levels");
   json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return fail("the request body is not valid JSON");
   if (!body.is_object()) return fail("the request body must be a JSON object");

@@ -1,5 +1,6 @@
 // The OpenAI chat-completions wire format: validating requests, building replies and errors.
-// Pure functions (no I/O), so the request parser can be fuzzed on its own.
+// Pure functions (no I/O), so the request parser can be fuzzed on its own. Shared by the
+// gateway (server/) and the in-process backend (generation/), so it sits below both.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -17,7 +18,15 @@ struct ApiError {
   std::string code;
 };
 
-nlohmann::json error_body(const ApiError& e);  // {"error": {message, type, param, code}}
+nlohmann::json error_body(const ApiError& e);
+
+// JSON from outside (a client's body, an upstream's reply) may nest at most this deep: deeper
+// documents are refused before parsing, since copying or printing them recurses per level.
+constexpr size_t kMaxJsonDepth = 128;
+// How deep `text` nests arrays and objects (strings skipped), counting no further than `stop_at`.
+size_t json_nesting(std::string_view text, size_t stop_at = kMaxJsonDepth + 1);
+// Parses untrusted JSON; a discarded value when malformed or nested deeper than kMaxJsonDepth.
+nlohmann::json parse_json_body(std::string_view text);  // {"error": {message, type, param, code}}
 
 struct ChatRequest {
   std::string model;

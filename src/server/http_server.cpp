@@ -1,0 +1,497 @@
+#include "server/http_server.h"
+
+#include <sys/resource.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+#include <future>
+#include <optional>
+#include <unordered_map>
+
+#include "api/openai_api.h"
+#include "core/deadline.h"
+#include "core/error.h"
+
+namespace smacs {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+std::string HttpRequest::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (beast::iequals(k, name)) return v;
+  return "";
+}
+
+void HttpResponse::set_header(std::string name, std::string value) {
+  for (auto& [k, v] : headers)
+    if (beast::iequals(k, name)) return void(v = std::move(value));
+  headers.emplace_back(std::move(name), std::move(value));
+}
+
+namespace {
+
+std::chrono::milliseconds ms(int n) { return std::chrono::milliseconds(n); }
+
+HttpResponse error_response(int status, std::string message, std::string code) {
+  HttpResponse r;
+  r.status = status;
+  ApiError e{status, status >= 500 ? "server_error" : "invalid_request_error", std::move(message),
+             "", std::move(code)};
+  r.body = error_body(e).dump();
+  return r;
+}
+
+struct Route {
+  std::string method, path;
+  bool prefix = false;
+  HttpHandler handler;
+  bool matches(const std::string& p) const { return prefix ? p.rfind(path, 0) == 0 : p == path; }
+};
+
+class Session;
+
+}  // namespace
+
+struct HttpServer::Impl {
+  explicit Impl(HttpLimits l)
+      : limits(std::move(l)), workers(std::max<size_t>(1, limits.workers)) {}
+
+  HttpLimits limits;
+  asio::io_context io{1};
+  tcp::acceptor acceptor{io};
+  asio::steady_timer timer{io};  // accept back-off and the drain poll
+  std::vector<Route> routes;
+  std::function<void(const HttpRequest&, const HttpResponse&, double)> hook;
+  std::atomic<size_t> open{0};    // connections
+  std::atomic<size_t> queued{0};  // requests handed to the workers, not yet answered
+  std::atomic<bool> stopping{false};
+  Clock::time_point drain_deadline{};
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // event thread only
+  asio::thread_pool workers;  // last: joined first on destruction, while the loop still exists
+
+  void accept();
+  void refuse(tcp::socket socket);
+  void begin_stop();
+  void poll_drain();
+  // The handler for (method, path), or an error response: 404, 405 with Allow, a preflight.
+  const Route* find(const HttpRequest& req, HttpResponse& res) const;
+  void add_cors(const HttpRequest& req, HttpResponse& res) const;
+  void answered(const HttpRequest& req, const HttpResponse& res, Clock::time_point start) const {
+    if (hook) hook(req, res, ms_since(start));
+  }
+};
+
+namespace {
+
+// One connection. Everything but the handler and a stream's body runs on the event thread.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, HttpServer::Impl& server)
+      : stream_(std::move(socket)), server_(server) {
+    ++server_.open;
+    beast::error_code ec;
+    remote_ = stream_.socket().remote_endpoint(ec).address().to_string();
+  }
+  ~Session() { --server_.open; }
+
+  void start() {
+    server_.sessions[this] = weak_from_this();
+    wait_for_request();
+  }
+  void close_if_idle() {
+    if (!busy_) close();
+  }
+
+ private:
+  // Between requests: the idle timeout until the next request's first byte.
+  void wait_for_request() {
+    busy_ = false;
+    if (server_.stopping) return close();
+    if (buffer_.size() > 0) return read_header();
+    stream_.expires_after(ms(server_.limits.idle_timeout_ms));
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->close();
+                              self->buffer_.commit(n);
+                              self->read_header();
+                            });
+  }
+
+  void read_header() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(server_.limits.max_header_bytes));
+    parser_->body_limit(server_.limits.max_body_bytes);
+    stream_.expires_after(ms(server_.limits.header_timeout_ms));
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return fail(ec);
+    start_ = Clock::now();
+    size_t fields = 0, lengths = 0;
+    for (const auto& f : parser_->get()) {
+      ++fields;
+      if (f.name() == http::field::content_length) ++lengths;
+    }
+    if (fields > server_.limits.max_header_fields)
+      return reject(
+          431, "more than " + std::to_string(server_.limits.max_header_fields) + " header fields",
+          "header_too_large");
+    if (lengths > 1) return reject(400, "more than one Content-Length header", "bad_request");
+    if (parser_->is_done()) return dispatch();
+    auto read_body = [self = shared_from_this()] {
+      self->stream_.expires_after(ms(self->server_.limits.body_timeout_ms));
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](beast::error_code ec, size_t) {
+                         if (ec) return self->fail(ec);
+                         self->dispatch();
+                       });
+    };
+    if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return read_body();
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(stream_, asio::buffer(kContinue),
+                      [self = shared_from_this(), read_body](beast::error_code ec, size_t) {
+                        if (ec) return self->close();
+                        read_body();
+                      });
+  }
+
+  void fail(beast::error_code ec) {
+    if (ec == http::error::body_limit)
+      return reject(413,
+                    "the request body is larger than the server accepts (" +
+                        std::to_string(server_.limits.max_body_bytes) + " bytes)",
+                    "request_too_large");
+    if (ec == http::error::header_limit)
+      return reject(431, "the request header is larger than the server accepts",
+                    "header_too_large");
+    if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message)
+      return reject(400, "malformed HTTP request: " + ec.message(), "bad_request");
+    close();  // timeout, reset, or the client went away
+  }
+
+  // A request the server will not read further: answer and close.
+  void reject(int status, std::string message, std::string code) {
+    busy_ = true;
+    keep_alive_ = false;
+    HttpRequest req;
+    req.remote = remote_;
+    if (parser_ && parser_->is_header_done()) {
+      req.method = std::string(parser_->get().method_string());
+      req.path = std::string(parser_->get().target());
+    }
+    respond(req, error_response(status, std::move(message), std::move(code)));
+  }
+
+  void dispatch() {
+    busy_ = true;
+    auto msg = parser_->release();
+    parser_.reset();
+    keep_alive_ = msg.keep_alive();
+    auto req = std::make_shared<HttpRequest>();
+    req->method = std::string(msg.method_string());
+    const std::string_view target = msg.target();
+    req->path = std::string(target.substr(0, target.find('?')));
+    for (const auto& f : msg) req->headers.emplace_back(f.name_string(), f.value());
+    req->body = std::move(msg.body());
+    req->remote = remote_;
+    HttpResponse res;
+    const Route* route = server_.find(*req, res);
+    if (!route) return respond(*req, std::move(res));
+    if (server_.queued >= server_.limits.max_queued)
+      return respond(*req, error_response(503, "the server is busy; retry later", "overloaded"));
+    ++server_.queued;
+    asio::post(server_.workers, [self = shared_from_this(), req, route] {
+      HttpResponse res;
+      try {
+        route->handler(*req, res);
+      } catch (const std::exception& e) {
+        res = error_response(500, std::string("internal error: ") + e.what(), "internal_error");
+      }
+      if (res.stream) return self->stream_body(*req, res);
+      asio::post(self->stream_.get_executor(), [self, req, res = std::move(res)]() mutable {
+        --self->server_.queued;
+        self->respond(*req, std::move(res));
+      });
+    });
+  }
+
+  // Writes a whole response (event thread); then the next request, or close.
+  void respond(const HttpRequest& req, HttpResponse res) {
+    server_.add_cors(req, res);
+    server_.answered(req, res, start_);
+    auto msg = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(res.status), 11);
+    head(*msg, res);
+    msg->body() = std::move(res.body);
+    msg->prepare_payload();
+    stream_.expires_after(ms(server_.limits.write_timeout_ms));
+    http::async_write(stream_, *msg,
+                      [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+                        if (ec) return self->close();
+                        if (!msg->keep_alive()) return self->linger_close();
+                        self->wait_for_request();
+                      });
+  }
+
+  template <class Message>
+  void head(Message& msg, const HttpResponse& res) const {
+    msg.set(http::field::server, "smacs");
+    if (!res.content_type.empty()) msg.set(http::field::content_type, res.content_type);
+    for (const auto& [k, v] : res.headers) msg.set(k, v);
+    msg.keep_alive(keep_alive_ && !server_.stopping);
+  }
+
+  // A streamed response, written from the worker thread: each piece is handed to the event
+  // thread and waited for, so a slow reader slows the writer instead of filling memory.
+  void stream_body(const HttpRequest& req, HttpResponse& res) {
+    auto msg = std::make_shared<http::response<http::empty_body>>(
+        static_cast<http::status>(res.status), 11);
+    server_.add_cors(req, res);
+    head(*msg, res);
+    msg->chunked(true);
+    bool ok = on_event_thread([self = shared_from_this(), msg](auto done) {
+      auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*msg);
+      self->stream_.expires_after(ms(self->server_.limits.write_timeout_ms));
+      http::async_write_header(self->stream_, *sr,
+                               [sr, msg, done](beast::error_code ec, size_t) { done(!ec); });
+    });
+    const ChunkWriter write = [&](std::string_view piece) {
+      if (!ok || piece.empty()) return ok;
+      ok = write_raw(std::make_shared<std::string>(piece), true);
+      return ok;
+    };
+    try {
+      if (ok) res.stream(write);
+    } catch (const std::exception&) {
+      ok = false;  // the headers are gone: all that is left is to cut the stream short
+    }
+    if (ok) ok = write_raw(std::make_shared<std::string>(), false);
+    server_.answered(req, res, start_);
+    asio::post(stream_.get_executor(), [self = shared_from_this(), ok, keep = msg->keep_alive()] {
+      --self->server_.queued;
+      if (ok && keep) return self->wait_for_request();
+      self->close();
+    });
+  }
+
+  // One chunk (or the last, empty one) written on the event thread; waits for it.
+  bool write_raw(std::shared_ptr<std::string> data, bool chunk) {
+    return on_event_thread([self = shared_from_this(), data, chunk](auto done) {
+      self->stream_.expires_after(ms(self->server_.limits.write_timeout_ms));
+      auto handler = [data, done](beast::error_code ec, size_t) { done(!ec); };
+      if (chunk)
+        asio::async_write(self->stream_, http::make_chunk(asio::buffer(*data)), handler);
+      else
+        asio::async_write(self->stream_, http::make_chunk_last(), handler);
+    });
+  }
+
+  // Runs `start(done)` on the event thread and waits until it calls done(ok); false when the
+  // loop stops first (the write timeout bounds every write).
+  template <class Start>
+  bool on_event_thread(Start start) {
+    auto promise = std::make_shared<std::promise<bool>>();
+    auto result = promise->get_future();
+    asio::post(stream_.get_executor(),
+               [start, promise] { start([promise](bool ok) { promise->set_value(ok); }); });
+    const auto wait = ms(server_.limits.write_timeout_ms + 1000);
+    return result.wait_for(wait) == std::future_status::ready && result.get();
+  }
+
+  // Closing with unread request bytes would reset the connection and could destroy the reply
+  // before the client reads it: send FIN first, then discard what still arrives, bounded.
+  void linger_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    stream_.expires_after(ms(1000));
+    discard(0);
+  }
+  void discard(size_t total) {
+    if (total > (1u << 20)) return close();
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(16384),
+                            [self = shared_from_this(), total](beast::error_code ec, size_t n) {
+                              if (ec) return self->close();
+                              self->discard(total + n);
+                            });
+  }
+
+  void close() {
+    server_.sessions.erase(this);
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer::Impl& server_;
+  beast::flat_buffer buffer_;  // bounded by the parser's header and body limits
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string remote_;
+  bool busy_ = false;  // a request is being read, handled or answered
+  bool keep_alive_ = true;
+  Clock::time_point start_ = Clock::now();
+};
+
+}  // namespace
+
+void HttpServer::Impl::accept() {
+  acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (stopping || ec == asio::error::operation_aborted) return;
+    if (ec) {  // e.g. out of file descriptors: back off instead of spinning
+      timer.expires_after(ms(50));
+      timer.async_wait([this](beast::error_code) { accept(); });
+      return;
+    }
+    if (open >= limits.max_connections)
+      refuse(std::move(socket));
+    else
+      std::make_shared<Session>(std::move(socket), *this)->start();
+    accept();
+  });
+}
+
+// Over the connection cap: a canned 503, written without waiting, and close.
+void HttpServer::Impl::refuse(tcp::socket socket) {
+  static const std::string body =
+      error_body({503, "server_error", "too many connections; retry later", "", "overloaded"})
+          .dump();
+  static const std::string reply =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+      "application/json\r\nConnection: close\r\nRetry-After: 1\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  asio::write(socket, asio::buffer(reply), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+}
+
+const Route* HttpServer::Impl::find(const HttpRequest& req, HttpResponse& res) const {
+  std::string allow;
+  for (const auto& r : routes) {
+    if (!r.matches(req.path)) continue;
+    if (r.method == req.method) return &r;
+    if (allow.find(r.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + r.method;
+  }
+  if (allow.empty()) {
+    res = error_response(404, "no such endpoint: " + req.method + " " + req.path, "not_found");
+  } else if (req.method == "OPTIONS" && !limits.cors_origins.empty() &&
+             !req.header("Access-Control-Request-Method").empty()) {
+    res.status = 204;  // a browser's CORS preflight
+    res.content_type.clear();
+    res.set_header("Access-Control-Allow-Methods", allow + ", OPTIONS");
+    const std::string asked = req.header("Access-Control-Request-Headers");
+    res.set_header("Access-Control-Allow-Headers",
+                   asked.empty() ? "authorization, content-type, x-request-id" : asked);
+    res.set_header("Access-Control-Max-Age", "600");
+  } else {
+    res = error_response(
+        405, req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")",
+        "method_not_allowed");
+    res.set_header("Allow", allow);
+  }
+  return nullptr;
+}
+
+void HttpServer::Impl::add_cors(const HttpRequest& req, HttpResponse& res) const {
+  const std::string origin = req.header("Origin");
+  if (origin.empty()) return;
+  for (const auto& allowed : limits.cors_origins)
+    if (allowed == "*" || allowed == origin) {
+      res.set_header("Access-Control-Allow-Origin", origin);
+      res.set_header("Vary", "Origin");
+      res.set_header("Access-Control-Expose-Headers", "x-request-id");
+      return;
+    }
+}
+
+void HttpServer::Impl::begin_stop() {
+  if (stopping.exchange(true)) return;
+  beast::error_code ec;
+  acceptor.close(ec);
+  timer.cancel();
+  drain_deadline = Clock::now() + ms(limits.drain_timeout_ms);
+  poll_drain();
+}
+
+// While draining: close connections as they fall idle; stop the loop when none is left or
+// the drain deadline has passed.
+void HttpServer::Impl::poll_drain() {
+  std::vector<std::shared_ptr<Session>> live;
+  for (auto& [p, weak] : sessions)
+    if (auto s = weak.lock()) live.push_back(std::move(s));
+  for (auto& s : live) s->close_if_idle();
+  if ((open == 0 && queued == 0) || Clock::now() >= drain_deadline) return io.stop();
+  timer.expires_after(ms(20));
+  timer.async_wait([this](beast::error_code) { poll_drain(); });
+}
+
+HttpServer::HttpServer(HttpLimits limits) : impl_(std::make_unique<Impl>(std::move(limits))) {}
+HttpServer::~HttpServer() {
+  impl_->workers.join();  // handlers still running finish before the loop goes away
+}
+
+void HttpServer::route(const std::string& method, const std::string& path, HttpHandler handler) {
+  Route r{method, path, false, std::move(handler)};
+  if (!r.path.empty() && r.path.back() == '*') r.path.pop_back(), r.prefix = true;
+  impl_->routes.push_back(std::move(r));
+}
+
+void HttpServer::on_response(
+    std::function<void(const HttpRequest&, const HttpResponse&, double)> hook) {
+  impl_->hook = std::move(hook);
+}
+
+int HttpServer::bind(const std::string& host, int port) {
+  // Every connection is a file descriptor: allow as many as the system lets this process have.
+  rlimit fds{};
+  if (::getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+    fds.rlim_cur = fds.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &fds);
+  }
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) throw Error("cannot listen on '" + host + "': not an IP address");
+  const tcp::endpoint at(address, static_cast<uint16_t>(port));
+  auto& a = impl_->acceptor;
+  a.open(at.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(at, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw Error("cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+  return a.local_endpoint().port();
+}
+
+void HttpServer::run() {
+  impl_->accept();
+  for (;;) {
+    try {
+      impl_->io.run();
+      return;
+    } catch (const std::exception& e) {  // a bug in a connection must not take the server down
+      std::fprintf(stderr, "smacs: http: internal error, connection dropped: %s\n", e.what());
+    }
+  }
+}
+
+void HttpServer::stop() {
+  asio::post(impl_->io, [impl = impl_.get()] { impl->begin_stop(); });
+}
+
+size_t HttpServer::connections() const { return impl_->open; }
+
+}  // namespace smacs

@@ -1,0 +1,88 @@
+// The HTTP/1.1 server under `smacs serve` and `smacs replay-serve`: one event loop (Boost.Beast
+// on Asio) reads and writes every connection, so an idle or slow client costs a few KB and no
+// thread; a pool of worker threads runs the handlers, which may block on backends.
+//
+// Hostile clients meet limits at every step: a deadline for the whole header, an idle
+// keep-alive timeout, a cap on header bytes and fields, one Content-Length, chunked bodies
+// counted against the body limit as they arrive, a cap on connections (a fast 503 beyond it)
+// and on queued requests. A broken request gets a 4xx JSON error and the connection is closed.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace smacs {
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // the target without its query string
+  std::string body;
+  HttpHeaders headers;
+  std::string remote;                               // the peer's address
+  std::string header(std::string_view name) const;  // case-insensitive; "" when absent
+};
+
+// Sends one piece of a streamed body; false once the client has gone (stop writing then).
+using ChunkWriter = std::function<bool(std::string_view)>;
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  HttpHeaders headers;
+  HttpHeaders notes;  // fields for the access log, never sent
+  // When set, the body is streamed instead (chunked): called on the worker thread.
+  std::function<void(const ChunkWriter&)> stream;
+  void set_header(std::string name, std::string value);
+};
+
+using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
+
+struct HttpLimits {
+  size_t max_body_bytes = 1 << 20;
+  size_t max_header_bytes = 16 << 10;  // request line and all fields
+  size_t max_header_fields = 100;
+  int header_timeout_ms = 10000;  // from a request's first byte to its last header line
+  int body_timeout_ms = 30000;    // for the body after the header
+  int idle_timeout_ms = 30000;    // a keep-alive connection waiting for its next request
+  int write_timeout_ms = 30000;   // per response write
+  size_t max_connections = 20000;
+  size_t workers = 64;           // handler threads (handlers block on backends)
+  size_t max_queued = 4096;      // requests waiting for or in a handler; beyond: 503
+  int drain_timeout_ms = 10000;  // stop(): how long in-flight requests may take to finish
+  std::vector<std::string> cors_origins{};  // allowed browser origins ("*" = any); empty = no CORS
+};
+
+class HttpServer {
+ public:
+  explicit HttpServer(HttpLimits limits);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // An exact path, or a prefix when `path` ends in '*' ("/v1/models/*"). A known path asked with
+  // another method is a 405 with Allow; an unknown one a 404.
+  void route(const std::string& method, const std::string& path, HttpHandler handler);
+  // Called for every answered request (on the worker or event thread): for logs and metrics.
+  void on_response(std::function<void(const HttpRequest&, const HttpResponse&, double ms)> hook);
+
+  int bind(const std::string& host, int port);  // port 0 = any free one; throws smacs::Error
+  void run();  // serves until stop(), then drains: returns when the last request is done
+  // Graceful: stop accepting, close idle connections, let requests in flight finish (up to
+  // drain_timeout_ms), then close the rest. Thread-safe; returns at once.
+  void stop();
+
+  size_t connections() const;  // open now
+
+  struct Impl;  // the event loop, connections and routes (http_server.cpp)
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace smacs
