@@ -10,6 +10,7 @@
 #include "cli/progress.h"
 #include "core/error.h"
 #include "data/load.h"
+#include "eval/folds.h"
 #include "eval/report.h"
 
 namespace smacs::cli {
@@ -22,6 +23,7 @@ struct EvalFlags {
                                             embedder_model, embedding_cache;
   SmacsParams params;
   bool tune = false, no_gate = false, no_drop = false, no_agreement = false, loto = false;
+  size_t folds = 0;  // > 0: cross-fit the test data instead of a train split
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -91,13 +93,52 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
   return 0;
 }
 
+void write_outputs(const EvalReport& rep, const EvalFlags& f) {
+  print_table(std::cout, rep);
+  if (!f.report.empty()) write_file(f.report, report_to_json(rep).dump(2) + "\n");
+  if (!f.markdown.empty()) write_file(f.markdown, report_to_markdown(rep));
+  if (!f.plot.empty()) write_file(f.plot, report_to_svg(rep));
+  for (const auto& [flag, path] :
+       {std::pair{"report", f.report}, {"markdown", f.markdown}, {"plot", f.plot}})
+    if (!path.empty()) std::cout << flag << " written to " << path << '\n';
+}
+
+// --folds K: each fold of the test data answered by a bank of the other K-1 (tuned there).
+int cross_fitted(const Dataset& data, const EvalFlags& f,
+                 const std::map<std::string, AnswerKind>& kinds, const BankOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<EvalReport> reports;
+  for (size_t fold = 0; fold < f.folds; ++fold) {
+    FoldSplit split = split_fold(data, fold, f.folds);
+    std::cerr << "fold " << fold + 1 << "/" << f.folds << ": bank " << split.bank.records.size()
+              << " questions, test " << split.test.records.size() << '\n';
+    const PriorBank bank = build_bank(std::move(split.bank), options);
+    reports.push_back(evaluate_once(bank, split.test, f, kinds, fitted_params(bank, f, kinds)));
+  }
+  EvalReport rep = merge_fold_reports(reports);
+  rep.notes.push_back(std::to_string(f.folds) +
+                      "-fold cross-fitting: every question answered once, by a bank of the "
+                      "other folds" +
+                      std::string(f.tune ? " (tuned inside those folds)" : ""));
+  std::cerr << "cross-fitted in " << seconds_since(start) << " s\n";
+  write_outputs(rep, f);
+  return 0;
+}
+
 int run(const EvalFlags& f) {
-  if (f.train.empty() == f.bank.empty()) throw Error("give exactly one of --train and --bank");
+  if (f.folds > 0 && (!f.train.empty() || !f.bank.empty() || f.loto))
+    throw Error(
+        "--folds cross-fits the --test data: give no --train, --bank or "
+        "--leave-one-task-out with it");
+  if (f.folds == 0 && f.train.empty() == f.bank.empty())
+    throw Error("give exactly one of --train and --bank (or --folds K)");
   const auto kinds = parse_kinds(f.kinds);
   BankOptions options;
   options.index = parse_index_kind(f.index);
   auto start = std::chrono::steady_clock::now();
-  Dataset train = f.bank.empty() ? load_files(f.train) : load_bank_data(f.bank);
+  Dataset train = f.folds > 0      ? Dataset{}
+                  : f.bank.empty() ? load_files(f.train)
+                                   : load_bank_data(f.bank);
   const Dataset test = load_files(f.test);
   if (!f.embedder_gguf.empty() && !f.embedder_url.empty())
     throw Error("give at most one of --embedder-gguf and --embedder-url");
@@ -110,6 +151,7 @@ int run(const EvalFlags& f) {
     embedder.http = {.base_url = f.embedder_url, .model = f.embedder_model};
   options.embedder = make_embedder(embedder);
   if (f.loto) return leave_one_task_out(train, test, f, kinds, options);
+  if (f.folds > 0) return cross_fitted(test, f, kinds, options);
   const PriorBank bank = with_embedding_bar(
       options, [&](const BankOptions& o) { return build_bank(std::move(train), o); });
   std::cerr << "prior bank: " << bank.size() << " questions, " << bank.tasks.size() << " task(s), "
@@ -119,13 +161,7 @@ int run(const EvalFlags& f) {
   start = std::chrono::steady_clock::now();
   const EvalReport rep = evaluate_once(bank, test, f, kinds, params);
   std::cerr << "evaluated in " << seconds_since(start) << " s\n";
-  print_table(std::cout, rep);
-  if (!f.report.empty()) write_file(f.report, report_to_json(rep).dump(2) + "\n");
-  if (!f.markdown.empty()) write_file(f.markdown, report_to_markdown(rep));
-  if (!f.plot.empty()) write_file(f.plot, report_to_svg(rep));
-  for (const auto& [flag, path] :
-       {std::pair{"report", f.report}, {"markdown", f.markdown}, {"plot", f.plot}})
-    if (!path.empty()) std::cout << flag << " written to " << path << '\n';
+  write_outputs(rep, f);
   return 0;
 }
 
@@ -140,7 +176,14 @@ Runner add_eval_command(CLI::App& app) {
       "--train", f->train,
       "Train files (.json RouterDC, .csv RouterBench, .jsonl smacs) that form the prior bank");
   cmd->add_option("--bank", f->bank, "A prior bank file (smacs prior import) instead of --train");
-  cmd->add_option("--test", f->test, "Test files to replay")->required();
+  cmd->add_option("--test", f->test,
+                  "Test files or directories to replay (a directory of ZeroEval result files: "
+                  "one file per model)")
+      ->required();
+  cmd->add_option("--folds", f->folds,
+                  "Cross-fit the test data in K folds (for benchmarks without a train split): "
+                  "each fold is answered by a bank of the other folds")
+      ->check(CLI::Range(2, 100));
   cmd->add_option("--pool", f->pool,
                   "Models SMACS may use (default: every model in both train and test)")
       ->delimiter(',');

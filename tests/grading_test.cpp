@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "data/load.h"
 #include "grading/grader.h"
-#include "posterior/extract.h"
+#include "answers/extract.h"
 #include "test_util.h"
 
 using namespace smacs;

@@ -7,7 +7,7 @@
 #include "bank/bank_store.h"
 #include "data/load.h"
 #include "pipeline/smacs.h"
-#include "posterior/extract.h"
+#include "answers/extract.h"
 #include "server/replay_server.h"
 #include "test_util.h"
 

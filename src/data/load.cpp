@@ -1,5 +1,8 @@
 #include "data/load.h"
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -22,6 +25,19 @@ std::string task_from_path(const std::string& path) {
 }
 
 std::string read_text_file(const std::string& path) {
+  if (path.ends_with(".gz")) {
+    gzFile gz = gzopen(path.c_str(), "rb");
+    if (!gz) throw Error(path + ": cannot open file");
+    std::string out;
+    char buf[1 << 16];
+    int n;
+    while ((n = gzread(gz, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    const bool failed = n < 0;
+    gzclose(gz);
+    if (failed) throw Error(path + ": corrupt gzip data");
+    return out;
+  }
+  if (std::filesystem::is_directory(path)) throw Error(path + ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open file");
   std::ostringstream ss;
@@ -29,17 +45,51 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
-Dataset load_file(const std::string& path) {
-  const std::string ext = std::filesystem::path(path).extension().string();
-  if (ext == ".json") return read_routerdc_json(path, task_from_path(path));
-  if (ext == ".csv") return read_routerbench_csv(path, task_from_path(path));
-  if (ext == ".jsonl") return read_smacs_jsonl(path);
-  throw Error(path + ": unknown data format (expected .json, .csv or .jsonl)");
+namespace {
+
+// A directory's data files, sorted; a file as it is.
+std::vector<std::string> expand(const std::string& path) {
+  if (!std::filesystem::is_directory(path)) return {path};
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(path)) {
+    const std::string p = e.path().string();
+    if (e.is_regular_file() && (p.ends_with(".json") || p.ends_with(".json.gz") ||
+                                p.ends_with(".csv") || p.ends_with(".jsonl")))
+      files.push_back(p);
+  }
+  if (files.empty()) throw Error(path + ": no data files (.json, .json.gz, .csv, .jsonl) in it");
+  std::sort(files.begin(), files.end());
+  return files;
 }
+
+Dataset load_one(const std::string& path) {
+  std::string name = path;
+  if (name.ends_with(".gz")) name.resize(name.size() - 3);
+  const std::string ext = std::filesystem::path(name).extension().string();
+  const std::string task = task_from_path(name);
+  if (ext == ".json") return read_routerdc_json(path, task);
+  if (ext == ".csv") return read_routerbench_csv(path, task);
+  if (ext == ".jsonl") return read_smacs_jsonl(path);
+  throw Error(path + ": unknown data format (expected .json, .csv or .jsonl, or a directory)");
+}
+
+}  // namespace
+
+Dataset load_file(const std::string& path) { return load_files({path}); }
 
 Dataset load_files(const std::vector<std::string>& paths) {
   Dataset all;
-  for (const auto& p : paths) merge_into(all, load_file(p));
+  std::vector<std::string> zeroeval;
+  for (const auto& p : paths) {
+    if (!std::filesystem::exists(p)) throw Error(p + ": no such file or directory");
+    for (const auto& f : expand(p)) {
+      if (is_zeroeval_file(f))
+        zeroeval.push_back(f);
+      else
+        merge_into(all, load_one(f));
+    }
+  }
+  if (!zeroeval.empty()) merge_into(all, read_zeroeval(zeroeval));
   return all;
 }
 

@@ -1,4 +1,5 @@
-// Loading recorded results: RouterDC JSON, RouterBench CSV and smacs's own JSONL.
+// Loading recorded results: RouterDC JSON, RouterBench CSV, ZeroEval result files and smacs's
+// own JSONL. Any file may be gzip-compressed (name.json.gz).
 //
 // A corrupt file throws smacs::Error naming the file and the row.
 #pragma once
@@ -12,7 +13,9 @@ namespace smacs {
 // Task name = file stem without a trailing `_train`, `_test`, `-train` or `-test`.
 std::string task_from_path(const std::string& path);
 
-// Picks the reader by extension: .json (RouterDC), .csv (RouterBench), .jsonl (smacs bank).
+// Picks the reader by extension and content: .json (RouterDC, or ZeroEval when its rows carry
+// `output` and `dataset`), .csv (RouterBench), .jsonl (smacs bank). A directory stands for
+// the data files in it. ZeroEval files are read together: their rows join by question id.
 Dataset load_file(const std::string& path);
 Dataset load_files(const std::vector<std::string>& paths);
 
@@ -20,6 +23,8 @@ Dataset load_files(const std::vector<std::string>& paths);
 Dataset read_routerdc_json(const std::string& path, const std::string& task);
 Dataset read_routerbench_csv(const std::string& path, const std::string& task);
 Dataset read_smacs_jsonl(const std::string& path);
+Dataset read_zeroeval(const std::vector<std::string>& files);  // one model per file
+bool is_zeroeval_file(const std::string& path);
 
 // Writes records in the smacs JSONL format (the inverse of read_smacs_jsonl).
 void write_smacs_jsonl(const Dataset& data, const std::string& path);
@@ -27,6 +32,6 @@ void write_smacs_jsonl(const Dataset& data, const std::string& path);
 // Parses a Python list literal of strings, e.g. ['a\n', "b"]; throws on bad syntax.
 std::vector<std::string> parse_python_str_list(const std::string& text);
 
-std::string read_text_file(const std::string& path);
+std::string read_text_file(const std::string& path);  // gunzips a .gz file
 
 }  // namespace smacs

@@ -11,7 +11,7 @@ namespace smacs {
 // Names of the methods in reports (the JSON contract), in table order.
 inline const std::vector<std::string> kMethods = {"smacs",       "smacs_no_drop", "rps_top1",
                                                   "best_single", "best_per_task", "random",
-                                                  "vote",        "oracle"};
+                                                  "vote",        "vote_best_k",   "oracle"};
 
 struct TaskResult {
   std::string task;

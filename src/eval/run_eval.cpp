@@ -36,12 +36,14 @@ int argmax_member(const std::vector<int>& pool_bank, const std::vector<float>& m
   return best;
 }
 
-// Majority vote over the pool's extracted answers; ties go to the group whose models are
-// stronger overall. Returns the mean score of the winning group, or nullopt with no answers.
+// Majority vote over the extracted answers of `voters` (pool members); ties go to the group
+// whose models are stronger overall. Returns the mean score of the winning group, or nullopt
+// with no answers.
 std::optional<double> vote_score(const std::vector<std::string>& answers, const RowView& row,
-                                 const std::vector<float>& strength) {
+                                 const std::vector<float>& strength,
+                                 const std::vector<int>& voters) {
   std::map<std::string, std::pair<int, double>> groups;  // answer -> (votes, strength)
-  for (size_t j = 0; j < answers.size(); ++j)
+  for (int j : voters)
     if (!answers[j].empty() && !is_missing(row.scores[j])) {
       groups[answers[j]].first += 1;
       groups[answers[j]].second += strength[j];
@@ -50,7 +52,7 @@ std::optional<double> vote_score(const std::vector<std::string>& answers, const 
   auto best = std::max_element(groups.begin(), groups.end(),
                                [](const auto& a, const auto& b) { return a.second < b.second; });
   Mean m;
-  for (size_t j = 0; j < answers.size(); ++j)
+  for (int j : voters)
     if (answers[j] == best->first && !is_missing(row.scores[j])) m.add(row.scores[j]);
   return m.sum / static_cast<double>(m.n);
 }
@@ -81,6 +83,13 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
   std::vector<float> strength;
   for (int col : in.pool_bank)
     strength.push_back(is_missing(bank.global_mean[col]) ? 0 : bank.global_mean[col]);
+  // vote: every pool member; vote_best_k: the k strongest on the bank (the static ensemble).
+  std::vector<int> everyone(pool_size), best_k;
+  std::iota(everyone.begin(), everyone.end(), 0);
+  best_k = everyone;
+  std::stable_sort(best_k.begin(), best_k.end(),
+                   [&](int a, int b) { return strength[a] > strength[b]; });
+  best_k.resize(std::min(params.k, pool_size));
 
   std::map<std::string, std::map<std::string, Mean>> acc;  // task -> name -> mean
   std::map<std::string, size_t> rows_per_task;
@@ -122,8 +131,11 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
         random.add(view.scores[j]), oracle = std::max(oracle, view.scores[j]);
     a["random"].add(random.sum / static_cast<double>(random.n));
     a["oracle"].add(oracle);
-    if (!in.answers[i].empty())
-      if (auto v = vote_score(in.answers[i], view, strength)) a["vote"].add(*v);
+    if (!in.answers[i].empty()) {
+      // No answer to vote on is a wrong answer, as a failed call is for smacs.
+      a["vote"].add(vote_score(in.answers[i], view, strength, everyone).value_or(0.0));
+      a["vote_best_k"].add(vote_score(in.answers[i], view, strength, best_k).value_or(0.0));
+    }
   }
 
   EvalReport rep;

@@ -4,8 +4,10 @@
 // partly luck. So the one-standard-error rule picks, among the points within one standard
 // error of the best, the most conservative one (grids below are ordered most conservative
 // first): more shrinkage, more and smoother neighbours, a posterior that trusts the prior.
+#include <atomic>
 #include <cmath>
 
+#include "core/parallel.h"
 #include "eval/evaluate.h"
 
 namespace smacs {
@@ -59,36 +61,41 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
   const EvalInput in = prepare_eval(bank, bank.data, pool, kind_overrides,
                                     deepest.retrieval_depth(), /*leave_one_out=*/true);
   const bool has_text = bank.data.has_responses();
-  const size_t total = beta_grid.size() * neighbor_grid.size() * tau_grid.size() * gate_grid.size() +
-                       (has_text ? alpha_grid.size() * k_grid.size() * drop_grid.size() : 0);
-  size_t done = 0;
-  auto tick = [&] {
-    if (progress) progress(++done, total);
+  const size_t total =
+      beta_grid.size() * neighbor_grid.size() * tau_grid.size() * gate_grid.size() +
+      (has_text ? alpha_grid.size() * k_grid.size() * drop_grid.size() : 0);
+  std::atomic<size_t> done{0};
+  // Scores every candidate on all cores; the order (and so the choice) stays the grid's.
+  auto score_all = [&](const std::vector<SmacsParams>& grid, const std::string& method) {
+    std::vector<Scored> scored(grid.size());
+    parallel_for(grid.size(), [&](size_t i) {
+      scored[i] = score_of(in, grid[i], method);
+      if (progress) progress(++done, total);
+    });
+    return scored;
   };
 
-  std::vector<Scored> rps;
+  std::vector<SmacsParams> rps;
   for (double beta : beta_grid)
     for (size_t n : neighbor_grid)
       for (double tau : tau_grid)
         for (bool gate : gate_grid) {
           SmacsParams p = base;
           p.rps.task_gate = gate, p.rps.neighbors = n, p.rps.tau = tau, p.rps.beta = beta;
-          rps.push_back(score_of(in, p, "rps_top1"));
-          tick();
+          rps.push_back(p);
         }
-  const SmacsParams rps_best = one_standard_error(rps);
+  const SmacsParams rps_best = one_standard_error(score_all(rps, "rps_top1"));
   if (!has_text) return rps_best;  // the posterior falls back to the prior: nothing more to fit
 
-  std::vector<Scored> posterior;
+  std::vector<SmacsParams> posterior;
   for (double alpha : alpha_grid)
     for (size_t k : k_grid)
       for (double drop : drop_grid) {
         SmacsParams p = rps_best;
         p.k = k, p.posterior.alpha = alpha, p.p_drop = drop;
-        posterior.push_back(score_of(in, p, "smacs"));
-        tick();
+        posterior.push_back(p);
       }
-  return one_standard_error(posterior);
+  return one_standard_error(score_all(posterior, "smacs"));
 }
 
 }  // namespace smacs

@@ -39,9 +39,10 @@ double grade_response(const Record& q, AnswerKind kind, const std::string& respo
       std::string gold = extract_answer(AnswerKind::kChoice, q.gold);
       return !gold.empty() && extract_answer(AnswerKind::kChoice, response) == gold ? 1.0 : 0.0;
     }
-    case AnswerKind::kNumber: {
-      const std::string gold = extract_answer(AnswerKind::kNumber, q.gold);
-      return !gold.empty() && extract_answer(AnswerKind::kNumber, response) == gold ? 1.0 : 0.0;
+    case AnswerKind::kNumber:
+    case AnswerKind::kMath: {
+      const std::string gold = extract_gold(kind, q.gold);
+      return !gold.empty() && extract_answer(kind, response) == gold ? 1.0 : 0.0;
     }
     case AnswerKind::kText:
       return extract_answer(AnswerKind::kText, response) ==

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/record.h"
-#include "posterior/extract.h"
+#include "answers/extract.h"
 
 namespace smacs {
 

@@ -34,6 +34,15 @@ Posterior score_candidates(const std::vector<Candidate>& c, AnswerKind kind,
   const double alpha = out.used_agreement ? p.alpha : 1.0;
   for (size_t j = 0; j < n; ++j)
     out.hybrid.push_back(alpha * out.prior_norm[j] + (1 - alpha) * out.agreement[j]);
+  // A reply with no answer to read (a runaway or cut-off response) loses to any that has one,
+  // whatever its prior: it cannot be right where answers are extracted.
+  const bool extracted =
+      kind == AnswerKind::kChoice || kind == AnswerKind::kNumber || kind == AnswerKind::kMath;
+  const bool any_answer = std::any_of(out.answers.begin(), out.answers.end(),
+                                      [](const std::string& a) { return !a.empty(); });
+  if (out.used_agreement && extracted && any_answer)
+    for (size_t j = 0; j < n; ++j)
+      if (out.answers[j].empty()) out.hybrid[j] -= 2.0;
   for (size_t j = 1; j < n; ++j)
     if (out.hybrid[j] > out.hybrid[out.best]) out.best = j;
   return out;

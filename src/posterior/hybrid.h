@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "posterior/extract.h"
+#include "answers/extract.h"
 
 namespace smacs {
 

@@ -9,23 +9,30 @@
 
 namespace smacs {
 
-enum class AnswerKind { kChoice, kNumber, kText, kCode };
+enum class AnswerKind { kChoice, kNumber, kMath, kText, kCode };
 
-AnswerKind parse_answer_kind(const std::string& name);  // choice | number | text | code
+AnswerKind parse_answer_kind(const std::string& name);  // choice|number|math|text|code
 std::string to_string(AnswerKind kind);
 
 // Multiple choice: the option letter ("B"); number: the final number, normalised ("1250");
-// text and code: the normalised text. Empty when nothing can be extracted.
+// math: the canonical form (answers/math.h); text and code: the normalised text. A reply that
+// answers in JSON ({"reasoning", "answer"}) is read from its answer field. Empty when nothing
+// can be extracted.
 std::string extract_answer(AnswerKind kind, std::string_view response);
 
-// 1/0 for choice and number (same extracted answer or not); token-set Jaccard for text/code.
+// A gold answer in the same form as extract_answer's (GSM8K's "#### 18" is 18).
+std::string extract_gold(AnswerKind kind, std::string_view gold);
+
+// 1/0 for choice, number and math (same extracted answer or not); token-set Jaccard for
+// text/code.
 double answer_similarity(AnswerKind kind, const std::string& a, const std::string& b);
 
 // Guesses the kind of a task from its questions (and gold answers, when present).
 AnswerKind detect_answer_kind(const std::vector<std::string>& questions,
                               const std::vector<std::string>& golds);
 
-// detect_answer_kind for every task of `records`, by task name.
+// detect_answer_kind for every task of `records`, by task name; a task whose records all name
+// the same `grader` takes that kind.
 std::map<std::string, AnswerKind> detect_task_kinds(const std::vector<Record>& records);
 
 }  // namespace smacs

@@ -1,4 +1,4 @@
-#include "posterior/extract.h"
+#include "answers/extract.h"
 
 #include <algorithm>
 #include <cctype>
@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "answers/math.h"
+#include "answers/reply_json.h"
 #include "core/error.h"
 
 namespace smacs {
@@ -13,10 +15,11 @@ namespace smacs {
 AnswerKind parse_answer_kind(const std::string& name) {
   if (name == "choice") return AnswerKind::kChoice;
   if (name == "number") return AnswerKind::kNumber;
+  if (name == "math") return AnswerKind::kMath;
   if (name == "text" || name == "exact") return AnswerKind::kText;
   if (name == "code") return AnswerKind::kCode;
   throw Error("unknown answer kind '" + name +
-              "' (expected choice, number, text (or exact) or code)");
+              "' (expected choice, number, math, text (or exact) or code)");
 }
 
 std::string to_string(AnswerKind kind) {
@@ -25,6 +28,8 @@ std::string to_string(AnswerKind kind) {
       return "choice";
     case AnswerKind::kNumber:
       return "number";
+    case AnswerKind::kMath:
+      return "math";
     case AnswerKind::kText:
       return "text";
     case AnswerKind::kCode:
@@ -68,7 +73,19 @@ std::string normalise_number(std::string n) {
   return n;
 }
 
+// The number a short stated answer gives: "$1,250", "18 dollars", "x = 4", "25%". After an
+// equals sign its right side; then the first number (a unit or a remark may follow it).
+std::string number_in_stated_answer(std::string s) {
+  s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return c == '$' || c == ','; }), s.end());
+  if (const auto eq = s.rfind('='); eq != std::string::npos) s = s.substr(eq + 1);
+  static const std::regex number(R"(-?\d+(?:\.\d+)?)");
+  std::smatch m;
+  if (!std::regex_search(s, m, number)) return "";
+  return normalise_number(m.str());
+}
+
 std::string extract_number(std::string_view response) {
+  if (auto field = json_answer_field(response)) return number_in_stated_answer(*field);
   std::string s(response);
   if (auto hash = s.rfind("####"); hash != std::string::npos) s = s.substr(hash + 4);
   static const std::regex number(R"(-?\d[\d,]*(?:\.\d+)?)");
@@ -116,6 +133,11 @@ std::string extract_answer(AnswerKind kind, std::string_view response) {
       return extract_choice(response);
     case AnswerKind::kNumber:
       return extract_number(response);
+    case AnswerKind::kMath: {
+      if (auto field = json_answer_field(response)) return canonical_math(*field);
+      if (auto boxed = last_boxed(response)) return canonical_math(*boxed);
+      return canonical_math(response);
+    }
     case AnswerKind::kText:
       return normalise_text(response);
     case AnswerKind::kCode:
@@ -124,9 +146,25 @@ std::string extract_answer(AnswerKind kind, std::string_view response) {
   return "";
 }
 
+std::string extract_gold(AnswerKind kind, std::string_view gold) {
+  switch (kind) {
+    case AnswerKind::kNumber: {
+      std::string g(gold);
+      if (const auto hash = g.rfind("####"); hash != std::string::npos) g = g.substr(hash + 4);
+      g.erase(std::remove(g.begin(), g.end(), '#'), g.end());
+      return number_in_stated_answer(g);
+    }
+    case AnswerKind::kMath:
+      return canonical_math(gold);
+    default:
+      return extract_answer(kind, gold);
+  }
+}
+
 double answer_similarity(AnswerKind kind, const std::string& a, const std::string& b) {
   if (a.empty() || b.empty()) return 0.0;
-  if (kind == AnswerKind::kChoice || kind == AnswerKind::kNumber) return a == b ? 1.0 : 0.0;
+  if (kind == AnswerKind::kChoice || kind == AnswerKind::kNumber || kind == AnswerKind::kMath)
+    return a == b ? 1.0 : 0.0;
   if (a == b) return 1.0;
   const auto ta = tokens(a), tb = tokens(b);
   size_t common = 0;
@@ -143,6 +181,13 @@ std::map<std::string, AnswerKind> detect_task_kinds(const std::vector<Record>& r
   }
   std::map<std::string, AnswerKind> kinds;
   for (const auto& [task, qg] : by_task) kinds[task] = detect_answer_kind(qg.first, qg.second);
+  std::map<std::string, std::string> named;  // task -> the grader all its records name
+  for (const auto& r : records) {
+    auto [it, fresh] = named.emplace(r.task, r.grader);
+    if (!fresh && it->second != r.grader) it->second.clear();
+  }
+  for (const auto& [task, grader] : named)
+    if (!grader.empty()) kinds[task] = parse_answer_kind(grader);
   return kinds;
 }
 
