@@ -19,8 +19,8 @@ namespace {
 
 struct EvalFlags {
   std::vector<std::string> train, test, pool, kinds;
-  std::string bank, report, markdown, plot, index = "exact", embedder_gguf, embedder_url,
-                                            embedder_model, embedding_cache;
+  std::string bank, report, markdown, plot, versus_plot,
+      index = "exact", embedder_gguf, embedder_url, embedder_model, embedding_cache;
   SmacsParams params;
   bool tune = false, no_gate = false, no_drop = false, no_agreement = false, loto = false;
   size_t folds = 0;  // > 0: cross-fit the test data instead of a train split
@@ -95,11 +95,21 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
 
 void write_outputs(const EvalReport& rep, const EvalFlags& f) {
   print_table(std::cout, rep);
+  const bool versus = has_comparators(rep);
+  if (versus) print_versus(std::cout, rep);
   if (!f.report.empty()) write_file(f.report, report_to_json(rep).dump(2) + "\n");
-  if (!f.markdown.empty()) write_file(f.markdown, report_to_markdown(rep));
+  if (!f.markdown.empty())
+    write_file(f.markdown,
+               report_to_markdown(rep) + (versus ? "\n" + versus_to_markdown(rep) : ""));
   if (!f.plot.empty()) write_file(f.plot, report_to_svg(rep));
-  for (const auto& [flag, path] :
-       {std::pair{"report", f.report}, {"markdown", f.markdown}, {"plot", f.plot}})
+  if (!f.versus_plot.empty()) {
+    if (!versus) throw Error("--versus-plot: every model of the test data is in the pool");
+    write_file(f.versus_plot, versus_to_svg(rep));
+  }
+  for (const auto& [flag, path] : {std::pair{"report", f.report},
+                                   {"markdown", f.markdown},
+                                   {"plot", f.plot},
+                                   {"versus plot", f.versus_plot}})
     if (!path.empty()) std::cout << flag << " written to " << path << '\n';
 }
 
@@ -234,6 +244,8 @@ Runner add_eval_command(CLI::App& app) {
   cmd->add_option("--report", f->report, "Write the JSON report here");
   cmd->add_option("--markdown", f->markdown, "Write a Markdown table here");
   cmd->add_option("--plot", f->plot, "Write an SVG bar chart here");
+  cmd->add_option("--versus-plot", f->versus_plot,
+                  "Write an SVG chart of the collective vs the models outside the pool here");
   return [f] {
     EvalFlags flags = *f;
     flags.params.rps.task_gate = !flags.no_gate;

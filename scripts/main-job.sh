@@ -23,6 +23,30 @@ $SMACS eval --train "$DATA/routerbench/arc_challenge_train.csv" --test "$DATA/ro
   --pool "$OPEN_POOL" --tune \
   --report "$OUT/routerbench.json" --markdown "$OUT/routerbench.md" --plot "$OUT/routerbench.svg"
 echo
+ZE_OPEN=Athene-70B,Llama-3.1-405B-Inst@sambanova,Meta-Llama-3-70B-Instruct,Meta-Llama-3-8B-Instruct,Meta-Llama-3.1-70B-Instruct,Meta-Llama-3.1-8B-Instruct,Mistral-Large-2,Phi-3.5-mini-instruct,Qwen2-72B-Instruct,Qwen2-7B-Instruct,Yi-1.5-34B-Chat,Yi-1.5-9B-Chat,deepseek-v2.5-0908,gemma-2-2b-it,gemma-2-9b-it
+ZE=("$DATA/zeroeval/gsm" "$DATA/zeroeval/math-l5")
+echo "== The open-source collective vs closed models: ZeroEval GSM8K + MATH-L5, 15 open models =="
+echo "   (real responses graded by smacs; 5-fold cross-fitting, parameters tuned inside the folds)"
+$SMACS eval --test "${ZE[@]}" --folds 5 --tune --pool "$ZE_OPEN" \
+  --report "$OUT/zeroeval.json" --markdown "$OUT/zeroeval.md" --plot "$OUT/zeroeval.svg" \
+  --versus-plot "$OUT/zeroeval_versus.svg"
+echo
+echo "== ZeroEval ablations (default RPS parameters, 5 folds, no tuning): average of the 2 benchmarks =="
+ablation() {  # label, extra flags...
+  local label="$1"; shift
+  printf "%-28s %s\n" "$label" "$($SMACS eval --test "${ZE[@]}" --folds 5 --pool "$ZE_OPEN" "$@" 2>/dev/null |
+    awk '$1 == "smacs" && NF == 4 {print "smacs " $4 "   (gsm " $2 ", math-l5 " $3 ")"}')"
+}
+for k in 1 2 3 4 5 6 7; do ablation "k=$k" --k "$k"; done
+ablation "k=5, no prior dropping" --k 5 --no-drop
+ablation "k=5, no agreement" --k 5 --no-agreement
+echo
+echo "== Generalisation across benchmarks: a bank of one ZeroEval benchmark answers the other =="
+$SMACS eval --train "$DATA/zeroeval/gsm" --test "$DATA/zeroeval/math-l5" --pool "$ZE_OPEN" --tune 2>/dev/null |
+  awk 'NR <= 11'
+$SMACS eval --train "$DATA/zeroeval/math-l5" --test "$DATA/zeroeval/gsm" --pool "$ZE_OPEN" --tune 2>/dev/null |
+  awk 'NR <= 11'
+echo
 echo "== Generalisation: RouterDC leave-one-task-out (bank from the 4 other tasks) =="
 $SMACS eval --train "${DC_TRAIN[@]}" --test "${DC_TEST[@]}" --tune --leave-one-task-out \
   --report "$OUT/routerdc_loto.json"

@@ -37,7 +37,8 @@ struct GatewayFixture {
   GatewayFixture(const std::vector<std::pair<std::string, std::string>>& pool,
                  int timeout_ms = 5000, int backend_timeout_ms = 5000,
                  std::vector<std::string> keys = {}, std::vector<Price> prices = {},
-                 const std::function<void(ServerConfig&)>& adjust = {}) {
+                 const std::function<void(ServerConfig&)>& adjust = {},
+                 const Dataset* bank_data = nullptr) {  // default: RouterBench train
     config.port = 0;
     config.threads = 16;
     config.request_timeout_ms = timeout_ms;
@@ -53,8 +54,8 @@ struct GatewayFixture {
       config.pool.emplace_back().http = b;
       backends.push_back(make_http_backend(b));
     }
-    gateway = std::make_unique<Gateway>(build_bank(load_file(rb("train"))), config.params,
-                                        std::move(backends), metrics,
+    gateway = std::make_unique<Gateway>(build_bank(bank_data ? *bank_data : load_file(rb("train"))),
+                                        config.params, std::move(backends), metrics,
                                         GatewayOptions{.prices = std::move(prices)});
     running = std::make_unique<Serving<GatewayServer>>(
         std::make_unique<GatewayServer>(config, *gateway, metrics));

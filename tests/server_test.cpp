@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "data/load.h"
 #include "eval/evaluate.h"
+#include "eval/folds.h"
 #include "gateway_fixture.h"
 #include "server/config.h"
 #include "server/gateway_server.h"
@@ -339,4 +340,45 @@ pool:
             std::string::npos);
   EXPECT_NE(message("{name: x, type: llama, gguf: m, base_url: http://x}").find("'base_url'"),
             std::string::npos);  // an http key on a llama model is a mistake worth naming
+}
+
+// The gateway over real responses: 200 MATH-L5 questions through `serve` over `replay-serve`
+// (bank = the other questions) choose the same answers as `eval` on the same split.
+TEST(Gateway, ZeroEvalMathThroughHttpEqualsEval) {
+  const Dataset all = load_file(test::data_file("zeroeval/math-l5"));
+  const std::vector<std::string> open_pool = {"Llama-3.1-405B-Inst@sambanova",
+                                              "Mistral-Large-2",
+                                              "deepseek-v2.5-0908",
+                                              "Meta-Llama-3.1-70B-Instruct",
+                                              "Qwen2-72B-Instruct",
+                                              "Athene-70B",
+                                              "gemma-2-9b-it"};
+  Dataset bank_data{all.models, {}}, test{all.models, {}};
+  for (const auto& r : all.records)
+    (test.records.size() < 200 && fold_of(r.id, 3) == 0 ? test : bank_data).records.push_back(r);
+  ASSERT_EQ(test.records.size(), 200u);
+  auto replay = test::serve_replay(all);
+  std::vector<std::pair<std::string, std::string>> pool;
+  for (const auto& m : open_pool) pool.emplace_back(m, url(replay->port));
+  GatewayFixture gw(pool, 5000, 5000, {}, {}, {}, &bank_data);
+  auto client = gw.client();
+  double sum = 0;
+  for (const auto& r : test.records) {
+    auto res =
+        client.Post("/v1/chat/completions", chat("smacs", r.question).dump(), "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    const json body = json::parse(res->body);
+    EXPECT_EQ(body["smacs"]["answer_kind"], "math");
+    const std::string chosen = body["smacs"]["chosen"];
+    EXPECT_EQ(body["choices"][0]["message"]["content"], r.responses[test.model_index(chosen)]);
+    sum += r.scores[test.model_index(chosen)];
+  }
+  const PriorBank bank = build_bank(bank_data);
+  const SmacsParams p = gw.config.params;
+  const EvalReport rep =
+      run_eval(prepare_eval(bank, test, open_pool, {}, p.rps.retrieval_depth()), p);
+  ASSERT_EQ(rep.tasks.front().n, 200u);
+  EXPECT_NEAR(sum / 2.0, rep.tasks.front().accuracy.at("smacs"), 1e-9);
+  EXPECT_TRUE(rep.tasks.front().posterior_used);
 }

@@ -67,8 +67,10 @@ nlohmann::json report_to_json(const EvalReport& r) {
           {"notes", r.notes}};
 }
 
-void print_table(std::ostream& out, const EvalReport& r) {
-  const Grid g = make_grid(r);
+namespace {
+
+// Aligned columns; a rule under the header and before row `rule_before` (if any).
+void print_grid(std::ostream& out, const Grid& g, size_t rule_before) {
   std::vector<size_t> width(g.header.size(), 0);
   auto widen = [&](const std::vector<std::string>& row) {
     for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
@@ -87,15 +89,12 @@ void print_table(std::ostream& out, const EvalReport& r) {
   for (size_t w : width) total += w + 2;
   out << std::string(total - 2, '-') << '\n';
   for (size_t i = 0; i < g.rows.size(); ++i) {
-    if (i == kMethods.size()) out << std::string(total - 2, '-') << '\n';
+    if (i == rule_before) out << std::string(total - 2, '-') << '\n';
     line(g.rows[i]);
   }
-  out << "accuracy in %, '*' = pool member; average = mean over tasks\n";
-  for (const auto& note : r.notes) out << "note: " << note << '\n';
 }
 
-std::string report_to_markdown(const EvalReport& r) {
-  const Grid g = make_grid(r);
+std::string grid_markdown(const Grid& g) {
   std::ostringstream md;
   auto line = [&](const std::vector<std::string>& row) {
     md << '|';
@@ -107,31 +106,23 @@ std::string report_to_markdown(const EvalReport& r) {
   for (size_t c = 0; c < g.header.size(); ++c) md << (c == 0 ? " --- |" : " ---: |");
   md << '\n';
   for (const auto& row : g.rows) line(row);
-  md << "\nAccuracy in %, `*` = pool member; average = mean over tasks.\n";
-  for (const auto& note : r.notes) md << "\n- " << note;
-  md << '\n';
   return md.str();
 }
 
-std::string report_to_svg(const EvalReport& r) {
-  struct Bar {
-    std::string label;
-    double value;
-    bool method;  // a method (blue), not a single model (grey)
-  };
-  std::vector<Bar> bars;
-  const auto names = row_names(r);
-  for (size_t i = 0; i < names.size(); ++i)
-    if (auto it = r.average.find(names[i].second); it != r.average.end())
-      bars.push_back({names[i].first, it->second, i < kMethods.size()});
+struct Bar {
+  std::string label;
+  double value;
+  bool method;  // a method (blue), not a single model (grey); smacs is red
+};
+
+std::string bars_svg(const std::string& title, const std::vector<Bar>& bars) {
   const int row_h = 22, left = 330, width = 900, top = 40;
   const int height = top + static_cast<int>(bars.size()) * row_h + 20;
   std::ostringstream s;
   s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
     << "' font-family='sans-serif' font-size='13'>\n<rect width='100%' height='100%' "
        "fill='white'/>\n"
-    << "<text x='10' y='24' font-size='16'>Average accuracy over " << r.tasks.size()
-    << " task(s), %</text>\n";
+    << "<text x='10' y='24' font-size='16'>" << title << "</text>\n";
   for (size_t i = 0; i < bars.size(); ++i) {
     const auto& [label, value, method] = bars[i];
     const int y = top + static_cast<int>(i) * row_h;
@@ -142,9 +133,9 @@ std::string report_to_svg(const EvalReport& r) {
       << "</text>"
       << "<rect x='" << left << "' y='" << y + 3 << "' width='" << w << "' height='" << row_h - 6
       << "' fill='"
-      << (label == "smacs" ? "#d62728"
-          : method         ? "#1f77b4"
-                           : "#9e9e9e")
+      << (label.rfind("smacs", 0) == 0 ? "#d62728"
+          : method                     ? "#1f77b4"
+                                       : "#9e9e9e")
       << "'/>"
       << "<text x='" << left + w + 6 << "' y='" << y + 15 << "'>";
     char buf[16];
@@ -153,6 +144,112 @@ std::string report_to_svg(const EvalReport& r) {
   }
   s << "</svg>\n";
   return s.str();
+}
+
+}  // namespace
+
+void print_table(std::ostream& out, const EvalReport& r) {
+  print_grid(out, make_grid(r), kMethods.size());
+  out << "accuracy in %, '*' = pool member; average = mean over tasks\n";
+  for (const auto& note : r.notes) out << "note: " << note << '\n';
+}
+
+std::string report_to_markdown(const EvalReport& r) {
+  std::string md = grid_markdown(make_grid(r));
+  md += "\nAccuracy in %, `*` = pool member; average = mean over tasks.\n";
+  for (const auto& note : r.notes) md += "\n- " + note;
+  return md + "\n";
+}
+
+std::string report_to_svg(const EvalReport& r) {
+  std::vector<Bar> bars;
+  const auto names = row_names(r);
+  for (size_t i = 0; i < names.size(); ++i)
+    if (auto it = r.average.find(names[i].second); it != r.average.end())
+      bars.push_back({names[i].first, it->second, i < kMethods.size()});
+  return bars_svg("Average accuracy over " + std::to_string(r.tasks.size()) + " task(s), %", bars);
+}
+
+namespace {
+
+// The collective against everyone outside the pool: smacs, the best pool model of each task
+// (chosen on the test data: the strongest single comparator), the two votes, each other model.
+Grid versus_grid(const EvalReport& r, std::vector<Bar>* bars) {
+  Grid g;
+  g.header.push_back("");
+  for (const auto& t : r.tasks) g.header.push_back(t.task);
+  g.header.push_back("average");
+  g.header.push_back("smacs margin");
+  std::vector<std::pair<std::string, std::vector<double>>> rows;
+  std::vector<double> best_open;
+  for (const auto& t : r.tasks) {
+    double best = 0;
+    for (const auto& m : r.pool)
+      if (auto it = t.accuracy.find(m); it != t.accuracy.end()) best = std::max(best, it->second);
+    best_open.push_back(best);
+  }
+  auto of = [&](const std::string& name) {
+    std::vector<double> v;
+    for (const auto& t : r.tasks) v.push_back(t.accuracy.count(name) ? t.accuracy.at(name) : 0);
+    return v;
+  };
+  rows.emplace_back("smacs (" + std::to_string(r.pool.size()) + " open models)", of("smacs"));
+  rows.emplace_back("best open model of each task", best_open);
+  rows.emplace_back("vote (all pool models)", of("vote"));
+  rows.emplace_back("vote_best_k (static best k)", of("vote_best_k"));
+  for (const auto& m : r.models)
+    if (std::find(r.pool.begin(), r.pool.end(), m) == r.pool.end()) rows.emplace_back(m, of(m));
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0 : s / static_cast<double>(v.size());
+  };
+  auto fmt = [](double v, bool sign) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, sign ? "%+.2f" : "%.2f", v);
+    return std::string(buf);
+  };
+  const double ours = mean(rows.front().second);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& [label, acc] = rows[i];
+    std::vector<std::string> row = {label};
+    for (double a : acc) row.push_back(fmt(a, false));
+    row.push_back(fmt(mean(acc), false));
+    row.push_back(i == 0 ? "" : fmt(ours - mean(acc), true));
+    g.rows.push_back(std::move(row));
+    if (bars) bars->push_back({label, mean(acc), i < 4});
+  }
+  return g;
+}
+
+}  // namespace
+
+bool has_comparators(const EvalReport& r) {
+  for (const auto& m : r.models)
+    if (std::find(r.pool.begin(), r.pool.end(), m) == r.pool.end()) return true;
+  return false;
+}
+
+void print_versus(std::ostream& out, const EvalReport& r) {
+  out << "\nThe collective vs the models outside the pool (accuracy %, margin = smacs - row, "
+         "on the average):\n";
+  print_grid(out, versus_grid(r, nullptr), 4);
+}
+
+std::string versus_to_markdown(const EvalReport& r) {
+  return "## The collective vs the models outside the pool\n\n" +
+         grid_markdown(versus_grid(r, nullptr)) +
+         "\nAccuracy in %; margin = smacs minus the row, on the average over tasks. The best "
+         "open model of each task is picked on the test data itself: the strongest single "
+         "comparator.\n";
+}
+
+std::string versus_to_svg(const EvalReport& r) {
+  std::vector<Bar> bars;
+  versus_grid(r, &bars);
+  return bars_svg("The collective vs the models outside the pool: average accuracy over " +
+                      std::to_string(r.tasks.size()) + " task(s), %",
+                  bars);
 }
 
 void write_file(const std::string& path, const std::string& content) {
