@@ -1,6 +1,8 @@
 #include "api/openai_api.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <ctime>
 
 namespace smacs {
@@ -69,9 +71,36 @@ ParsedChat fail(std::string message, std::string param = "") {
   return p;
 }
 
-bool number_or_absent(const json& body, const char* key) {
-  const auto it = body.find(key);
-  return it == body.end() || it->is_null() || it->is_number();
+// OpenAI's ranges for the sampling fields: (message, param) of the first one outside them.
+std::optional<std::pair<std::string, std::string>> out_of_range(const json& body) {
+  struct Range {
+    const char* key;
+    double low, high;
+    bool integer;
+  };
+  static const Range ranges[] = {{"temperature", 0, 2, false},
+                                 {"top_p", 0, 1, false},
+                                 {"max_tokens", 1, 1e9, true},
+                                 {"max_completion_tokens", 1, 1e9, true},
+                                 {"n", 1, 128, true},
+                                 {"presence_penalty", -2, 2, false},
+                                 {"frequency_penalty", -2, 2, false},
+                                 {"top_logprobs", 0, 20, true},
+                                 {"seed", -9.3e18, 9.3e18, true}};
+  for (const auto& r : ranges) {
+    const auto it = body.find(r.key);
+    if (it == body.end() || it->is_null()) continue;
+    const std::string key(r.key);
+    if (!it->is_number()) return std::pair{"'" + key + "' must be a number", key};
+    const double v = it->get<double>();
+    if (r.integer && v != std::floor(v)) return std::pair{"'" + key + "' must be an integer", key};
+    if (!(v >= r.low && v <= r.high)) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "'%s' must be within %g..%g", r.key, r.low, r.high);
+      return std::pair{std::string(msg), key};
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -114,12 +143,22 @@ ParsedChat parse_chat_request(std::string_view text) {
   const auto stream = body.find("stream");
   if (stream != body.end() && !stream->is_null() && !stream->is_boolean())
     return fail("'stream' must be a boolean", "stream");
-  for (const char* key : {"temperature", "top_p", "max_tokens", "max_completion_tokens", "n"})
-    if (!number_or_absent(body, key))
-      return fail(std::string("'") + key + "' must be a number", key);
+  if (auto bad = out_of_range(body)) return fail(bad->first, bad->second);
   const auto n = body.find("n");
   if (n != body.end() && n->is_number() && n->get<double>() != 1)
     return fail("only n = 1 is supported", "n");
+  const auto tools = body.find("tools");
+  if (tools != body.end() && !tools->is_null() && !tools->is_array())
+    return fail("'tools' must be an array", "tools");
+  const auto options = body.find("stream_options");
+  if (options != body.end() && !options->is_null()) {
+    if (!options->is_object()) return fail("'stream_options' must be an object", "stream_options");
+    const auto usage = options->find("include_usage");
+    if (usage != options->end() && !usage->is_boolean())
+      return fail("'stream_options.include_usage' must be a boolean",
+                  "stream_options.include_usage");
+    req.include_usage = usage != options->end() && usage->get<bool>();
+  }
   req.model = model->get<std::string>();
   req.stream = stream != body.end() && stream->is_boolean() && stream->get<bool>();
   req.body = std::move(body);
@@ -144,7 +183,8 @@ json completion_body(const std::string& id, const std::string& model, const std:
 }
 
 std::vector<std::string> completion_sse(const std::string& id, const std::string& model,
-                                        const std::string& content, const json& extra) {
+                                        const json& message, const json& finish_reason,
+                                        const json& extra, const json& usage) {
   const auto created = static_cast<int64_t>(std::time(nullptr));
   auto chunk = [&](const json& delta, const json& finish) {
     return json{
@@ -154,21 +194,40 @@ std::vector<std::string> completion_sse(const std::string& id, const std::string
         {"model", model},
         {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}};
   };
+  auto event = [](const json& j) { return "data: " + j.dump() + "\n\n"; };
   std::vector<std::string> events;
   json first = chunk({{"role", "assistant"}, {"content", ""}}, nullptr);
   if (extra.is_object())
     for (const auto& [k, v] : extra.items()) first[k] = v;
-  events.push_back("data: " + first.dump() + "\n\n");
+  events.push_back(event(first));
   // The answer is chosen before streaming starts; send it in pieces of about 64 bytes,
   // cut on UTF-8 character boundaries.
+  const auto text = message.find("content");
+  const std::string content =
+      text != message.end() && text->is_string() ? text->get<std::string>() : "";
   for (size_t i = 0; i < content.size();) {
     size_t end = std::min(content.size(), i + 64);
     while (end < content.size() && (static_cast<unsigned char>(content[end]) & 0xC0) == 0x80) ++end;
-    events.push_back("data: " + chunk({{"content", content.substr(i, end - i)}}, nullptr).dump() +
-                     "\n\n");
+    events.push_back(event(chunk({{"content", content.substr(i, end - i)}}, nullptr)));
     i = end;
   }
-  events.push_back("data: " + chunk(json::object(), "stop").dump() + "\n\n");
+  if (const auto calls = message.find("tool_calls"); calls != message.end() && calls->is_array()) {
+    json indexed = json::array();
+    for (size_t i = 0; i < calls->size(); ++i) {
+      json c = (*calls)[i];
+      c["index"] = i;
+      indexed.push_back(std::move(c));
+    }
+    events.push_back(event(chunk({{"tool_calls", indexed}}, nullptr)));
+  }
+  events.push_back(
+      event(chunk(json::object(), finish_reason.is_string() ? finish_reason : json("stop"))));
+  if (usage.is_object()) {  // stream_options.include_usage: a last chunk with no choices
+    json last = chunk(json::object(), nullptr);
+    last["choices"] = json::array();
+    last["usage"] = usage;
+    events.push_back(event(last));
+  }
   events.push_back("data: [DONE]\n\n");
   return events;
 }

@@ -31,8 +31,9 @@ nlohmann::json parse_json_body(std::string_view text);  // {"error": {message, t
 struct ChatRequest {
   std::string model;
   bool stream = false;
-  nlohmann::json body;        // the validated request, forwarded to backends
-  std::string retrieval_key;  // text of the last user message: what SMACS retrieves by
+  bool include_usage = false;  // stream_options.include_usage
+  nlohmann::json body;         // the validated request, forwarded to backends
+  std::string retrieval_key;   // text of the last user message: what SMACS retrieves by
 };
 
 struct ParsedChat {
@@ -50,9 +51,12 @@ std::optional<std::string> content_text(const nlohmann::json& content);
 nlohmann::json completion_body(const std::string& id, const std::string& model,
                                const std::string& content, const nlohmann::json& usage);
 
-// The same answer as Server-Sent Events chunks ("data: {...}\n\n" ... "data: [DONE]\n\n").
-// `extra` (e.g. the smacs trace) rides on the first chunk.
+// An assistant `message` ({content, tool_calls?}) as Server-Sent Events chunks ("data: {...}\n\n"
+// ... "data: [DONE]\n\n"). `extra` (e.g. the smacs trace) rides on the first chunk; a `usage`
+// object adds the include_usage chunk before [DONE].
 std::vector<std::string> completion_sse(const std::string& id, const std::string& model,
-                                        const std::string& content, const nlohmann::json& extra);
+                                        const nlohmann::json& message,
+                                        const nlohmann::json& finish_reason,
+                                        const nlohmann::json& extra, const nlohmann::json& usage);
 
 }  // namespace smacs

@@ -35,11 +35,13 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
   auto client = acquire(deadline);
   if (!client)
     r.error = "no free connection before the deadline (max_concurrency " +
-              std::to_string(endpoint_.max_connections) + ")";
+              std::to_string(endpoint_.max_connections) + ")",
+    r.timed_out = true;
   for (int attempt = 0; client && attempt <= endpoint_.retries; ++attempt) {
     const double left_ms = ms_between(Clock::now(), deadline);
     if (left_ms <= 1) {
       r.error = r.error.empty() ? "deadline passed" : r.error + "; deadline passed";
+      r.timed_out = true;
       break;
     }
     if (attempt > 0) {  // exponential backoff, never past the deadline
@@ -55,9 +57,13 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
     client->set_read_timeout(timeout);
     client->set_write_timeout(timeout);
     auto res = client->Post(base_path_ + path, payload, "application/json");
+    r.timed_out = false;
     if (!res) {
       r.status = 0;
-      r.error = "connection failed: " + httplib::to_string(res.error());
+      const auto e = res.error();
+      r.timed_out = e == httplib::Error::Read || e == httplib::Error::Write ||
+                    e == httplib::Error::ConnectionTimeout;
+      r.error = (r.timed_out ? "timed out: " : "connection failed: ") + httplib::to_string(e);
     } else if (res->status != 200) {
       r.status = res->status;
       r.error = "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200);
@@ -72,6 +78,70 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
     if (!retryable(r.status)) break;
   }
   if (client) release(std::move(client));
+  return r;
+}
+
+HttpResult HttpClientPool::post_stream(
+    const std::string& path, const std::string& payload, Deadline deadline,
+    const std::function<bool(std::string_view)>& on_bytes) const {
+  HttpResult r;
+  auto client = acquire(deadline);
+  if (!client) {
+    r.error = "no free connection before the deadline", r.timed_out = true;
+    return r;
+  }
+  bool streamed = false;
+  for (int attempt = 0; attempt <= endpoint_.retries && !streamed; ++attempt) {
+    const double left_ms = ms_between(Clock::now(), deadline);
+    if (left_ms <= 1) {
+      r.error = "deadline passed", r.timed_out = true;
+      break;
+    }
+    ++r.attempts;
+    const auto timeout = std::chrono::microseconds(
+        static_cast<int64_t>(std::min<double>(endpoint_.timeout_ms, left_ms) * 1000));
+    client->set_connection_timeout(timeout);
+    client->set_read_timeout(timeout);
+    client->set_write_timeout(timeout);
+    httplib::Request req;
+    req.method = "POST";
+    req.path = base_path_ + path;
+    req.body = payload;
+    req.set_header("Content-Type", "application/json");
+    req.set_header("Accept", "text/event-stream");
+    int status = 0;
+    std::string refused;  // a non-200 reply's body, bounded
+    req.response_handler = [&](const httplib::Response& res) {
+      status = res.status;
+      return true;
+    };
+    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+      if (status != 200) {
+        refused.append(data, std::min(n, 200 - std::min<size_t>(200, refused.size())));
+        return true;
+      }
+      streamed = true;
+      return on_bytes(std::string_view(data, n)) && Clock::now() < deadline;
+    };
+    httplib::Response res;
+    httplib::Error error = httplib::Error::Success;
+    const bool sent = client->send(req, res, error);
+    r.status = status;
+    r.timed_out = false;
+    if (sent && status == 200) {
+      r.ok = true, r.error.clear();
+      break;
+    }
+    if (status != 0 && status != 200) {
+      r.error = "HTTP " + std::to_string(status) + ": " + refused;
+    } else {
+      r.timed_out = error == httplib::Error::Read || error == httplib::Error::Write ||
+                    error == httplib::Error::ConnectionTimeout || Clock::now() >= deadline;
+      r.error = (r.timed_out ? "timed out: " : "connection failed: ") + httplib::to_string(error);
+    }
+    if (!retryable(status)) break;
+  }
+  release(std::move(client));
   return r;
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/deadline.h"
@@ -33,6 +34,7 @@ struct HttpResult {
   std::string body;   // the usable reply (ok)
   std::string error;  // why not (!ok)
   int attempts = 0;
+  bool timed_out = false;  // !ok because time ran out (a read timeout or the deadline)
 };
 
 class HttpClientPool {
@@ -45,6 +47,12 @@ class HttpClientPool {
   HttpResult post(const std::string& path, const std::string& payload, Deadline deadline,
                   const std::function<bool(const std::string&)>& usable = {},
                   const std::string& what = "reply") const;
+
+  // POSTs `payload` and hands the 200 reply's body to `on_bytes` as it arrives (false: stop).
+  // Retries only failures before the first byte. A non-200 reply's body (its start) is in
+  // the result's `error`, not streamed.
+  HttpResult post_stream(const std::string& path, const std::string& payload, Deadline deadline,
+                         const std::function<bool(std::string_view)>& on_bytes) const;
 
   const HttpEndpoint& endpoint() const { return endpoint_; }
 

@@ -1,5 +1,6 @@
 #include "generation/backend.h"
 
+#include "api/openai_api.h"
 #include "core/error.h"
 
 namespace smacs {
@@ -16,6 +17,24 @@ std::optional<double> Price::cost_of(const nlohmann::json& reply_body) const {
   const int64_t out = usage_tokens(reply_body, "completion_tokens");
   if (!known() || in < 0 || out < 0) return std::nullopt;
   return (static_cast<double>(in) * prompt + static_cast<double>(out) * completion) / 1e6;
+}
+
+BackendReply Backend::stream(const nlohmann::json& request, Deadline deadline,
+                             const std::function<bool(std::string_view)>& on_bytes) {
+  BackendReply r = complete(request, deadline);
+  if (!r.ok) return r;
+  const nlohmann::json& choice = r.body["choices"][0];
+  const auto options = request.find("stream_options");
+  const bool usage =
+      options != request.end() && options->is_object() && options->value("include_usage", false);
+  const std::string id = r.body.value("id", std::string("chatcmpl-stream"));
+  for (const auto& event :
+       completion_sse(id, r.body.value("model", name()), choice["message"],
+                      choice.value("finish_reason", nlohmann::json("stop")), nullptr,
+                      usage ? r.body.value("usage", nlohmann::json()) : nlohmann::json()))
+    if (!on_bytes(event)) break;
+  r.body = nullptr;
+  return r;
 }
 
 std::unique_ptr<Backend> make_backend(const BackendConfig& config) {

@@ -2,10 +2,12 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/deadline.h"
 
@@ -19,6 +21,7 @@ struct BackendReply {
   std::string error{};    // why it failed (!ok)
   double latency_ms = 0;  // wall time including retries
   int attempts = 0;
+  bool timed_out = false;  // !ok because time ran out
 };
 
 // One token count from an OpenAI reply's `usage` (e.g. "prompt_tokens"); -1 when absent.
@@ -39,6 +42,11 @@ class Backend {
   // `request` is an OpenAI chat completion body; the backend sets its own upstream model id.
   // Never runs past `deadline`; never throws.
   virtual BackendReply complete(const nlohmann::json& request, Deadline deadline) = 0;
+  // The reply as Server-Sent Events, handed to `on_bytes` as they are made (false: stop). The
+  // returned reply has no body; !ok before any byte was sent means nothing was. This default
+  // completes first, then sends the whole answer as events.
+  virtual BackendReply stream(const nlohmann::json& request, Deadline deadline,
+                              const std::function<bool(std::string_view)>& on_bytes);
   virtual const std::string& name() const = 0;
 };
 

@@ -25,28 +25,44 @@ class HttpBackend : public Backend {
     auto parsed = [&reply](const std::string& body) {
       try {
         reply.body = parse_json_body(body);
-        const auto& content = reply.body.at("choices").at(0).at("message").at("content");
+        const auto& message = reply.body.at("choices").at(0).at("message");
+        const auto content = message.value("content", nlohmann::json());
         reply.content = content.is_string() ? content.get<std::string>() : "";
-        return true;
+        return message.is_object();
       } catch (const std::exception&) {
         return false;
       }
     };
-    const HttpResult r = pool_.post("/chat/completions", upstream_payload(request), deadline,
+    const HttpResult r = pool_.post("/chat/completions", upstream_payload(request, false), deadline,
                                     parsed, "an OpenAI chat completion");
     reply.ok = r.ok, reply.status = r.status, reply.error = r.error, reply.attempts = r.attempts;
+    reply.timed_out = r.timed_out;
     if (!r.ok) reply.body = nullptr, reply.content.clear();
     reply.latency_ms = ms_since(start);
     return reply;
   }
 
+  // Relays the upstream's own event stream as it arrives: the first token is not held back.
+  BackendReply stream(const nlohmann::json& request, Deadline deadline,
+                      const std::function<bool(std::string_view)>& on_bytes) override {
+    const auto start = Clock::now();
+    const HttpResult r =
+        pool_.post_stream("/chat/completions", upstream_payload(request, true), deadline, on_bytes);
+    BackendReply reply;
+    reply.ok = r.ok, reply.status = r.status, reply.error = r.error, reply.attempts = r.attempts;
+    reply.timed_out = r.timed_out;
+    reply.latency_ms = ms_since(start);
+    return reply;
+  }
+
  private:
-  // The request as this backend must see it: its own model id, no streaming. Built without
+  // The request as this backend must see it: its own model id, streaming or not. Built without
   // copying the (possibly long) request: serialise the other fields once and splice.
-  std::string upstream_payload(const nlohmann::json& request) const {
-    std::string out = "{\"model\":" + nlohmann::json(config_.model).dump() + ",\"stream\":false";
+  std::string upstream_payload(const nlohmann::json& request, bool stream) const {
+    std::string out = "{\"model\":" + nlohmann::json(config_.model).dump() +
+                      (stream ? ",\"stream\":true" : ",\"stream\":false");
     for (const auto& [key, value] : request.items()) {
-      if (key == "model" || key == "stream") continue;
+      if (key == "model" || key == "stream" || (!stream && key == "stream_options")) continue;
       out += ',';
       out += nlohmann::json(key).dump();
       out += ':';

@@ -15,11 +15,11 @@
 #include <thread>
 #include <vector>
 
+#include "api/openai_api.h"
 #include "core/error.h"
 #include "generation/backend.h"
 #include "llama.h"
 #include "llama/runtime.h"
-#include "api/openai_api.h"
 
 namespace smacs {
 
@@ -199,6 +199,7 @@ class LlamaBackend final : public Backend {
     BackendReply r;
     r.status = status;
     r.error = why;
+    r.timed_out = status == 0 && why.rfind("timed out", 0) == 0;
     r.attempts = 1;
     r.latency_ms = ms_since(start);
     return r;

@@ -1,5 +1,7 @@
 #include "server/gateway.h"
 
+#include <algorithm>
+
 #include "bank/bank_store.h"
 #include "core/error.h"
 
@@ -13,7 +15,8 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
       backends_(std::move(backends)),
       prices_(std::move(options.prices)),
       metrics_(metrics),
-      fanout_(options.fanout_threads) {
+      fanout_(options.fanout_threads),
+      health_(backends_.size()) {
   prices_.resize(backends_.size());
   view_ = make_view(std::move(bank));
   if (!options.bank_file.empty())
@@ -62,28 +65,79 @@ std::vector<std::string> Gateway::model_names() const {
   return names;
 }
 
-GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
-  const auto view = this->view();  // one consistent bank for the whole request
-  const PriorBank& bank = view->bank;
-  const auto neighbors = retrieve(bank, request.retrieval_key, params_.rps);
-  const Plan plan =
-      plan_from_neighbors(bank, neighbors, view->pool, params_, request.retrieval_key);
-  const auto& selected = plan.selection.selected;
+namespace {
 
-  // Query the selected models concurrently: pool workers for all but the last, which runs here.
+// What a candidate answered, for agreement: its text, or for tool calls the functions and
+// their arguments in canonical JSON (same call = same string, whatever the key order).
+std::string candidate_text(const BackendReply& r) {
+  const json& message = r.body["choices"][0]["message"];
+  const auto calls = message.find("tool_calls");
+  if (calls == message.end() || !calls->is_array() || calls->empty()) return r.content;
+  std::string out = "tool_calls:";
+  for (const auto& c : *calls) {
+    const json fn = c.value("function", json::object());
+    const json args = fn.value("arguments", json(""));
+    json parsed = args.is_string() ? parse_json_body(args.get<std::string>()) : args;
+    if (parsed.is_discarded()) parsed = args;
+    out.append(" ").append(fn.value("name", std::string())).append(parsed.dump());
+  }
+  return out;
+}
+
+// A backend refusing the request (4xx but 408/429) says the request is bad, not the backend.
+bool client_error(const BackendReply& r) {
+  return r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429;
+}
+
+}  // namespace
+
+Plan Gateway::plan_for(const BankView& view, const ChatRequest& request) const {
+  const auto neighbors = retrieve(view.bank, request.retrieval_key, params_.rps);
+  Plan plan;
+  plan.proxy = proxy_scores(view.bank, neighbors, view.pool, params_.rps);
+  std::vector<int> healthy;  // pool positions with a closed circuit
+  for (size_t j = 0; j < backends_.size(); ++j)
+    if (!health_.open(j)) healthy.push_back(static_cast<int>(j));
+  if (healthy.empty())  // all open: try them all rather than refuse
+    for (size_t j = 0; j < backends_.size(); ++j) healthy.push_back(static_cast<int>(j));
+  std::vector<double> scores;
+  for (int j : healthy) scores.push_back(plan.proxy.score[j]);
+  Selection s = select_models(scores, params_.k, params_.p_drop,
+                              mix_seed(params_.seed, request.retrieval_key));
+  for (auto* members : {&s.ranked, &s.selected, &s.dropped, &s.replacements})
+    for (int& m : *members) m = healthy[m];
+  plan.selection = std::move(s);
+  return plan;
+}
+
+std::vector<BackendReply> Gateway::fan_out(const std::vector<int>& selected, const json& body,
+                                           Deadline deadline) {
+  // Pool workers for all but the last, which runs here.
   std::vector<BackendReply> replies(selected.size());
   std::vector<std::future<void>> pending;
   for (size_t i = 0; i + 1 < selected.size(); ++i)
-    pending.push_back(fanout_.submit(
-        [&, i] { replies[i] = backends_[selected[i]]->complete(request.body, deadline); }));
-  if (!selected.empty())
-    replies.back() = backends_[selected.back()]->complete(request.body, deadline);
+    pending.push_back(
+        fanout_.submit([&, i] { replies[i] = backends_[selected[i]]->complete(body, deadline); }));
+  if (!selected.empty()) replies.back() = backends_[selected.back()]->complete(body, deadline);
   for (auto& p : pending) p.wait();
+  for (size_t i = 0; i < selected.size(); ++i)
+    if (health_.record(selected[i], replies[i].ok || client_error(replies[i])))
+      metrics_.count_model("circuit_opened", backends_[selected[i]]->name());
+  return replies;
+}
+
+GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
+  const auto view = this->view();  // one consistent bank for the whole request
+  const PriorBank& bank = view->bank;
+  const Plan plan = plan_for(*view, request);
+  const auto& selected = plan.selection.selected;
+  const std::vector<BackendReply> replies = fan_out(selected, request.body, deadline);
 
   GatewayAnswer out;
   json latency = json::object(), errors = json::object(), cost = json::object(),
        usage = {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}};
   std::vector<std::optional<std::string>> answers;
+  bool all_refused = true, all_timed_out = true;
   for (size_t i = 0; i < selected.size(); ++i) {
     const std::string& name = backends_[selected[i]]->name();
     const BackendReply& r = replies[i];
@@ -91,12 +145,13 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
     metrics_.count_model("selected", name);
     latency[name] = r.latency_ms;
     if (!r.ok) errors[name] = r.error;
-    answers.push_back(r.ok ? std::optional<std::string>(r.content) : std::nullopt);
+    all_refused = all_refused && !r.ok && client_error(r);
+    all_timed_out = all_timed_out && !r.ok && r.timed_out;
+    answers.push_back(r.ok ? std::optional<std::string>(candidate_text(r)) : std::nullopt);
     if (r.ok) out.answered.push_back(name);
-    if (r.ok && r.body.contains("usage") && r.body["usage"].is_object())
-      for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"})
-        if (r.body["usage"].contains(k) && r.body["usage"][k].is_number())
-          usage[k] = usage[k].get<int64_t>() + r.body["usage"][k].get<int64_t>();
+    for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"})
+      if (const int64_t n = r.ok ? usage_tokens(r.body, k) : -1; n >= 0)
+        usage[k] = usage[k].get<int64_t>() + n;
     if (const auto usd = r.ok ? prices_[selected[i]].cost_of(r.body) : std::nullopt) {
       cost[name] = *usd;
       out.cost_usd = out.cost_usd.value_or(0) + *usd;
@@ -104,8 +159,11 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
     }
   }
   for (int m : plan.selection.dropped) metrics_.count_model("dropped", backends_[m]->name());
-  const AnswerKind kind =
-      plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;
+  AnswerKind kind = plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;
+  const bool tools = std::any_of(answers.begin(), answers.end(), [](const auto& a) {
+    return a && a->rfind("tool_calls:", 0) == 0;
+  });
+  if (tools) kind = AnswerKind::kCode;  // calls compare as whitespace-separated tokens
   if (plan.proxy.task >= 0) out.task = bank.tasks[plan.proxy.task];
   const auto choice = choose(plan, answers, kind, params_);
 
@@ -114,13 +172,19 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
     for (int m : members) a.push_back(backends_[m]->name());
     return a;
   };
-  json proxy = json::object();
-  for (size_t j = 0; j < backends_.size(); ++j) proxy[backends_[j]->name()] = plan.proxy.score[j];
+  json proxy = json::object(), skipped = json::array();
+  for (size_t j = 0; j < backends_.size(); ++j) {
+    proxy[backends_[j]->name()] = plan.proxy.score[j];
+    if (std::find(plan.selection.ranked.begin(), plan.selection.ranked.end(),
+                  static_cast<int>(j)) == plan.selection.ranked.end())
+      skipped.push_back(backends_[j]->name());
+  }
   out.trace = {{"selected", names_of(selected)},
                {"dropped", names_of(plan.selection.dropped)},
                {"replacements", names_of(plan.selection.replacements)},
+               {"unhealthy_skipped", skipped},
                {"task", out.task.empty() ? json() : json(out.task)},
-               {"answer_kind", to_string(kind)},
+               {"answer_kind", tools ? "tool_calls" : to_string(kind)},
                {"proxy_scores", proxy},
                {"latency_ms", latency},
                {"errors", errors}};
@@ -131,7 +195,11 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
       if (!why.empty()) why += "; ";
       why += name + ": " + e.get<std::string>();
     }
-    out.error = "every selected backend failed: " + why;
+    out.status = all_refused ? 400 : all_timed_out ? 504 : 502;
+    out.error = (all_refused     ? "every selected backend refused the request: "
+                 : all_timed_out ? "every selected backend timed out: "
+                                 : "every selected backend failed: ") +
+                why;
     return out;
   }
   json posterior = json::object();
@@ -144,7 +212,8 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
   out.ok = true;
   out.chosen = backends_[choice->member]->name();
   for (size_t i = 0; i < selected.size(); ++i)
-    if (selected[i] == choice->member) out.content = replies[i].content;
+    if (selected[i] == choice->member)
+      out.content = replies[i].content, out.reply = replies[i].body;
   out.trace["posterior_scores"] = posterior;
   out.trace["chosen"] = out.chosen;
   out.usage = usage;

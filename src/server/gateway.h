@@ -11,6 +11,7 @@
 #include "core/task_pool.h"
 #include "generation/backend.h"
 #include "pipeline/smacs.h"
+#include "server/circuit_breaker.h"
 #include "server/metrics.h"
 
 namespace smacs {
@@ -19,6 +20,7 @@ class BankFile;
 
 struct GatewayAnswer {
   bool ok = false;
+  nlohmann::json reply;  // the chosen model's chat.completion (message, finish_reason, ...)
   std::string content;
   std::string chosen;  // pool name of the chosen model
   std::string task;    // the bank task the neighbourhood voted for ("" with an empty bank)
@@ -27,6 +29,7 @@ struct GatewayAnswer {
   nlohmann::json usage;  // summed over the backends that answered
   std::optional<double> cost_usd;  // of every reply with a known price (nullopt: none known)
   std::string error;               // !ok: every backend's failure
+  int status = 502;                // !ok: 400 all refused the request, 504 all timed out
 };
 
 // What the bank says, frozen: swapped whole on reload or feedback, never changed in place,
@@ -73,12 +76,18 @@ class Gateway {
 
  private:
   std::shared_ptr<const BankView> make_view(PriorBank bank) const;
+  // RPS and dropping over the pool members whose circuit is closed.
+  Plan plan_for(const BankView& view, const ChatRequest& request) const;
+  // Asks the selected backends at once; records their health.
+  std::vector<BackendReply> fan_out(const std::vector<int>& selected, const nlohmann::json& body,
+                                    Deadline deadline);
 
   SmacsParams params_;
   std::vector<std::unique_ptr<Backend>> backends_;  // in pool order
   std::vector<Price> prices_;                       // in pool order
   Metrics& metrics_;
   TaskPool fanout_;
+  CircuitBreaker health_;
   mutable std::mutex view_mutex_;
   std::shared_ptr<const BankView> view_;
   std::mutex feedback_mutex_;  // one feedback at a time: each builds the next view

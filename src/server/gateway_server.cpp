@@ -202,41 +202,87 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
   const ChatRequest& chat = *parsed.request;
   res.notes.emplace_back("model", chat.model);
   const Deadline deadline = Clock::now() + std::chrono::milliseconds(config_.request_timeout_ms);
-
-  std::string content;
-  json usage, extra = json::object();
-  if (chat.model == "smacs") {
-    GatewayAnswer answer;
-    try {
-      answer = gateway_.answer(chat, deadline);
-    } catch (const Error& e) {  // the embedder could not embed the question
-      return send_error(res, {502, "server_error", e.what(), "", "retrieval_failed"});
-    }
-    if (!answer.ok)
-      return send_error(res, {502, "server_error", answer.error, "", "backends_failed"});
-    gateway_.remember(id, chat.retrieval_key, answer, *client_key(req));
-    res.notes.emplace_back("chosen", answer.chosen);
-    res.notes.emplace_back("selected", answer.trace["selected"].dump());
-    content = std::move(answer.content);
-    usage = std::move(answer.usage);
-    extra["smacs"] = std::move(answer.trace);
-  } else if (Backend* backend = gateway_.backend(chat.model)) {
-    const BackendReply r = backend->complete(chat.body, deadline);
-    metrics_.count_backend(backend->name(), r.ok, r.latency_ms / 1000.0);
-    if (!r.ok)
-      return send_error(res,
-                        {502, "server_error", chat.model + ": " + r.error, "", "backend_failed"});
-    if (!chat.stream) return send_json(res, r.body);
-    content = r.content;
-  } else {
+  if (chat.model == "smacs") return answer_with_smacs(req, chat, id, deadline, res);
+  Backend* backend = gateway_.backend(chat.model);
+  if (!backend)
     return send_error(res, {404, "invalid_request_error",
                             "the model '" + chat.model +
                                 "' does not exist; use 'smacs' or a pool model (GET /v1/models)",
                             "model", "model_not_found"});
+  if (chat.stream) {  // relayed as the backend sends it
+    res.content_type = "text/event-stream";
+    res.set_header("Cache-Control", "no-cache");
+    auto body = std::make_shared<nlohmann::json>(chat.body);
+    res.stream = [this, backend, body, deadline](const ChunkWriter& write, HttpResponse& self) {
+      bool wrote = false;
+      const BackendReply r = backend->stream(*body, deadline, [&](std::string_view bytes) {
+        wrote = true;
+        return write(bytes);
+      });
+      metrics_.count_backend(backend->name(), r.ok, r.latency_ms / 1000.0);
+      if (r.ok) return;
+      const ApiError e = backend_error(backend->name(), r);
+      if (!wrote) return send_error(self, e);
+      write("data: " + error_body(e).dump() + "\n\ndata: [DONE]\n\n");  // cut mid-stream
+    };
+    return;
   }
-  if (chat.stream) return send_sse(res, completion_sse(id, chat.model, content, extra));
-  json body = completion_body(id, chat.model, content, usage);
-  for (auto& [k, v] : extra.items()) body[k] = std::move(v);
+  const BackendReply r = backend->complete(chat.body, deadline);
+  metrics_.count_backend(backend->name(), r.ok, r.latency_ms / 1000.0);
+  if (!r.ok) return send_error(res, backend_error(backend->name(), r));
+  send_json(res, r.body);
+}
+
+// A pass-through failure as clients should see it: the backend's own refusal (4xx) as it
+// came, a timeout as 504, anything a retry could fix as 502.
+ApiError GatewayServer::backend_error(const std::string& name, const BackendReply& r) {
+  if (r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429)
+    return {r.status, "invalid_request_error", name + " refused the request: " + r.error, "",
+            "backend_refused"};
+  if (r.timed_out) return {504, "server_error", name + ": " + r.error, "", "backend_timeout"};
+  return {502, "server_error", name + ": " + r.error, "", "backend_failed"};
+}
+
+void GatewayServer::answer_with_smacs(const HttpRequest& req, const ChatRequest& chat,
+                                      const std::string& id, Deadline deadline, HttpResponse& res) {
+  GatewayAnswer answer;
+  try {
+    answer = gateway_.answer(chat, deadline);
+  } catch (const Error& e) {  // the embedder could not embed the question
+    return send_error(res, {502, "server_error", e.what(), "", "retrieval_failed"});
+  }
+  if (!answer.ok) {
+    const bool refused = answer.status == 400;
+    return send_error(
+        res, {answer.status, refused ? "invalid_request_error" : "server_error", answer.error, "",
+              refused                ? "backends_refused"
+              : answer.status == 504 ? "backends_timeout"
+                                     : "backends_failed"});
+  }
+  gateway_.remember(id, chat.retrieval_key, answer, *client_key(req));
+  res.notes.emplace_back("chosen", answer.chosen);
+  res.notes.emplace_back("selected", answer.trace["selected"].dump());
+  // The chosen model's reply as it came (message with any tool calls, finish_reason, logprobs,
+  // system_fingerprint), under this answer's id, with the usage of every backend asked.
+  json body = answer.reply.is_object() ? answer.reply : json::object();
+  json choice = body.contains("choices") && body["choices"].is_array() && !body["choices"].empty()
+                    ? body["choices"][0]
+                    : json{{"message", {{"role", "assistant"}, {"content", answer.content}}}};
+  choice["index"] = 0;
+  if (!choice.contains("finish_reason") || choice["finish_reason"].is_null())
+    choice["finish_reason"] = "stop";
+  if (!choice.contains("logprobs")) choice["logprobs"] = nullptr;
+  if (chat.stream)
+    return send_sse(
+        res, completion_sse(id, "smacs", choice["message"], choice["finish_reason"],
+                            {{"smacs", answer.trace}}, chat.include_usage ? answer.usage : json()));
+  body["id"] = id;
+  body["object"] = "chat.completion";
+  body["created"] = static_cast<int64_t>(std::time(nullptr));
+  body["model"] = "smacs";
+  body["choices"] = json::array({choice});
+  body["usage"] = answer.usage;
+  body["smacs"] = std::move(answer.trace);
   send_json(res, body);
 }
 

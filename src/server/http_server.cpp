@@ -252,28 +252,45 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // A streamed response, written from the worker thread: each piece is handed to the event
-  // thread and waited for, so a slow reader slows the writer instead of filling memory.
+  // thread and waited for, so a slow reader slows the writer instead of filling memory. The
+  // header goes out with the first piece; a stream that writes none is a plain response.
   void stream_body(const HttpRequest& req, HttpResponse& res) {
-    auto msg = std::make_shared<http::response<http::empty_body>>(
-        static_cast<http::status>(res.status), 11);
-    server_.add_cors(req, res);
-    head(*msg, res);
-    msg->chunked(true);
-    bool ok = on_event_thread([self = shared_from_this(), msg](auto done) {
-      auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*msg);
-      self->stream_.expires_after(ms(self->server_.limits.write_timeout_ms));
-      http::async_write_header(self->stream_, *sr,
-                               [sr, msg, done](beast::error_code ec, size_t) { done(!ec); });
-    });
+    auto body = std::move(res.stream);
+    res.stream = nullptr;
+    std::shared_ptr<http::response<http::empty_body>> msg;
+    bool ok = true;
     const ChunkWriter write = [&](std::string_view piece) {
-      if (!ok || piece.empty()) return ok;
-      ok = write_raw(std::make_shared<std::string>(piece), true);
+      if (!ok) return false;
+      if (!msg) {
+        msg = std::make_shared<http::response<http::empty_body>>(
+            static_cast<http::status>(res.status), 11);
+        server_.add_cors(req, res);
+        head(*msg, res);
+        msg->chunked(true);
+        ok = on_event_thread([self = shared_from_this(), msg](auto done) {
+          auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*msg);
+          self->stream_.expires_after(ms(self->server_.limits.write_timeout_ms));
+          http::async_write_header(self->stream_, *sr,
+                                   [sr, msg, done](beast::error_code ec, size_t) { done(!ec); });
+        });
+      }
+      if (ok && !piece.empty()) ok = write_raw(std::make_shared<std::string>(piece), true);
       return ok;
     };
     try {
-      if (ok) res.stream(write);
-    } catch (const std::exception&) {
-      ok = false;  // the headers are gone: all that is left is to cut the stream short
+      body(write, res);
+    } catch (const std::exception& e) {
+      if (!msg)
+        res = error_response(500, std::string("internal error: ") + e.what(), "internal_error");
+      ok = false;  // after the header, all that is left is to cut the stream short
+    }
+    if (!msg) {  // nothing was streamed: answer as usual
+      asio::post(stream_.get_executor(),
+                 [self = shared_from_this(), req, res = std::move(res)]() mutable {
+                   --self->server_.queued;
+                   self->respond(req, std::move(res));
+                 });
+      return;
     }
     if (ok) ok = write_raw(std::make_shared<std::string>(), false);
     server_.answered(req, res, start_);

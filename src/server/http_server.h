@@ -36,8 +36,10 @@ struct HttpResponse {
   std::string body;
   HttpHeaders headers;
   HttpHeaders notes;  // fields for the access log, never sent
-  // When set, the body is streamed instead (chunked): called on the worker thread.
-  std::function<void(const ChunkWriter&)> stream;
+  // When set, the body is streamed instead (chunked), called on the worker thread with this
+  // response: the status line and headers go out with the first piece written, so until then
+  // it may still turn into a plain response (an error, say) by setting status and body.
+  std::function<void(const ChunkWriter&, HttpResponse&)> stream;
   void set_header(std::string name, std::string value);
 };
 

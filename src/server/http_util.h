@@ -26,7 +26,7 @@ inline void send_sse(HttpResponse& res, std::vector<std::string> events) {
   res.content_type = "text/event-stream";
   res.set_header("Cache-Control", "no-cache");
   auto shared = std::make_shared<std::vector<std::string>>(std::move(events));
-  res.stream = [shared](const ChunkWriter& write) {
+  res.stream = [shared](const ChunkWriter& write, HttpResponse&) {
     for (const auto& e : *shared)
       if (!write(e)) return;
   };

@@ -65,7 +65,9 @@ void ReplayServer::chat_completions(const HttpRequest& req, HttpResponse& res) {
   json body = completion_body("replay-" + r.id, chat.model, content, nullptr);
   body["replay"] = {{"id", r.id}, {"score", r.scores[col]}};
   if (chat.stream)
-    return send_sse(res, completion_sse("replay-" + r.id, chat.model, content, nullptr));
+    return send_sse(
+        res, completion_sse("replay-" + r.id, chat.model, body["choices"][0]["message"], "stop",
+                            nullptr, chat.include_usage ? body["usage"] : nlohmann::json()));
   send_json(res, body);
 }
 
