@@ -7,6 +7,7 @@
 // width 768, vocabulary 8192). Both sides measure text generation only (llama-bench's tg test;
 // the backend's `timings.predicted_per_second`), greedy, never stopping early.
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -29,9 +30,18 @@ struct Options {
   int threads = 2, tokens = 128, reps = 10;
 };
 
+const char* kUsage =
+    "usage: smacs_llama_bench [--model F.gguf] [--threads 2] [--tokens 128] [--reps 10]\n"
+    "  tokens/s of the in-process llama backend vs llama.cpp's llama-bench on one GGUF file;\n"
+    "  without --model a random-weight model (F16, 8 layers, width 768) is written first\n";
+
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h")
+      std::fputs(kUsage, stdout), std::exit(0);
+  for (int i = 1; i < argc; i += 2) {
+    if (i + 1 >= argc) throw Error(std::string(argv[i]) + " needs a value\n" + kUsage);
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model")
       o.model = v;
@@ -42,7 +52,7 @@ Options parse(int argc, char** argv) {
     else if (k == "--reps")
       o.reps = std::stoi(v);
     else
-      throw Error("unknown option " + k);
+      throw Error("unknown option " + k + "\n" + kUsage);
   }
   return o;
 }

@@ -51,6 +51,7 @@ struct Route {
   std::string method, path;
   bool prefix = false;
   HttpHandler handler;
+  bool inline_handler = false;
   bool matches(const std::string& p) const { return prefix ? p.rfind(path, 0) == 0 : p == path; }
 };
 
@@ -207,6 +208,10 @@ class Session : public std::enable_shared_from_this<Session> {
     HttpResponse res;
     const Route* route = server_.find(*req, res);
     if (!route) return respond(*req, std::move(res));
+    if (route->inline_handler) {
+      route->handler(*req, res);
+      return respond(*req, std::move(res));
+    }
     if (server_.queued >= server_.limits.max_queued)
       return respond(*req, error_response(503, "the server is busy; retry later", "overloaded"));
     ++server_.queued;
@@ -371,6 +376,8 @@ void HttpServer::Impl::accept() {
       timer.async_wait([this](beast::error_code) { accept(); });
       return;
     }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);  // no Nagle + delayed-ACK stalls
     if (open >= limits.max_connections)
       refuse(std::move(socket));
     else
@@ -461,8 +468,9 @@ HttpServer::~HttpServer() {
   impl_->workers.join();  // handlers still running finish before the loop goes away
 }
 
-void HttpServer::route(const std::string& method, const std::string& path, HttpHandler handler) {
-  Route r{method, path, false, std::move(handler)};
+void HttpServer::route(const std::string& method, const std::string& path, HttpHandler handler,
+                       bool inline_handler) {
+  Route r{method, path, false, std::move(handler), inline_handler};
   if (!r.path.empty() && r.path.back() == '*') r.path.pop_back(), r.prefix = true;
   impl_->routes.push_back(std::move(r));
 }

@@ -69,7 +69,10 @@ class HttpServer {
 
   // An exact path, or a prefix when `path` ends in '*' ("/v1/models/*"). A known path asked with
   // another method is a 405 with Allow; an unknown one a 404.
-  void route(const std::string& method, const std::string& path, HttpHandler handler);
+  // `inline_handler`: run it on the event thread itself (only for handlers that never block and
+  // take microseconds, such as /health: they then answer even while every worker is busy).
+  void route(const std::string& method, const std::string& path, HttpHandler handler,
+             bool inline_handler = false);
   // Called for every answered request (on the worker or event thread): for logs and metrics.
   void on_response(std::function<void(const HttpRequest&, const HttpResponse&, double ms)> hook);
 

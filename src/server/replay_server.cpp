@@ -24,9 +24,9 @@ ReplayServer::ReplayServer(Dataset data, ReplayOptions options)
       list.push_back({{"id", m}, {"object", "model"}, {"owned_by", "replay"}});
     send_json(res, {{"object", "list"}, {"data", list}});
   });
-  server_.route("GET", "/health", [](const HttpRequest&, HttpResponse& res) {
-    send_json(res, {{"status", "ok"}});
-  });
+  server_.route(
+      "GET", "/health",
+      [](const HttpRequest&, HttpResponse& res) { send_json(res, {{"status", "ok"}}); }, true);
 }
 
 int ReplayServer::bind() { return server_.bind(options_.host, options_.port); }
