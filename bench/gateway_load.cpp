@@ -2,7 +2,13 @@
 // backend; throughput with k = 3; memory; and the same under hostile connections (idle
 // keep-alive and slowloris) with /health probed throughout. Loopback only, bounded by
 // --requests and --seconds. See kUsage.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,13 +17,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "data/load.h"
 #include "server/gateway_server.h"
@@ -97,7 +96,8 @@ struct HostileConnections {
       }
     dripper = std::thread([this] {
       for (int round = 0; !stop; ++round) {
-        for (int i = 0; i < 20 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        for (int i = 0; i < 20 && !stop; ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
         const std::string line = "X-Drip-" + std::to_string(round) + ": 1\r\n";
         for (int fd : slow) (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
       }
@@ -175,7 +175,8 @@ int main(int argc, char** argv) {
       return std::fprintf(stderr, "smacs_load: unknown option %s\n%s", argv[i], kUsage), 2;
   }
   rlimit fds{};  // thousands of hostile connections need as many descriptors
-  if (::getrlimit(RLIMIT_NOFILE, &fds) == 0) fds.rlim_cur = fds.rlim_max, ::setrlimit(RLIMIT_NOFILE, &fds);
+  if (::getrlimit(RLIMIT_NOFILE, &fds) == 0)
+    fds.rlim_cur = fds.rlim_max, ::setrlimit(RLIMIT_NOFILE, &fds);
   const std::string data = std::string(SMACS_SHARED_DATA) + "/routerbench/arc_challenge_";
   const Dataset test = load_file(data + "test.csv");
   const std::vector<std::string> pool = {"zero-one-ai/Yi-34B-Chat",
@@ -243,10 +244,11 @@ int main(int argc, char** argv) {
     if (hold > 0 && watched > 0) {
       const double cpu0 = cpu_seconds_of(watched);
       std::this_thread::sleep_for(std::chrono::duration<double>(hold));
-      std::printf("held them %.0f s with no load: target CPU %.2f %% of one core, RSS %ld MiB, "
-                  "%zu closed by the server\n",
-                  hold, 100.0 * (cpu_seconds_of(watched) - cpu0) / hold, rss_mib(),
-                  hostile->closed_by_server());
+      std::printf(
+          "held them %.0f s with no load: target CPU %.2f %% of one core, RSS %ld MiB, "
+          "%zu closed by the server\n",
+          hold, 100.0 * (cpu_seconds_of(watched) - cpu0) / hold, rss_mib(),
+          hostile->closed_by_server());
     }
   }
   // /health probes on their own keep-alive connection while the load runs.

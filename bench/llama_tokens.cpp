@@ -7,8 +7,8 @@
 // width 768, vocabulary 8192). Both sides measure text generation only (llama-bench's tg test;
 // the backend's `timings.predicted_per_second`), greedy, never stopping early.
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>

@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# Builds the request-parsing fuzzer with clang (libFuzzer, ASan, UBSan) and runs it for a
-# bounded time: FUZZ_SECONDS (default 20). Exits non-zero on any crash.
+# Builds the fuzz targets with clang (libFuzzer, ASan, UBSan) and runs each for a bounded time:
+# FUZZ_SECONDS (default 20) for request parsing, the same again for reading answers out of
+# backend replies. Exits non-zero on any crash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/fuzz
-clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Isrc tests/fuzz/chat_request_fuzz.cpp src/api/openai_api.cpp -o build/fuzz/chat_request_fuzz
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cp tests/fuzz/corpus/* "$work/"
+FLAGS=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc)
+clang++ "${FLAGS[@]}" tests/fuzz/chat_request_fuzz.cpp src/api/openai_api.cpp \
+  -o build/fuzz/chat_request_fuzz
+clang++ "${FLAGS[@]}" tests/fuzz/answers_fuzz.cpp src/answers/*.cpp src/api/openai_api.cpp \
+  -o build/fuzz/answers_fuzz
 status=0
-bin=$PWD/build/fuzz/chat_request_fuzz
-"$bin" -max_total_time="${FUZZ_SECONDS:-20}" -max_len=4096 -timeout=5 -print_final_stats=1 \
-  -artifact_prefix="$work/" "$work" >"$work/fuzz.log" 2>&1 || status=$?
-grep -E "stat::number_of_executed_units|ERROR|SUMMARY|Test unit written" "$work/fuzz.log" || true
-if [ "$status" -ne 0 ]; then
-  echo "fuzz: the request parser failed (exit $status); last lines of the log:"
-  tail -30 "$work/fuzz.log"
-fi
+for target in chat_request_fuzz answers_fuzz; do
+  work=$(mktemp -d)
+  cp tests/fuzz/corpus/* "$work/"
+  s=0
+  "$PWD/build/fuzz/$target" -max_total_time="${FUZZ_SECONDS:-20}" -max_len=4096 -timeout=5 \
+    -print_final_stats=1 -artifact_prefix="$work/" "$work" >"$work/fuzz.log" 2>&1 || s=$?
+  echo "$target:"
+  grep -E "stat::number_of_executed_units|ERROR|SUMMARY|Test unit written" "$work/fuzz.log" || true
+  if [ "$s" -ne 0 ]; then
+    echo "fuzz: $target failed (exit $s); last lines of the log:"
+    tail -30 "$work/fuzz.log"
+    status=$s
+  fi
+  rm -rf "$work"
+done
 exit "$status"

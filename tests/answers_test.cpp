@@ -226,3 +226,22 @@ TEST(Folds, EveryQuestionIsAnsweredOnceAndReportsMergeByCount) {
   EXPECT_DOUBLE_EQ(m.tasks[0].accuracy.at("smacs"), 80.0);
   EXPECT_DOUBLE_EQ(m.average.at("smacs"), 45.0);
 }
+
+// A backend's reply can be anything: a 300 KB run of digits once overflowed std::regex's
+// recursive matcher (a crash of the gateway, which extracts every candidate's answer).
+TEST(Extract, HugeRepliesDoNotOverflowTheStack) {
+  auto around = [](const char* head, char fill, const char* tail) {
+    return std::string(head).append(300000, fill).append(tail);
+  };
+  const std::vector<std::string> replies = {around("", '1', ""),
+                                            around("", 'A', ""),
+                                            around("(", 'B', ""),
+                                            around("", ',', ""),
+                                            around("{\"answer\": \"", '9', "\"}"),
+                                            around("1", ',', ""),
+                                            around("\\boxed{", '7', "}")};
+  for (const auto kind : {AnswerKind::kChoice, AnswerKind::kNumber, AnswerKind::kMath,
+                          AnswerKind::kText, AnswerKind::kCode})
+    for (const auto& r : replies) EXPECT_LE(extract_answer(kind, r).size(), r.size() + 1);
+  EXPECT_EQ(extract_answer(AnswerKind::kChoice, around("", ' ', "The answer is (C).")), "C");
+}

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <csignal>
+#include <fstream>
 #include <thread>
 
 #include "core/error.h"
@@ -381,4 +383,115 @@ TEST(Gateway, ZeroEvalMathThroughHttpEqualsEval) {
   ASSERT_EQ(rep.tasks.front().n, 200u);
   EXPECT_NEAR(sum / 2.0, rep.tasks.front().accuracy.at("smacs"), 1e-9);
   EXPECT_TRUE(rep.tasks.front().posterior_used);
+}
+
+TEST(Gateway, OperabilityDetails) {
+  auto replay = start_replay();
+  std::string log_path = test::temp_path("access.log");
+  std::filesystem::remove(log_path);
+  GatewayFixture gw({{kOpenPool[0], url(replay->port)}}, 5000, 5000, {"k1", "k2"}, {},
+                    [&](ServerConfig& c) {
+                      c.cors_origins = {"https://app.example"};
+                      c.access_log = log_path;
+                    });
+  auto c = gw.client();
+  const httplib::Headers k1 = {{"Authorization", "bearer k1"}};  // lower-case scheme (RFC 7235)
+  const httplib::Headers k2 = {{"Authorization", "BEARER k2"}};
+  // 405 with Allow on a known route.
+  auto res = c.Get("/v1/chat/completions", k1);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 405);
+  EXPECT_EQ(res->get_header_value("Allow"), "POST");
+  // /admin/reload with no body.
+  res = c.Post("/admin/reload", k1, "", "");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  // CORS: preflight answered, allowed origin echoed, others not.
+  res = c.Options("/v1/chat/completions", {{"Origin", "https://app.example"},
+                                           {"Access-Control-Request-Method", "POST"},
+                                           {"Access-Control-Request-Headers", "authorization"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 204);
+  EXPECT_EQ(res->get_header_value("Access-Control-Allow-Origin"), "https://app.example");
+  EXPECT_NE(res->get_header_value("Access-Control-Allow-Methods").find("POST"), std::string::npos);
+  res = c.Get("/health", {{"Origin", "https://evil.example"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->get_header_value("Access-Control-Allow-Origin"), "");
+  // A client's own x-request-id is echoed; feedback only from the key that asked.
+  const Dataset test = load_file(rb("test"));
+  httplib::Headers h = k1;
+  h.emplace("x-request-id", "my-trace-42");
+  res = c.Post("/v1/chat/completions", h, chat("smacs", test.records[0].question).dump(),
+               "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("x-request-id"), "my-trace-42");
+  const std::string id = json::parse(res->body)["id"];
+  EXPECT_EQ(id.size(), std::string("chatcmpl-").size() + 32);
+  const std::string fb = json{{"id", id}, {"score", 1}}.dump();
+  res = c.Post("/v1/feedback", k2, fb, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404) << "another key's answer is not there to be scored";
+  res = c.Post("/v1/feedback", k1, fb, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  // One access-log line per request, with the id and the chosen model.
+  std::ifstream in(log_path);
+  std::string line, chat_line;
+  size_t lines = 0;
+  while (std::getline(in, line))
+    if (++lines; line.find(id) != std::string::npos) chat_line = line;
+  EXPECT_GE(lines, 6u);
+  ASSERT_FALSE(chat_line.empty());
+  const json entry = json::parse(chat_line);
+  EXPECT_EQ(entry["status"], 200);
+  EXPECT_EQ(entry["chosen"], kOpenPool[0]);
+  EXPECT_TRUE(entry["latency_ms"].is_number());
+}
+
+TEST(Gateway, AdminEndpointsMayNotRunOpenOnTheNetwork) {
+  ServerConfig config;
+  config.host = "0.0.0.0";
+  config.access_log = "none";
+  Metrics metrics;
+  Gateway gateway(build_bank(load_file(rb("train"))), config.params, {}, metrics);
+  EXPECT_NE(
+      test::error_of([&] { GatewayServer s(config, gateway, metrics); }).find("allow_open_admin"),
+      std::string::npos);
+  config.api_keys = {"k"};
+  EXPECT_EQ(test::error_of([&] { GatewayServer s(config, gateway, metrics); }), "(no error)");
+  config.api_keys.clear();
+  config.allow_open_admin = true;
+  EXPECT_EQ(test::error_of([&] { GatewayServer s(config, gateway, metrics); }), "(no error)");
+}
+
+// SIGTERM while a keep-alive client is mid-request: the request is answered, the connection
+// closed, and the process exits (it used to keep serving pooled connections).
+TEST(ReplayServe, SigtermDrainsAndExits) {
+  const std::string log = test::temp_path("replay-sigterm.log");
+  const pid_t pid =
+      test::spawn_smacs("replay-serve --port 0 --latency-ms 800 --data " + rb("test"), log);
+  const int port = test::wait_for_port(log);
+  ASSERT_GT(port, 0);
+  httplib::Client c("127.0.0.1", port);
+  c.set_keep_alive(true);
+  const Dataset test = load_file(rb("test"));
+  ASSERT_TRUE(c.Get("/health"));  // the keep-alive connection is open
+  std::thread killer([&] {
+    ::usleep(200 * 1000);
+    ::kill(pid, SIGTERM);
+  });
+  auto res = c.Post("/v1/chat/completions", chat(kOpenPool[0], test.records[1].question).dump(),
+                    "application/json");
+  killer.join();
+  ASSERT_TRUE(res) << "the request in flight was cut off";
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Connection"), "close");
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 100 && done == 0; ++i, ::usleep(100 * 1000))
+    done = ::waitpid(pid, &status, WNOHANG);
+  EXPECT_EQ(done, pid) << "still running 10 s after SIGTERM";
+  if (done != pid) ::kill(pid, SIGKILL), ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }

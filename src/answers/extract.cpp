@@ -47,8 +47,17 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(b, e - b + 1));
 }
 
+// What std::regex may see of a reply: its matcher recurses once per character, so a long reply
+// (a runaway or hostile backend) would overflow the stack. Answers sit near the start or the end.
+constexpr size_t kRegexWindow = 1500;
+std::string regex_window(std::string_view text) {
+  if (text.size() <= 2 * kRegexWindow) return std::string(text);
+  return std::string(text.substr(0, kRegexWindow)) + "\n" +
+         std::string(text.substr(text.size() - kRegexWindow));
+}
+
 std::string extract_choice(std::string_view response) {
-  const std::string s = trim(response);
+  const std::string s = trim(regex_window(response));
   static const std::regex alone(R"(^\(?([A-J])\)?[.):]?$)");
   static const std::regex stated(R"((?:answer|option|choice)\s*(?:is|:)?\s*:?\s*\(?([A-J])\b)",
                                  std::regex::icase);
@@ -76,6 +85,7 @@ std::string normalise_number(std::string n) {
 // The number a short stated answer gives: "$1,250", "18 dollars", "x = 4", "25%". After an
 // equals sign its right side; then the first number (a unit or a remark may follow it).
 std::string number_in_stated_answer(std::string s) {
+  if (s.size() > 1000) s.resize(1000);  // a stated answer is short; std::regex recurses
   s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return c == '$' || c == ','; }), s.end());
   if (const auto eq = s.rfind('='); eq != std::string::npos) s = s.substr(eq + 1);
   static const std::regex number(R"(-?\d+(?:\.\d+)?)");
@@ -86,7 +96,7 @@ std::string number_in_stated_answer(std::string s) {
 
 std::string extract_number(std::string_view response) {
   if (auto field = json_answer_field(response)) return number_in_stated_answer(*field);
-  std::string s(response);
+  std::string s = regex_window(response);
   if (auto hash = s.rfind("####"); hash != std::string::npos) s = s.substr(hash + 4);
   static const std::regex number(R"(-?\d[\d,]*(?:\.\d+)?)");
   std::string last;

@@ -11,6 +11,10 @@ namespace smacs {
 
 namespace {
 
+// Longer answers are not an answer but a runaway reply: compared as text, never fed to
+// std::regex, whose matcher recurses once per character.
+constexpr size_t kMaxRegexInput = 300;
+
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
   if (s.find(from) == std::string::npos) return;
   std::string out;
@@ -115,6 +119,7 @@ std::string format_number(double v) {
 
 // One member of an answer: its value when it has one, else its cleaned text.
 std::string canonical_atom(std::string s) {
+  if (s.size() > kMaxRegexInput) return s;  // std::regex recurses per character
   while (s.size() > 2 && s.front() == '{' && group_end(s, 0) == s.size() - 1)
     s = s.substr(1, s.size() - 2);
   // A leading "x=" (one variable, one '=') names the answer; the value is what counts.
@@ -183,7 +188,8 @@ std::string canonical_math(std::string_view answer) {
   while (!s.empty() && (s.back() == '.' || s.back() == '\\')) s.pop_back();
   s = brace_short_arguments(s);
   static const std::regex thousands(R"(^-?\d{1,3}(,\d{3})+(\.\d+)?$)");
-  if (std::regex_match(s, thousands)) s.erase(std::remove(s.begin(), s.end(), ','), s.end());
+  if (s.size() <= kMaxRegexInput && std::regex_match(s, thousands))
+    s.erase(std::remove(s.begin(), s.end(), ','), s.end());
   if (s.empty()) return s;
 
   // Sets \{a,b\}: members in any order.

@@ -86,7 +86,10 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
   });
   server_.route(
       "GET", "/health",
-      [](const HttpRequest&, HttpResponse& res) { send_json(res, {{"status", "ok"}}); }, true);
+      [](const HttpRequest&, HttpResponse& res) {
+        send_json(res, {{"status", "ok"}});
+      },
+      true);
   server_.route("GET", "/metrics", [this](const HttpRequest&, HttpResponse& res) {
     res.content_type = "text/plain; version=0.0.4";
     res.body = metrics_.render();

@@ -26,7 +26,10 @@ ReplayServer::ReplayServer(Dataset data, ReplayOptions options)
   });
   server_.route(
       "GET", "/health",
-      [](const HttpRequest&, HttpResponse& res) { send_json(res, {{"status", "ok"}}); }, true);
+      [](const HttpRequest&, HttpResponse& res) {
+        send_json(res, {{"status", "ok"}});
+      },
+      true);
 }
 
 int ReplayServer::bind() { return server_.bind(options_.host, options_.port); }
