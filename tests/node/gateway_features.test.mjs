@@ -2,32 +2,16 @@
 // streams, calls tools, refuses, stalls or is not there at all. Loopback only, bounded in time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { start, children } from './smacs.mjs';
 
-const SMACS = process.env.SMACS_BINARY;
-const children = [];
 const hits = {};         // upstream model -> requests seen
 let lastChunkSentAt = 0; // when the upstream sent its last streamed chunk
 
-function start(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(SMACS, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(child);
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`no port from smacs ${args[0]}: ${err}`)), 30000);
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = err.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-    });
-    child.on('exit', (code) => reject(new Error(`smacs ${args[0]} exited ${code}: ${err}`)));
-  });
-}
 
 const QUESTION = 'What is the weather in Paris?';
 const TOOLS = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];

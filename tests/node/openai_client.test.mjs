@@ -1,30 +1,14 @@
 // The official `openai` npm client against `smacs serve` over replay-serve backends (loopback only).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { start, children } from './smacs.mjs';
 
-const SMACS = process.env.SMACS_BINARY;
-const children = [];
 
 // Starts a smacs command and resolves with the port it reports on stderr.
-function start(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(SMACS, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(child);
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`no port from smacs ${args[0]}: ${err}`)), 30000);
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = err.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-    });
-    child.on('exit', (code) => reject(new Error(`smacs ${args[0]} exited ${code}: ${err}`)));
-  });
-}
 
 // A small recorded data set the test owns: used both as the prior bank and by replay-serve.
 const POOL = ['model-a', 'model-b', 'model-c'];

@@ -1,0 +1,20 @@
+// Starting smacs commands for the Node.js tests: each resolves with the port it listens on.
+import { spawn } from 'node:child_process';
+
+export const SMACS = process.env.SMACS_BINARY;
+export const children = [];  // every process started; the tests stop them with SIGTERM
+
+export function start(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SMACS, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`no port from smacs ${args[0]}: ${err}`)), 30000);
+    child.stderr.on('data', (d) => {
+      err += d;
+      const m = err.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    child.on('exit', (code) => reject(new Error(`smacs ${args[0]} exited ${code}: ${err}`)));
+  });
+}
