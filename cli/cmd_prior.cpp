@@ -2,7 +2,7 @@
 #include <iostream>
 #include <memory>
 
-#include "bank/builder.h"
+#include "prior/builder.h"
 #include "bank/snapshot.h"
 #include "cli/commands.h"
 #include "cli/progress.h"

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/check-layers.sh
 scripts/build.sh
 ctest --test-dir build --output-on-failure -j"$(nproc)"
 scripts/test-no-llama.sh

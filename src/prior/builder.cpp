@@ -1,4 +1,4 @@
-#include "bank/builder.h"
+#include "prior/builder.h"
 
 #include <algorithm>
 #include <atomic>
