@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -24,14 +25,17 @@ std::string task_from_path(const std::string& path) {
   return stem;
 }
 
-std::string read_text_file(const std::string& path) {
+std::string read_text_file(const std::string& path) { return read_text_prefix(path, SIZE_MAX); }
+
+std::string read_text_prefix(const std::string& path, size_t limit) {
   if (path.ends_with(".gz")) {
     gzFile gz = gzopen(path.c_str(), "rb");
     if (!gz) throw Error(path + ": cannot open file");
     std::string out;
     char buf[1 << 16];
-    int n;
-    while ((n = gzread(gz, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    int n = 0;
+    while (out.size() < limit && (n = gzread(gz, buf, sizeof buf)) > 0)
+      out.append(buf, std::min(static_cast<size_t>(n), limit - out.size()));
     const bool failed = n < 0;
     gzclose(gz);
     if (failed) throw Error(path + ": corrupt gzip data");
@@ -40,6 +44,12 @@ std::string read_text_file(const std::string& path) {
   if (std::filesystem::is_directory(path)) throw Error(path + ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open file");
+  if (limit != SIZE_MAX) {
+    std::string out(limit, '\0');
+    in.read(out.data(), static_cast<std::streamsize>(limit));
+    out.resize(static_cast<size_t>(in.gcount()));
+    return out;
+  }
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();

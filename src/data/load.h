@@ -33,5 +33,7 @@ void write_smacs_jsonl(const Dataset& data, const std::string& path);
 std::vector<std::string> parse_python_str_list(const std::string& text);
 
 std::string read_text_file(const std::string& path);  // gunzips a .gz file
+// At most the first `limit` bytes of the (gunzipped) text: enough to tell a format.
+std::string read_text_prefix(const std::string& path, size_t limit);
 
 }  // namespace smacs

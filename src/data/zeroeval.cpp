@@ -43,7 +43,7 @@ AnswerKind kind_of_task(const std::vector<const Record*>& rows) {
 
 bool is_zeroeval_file(const std::string& path) {
   if (!path.ends_with(".json") && !path.ends_with(".json.gz")) return false;
-  const std::string head = read_text_file(path).substr(0, 65536);
+  const std::string head = read_text_prefix(path, 65536);
   const auto first = head.find_first_not_of(" \t\r\n");
   return first != std::string::npos && head[first] == '[' &&
          head.find("\"output\"") != std::string::npos &&

@@ -22,6 +22,9 @@ struct BackendReply {
   double latency_ms = 0;  // wall time including retries
   int attempts = 0;
   bool timed_out = false;  // !ok because time ran out
+  // The backend refused the request itself (a 4xx other than 408 and 429): the request is at
+  // fault, not the backend, and no retry elsewhere would help.
+  bool refused() const { return status >= 400 && status < 500 && status != 408 && status != 429; }
 };
 
 // One token count from an OpenAI reply's `usage` (e.g. "prompt_tokens"); -1 when absent.

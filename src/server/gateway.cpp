@@ -84,11 +84,6 @@ std::string candidate_text(const BackendReply& r) {
   return out;
 }
 
-// A backend refusing the request (4xx but 408/429) says the request is bad, not the backend.
-bool client_error(const BackendReply& r) {
-  return r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429;
-}
-
 }  // namespace
 
 Plan Gateway::plan_for(const BankView& view, const ChatRequest& request) const {
@@ -121,7 +116,7 @@ std::vector<BackendReply> Gateway::fan_out(const std::vector<int>& selected, con
   if (!selected.empty()) replies.back() = backends_[selected.back()]->complete(body, deadline);
   for (auto& p : pending) p.wait();
   for (size_t i = 0; i < selected.size(); ++i)
-    if (health_.record(selected[i], replies[i].ok || client_error(replies[i])))
+    if (health_.record(selected[i], replies[i].ok || replies[i].refused()))
       metrics_.count_model("circuit_opened", backends_[selected[i]]->name());
   return replies;
 }
@@ -145,7 +140,7 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
     metrics_.count_model("selected", name);
     latency[name] = r.latency_ms;
     if (!r.ok) errors[name] = r.error;
-    all_refused = all_refused && !r.ok && client_error(r);
+    all_refused = all_refused && !r.ok && r.refused();
     all_timed_out = all_timed_out && !r.ok && r.timed_out;
     answers.push_back(r.ok ? std::optional<std::string>(candidate_text(r)) : std::nullopt);
     if (r.ok) out.answered.push_back(name);

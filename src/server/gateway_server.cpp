@@ -173,7 +173,9 @@ std::optional<std::string> GatewayServer::client_key(const HttpRequest& req) con
   std::string scheme = auth.substr(0, space);
   std::transform(scheme.begin(), scheme.end(), scheme.begin(), ::tolower);
   if (scheme != "bearer") return std::nullopt;  // RFC 7235: the scheme is case-insensitive
-  const std::string key = auth.substr(auth.find_first_not_of(' ', space));
+  const auto key_start = auth.find_first_not_of(' ', space);
+  if (key_start == std::string::npos) return std::nullopt;  // "Bearer " and nothing after
+  const std::string key = auth.substr(key_start);
   if (std::find(config_.api_keys.begin(), config_.api_keys.end(), key) == config_.api_keys.end())
     return std::nullopt;
   return key;
@@ -239,7 +241,7 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
 // A pass-through failure as clients should see it: the backend's own refusal (4xx) as it
 // came, a timeout as 504, anything a retry could fix as 502.
 ApiError GatewayServer::backend_error(const std::string& name, const BackendReply& r) {
-  if (r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429)
+  if (r.refused())
     return {r.status, "invalid_request_error", name + " refused the request: " + r.error, "",
             "backend_refused"};
   if (r.timed_out) return {504, "server_error", name + ": " + r.error, "", "backend_timeout"};
