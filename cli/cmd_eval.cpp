@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "data/load.h"
 #include "eval/folds.h"
+#include "eval/frontier.h"
 #include "eval/report.h"
 
 namespace smacs::cli {
@@ -19,7 +20,7 @@ namespace {
 
 struct EvalFlags {
   std::vector<std::string> train, test, pool, kinds;
-  std::string bank, report, markdown, plot, versus_plot,
+  std::string bank, report, markdown, plot, versus_plot, escalate_to, frontier,
       index = "exact", embedder_gguf, embedder_url, embedder_model, embedding_cache;
   SmacsParams params;
   bool tune = false, no_gate = false, no_drop = false, no_agreement = false, loto = false;
@@ -57,8 +58,9 @@ SmacsParams fitted_params(const PriorBank& bank, const EvalFlags& f,
 EvalReport evaluate_once(const PriorBank& bank, const Dataset& test, const EvalFlags& f,
                          const std::map<std::string, AnswerKind>& kinds, const SmacsParams& p) {
   ProgressBar bar("evaluating");
-  const EvalInput in =
+  EvalInput in =
       prepare_eval(bank, test, f.pool, kinds, p.rps.retrieval_depth(), false, bar.callback());
+  set_escalation(in, f.escalate_to);
   return run_eval(in, p);
 }
 
@@ -93,11 +95,34 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
   return 0;
 }
 
-void write_outputs(const EvalReport& rep, const EvalFlags& f) {
+// --frontier: the cost knobs swept on the train data (leave-one-out), measured on the test data.
+Frontier frontier_of(const PriorBank& bank, const Dataset& test, const EvalFlags& f,
+                     const std::map<std::string, AnswerKind>& kinds, const SmacsParams& p) {
+  const auto start = std::chrono::steady_clock::now();
+  ProgressBar bar("frontier (train CV)");
+  RpsParams deepest = p.rps;
+  deepest.neighbors = std::max<size_t>(deepest.neighbors, 1);
+  EvalInput train = prepare_eval(bank, bank.data, f.pool, kinds, deepest.retrieval_depth(), true);
+  EvalInput in = prepare_eval(bank, test, f.pool, kinds, deepest.retrieval_depth());
+  set_escalation(in, f.escalate_to);
+  if (!f.escalate_to.empty()) {
+    train.escalate = bank.data.model_index(f.escalate_to);
+    if (train.escalate < 0)
+      throw Error("--escalate-to: '" + f.escalate_to + "' is not in the train data");
+  }
+  Frontier fr = sweep_frontier(train, in, p, bar.callback());
+  std::cerr << "frontier swept in " << seconds_since(start) << " s\n";
+  return fr;
+}
+
+void write_outputs(const EvalReport& rep, const EvalFlags& f, const Frontier* frontier = nullptr) {
   print_table(std::cout, rep);
   const bool versus = has_comparators(rep);
   if (versus) print_versus(std::cout, rep);
-  if (!f.report.empty()) write_file(f.report, report_to_json(rep).dump(2) + "\n");
+  if (frontier) print_frontier(std::cout, *frontier);
+  nlohmann::json json = report_to_json(rep);
+  if (frontier) json.update(frontier_to_json(*frontier));
+  if (!f.report.empty()) write_file(f.report, json.dump(2) + "\n");
   if (!f.markdown.empty())
     write_file(f.markdown,
                report_to_markdown(rep) + (versus ? "\n" + versus_to_markdown(rep) : ""));
@@ -106,10 +131,12 @@ void write_outputs(const EvalReport& rep, const EvalFlags& f) {
     if (!versus) throw Error("--versus-plot: every model of the test data is in the pool");
     write_file(f.versus_plot, versus_to_svg(rep));
   }
+  if (frontier) write_file(f.frontier, frontier_to_svg(*frontier));
   for (const auto& [flag, path] : {std::pair{"report", f.report},
                                    {"markdown", f.markdown},
                                    {"plot", f.plot},
-                                   {"versus plot", f.versus_plot}})
+                                   {"versus plot", f.versus_plot},
+                                   {"frontier plot", f.frontier}})
     if (!path.empty()) std::cout << flag << " written to " << path << '\n';
 }
 
@@ -140,6 +167,10 @@ int run(const EvalFlags& f) {
     throw Error(
         "--folds cross-fits the --test data: give no --train, --bank or "
         "--leave-one-task-out with it");
+  if (!f.frontier.empty() && (f.folds > 0 || f.loto))
+    throw Error(
+        "--frontier fits its knobs on a train split: give --train or --bank, not --folds "
+        "or --leave-one-task-out");
   if (f.folds == 0 && f.train.empty() == f.bank.empty())
     throw Error("give exactly one of --train and --bank (or --folds K)");
   const auto kinds = parse_kinds(f.kinds);
@@ -171,7 +202,12 @@ int run(const EvalFlags& f) {
   start = std::chrono::steady_clock::now();
   const EvalReport rep = evaluate_once(bank, test, f, kinds, params);
   std::cerr << "evaluated in " << seconds_since(start) << " s\n";
-  write_outputs(rep, f);
+  if (f.frontier.empty()) {
+    write_outputs(rep, f);
+  } else {
+    const Frontier frontier = frontier_of(bank, test, f, kinds, params);
+    write_outputs(rep, f, &frontier);
+  }
   return 0;
 }
 
@@ -227,6 +263,32 @@ Runner add_eval_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--no-agreement", f->no_agreement, "Choose by the prior alone (ablation)");
+  cmd->add_flag("--adaptive", f->params.adaptive.enabled,
+                "Also report smacs_adaptive: ask the selected models in rounds (2, then one "
+                "more at a time) until their answers settle the question");
+  cmd->add_option("--settle", f->params.adaptive.settle,
+                  "Adaptive stop rule: >= 2 candidates agree on the chosen answer and hold this "
+                  "share of the answered candidates' prior weight")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--solo", f->params.adaptive.solo,
+                  "Adaptive: ask the top model alone when its proxy score (expected accuracy) "
+                  "is at least this (> 1: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--adaptive-max-loss", f->params.adaptive.max_loss,
+                  "With --tune: fit --solo and --settle to the cheapest setting within this many "
+                  "accuracy points of fixed-k SMACS on the train data")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--escalate-to", f->escalate_to,
+                  "Also report smacs_escalate: ask this model (of the test data) when the pool's "
+                  "posterior stays unsure after the last round, and take its answer");
+  cmd->add_option("--cost-weight", f->params.rps.cost_weight,
+                  "lambda: rank models by proxy score - lambda * expected cost / the pool's "
+                  "highest expected cost (needs recorded costs)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--answer-kind", f->kinds,
                   "Override answer extraction per task: TASK=choice|number|text|code");
   cmd->add_option("--index", f->index, "Neighbour index: exact or hnsw")->capture_default_str();
@@ -241,6 +303,10 @@ Runner add_eval_command(CLI::App& app) {
                   "default: ~/.cache/smacs/embeddings.sqlite)");
   cmd->add_flag("--leave-one-task-out", f->loto,
                 "Test each task with a bank built from the other tasks");
+  cmd->add_option("--frontier", f->frontier,
+                  "Sweep the cost knobs (cost weight, k, adaptive stop rule, escalation) on the "
+                  "train data, measure the fitted ones on the test data and draw accuracy vs "
+                  "cost per question as an SVG here (the points also go into --report)");
   cmd->add_option("--report", f->report, "Write the JSON report here");
   cmd->add_option("--markdown", f->markdown, "Write a Markdown table here");
   cmd->add_option("--plot", f->plot, "Write an SVG bar chart here");

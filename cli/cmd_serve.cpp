@@ -57,7 +57,8 @@ int serve(const std::string& config_path) {
   for (const auto& b : config.pool) pool.push_back(b.name());
   if (config.tune) params = tune_params(bank, pool, {}, params);
   std::vector<std::unique_ptr<Backend>> backends;
-  GatewayOptions gateway_options{.fanout_threads = config.threads};
+  GatewayOptions gateway_options{.fanout_threads = config.threads,
+                                 .escalate_to = config.escalate_to};
   for (const auto& b : config.pool) {
     backends.push_back(make_backend(b));
     gateway_options.prices.push_back(b.price);

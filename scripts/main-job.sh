@@ -27,7 +27,7 @@ ZE_OPEN=Athene-70B,Llama-3.1-405B-Inst@sambanova,Meta-Llama-3-70B-Instruct,Meta-
 ZE=("$DATA/zeroeval/gsm" "$DATA/zeroeval/math-l5")
 echo "== The open-source collective vs closed models: ZeroEval GSM8K + MATH-L5, 15 open models =="
 echo "   (real responses graded by smacs; 5-fold cross-fitting, parameters tuned inside the folds)"
-$SMACS eval --test "${ZE[@]}" --folds 5 --tune --pool "$ZE_OPEN" \
+$SMACS eval --test "${ZE[@]}" --folds 5 --tune --adaptive --pool "$ZE_OPEN" \
   --report "$OUT/zeroeval.json" --markdown "$OUT/zeroeval.md" --plot "$OUT/zeroeval.svg" \
   --versus-plot "$OUT/zeroeval_versus.svg"
 echo
@@ -35,7 +35,7 @@ echo "== ZeroEval ablations (default RPS parameters, 5 folds, no tuning): averag
 ablation() {  # label, extra flags...
   local label="$1"; shift
   printf "%-28s %s\n" "$label" "$($SMACS eval --test "${ZE[@]}" --folds 5 --pool "$ZE_OPEN" "$@" 2>/dev/null |
-    awk '$1 == "smacs" && NF == 4 {print "smacs " $4 "   (gsm " $2 ", math-l5 " $3 ")"}')"
+    awk '$1 == "smacs" && NF == 5 {print "smacs " $4 "   (gsm " $2 ", math-l5 " $3 ")"}')"
 }
 for k in 1 2 3 4 5 6 7; do ablation "k=$k" --k "$k"; done
 ablation "k=5, no prior dropping" --k 5 --no-drop
@@ -46,6 +46,16 @@ $SMACS eval --train "$DATA/zeroeval/gsm" --test "$DATA/zeroeval/math-l5" --pool 
   awk 'NR <= 11'
 $SMACS eval --train "$DATA/zeroeval/math-l5" --test "$DATA/zeroeval/gsm" --pool "$ZE_OPEN" --tune 2>/dev/null |
   awk 'NR <= 11'
+echo
+echo "== Accuracy vs cost: RouterBench ARC-C, all 11 models, escalation to GPT-4 (knobs fitted on train) =="
+$SMACS eval --train "$DATA/routerbench/arc_challenge_train.csv" --test "$DATA/routerbench/arc_challenge_test.csv" \
+  --tune --adaptive --escalate-to gpt-4-1106-preview \
+  --report "$OUT/frontier.json" --frontier "$OUT/frontier.svg" 2>/dev/null | sed -n '/^Accuracy vs cost/,$p'
+echo
+echo "== Accuracy vs cost: RouterBench ARC-C, the 6 open models =="
+$SMACS eval --train "$DATA/routerbench/arc_challenge_train.csv" --test "$DATA/routerbench/arc_challenge_test.csv" \
+  --tune --adaptive --pool "$OPEN_POOL" \
+  --report "$OUT/frontier_open.json" --frontier "$OUT/frontier_open.svg" 2>/dev/null | sed -n '/^Accuracy vs cost/,$p'
 echo
 echo "== Generalisation: RouterDC leave-one-task-out (bank from the 4 other tasks) =="
 $SMACS eval --train "${DC_TRAIN[@]}" --test "${DC_TEST[@]}" --tune --leave-one-task-out \

@@ -159,6 +159,17 @@ ParsedChat parse_chat_request(std::string_view text) {
                   "stream_options.include_usage");
     req.include_usage = usage != options->end() && usage->get<bool>();
   }
+  if (const auto ext = body.find("smacs"); ext != body.end()) {
+    if (!ext->is_object()) return fail("'smacs' must be an object", "smacs");
+    for (const auto& [key, value] : ext->items()) {
+      if (key != "max_cost_usd")
+        return fail("'smacs." + key + "' is not known (known: max_cost_usd)", "smacs." + key);
+      if (!value.is_number() || value.get<double>() < 0)
+        return fail("'smacs.max_cost_usd' must be a number >= 0", "smacs.max_cost_usd");
+      req.max_cost_usd = value.get<double>();
+    }
+    body.erase("smacs");
+  }
   req.model = model->get<std::string>();
   req.stream = stream != body.end() && stream->is_boolean() && stream->get<bool>();
   req.body = std::move(body);

@@ -34,6 +34,9 @@ struct ChatRequest {
   bool include_usage = false;  // stream_options.include_usage
   nlohmann::json body;         // the validated request, forwarded to backends
   std::string retrieval_key;   // text of the last user message: what SMACS retrieves by
+  // The extension field {"smacs": {"max_cost_usd": x}}: what this request may spend at most
+  // (taken out of `body`, so backends never see it).
+  std::optional<double> max_cost_usd;
 };
 
 struct ParsedChat {

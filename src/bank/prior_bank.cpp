@@ -25,11 +25,17 @@ void compute_bank_stats(PriorBank& bank) {
     }
     bank.task_of.push_back(static_cast<uint32_t>(t));
   }
-  std::vector<double> g_sum(models, 0), g_n(models, 0);
+  std::vector<double> g_sum(models, 0), g_n(models, 0), c_sum(models, 0), c_n(models, 0);
   std::vector<std::vector<double>> t_sum(bank.tasks.size(), std::vector<double>(models, 0));
   auto t_n = t_sum;
   for (size_t i = 0; i < bank.size(); ++i) {
     const auto& scores = bank.data.records[i].scores;
+    const auto& costs = bank.data.records[i].costs;
+    for (size_t m = 0; m < costs.size() && m < models; ++m) {
+      if (is_missing(costs[m])) continue;
+      c_sum[m] += costs[m];
+      c_n[m] += 1;
+    }
     for (size_t m = 0; m < models; ++m) {
       if (is_missing(scores[m])) continue;
       g_sum[m] += scores[m], g_n[m] += 1;
@@ -38,7 +44,11 @@ void compute_bank_stats(PriorBank& bank) {
   }
   auto mean = [](double s, double n) { return n > 0 ? static_cast<float>(s / n) : kMissing; };
   bank.global_mean.assign(models, kMissing);
-  for (size_t m = 0; m < models; ++m) bank.global_mean[m] = mean(g_sum[m], g_n[m]);
+  bank.global_cost.assign(models, kMissing);
+  for (size_t m = 0; m < models; ++m) {
+    bank.global_mean[m] = mean(g_sum[m], g_n[m]);
+    bank.global_cost[m] = mean(c_sum[m], c_n[m]);
+  }
   bank.task_mean.assign(bank.tasks.size(), std::vector<float>(models, kMissing));
   for (size_t t = 0; t < bank.tasks.size(); ++t)
     for (size_t m = 0; m < models; ++m) bank.task_mean[t][m] = mean(t_sum[t][m], t_n[t][m]);

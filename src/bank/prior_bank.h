@@ -15,7 +15,8 @@ struct PriorBank {
   std::vector<uint32_t> task_of;   // per row: index into tasks
   std::vector<float> global_mean;  // per model: mean score over the bank (kMissing if none)
   std::vector<std::vector<float>> task_mean;  // [task][model]
-  std::shared_ptr<Embedder> embedder;         // embeds questions for retrieval
+  std::vector<float> global_cost;      // per model: mean recorded USD per answer (kMissing if none)
+  std::shared_ptr<Embedder> embedder;  // embeds questions for retrieval
   std::shared_ptr<Embedder> pretrained;  // the embedder given to build_bank (null: TF-IDF fitted
                                          // on these rows); rebuilds of this bank pass it again
   IndexKind index_kind = IndexKind::kExact;

@@ -38,6 +38,8 @@ EvalInput prepare_eval(const PriorBank& bank, const Dataset& test, std::vector<s
   in.pool_bank = resolve_models(bank, pool);
   in.pool_names = std::move(pool);
   in.kinds = detect_kinds(test, kind_overrides);
+  in.cost_in_usd = std::any_of(test.records.begin(), test.records.end(),
+                               [](const Record& r) { return !r.costs.empty(); });
 
   const size_t n = test.records.size();
   in.neighbors.resize(n);
@@ -63,6 +65,13 @@ EvalInput prepare_eval(const PriorBank& bank, const Dataset& test, std::vector<s
     if (progress && (d % 256 == 0 || d == n)) progress(n + d, 2 * n);
   });
   return in;
+}
+
+void set_escalation(EvalInput& in, const std::string& model) {
+  in.escalate = -1;
+  if (model.empty()) return;
+  in.escalate = in.test->model_index(model);
+  if (in.escalate < 0) throw Error("--escalate-to: '" + model + "' is not in the test data");
 }
 
 }  // namespace smacs

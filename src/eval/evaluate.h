@@ -9,14 +9,18 @@
 namespace smacs {
 
 // Names of the methods in reports (the JSON contract), in table order.
-inline const std::vector<std::string> kMethods = {"smacs",       "smacs_no_drop", "rps_top1",
-                                                  "best_single", "best_per_task", "random",
-                                                  "vote",        "vote_best_k",   "oracle"};
+inline const std::vector<std::string> kMethods = {
+    "smacs",         "smacs_no_drop", "smacs_adaptive", "smacs_escalate", "rps_top1", "best_single",
+    "best_per_task", "random",        "vote",           "vote_best_k",    "oracle"};
 
 struct TaskResult {
   std::string task;
   size_t n = 0;                            // questions with at least one pool result
   std::map<std::string, double> accuracy;  // percent, by method or model name
+  std::map<std::string, double> cost;      // per question, in the report's cost_unit
+  std::map<std::string, double> calls;     // model calls per question
+  double rounds = 0;                       // smacs_adaptive's mean rounds per question
+  double escalated = 0;                    // percent of questions smacs_escalate escalated
   AnswerKind kind = AnswerKind::kText;
   bool posterior_used = false;  // false: no responses, posterior = prior
 };
@@ -24,6 +28,9 @@ struct TaskResult {
 struct EvalReport {
   std::vector<TaskResult> tasks;
   std::map<std::string, double> average;  // mean over tasks (names present in every task)
+  std::map<std::string, double> average_cost, average_calls;  // the same, of cost and calls
+  std::string cost_unit = "calls";        // "usd" when the test data records costs
+  std::string escalate_to;                // smacs_escalate's model ("" = none)
   std::vector<std::string> pool, models;  // pool and every model in the test data
   SmacsParams params;
   std::vector<std::string> notes;  // things the reader must know (e.g. fallbacks)
@@ -39,6 +46,9 @@ struct EvalInput {
   std::vector<std::vector<Neighbor>> neighbors;   // per test row
   std::vector<std::vector<std::string>> answers;  // per test row, per pool member
   std::map<std::string, AnswerKind> kinds;        // per task
+  bool cost_in_usd = false;   // the test data records USD costs (else a call costs 1)
+  int escalate = -1;          // test column of smacs_escalate's model (-1: not evaluated)
+  bool methods_only = false;  // skip the single models' rows (tuning reads only methods)
 };
 
 // `leave_one_out`: the test set is the bank itself and each row's own entry is excluded
@@ -47,7 +57,14 @@ EvalInput prepare_eval(const PriorBank& bank, const Dataset& test, std::vector<s
                        const std::map<std::string, AnswerKind>& kind_overrides, size_t depth,
                        bool leave_one_out = false, const Progress& progress = {});
 
+// Sets the model smacs_escalate escalates to (a model of the test data; "" = none).
+void set_escalation(EvalInput& input, const std::string& model);
+
 EvalReport run_eval(const EvalInput& input, const SmacsParams& params);
+
+// The mean over tasks of one per-task field, for the names present in every task.
+std::map<std::string, double> average_over_tasks(const std::vector<TaskResult>& tasks,
+                                                 std::map<std::string, double> TaskResult::*field);
 
 // Leave-one-out cross-validation on the bank: fits RPS parameters for rps_top1, then k,
 // p_drop and alpha for smacs (when the bank has responses). Returns the fitted params.

@@ -17,38 +17,58 @@ FoldSplit split_fold(const Dataset& data, size_t fold, size_t folds) {
   return s;
 }
 
+namespace {
+
+// Sums of per-fold means weighted by question counts, and those counts, per name.
+struct WeightedMeans {
+  std::map<std::string, double> sum, weight;
+  void add(const std::map<std::string, double>& means, double n) {
+    for (const auto& [name, v] : means) {
+      sum[name] += v * n;
+      weight[name] += n;
+    }
+  }
+  std::map<std::string, double> means() const {
+    std::map<std::string, double> out;
+    for (const auto& [name, s] : sum) out[name] = s / weight.at(name);
+    return out;
+  }
+};
+
+}  // namespace
+
 EvalReport merge_fold_reports(const std::vector<EvalReport>& folds) {
   if (folds.empty()) throw Error("no folds to merge");
   EvalReport out = folds.front();
   out.tasks.clear();
-  out.average.clear();
   std::map<std::string, TaskResult> tasks;
-  std::map<std::string, std::map<std::string, double>> weight;  // task -> name -> questions
+  std::map<std::string, WeightedMeans> accuracy, cost, calls;  // per task
   for (const auto& rep : folds)
     for (const auto& t : rep.tasks) {
-      auto [it, fresh] = tasks.emplace(t.task, t);
-      TaskResult& m = it->second;
-      if (fresh) {
-        m.n = 0;
-        m.accuracy.clear();
-      }
+      TaskResult& m = tasks[t.task];
+      m.task = t.task;
+      m.kind = t.kind;
+      const double n = static_cast<double>(t.n);
       m.n += t.n;
       m.posterior_used = m.posterior_used || t.posterior_used;
-      for (const auto& [name, acc] : t.accuracy) {
-        m.accuracy[name] += acc * static_cast<double>(t.n);
-        weight[t.task][name] += static_cast<double>(t.n);
-      }
+      m.rounds += t.rounds * n;
+      m.escalated += t.escalated * n;
+      accuracy[t.task].add(t.accuracy, n);
+      cost[t.task].add(t.cost, n);
+      calls[t.task].add(t.calls, n);
     }
   for (auto& [task, t] : tasks) {
-    for (auto& [name, acc] : t.accuracy) acc /= weight[task][name];
+    t.accuracy = accuracy[task].means();
+    t.cost = cost[task].means();
+    t.calls = calls[task].means();
+    const double n = static_cast<double>(std::max<size_t>(t.n, 1));
+    t.rounds /= n;
+    t.escalated /= n;
     out.tasks.push_back(std::move(t));
   }
-  std::map<std::string, std::pair<double, size_t>> avg;
-  for (const auto& t : out.tasks)
-    for (const auto& [name, acc] : t.accuracy) avg[name].first += acc, ++avg[name].second;
-  for (const auto& [name, sum_n] : avg)
-    if (sum_n.second == out.tasks.size())
-      out.average[name] = sum_n.first / static_cast<double>(sum_n.second);
+  out.average = average_over_tasks(out.tasks, &TaskResult::accuracy);
+  out.average_cost = average_over_tasks(out.tasks, &TaskResult::cost);
+  out.average_calls = average_over_tasks(out.tasks, &TaskResult::calls);
   return out;
 }
 

@@ -26,10 +26,40 @@ std::string pct(const std::map<std::string, double>& acc, const std::string& nam
   return buf;
 }
 
+bool method_present(const EvalReport& r, const std::string& method) {
+  return r.average.count(method) > 0 ||
+         std::any_of(r.tasks.begin(), r.tasks.end(),
+                     [&](const TaskResult& t) { return t.accuracy.count(method) > 0; });
+}
+
+// The methods the report has (smacs_adaptive and smacs_escalate only when asked for).
+std::vector<std::string> methods_of(const EvalReport& r) {
+  std::vector<std::string> out;
+  for (const auto& m : kMethods)
+    if (method_present(r, m) || (m != "smacs_adaptive" && m != "smacs_escalate")) out.push_back(m);
+  return out;
+}
+
+// Mean cost per question, formatted in the report's unit: USD per 1,000 questions or calls.
+std::string cost_cell(const EvalReport& r, const std::string& name) {
+  auto it = r.average_cost.find(name);
+  if (it == r.average_cost.end()) return "-";
+  char buf[32];
+  if (r.cost_unit == "usd")
+    std::snprintf(buf, sizeof buf, "$%.3f", 1000 * it->second);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f", it->second);
+  return buf;
+}
+
+std::string cost_header(const EvalReport& r) {
+  return r.cost_unit == "usd" ? "USD/1k questions" : "calls/question";
+}
+
 // Methods first, then every model in the test data; '*' marks the pool's members.
 std::vector<std::pair<std::string, std::string>> row_names(const EvalReport& r) {
   std::vector<std::pair<std::string, std::string>> names;  // (label, key)
-  for (const auto& m : kMethods) names.emplace_back(m, m);
+  for (const auto& m : methods_of(r)) names.emplace_back(m, m);
   for (const auto& m : r.models) {
     const bool in_pool = std::find(r.pool.begin(), r.pool.end(), m) != r.pool.end();
     names.emplace_back((in_pool ? "* " : "  ") + m, m);
@@ -42,10 +72,12 @@ Grid make_grid(const EvalReport& r) {
   g.header.push_back("method / model");
   for (const auto& t : r.tasks) g.header.push_back(t.task + " (" + std::to_string(t.n) + ")");
   g.header.push_back("average");
+  g.header.push_back(cost_header(r));
   for (const auto& [label, key] : row_names(r)) {
     std::vector<std::string> row = {label};
     for (const auto& t : r.tasks) row.push_back(pct(t.accuracy, key));
     row.push_back(pct(r.average, key));
+    row.push_back(cost_cell(r, key));
     g.rows.push_back(std::move(row));
   }
   return g;
@@ -55,16 +87,26 @@ Grid make_grid(const EvalReport& r) {
 
 nlohmann::json report_to_json(const EvalReport& r) {
   nlohmann::json tasks = nlohmann::json::object();
-  for (const auto& t : r.tasks)
+  for (const auto& t : r.tasks) {
     tasks[t.task] = {{"n", t.n},
                      {"accuracy", t.accuracy},
+                     {"cost", t.cost},
+                     {"calls", t.calls},
                      {"answer_kind", to_string(t.kind)},
                      {"posterior_used", t.posterior_used}};
-  return {{"tasks", tasks},
-          {"average", r.average},
-          {"pool", r.pool},
-          {"params", params_to_json(r.params)},
-          {"notes", r.notes}};
+    if (t.accuracy.count("smacs_adaptive")) tasks[t.task]["adaptive_rounds"] = t.rounds;
+    if (t.accuracy.count("smacs_escalate")) tasks[t.task]["escalated_percent"] = t.escalated;
+  }
+  nlohmann::json out = {{"tasks", tasks},
+                        {"average", r.average},
+                        {"average_cost", r.average_cost},
+                        {"average_calls", r.average_calls},
+                        {"cost_unit", r.cost_unit},
+                        {"pool", r.pool},
+                        {"params", params_to_json(r.params)},
+                        {"notes", r.notes}};
+  if (!r.escalate_to.empty()) out["escalate_to"] = r.escalate_to;
+  return out;
 }
 
 namespace {
@@ -149,14 +191,19 @@ std::string bars_svg(const std::string& title, const std::vector<Bar>& bars) {
 }  // namespace
 
 void print_table(std::ostream& out, const EvalReport& r) {
-  print_grid(out, make_grid(r), kMethods.size());
-  out << "accuracy in %, '*' = pool member; average = mean over tasks\n";
+  print_grid(out, make_grid(r), methods_of(r).size());
+  out << "accuracy in %, '*' = pool member; average = mean over tasks; cost = mean per question"
+         " ("
+      << cost_header(r) << "), averaged over tasks\n";
   for (const auto& note : r.notes) out << "note: " << note << '\n';
 }
 
 std::string report_to_markdown(const EvalReport& r) {
   std::string md = grid_markdown(make_grid(r));
-  md += "\nAccuracy in %, `*` = pool member; average = mean over tasks.\n";
+  md +=
+      "\nAccuracy in %, `*` = pool member; average = mean over tasks; cost = mean per "
+      "question (" +
+      cost_header(r) + "), averaged over tasks.\n";
   for (const auto& note : r.notes) md += "\n- " + note;
   return md + "\n";
 }
@@ -166,7 +213,7 @@ std::string report_to_svg(const EvalReport& r) {
   const auto names = row_names(r);
   for (size_t i = 0; i < names.size(); ++i)
     if (auto it = r.average.find(names[i].second); it != r.average.end())
-      bars.push_back({names[i].first, it->second, i < kMethods.size()});
+      bars.push_back({names[i].first, it->second, i < methods_of(r).size()});
   return bars_svg("Average accuracy over " + std::to_string(r.tasks.size()) + " task(s), %", bars);
 }
 

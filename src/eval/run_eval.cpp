@@ -1,4 +1,5 @@
-// Replays one test set through SMACS and every baseline, one row at a time.
+// Replays one test set through SMACS and every baseline: each row is scored on its own
+// (score_row), then the rows are averaged per task (aggregate).
 #include <algorithm>
 #include <numeric>
 
@@ -11,20 +12,24 @@ namespace {
 struct Mean {
   double sum = 0;
   size_t n = 0;
-  void add(double v) { sum += v, ++n; }
+  void add(double v) {
+    sum += v;
+    ++n;
+  }
+  double value() const { return n > 0 ? sum / static_cast<double>(n) : 0.0; }
+};
+
+// Accuracy, cost and calls per method or model, over the rows of one task.
+struct Tally {
+  std::map<std::string, Mean> score, cost, calls;
+  Mean rounds;           // smacs_adaptive's rounds per question
+  size_t escalated = 0;  // questions smacs_escalate escalated
+  size_t rows = 0;
 };
 
 struct RowView {
   std::vector<float> scores;  // per pool member
-  bool any_result() const {
-    return std::any_of(scores.begin(), scores.end(), [](float s) { return !is_missing(s); });
-  }
-  // The first member of `order` with a recorded result: a failed backend hands over to the next.
-  int first_with_result(const std::vector<int>& order) const {
-    for (int m : order)
-      if (!is_missing(scores[m])) return m;
-    return -1;
-  }
+  std::vector<double> costs;  // per pool member: USD, or 1 call when the data has no costs
 };
 
 int argmax_member(const std::vector<int>& pool_bank, const std::vector<float>& means) {
@@ -34,6 +39,12 @@ int argmax_member(const std::vector<int>& pool_bank, const std::vector<float>& m
     if (!is_missing(a) && (is_missing(b) || a > b)) best = static_cast<int>(j);
   }
   return best;
+}
+
+// What one question costs in the report's unit: USD (unknown counts 0), or one call.
+double cost_in_unit(const EvalInput& in, const Record& r, int test_col) {
+  if (!in.cost_in_usd) return 1.0;
+  return r.costs.empty() || is_missing(r.costs[test_col]) ? 0.0 : r.costs[test_col];
 }
 
 // Majority vote over the extracted answers of `voters` (pool members); ties go to the group
@@ -54,7 +65,7 @@ std::optional<double> vote_score(const std::vector<std::string>& answers, const 
   Mean m;
   for (int j : voters)
     if (answers[j] == best->first && !is_missing(row.scores[j])) m.add(row.scores[j]);
-  return m.sum / static_cast<double>(m.n);
+  return m.value();
 }
 
 std::optional<std::string> replayed_answer(const EvalInput& in, size_t row, int member,
@@ -63,21 +74,227 @@ std::optional<std::string> replayed_answer(const EvalInput& in, size_t row, int 
   return in.answers[row].empty() ? std::string() : in.answers[row][member];
 }
 
-// The pool member SMACS answers with, or -1 when every selected model failed.
-int smacs_member(const EvalInput& in, size_t row, const Plan& plan, const RowView& view,
-                 const SmacsParams& params) {
-  std::vector<std::optional<std::string>> replies;
-  for (int member : plan.selection.selected)
-    replies.push_back(replayed_answer(in, row, member, view));
-  const auto choice = choose(plan, replies, in.kinds.at(in.test->records[row].task), params);
-  return choice ? choice->member : -1;  // every selected model failed: the gateway's 502
+// Everything one test row needs besides the row: the parameters and the static choices.
+struct RowContext {
+  const EvalInput& in;
+  const SmacsParams& params;
+  const std::vector<float>& strength;  // per pool member: its mean score on the bank
+  const std::vector<int>& everyone;    // vote's voters
+  const std::vector<int>& best_k;      // vote_best_k's voters
+  int best_single, best_of_task;
+};
+
+// Scores one row into a task's tally: what each method answered and what it paid.
+class RowScorer {
+ public:
+  RowScorer(const RowContext& ctx, size_t row, Tally& tally)
+      : ctx_(ctx),
+        in_(ctx.in),
+        row_(row),
+        r_(in_.test->records[row]),
+        t_(tally),
+        // Seeded by the question text, as the gateway is (it sees no ids): same draws.
+        plan_(plan_from_neighbors(*in_.bank, in_.neighbors[row], in_.pool_bank, ctx.params,
+                                  r_.question)) {
+    for (int col : in_.pool_test) {
+      view_.scores.push_back(r_.scores[col]);
+      view_.costs.push_back(cost_in_unit(in_, r_, col));
+    }
+  }
+
+  void score() {
+    ++t_.rows;
+    if (!in_.methods_only) single_models();
+    smacs_methods();
+    baselines();
+  }
+
+ private:
+  // `name` asked the pool members `asked` (and `extra` beyond them).
+  void charge(const std::string& name, const std::vector<int>& asked, double extra_cost = 0,
+              size_t extra_calls = 0) {
+    double cost = extra_cost;
+    for (int a : asked) cost += view_.costs[a];
+    t_.cost[name].add(cost);
+    t_.calls[name].add(static_cast<double>(asked.size() + extra_calls));
+  }
+  // `name` answered with pool member `member` (-1: no answer, which is wrong).
+  void credit(const std::string& name, int member) {
+    if (member < 0)
+      t_.score[name].add(0.0);
+    else if (!is_missing(view_.scores[member]))
+      t_.score[name].add(view_.scores[member]);
+  }
+  void answered(const std::string& name, int member, const std::vector<int>& asked) {
+    charge(name, asked);
+    credit(name, member);
+  }
+
+  void single_models() {
+    for (size_t m = 0; m < in_.test->models.size(); ++m) {
+      if (is_missing(r_.scores[m])) continue;
+      const std::string& name = in_.test->models[m];
+      t_.score[name].add(r_.scores[m]);
+      t_.calls[name].add(1);
+      if (!in_.cost_in_usd || (!r_.costs.empty() && !is_missing(r_.costs[m])))
+        t_.cost[name].add(cost_in_unit(in_, r_, static_cast<int>(m)));
+    }
+  }
+
+  Rounds replay(const Plan& plan, const SmacsParams& params) const {
+    const AnswerKind kind = in_.kinds.at(r_.task);
+    return run_rounds(
+        plan, params,
+        [&](size_t from, size_t to) {
+          std::vector<std::optional<std::string>> replies;
+          for (size_t i = from; i < to; ++i)
+            replies.push_back(replayed_answer(in_, row_, plan.selection.selected[i], view_));
+          return replies;
+        },
+        [kind](const auto&) { return kind; });
+  }
+
+  static int member_of(const Rounds& rounds) { return rounds.choice ? rounds.choice->member : -1; }
+
+  void smacs_methods() {
+    const Plan& plan = plan_;
+    SmacsParams fixed = ctx_.params;
+    fixed.adaptive.enabled = false;
+    SmacsParams no_drop = fixed;
+    no_drop.p_drop = 0;
+    const Plan plan_nd{
+        plan.proxy, select_models(rank_scores(plan.proxy, fixed.rps.cost_weight), fixed.k, 0, 0)};
+    const auto& selected = plan.selection.selected;
+    const Rounds all = replay(plan, fixed);
+    answered("smacs", member_of(all), selected);
+    answered("smacs_no_drop", member_of(replay(plan_nd, no_drop)), plan_nd.selection.selected);
+    if (!ctx_.params.adaptive.enabled) {
+      if (in_.escalate >= 0) escalate(all, selected);
+      return;
+    }
+    const Rounds rounds = replay(plan, ctx_.params);
+    const std::vector<int> asked(selected.begin(),
+                                 selected.begin() + static_cast<long>(rounds.asked()));
+    answered("smacs_adaptive", member_of(rounds), asked);
+    t_.rounds.add(static_cast<double>(rounds.rounds));
+    if (in_.escalate >= 0) escalate(rounds, asked);
+  }
+
+  // smacs_escalate: SMACS's rounds, then the escalation model's answer when the pool's
+  // posterior stayed unsure (without a second call when it was one of the models asked).
+  void escalate(const Rounds& rounds, const std::vector<int>& asked) {
+    const std::string name = "smacs_escalate";
+    const int col = in_.escalate;
+    if (rounds.settled) return answered(name, member_of(rounds), asked);
+    ++t_.escalated;
+    for (int m : asked)
+      if (in_.pool_test[m] == col && !is_missing(view_.scores[m])) return answered(name, m, asked);
+    charge(name, asked, cost_in_unit(in_, r_, col), 1);
+    if (is_missing(r_.scores[col]))  // the escalation failed: keep the pool's answer
+      return credit(name, member_of(rounds));
+    t_.score[name].add(r_.scores[col]);
+  }
+
+  void baselines() {
+    // rps_top1: the best-ranked model; a failed call hands over to the next.
+    std::vector<int> tried;
+    for (int m : plan_.selection.ranked) {
+      tried.push_back(m);
+      if (!is_missing(view_.scores[m])) break;
+    }
+    answered("rps_top1", is_missing(view_.scores[tried.back()]) ? -1 : tried.back(), tried);
+    answered("best_single", ctx_.best_single, {ctx_.best_single});
+    answered("best_per_task", ctx_.best_of_task, {ctx_.best_of_task});
+    Mean random, random_cost;
+    int oracle = -1;  // the cheapest of the best: what a perfect router would pay
+    for (size_t j = 0; j < view_.scores.size(); ++j) {
+      const float s = view_.scores[j];
+      if (is_missing(s)) continue;
+      random.add(s);
+      random_cost.add(view_.costs[j]);
+      const int jj = static_cast<int>(j);
+      if (oracle < 0 || s > view_.scores[oracle] ||
+          (s == view_.scores[oracle] && view_.costs[j] < view_.costs[oracle]))
+        oracle = jj;
+    }
+    t_.score["random"].add(random.value());
+    t_.cost["random"].add(random_cost.value());
+    t_.calls["random"].add(1);
+    answered("oracle", oracle, {oracle});
+    if (in_.answers[row_].empty()) return;
+    // No answer to vote on is a wrong answer, as a failed call is for smacs.
+    for (const auto& [name, voters] :
+         {std::pair{"vote", &ctx_.everyone}, std::pair{"vote_best_k", &ctx_.best_k}}) {
+      charge(name, *voters);
+      t_.score[name].add(
+          vote_score(in_.answers[row_], view_, ctx_.strength, *voters).value_or(0.0));
+    }
+  }
+
+  const RowContext& ctx_;
+  const EvalInput& in_;
+  size_t row_;
+  const Record& r_;
+  Tally& t_;
+  Plan plan_;
+  RowView view_;
+};
+
+std::map<std::string, double> means_of(const std::map<std::string, Mean>& by_name, double scale) {
+  std::map<std::string, double> out;
+  for (const auto& [name, m] : by_name)
+    if (m.n > 0) out[name] = scale * m.value();
+  return out;
+}
+
+EvalReport aggregate(const EvalInput& in, const SmacsParams& params,
+                     const std::map<std::string, Tally>& tallies) {
+  EvalReport rep;
+  rep.pool = in.pool_names;
+  rep.models = in.test->models;
+  rep.params = params;
+  rep.cost_unit = in.cost_in_usd ? "usd" : "calls";
+  if (in.escalate >= 0) rep.escalate_to = in.test->models[in.escalate];
+  std::string score_only;
+  for (const auto& [task, t] : tallies) {
+    TaskResult tr;
+    tr.task = task;
+    tr.n = t.rows;
+    tr.kind = in.kinds.at(task);
+    tr.posterior_used = t.score.count("vote") > 0 && params.posterior.agreement;
+    tr.accuracy = means_of(t.score, 100.0);
+    tr.cost = means_of(t.cost, 1.0);
+    tr.calls = means_of(t.calls, 1.0);
+    tr.rounds = t.rounds.value();
+    tr.escalated = 100.0 * static_cast<double>(t.escalated) / static_cast<double>(t.rows);
+    if (!t.score.count("vote")) score_only += (score_only.empty() ? "" : ", ") + task;
+    rep.tasks.push_back(std::move(tr));
+  }
+  if (!score_only.empty())
+    rep.notes.push_back("score-only data (no response texts) for " + score_only +
+                        ": SMACS's posterior falls back to the prior (so smacs = rps_top1 there) "
+                        "and majority vote is not available");
+  rep.average = average_over_tasks(rep.tasks, &TaskResult::accuracy);
+  rep.average_cost = average_over_tasks(rep.tasks, &TaskResult::cost);
+  rep.average_calls = average_over_tasks(rep.tasks, &TaskResult::calls);
+  return rep;
 }
 
 }  // namespace
 
+std::map<std::string, double> average_over_tasks(const std::vector<TaskResult>& tasks,
+                                                 std::map<std::string, double> TaskResult::*field) {
+  std::map<std::string, Mean> avg;
+  for (const auto& t : tasks)
+    for (const auto& [name, v] : t.*field) avg[name].add(v);
+  std::map<std::string, double> out;
+  for (const auto& [name, m] : avg)
+    if (m.n == tasks.size()) out[name] = m.value();
+  return out;
+}
+
 EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
   const PriorBank& bank = *in.bank;
-  const Dataset& test = *in.test;
   const size_t pool_size = in.pool_bank.size();
   const int best_single = argmax_member(in.pool_bank, bank.global_mean);
   std::vector<float> strength;
@@ -91,79 +308,21 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
                    [&](int a, int b) { return strength[a] > strength[b]; });
   best_k.resize(std::min(params.k, pool_size));
 
-  std::map<std::string, std::map<std::string, Mean>> acc;  // task -> name -> mean
-  std::map<std::string, size_t> rows_per_task;
+  std::map<std::string, Tally> tallies;  // per task
   std::map<std::string, int> best_of_task;
-  for (size_t i = 0; i < test.records.size(); ++i) {
-    const Record& r = test.records[i];
-    RowView view;
-    for (int col : in.pool_test) view.scores.push_back(r.scores[col]);
-    if (!view.any_result()) continue;
-    auto& a = acc[r.task];
-    ++rows_per_task[r.task];
+  for (size_t i = 0; i < in.test->records.size(); ++i) {
+    const Record& r = in.test->records[i];
+    const bool any_result = std::any_of(in.pool_test.begin(), in.pool_test.end(),
+                                        [&](int col) { return !is_missing(r.scores[col]); });
+    if (!any_result) continue;
     if (!best_of_task.count(r.task)) {
       const int t = bank.task_index(r.task);
       best_of_task[r.task] = t < 0 ? best_single : argmax_member(in.pool_bank, bank.task_mean[t]);
     }
-    for (size_t m = 0; m < test.models.size(); ++m)
-      if (!is_missing(r.scores[m])) a[test.models[m]].add(r.scores[m]);
-
-    // Seeded by the question text, as the gateway is (it sees no ids): same draws, same answers.
-    const Plan plan = plan_from_neighbors(bank, in.neighbors[i], in.pool_bank, params, r.question);
-    SmacsParams no_drop = params;
-    no_drop.p_drop = 0;
-    Plan plan_nd{plan.proxy, select_models(plan.proxy.score, params.k, 0, 0)};
-    auto add_member = [&](const std::string& name, int member) {  // -1: no answer, a failure
-      if (member < 0)
-        a[name].add(0.0);
-      else if (!is_missing(view.scores[member]))
-        a[name].add(view.scores[member]);
-    };
-    add_member("smacs", smacs_member(in, i, plan, view, params));
-    add_member("smacs_no_drop", smacs_member(in, i, plan_nd, view, no_drop));
-    add_member("rps_top1", view.first_with_result(plan.selection.ranked));
-    add_member("best_single", best_single);
-    add_member("best_per_task", best_of_task[r.task]);
-    Mean random;
-    float oracle = 0;
-    for (size_t j = 0; j < pool_size; ++j)
-      if (!is_missing(view.scores[j]))
-        random.add(view.scores[j]), oracle = std::max(oracle, view.scores[j]);
-    a["random"].add(random.sum / static_cast<double>(random.n));
-    a["oracle"].add(oracle);
-    if (!in.answers[i].empty()) {
-      // No answer to vote on is a wrong answer, as a failed call is for smacs.
-      a["vote"].add(vote_score(in.answers[i], view, strength, everyone).value_or(0.0));
-      a["vote_best_k"].add(vote_score(in.answers[i], view, strength, best_k).value_or(0.0));
-    }
+    const RowContext ctx{in, params, strength, everyone, best_k, best_single, best_of_task[r.task]};
+    RowScorer(ctx, i, tallies[r.task]).score();
   }
-
-  EvalReport rep;
-  rep.pool = in.pool_names;
-  rep.models = test.models;
-  rep.params = params;
-  std::map<std::string, Mean> avg;
-  std::string score_only;
-  for (const auto& [task, names] : acc) {
-    TaskResult tr;
-    tr.task = task;
-    tr.n = rows_per_task[task];
-    tr.kind = in.kinds.at(task);
-    tr.posterior_used = names.count("vote") > 0 && params.posterior.agreement;
-    for (const auto& [name, m] : names)
-      if (m.n > 0) tr.accuracy[name] = 100.0 * m.sum / static_cast<double>(m.n);
-    if (!names.count("vote")) score_only += (score_only.empty() ? "" : ", ") + task;
-    rep.tasks.push_back(std::move(tr));
-  }
-  if (!score_only.empty())
-    rep.notes.push_back("score-only data (no response texts) for " + score_only +
-                        ": SMACS's posterior falls back to the prior (so smacs = rps_top1 there) "
-                        "and majority vote is not available");
-  for (const auto& tr : rep.tasks)
-    for (const auto& [name, pct] : tr.accuracy) avg[name].add(pct);
-  for (const auto& [name, m] : avg)
-    if (m.n == rep.tasks.size()) rep.average[name] = m.sum / static_cast<double>(m.n);
-  return rep;
+  return aggregate(in, params, tallies);
 }
 
 }  // namespace smacs

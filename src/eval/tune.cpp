@@ -16,8 +16,9 @@ namespace {
 
 struct Scored {
   SmacsParams params;
-  double score;  // the method's average accuracy, %
-  double se;     // its standard error, %
+  double score;     // the method's average accuracy, %
+  double se;        // its standard error, %
+  double cost = 0;  // the method's average cost per question
 };
 
 Scored score_of(const EvalInput& in, const SmacsParams& p, const std::string& method) {
@@ -29,7 +30,9 @@ Scored score_of(const EvalInput& in, const SmacsParams& p, const std::string& me
     var += acc * (1 - acc) / static_cast<double>(std::max<size_t>(t.n, 1));
   }
   const double tasks = static_cast<double>(std::max<size_t>(r.tasks.size(), 1));
-  return {p, it == r.average.end() ? -1.0 : it->second, 100 * std::sqrt(var) / tasks};
+  const auto cost = r.average_cost.find(method);
+  return {p, it == r.average.end() ? -1.0 : it->second, 100 * std::sqrt(var) / tasks,
+          cost == r.average_cost.end() ? 0.0 : cost->second};
 }
 
 // The first (most conservative) candidate within one standard error of the best.
@@ -40,6 +43,18 @@ SmacsParams one_standard_error(const std::vector<Scored>& candidates) {
   for (const auto& c : candidates)
     if (c.score >= best->score - best->se) return c.params;
   return best->params;
+}
+
+// The cheapest adaptive setting that loses at most `max_loss` points against `fixed`.
+SmacsParams cheapest_within(const std::vector<Scored>& candidates, double fixed, double max_loss) {
+  const Scored* best = nullptr;
+  for (const auto& c : candidates) {
+    if (c.score < fixed - max_loss) continue;
+    if (!best || c.cost < best->cost - 1e-12 ||
+        (std::abs(c.cost - best->cost) <= 1e-12 && c.score > best->score))
+      best = &c;
+  }
+  return best ? best->params : candidates.front().params;
 }
 
 }  // namespace
@@ -56,14 +71,20 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
   const std::vector<size_t> k_grid = {2, 3, 4, 5};
   const std::vector<double> drop_grid = {0.0, 0.1, 0.2, 0.3};
 
+  const AdaptiveParams adaptive = base.adaptive;
+  base.adaptive.enabled = false;  // fitted last, on the fixed-k parameters
   RpsParams deepest = base.rps;
   deepest.neighbors = neighbor_grid.front();
-  const EvalInput in = prepare_eval(bank, bank.data, pool, kind_overrides,
-                                    deepest.retrieval_depth(), /*leave_one_out=*/true);
+  EvalInput in = prepare_eval(bank, bank.data, pool, kind_overrides, deepest.retrieval_depth(),
+                              /*leave_one_out=*/true);
+  in.methods_only = true;
   const bool has_text = bank.data.has_responses();
+  const std::vector<double> solo_grid = {2.0, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.9};
+  const std::vector<double> settle_grid = {0.8, 0.6, 0.5};
   const size_t total =
       beta_grid.size() * neighbor_grid.size() * tau_grid.size() * gate_grid.size() +
-      (has_text ? alpha_grid.size() * k_grid.size() * drop_grid.size() : 0);
+      (has_text ? alpha_grid.size() * k_grid.size() * drop_grid.size() : 0) +
+      (has_text && adaptive.enabled ? solo_grid.size() * settle_grid.size() : 0);
   std::atomic<size_t> done{0};
   // Scores every candidate on all cores; the order (and so the choice) stays the grid's.
   auto score_all = [&](const std::vector<SmacsParams>& grid, const std::string& method) {
@@ -95,7 +116,26 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
         p.k = k, p.posterior.alpha = alpha, p.p_drop = drop;
         posterior.push_back(p);
       }
-  return one_standard_error(score_all(posterior, "smacs"));
+  const auto fixed_scores = score_all(posterior, "smacs");
+  SmacsParams fixed = one_standard_error(fixed_scores);
+  fixed.adaptive = adaptive;
+  if (!adaptive.enabled) return fixed;
+
+  // Adaptive fan-out: the cheapest stop rule that keeps (almost) the fixed-k accuracy.
+  double fixed_score = 0;
+  for (const auto& c : fixed_scores)
+    if (c.params.k == fixed.k && c.params.posterior.alpha == fixed.posterior.alpha &&
+        c.params.p_drop == fixed.p_drop)
+      fixed_score = c.score;
+  std::vector<SmacsParams> rounds;
+  for (double solo : solo_grid)
+    for (double settle : settle_grid) {
+      SmacsParams p = fixed;
+      p.adaptive.solo = solo;
+      p.adaptive.settle = settle;
+      rounds.push_back(p);
+    }
+  return cheapest_within(score_all(rounds, "smacs_adaptive"), fixed_score, adaptive.max_loss);
 }
 
 }  // namespace smacs

@@ -1,5 +1,6 @@
 #include "pipeline/smacs.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace smacs {
@@ -16,6 +17,10 @@ nlohmann::json params_to_json(const SmacsParams& p) {
           {"p_drop", p.p_drop},
           {"alpha", p.posterior.alpha},
           {"agreement", p.posterior.agreement},
+          {"cost_weight", p.rps.cost_weight},
+          {"adaptive", p.adaptive.enabled},
+          {"settle", p.adaptive.settle},
+          {"solo", p.adaptive.solo},
           {"seed", p.seed}};
 }
 
@@ -29,8 +34,8 @@ Plan plan_from_neighbors(const PriorBank& bank, std::span<const Neighbor> neighb
                          std::string_view question_key) {
   Plan plan;
   plan.proxy = proxy_scores(bank, neighbors, pool, params.rps);
-  plan.selection =
-      select_models(plan.proxy.score, params.k, params.p_drop, mix_seed(params.seed, question_key));
+  plan.selection = select_models(rank_scores(plan.proxy, params.rps.cost_weight), params.k,
+                                 params.p_drop, mix_seed(params.seed, question_key));
   return plan;
 }
 
@@ -49,6 +54,51 @@ std::optional<Choice> choose(const Plan& plan,
   choice.posterior = score_candidates(candidates, kind, params.posterior);
   choice.member = candidates[choice.posterior.best].member;
   return choice;
+}
+
+bool settled(const std::optional<Choice>& choice,
+             const std::vector<std::optional<std::string>>& answers, AnswerKind kind,
+             const SmacsParams& params) {
+  const bool any_text =
+      std::any_of(answers.begin(), answers.end(), [](const auto& a) { return a && !a->empty(); });
+  if (!params.posterior.agreement || !any_text) return true;  // the prior alone decides
+  if (!choice || choice->candidates.size() < 2) return false;
+  const Posterior& post = choice->posterior;
+  const std::string& chosen = post.answers[post.best];
+  double share = 0, total = 0, votes = 0;
+  for (size_t c = 0; c < post.answers.size(); ++c) {
+    const double agree = c == post.best   ? 1.0
+                         : chosen.empty() ? 0.0
+                                          : answer_similarity(kind, chosen, post.answers[c]);
+    share += post.prior_norm[c] * agree;
+    total += post.prior_norm[c];
+    votes += agree;
+  }
+  return votes >= 2 - 1e-9 && total > 0 && share / total >= params.adaptive.settle - 1e-12;
+}
+
+Rounds run_rounds(const Plan& plan, const SmacsParams& params, const AskFn& ask,
+                  const KindFn& kind_of) {
+  Rounds out;
+  const size_t k = plan.selection.selected.size();
+  const bool solo = params.adaptive.enabled && k > 0 &&
+                    plan.proxy.score[plan.selection.selected[0]] >= params.adaptive.solo;
+  const size_t first = solo ? 1 : std::max<size_t>(params.adaptive.first_round, 1);
+  size_t next = params.adaptive.enabled ? std::min(first, k) : k;
+  while (out.asked() < k) {
+    auto replies = ask(out.asked(), next);
+    out.answers.insert(out.answers.end(), std::make_move_iterator(replies.begin()),
+                       std::make_move_iterator(replies.end()));
+    out.answers.resize(next);  // an ask that returned too few: the rest failed
+    ++out.rounds;
+    out.kind = kind_of(out.answers);
+    out.choice = choose(plan, out.answers, out.kind, params);
+    out.settled = (solo && out.rounds == 1 && out.answers[0].has_value()) ||
+                  settled(out.choice, out.answers, out.kind, params);
+    if (out.settled || !params.adaptive.enabled) break;
+    next = out.asked() + 1;
+  }
+  return out;
 }
 
 }  // namespace smacs

@@ -3,6 +3,7 @@
 // Generation sits between plan() and choose() so that eval can replay recorded answers and
 // the server can query real backends concurrently.
 #pragma once
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <span>
@@ -15,11 +16,25 @@
 
 namespace smacs {
 
+// Adaptive fan-out: ask the selected models in rounds and stop as soon as the answers settle
+// the question, so easy questions cost one or two calls and hard ones k.
+struct AdaptiveParams {
+  bool enabled = false;    // off: one round of all k
+  size_t first_round = 2;  // models asked at once in the first round; then one per round
+  double settle = 0.6;     // settled: >= 2 candidates agree on the chosen answer and they hold
+                           // this share of the answered candidates' prior weight
+  double solo = 2.0;       // the top model alone when its proxy score is at least this (its
+                           // expected accuracy here; > 1: never), then rounds if it fails
+  double max_loss = 0.25;  // --tune: the cheapest solo/settle within this many accuracy points
+                           // of fixed-k SMACS on the train data
+};
+
 struct SmacsParams {
   RpsParams rps;
   size_t k = 3;         // models selected per question
   double p_drop = 0.2;  // prior dropping probability (0 turns exploration off)
   PosteriorParams posterior;
+  AdaptiveParams adaptive;
   uint64_t seed = 42;
 };
 
@@ -48,5 +63,28 @@ struct Choice {
 std::optional<Choice> choose(const Plan& plan,
                              const std::vector<std::optional<std::string>>& answers,
                              AnswerKind kind, const SmacsParams& params);
+
+// Whether more answers could change `choice`: not when the posterior cannot use agreement
+// (off, or no answer has text); otherwise the adaptive rule above.
+bool settled(const std::optional<Choice>& choice,
+             const std::vector<std::optional<std::string>>& answers, AnswerKind kind,
+             const SmacsParams& params);
+
+// SMACS's generation step in rounds (one round of all k unless params.adaptive.enabled).
+// `ask` queries the given selected positions (indices into plan.selection.selected) and
+// returns their replies in order (nullopt: failed); `kind_of` reads the answers' kind from
+// the replies so far.
+using AskFn = std::function<std::vector<std::optional<std::string>>(size_t from, size_t to)>;
+using KindFn = std::function<AnswerKind(const std::vector<std::optional<std::string>>&)>;
+struct Rounds {
+  std::optional<Choice> choice;                     // nullopt: every model asked failed
+  std::vector<std::optional<std::string>> answers;  // per selected model asked, in order
+  size_t rounds = 0;
+  bool settled = false;  // false after the last round: the posterior stayed unsure
+  AnswerKind kind = AnswerKind::kText;
+  size_t asked() const { return answers.size(); }
+};
+Rounds run_rounds(const Plan& plan, const SmacsParams& params, const AskFn& ask,
+                  const KindFn& kind_of);
 
 }  // namespace smacs

@@ -30,24 +30,35 @@ Proxy proxy_scores(const PriorBank& bank, std::span<const Neighbor> nb,
                    const std::vector<int>& pool, const RpsParams& p) {
   Proxy out;
   out.score.assign(pool.size(), 0.0);
+  out.cost.assign(pool.size(), std::nullopt);
   const auto share = task_shares(bank, nb, p);
   if (!share.empty() && !nb.empty()) {
     out.task = static_cast<int>(std::max_element(share.begin(), share.end()) - share.begin());
   }
+  // The neighbours averaged and their weights, the same for every model.
+  std::vector<std::pair<const Record*, double>> used;
+  for (const auto& n : nb) {
+    if (used.size() == p.neighbors) break;
+    if (p.task_gate && static_cast<int>(bank.task_of[n.row]) != out.task) continue;
+    used.emplace_back(&bank.data.records[n.row], std::exp(n.sim / p.tau));
+  }
   for (size_t j = 0; j < pool.size(); ++j) {
     const int m = pool[j];
     if (m < 0) continue;  // a pool model with no results in the bank yet: no evidence, proxy 0
-    double num = 0, den = 0;
-    size_t used = 0;
-    for (const auto& n : nb) {
-      if (used == p.neighbors) break;
-      if (p.task_gate && static_cast<int>(bank.task_of[n.row]) != out.task) continue;
-      ++used;
-      const float s = bank.data.records[n.row].scores[m];
-      if (is_missing(s)) continue;
-      const double w = std::exp(n.sim / p.tau);
-      num += w * s, den += w;
+    double num = 0, den = 0, cost_num = 0, cost_den = 0;
+    for (const auto& [r, w] : used) {
+      if (!r->costs.empty() && !is_missing(r->costs[m])) {
+        cost_num += w * r->costs[m];
+        cost_den += w;
+      }
+      if (is_missing(r->scores[m])) continue;
+      num += w * r->scores[m];
+      den += w;
     }
+    if (cost_den > 0)
+      out.cost[j] = cost_num / cost_den;
+    else if (!is_missing(bank.global_cost[m]))
+      out.cost[j] = bank.global_cost[m];
     double task_num = 0, task_den = 0;  // the task mean, mixed by the neighbours' task shares
     for (size_t t = 0; t < share.size(); ++t) {
       const float tm = bank.task_mean[t][m];
@@ -58,6 +69,16 @@ Proxy proxy_scores(const PriorBank& bank, std::span<const Neighbor> nb,
     out.score[j] = den > 0 ? num / den : 0.0;
   }
   return out;
+}
+
+std::vector<double> rank_scores(const Proxy& proxy, double cost_weight) {
+  std::vector<double> rank = proxy.score;
+  double most = 0;
+  for (const auto& c : proxy.cost) most = std::max(most, c.value_or(0.0));
+  if (cost_weight <= 0 || most <= 0) return rank;
+  for (size_t j = 0; j < rank.size(); ++j)
+    rank[j] -= cost_weight * proxy.cost[j].value_or(0.0) / most;
+  return rank;
 }
 
 }  // namespace smacs

@@ -47,10 +47,11 @@ void parse_listen(const std::string& listen, ServerConfig& c, const std::string&
 void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where) {
   if (!s) return;
   if (!s.IsMap()) throw Error(where + ": key 'smacs' must be a mapping");
-  check_keys(s,
-             {"k", "p_drop", "alpha", "neighbors", "tau", "beta", "gamma", "task_gate", "seed",
-              "tune", "agreement"},
-             where + ": smacs");
+  check_keys(
+      s,
+      {"k", "p_drop", "alpha", "neighbors", "tau", "beta", "gamma", "task_gate", "seed", "tune",
+       "agreement", "adaptive", "first_round", "settle", "solo", "cost_weight", "escalate_to"},
+      where + ": smacs");
   SmacsParams& p = c.params;
   const std::string w = where + ": smacs";
   p.k = get<size_t>(s, "k", w, p.k);
@@ -64,6 +65,16 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   p.rps.task_gate = get<bool>(s, "task_gate", w, p.rps.task_gate);
   p.seed = get<uint64_t>(s, "seed", w, p.seed);
   c.tune = get<bool>(s, "tune", w, false);
+  p.adaptive.enabled = get<bool>(s, "adaptive", w, p.adaptive.enabled);
+  p.adaptive.first_round = get<size_t>(s, "first_round", w, p.adaptive.first_round);
+  p.adaptive.settle = get<double>(s, "settle", w, p.adaptive.settle);
+  p.adaptive.solo = get<double>(s, "solo", w, p.adaptive.solo);
+  p.rps.cost_weight = get<double>(s, "cost_weight", w, p.rps.cost_weight);
+  c.escalate_to = get<std::string>(s, "escalate_to", w, "");
+  if (p.adaptive.first_round == 0) throw Error(w + ": key 'first_round' must be at least 1");
+  if (p.adaptive.settle < 0 || p.adaptive.settle > 1)
+    throw Error(w + ": key 'settle' must be within 0..1");
+  if (p.rps.cost_weight < 0) throw Error(w + ": key 'cost_weight' must be >= 0");
   if (p.k == 0) throw Error(w + ": key 'k' must be at least 1");
   if (p.p_drop < 0 || p.p_drop > 1) throw Error(w + ": key 'p_drop' must be within 0..1");
   if (p.posterior.alpha < 0 || p.posterior.alpha > 1)
@@ -258,6 +269,10 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
     if (!names.insert(c.pool.back().name()).second)
       throw Error(where + ": pool: duplicate name '" + c.pool.back().name() + "'");
   }
+  if (!c.escalate_to.empty() && !names.count(c.escalate_to))
+    throw Error(where + ": smacs: escalate_to '" + c.escalate_to + "' is not a pool model");
+  if (!c.escalate_to.empty() && c.pool.size() < 2)
+    throw Error(where + ": smacs: escalate_to needs another pool model to ask first");
   return c;
 }
 

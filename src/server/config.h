@@ -15,7 +15,14 @@
 //                                # non-loopback address: refused at startup unless true
 //   bank: ../data/routerbench/arc_challenge_train.csv   # .sqlite bank or data file(s): required
 //   smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
-//           task_gate: true, seed: 42, tune: false}
+//           task_gate: true, seed: 42, tune: false,
+//           adaptive: false,     # ask in rounds (first_round at once, then one more) until
+//           first_round: 2,      #   the answers settle: >= 2 agree and hold `settle` of the
+//           settle: 0.6,         #   prior weight; `solo`: the top model alone when its proxy
+//           solo: 2.0,           #   score is at least this (> 1: never)
+//           cost_weight: 0,      # rank by proxy - cost_weight * expected cost / the highest
+//           escalate_to: name}   # a pool model kept out of the rounds, asked when the
+//                                #   answers stay unsettled; its answer is taken
 //   embedder: {type: llama, gguf: embed.gguf, context: 512, threads: 0}   # default: tfidf
 //   embedder: {type: http, base_url: http://127.0.0.1:8001/v1, model: bge-small,
 //              api_key_env: EMBED_KEY, batch: 64, timeout_ms: 30000, retries: 2,
@@ -61,6 +68,7 @@ struct ServerConfig {
   int request_timeout_ms = 30000;
   std::vector<std::string> bank_files;  // resolved against the config file's folder
   SmacsParams params;
+  std::string escalate_to;  // a pool model asked only when SMACS stays unsure ("" = none)
   bool tune = false;
   size_t threads = 128;  // handler threads; also bounds the backend calls in flight
   size_t max_connections = 20000;

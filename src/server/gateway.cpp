@@ -1,6 +1,7 @@
 #include "server/gateway.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "bank/bank_store.h"
 #include "core/error.h"
@@ -18,6 +19,10 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
       fanout_(options.fanout_threads),
       health_(backends_.size()) {
   prices_.resize(backends_.size());
+  for (size_t j = 0; j < backends_.size(); ++j)
+    if (backends_[j]->name() == options.escalate_to) escalate_ = static_cast<int>(j);
+  if (!options.escalate_to.empty() && escalate_ < 0)
+    throw Error("escalate_to '" + options.escalate_to + "' is not a pool model");
   view_ = make_view(std::move(bank));
   if (!options.bank_file.empty())
     bank_file_ = BankFile::open(options.bank_file, BankFile::Mode::kWrite);
@@ -90,78 +95,191 @@ Plan Gateway::plan_for(const BankView& view, const ChatRequest& request) const {
   const auto neighbors = retrieve(view.bank, request.retrieval_key, params_.rps);
   Plan plan;
   plan.proxy = proxy_scores(view.bank, neighbors, view.pool, params_.rps);
-  std::vector<int> healthy;  // pool positions with a closed circuit
-  for (size_t j = 0; j < backends_.size(); ++j)
-    if (!health_.open(j)) healthy.push_back(static_cast<int>(j));
-  if (healthy.empty())  // all open: try them all rather than refuse
-    for (size_t j = 0; j < backends_.size(); ++j) healthy.push_back(static_cast<int>(j));
+  std::vector<int> usable;  // pool positions with a closed circuit, but the escalation model
+  for (int pass = 0; pass < 2 && usable.empty(); ++pass)  // all open: try them all
+    for (size_t j = 0; j < backends_.size(); ++j)
+      if (static_cast<int>(j) != escalate_ && (pass == 1 || !health_.open(j)))
+        usable.push_back(static_cast<int>(j));
+  const std::vector<double> rank = rank_scores(plan.proxy, params_.rps.cost_weight);
   std::vector<double> scores;
-  for (int j : healthy) scores.push_back(plan.proxy.score[j]);
+  for (int j : usable) scores.push_back(rank[j]);
   Selection s = select_models(scores, params_.k, params_.p_drop,
                               mix_seed(params_.seed, request.retrieval_key));
   for (auto* members : {&s.ranked, &s.selected, &s.dropped, &s.replacements})
-    for (int& m : *members) m = healthy[m];
+    for (int& m : *members) m = usable[m];
   plan.selection = std::move(s);
   return plan;
 }
 
-std::vector<BackendReply> Gateway::fan_out(const std::vector<int>& selected, const json& body,
+std::optional<double> Gateway::expected_cost(size_t j, const Plan& plan,
+                                             const ChatRequest& request) const {
+  if (plan.proxy.cost[j]) return plan.proxy.cost[j];
+  const Price& price = prices_[j];
+  if (!price.known()) return std::nullopt;
+  const double prompt = static_cast<double>(request.body["messages"].dump().size()) / 4;
+  const json max_tokens = request.body.value("max_tokens", json(512));
+  const double completion = max_tokens.is_number() ? max_tokens.get<double>() : 512;
+  return (price.prompt * prompt + price.completion * completion) / 1e6;
+}
+
+void Gateway::fit_budget(Plan& plan, const ChatRequest& request, double budget) const {
+  std::vector<int> kept;
+  double spent = 0;
+  for (int m : plan.selection.selected) {
+    const double cost = expected_cost(m, plan, request).value_or(0);
+    if (spent + cost > budget) continue;
+    spent += cost;
+    kept.push_back(m);
+  }
+  plan.selection.selected = std::move(kept);
+}
+
+std::vector<BackendReply> Gateway::fan_out(const std::vector<int>& members, const json& body,
                                            Deadline deadline) {
   // Pool workers for all but the last, which runs here.
-  std::vector<BackendReply> replies(selected.size());
+  std::vector<BackendReply> replies(members.size());
   std::vector<std::future<void>> pending;
-  for (size_t i = 0; i + 1 < selected.size(); ++i)
+  for (size_t i = 0; i + 1 < members.size(); ++i)
     pending.push_back(
-        fanout_.submit([&, i] { replies[i] = backends_[selected[i]]->complete(body, deadline); }));
-  if (!selected.empty()) replies.back() = backends_[selected.back()]->complete(body, deadline);
+        fanout_.submit([&, i] { replies[i] = backends_[members[i]]->complete(body, deadline); }));
+  if (!members.empty()) replies.back() = backends_[members.back()]->complete(body, deadline);
   for (auto& p : pending) p.wait();
-  for (size_t i = 0; i < selected.size(); ++i)
-    if (health_.record(selected[i], replies[i].ok || replies[i].refused()))
-      metrics_.count_model("circuit_opened", backends_[selected[i]]->name());
+  for (size_t i = 0; i < members.size(); ++i)
+    if (health_.record(members[i], replies[i].ok || replies[i].refused()))
+      metrics_.count_model("circuit_opened", backends_[members[i]]->name());
   return replies;
 }
 
-GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
-  const auto view = this->view();  // one consistent bank for the whole request
-  const PriorBank& bank = view->bank;
-  const Plan plan = plan_for(*view, request);
-  const auto& selected = plan.selection.selected;
-  const std::vector<BackendReply> replies = fan_out(selected, request.body, deadline);
-
-  GatewayAnswer out;
+void Gateway::account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
+                      GatewayAnswer& out) {
   json latency = json::object(), errors = json::object(), cost = json::object(),
        usage = {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}};
-  std::vector<std::optional<std::string>> answers;
-  bool all_refused = true, all_timed_out = true;
-  for (size_t i = 0; i < selected.size(); ++i) {
-    const std::string& name = backends_[selected[i]]->name();
+  for (size_t i = 0; i < asked.size(); ++i) {
+    const std::string& name = backends_[asked[i]]->name();
     const BackendReply& r = replies[i];
     metrics_.count_backend(name, r.ok, r.latency_ms / 1000.0);
     metrics_.count_model("selected", name);
     latency[name] = r.latency_ms;
     if (!r.ok) errors[name] = r.error;
-    all_refused = all_refused && !r.ok && r.refused();
-    all_timed_out = all_timed_out && !r.ok && r.timed_out;
-    answers.push_back(r.ok ? std::optional<std::string>(candidate_text(r)) : std::nullopt);
     if (r.ok) out.answered.push_back(name);
     for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"})
       if (const int64_t n = r.ok ? usage_tokens(r.body, k) : -1; n >= 0)
         usage[k] = usage[k].get<int64_t>() + n;
-    if (const auto usd = r.ok ? prices_[selected[i]].cost_of(r.body) : std::nullopt) {
+    if (const auto usd = r.ok ? prices_[asked[i]].cost_of(r.body) : std::nullopt) {
       cost[name] = *usd;
       out.cost_usd = out.cost_usd.value_or(0) + *usd;
       metrics_.count_cost(name, *usd);
     }
   }
-  for (int m : plan.selection.dropped) metrics_.count_model("dropped", backends_[m]->name());
-  AnswerKind kind = plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;
-  const bool tools = std::any_of(answers.begin(), answers.end(), [](const auto& a) {
-    return a && a->rfind("tool_calls:", 0) == 0;
-  });
-  if (tools) kind = AnswerKind::kCode;  // calls compare as whitespace-separated tokens
-  if (plan.proxy.task >= 0) out.task = bank.tasks[plan.proxy.task];
-  const auto choice = choose(plan, answers, kind, params_);
+  out.usage = usage;
+  out.trace["latency_ms"] = latency;
+  out.trace["errors"] = errors;
+  if (out.cost_usd) out.trace["cost_usd"] = {{"total", *out.cost_usd}, {"by_model", cost}};
+}
 
+namespace {
+
+// Why every asked backend failed, as one status and message.
+void explain_failure(const std::vector<BackendReply>& replies, const json& errors,
+                     GatewayAnswer& out) {
+  const bool all_refused = std::all_of(replies.begin(), replies.end(),
+                                       [](const auto& r) { return !r.ok && r.refused(); });
+  const bool all_timed_out = std::all_of(replies.begin(), replies.end(),
+                                         [](const auto& r) { return !r.ok && r.timed_out; });
+  std::string why;
+  for (const auto& [name, e] : errors.items()) {
+    if (!why.empty()) why += "; ";
+    why += name + ": " + e.get<std::string>();
+  }
+  out.status = all_refused ? 400 : all_timed_out ? 504 : 502;
+  out.error = (all_refused     ? "every selected backend refused the request: "
+               : all_timed_out ? "every selected backend timed out: "
+                               : "every selected backend failed: ") +
+              why;
+}
+
+}  // namespace
+
+GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
+  const auto view = this->view();  // one consistent bank for the whole request
+  Plan plan = plan_for(*view, request);
+  GatewayAnswer out;
+  double budget = request.max_cost_usd.value_or(std::numeric_limits<double>::infinity());
+  if (request.max_cost_usd) {
+    fit_budget(plan, request, budget);
+    if (plan.selection.selected.empty()) {
+      out.status = 400;
+      out.error = "smacs.max_cost_usd " + std::to_string(*request.max_cost_usd) +
+                  " is below the expected cost of every selected model";
+      return out;
+    }
+  }
+  const auto& selected = plan.selection.selected;
+  AnswerKind kind = plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;
+  std::vector<BackendReply> replies;  // per selected model asked, in order
+  const Rounds rounds = run_rounds(
+      plan, params_,
+      [&](size_t from, size_t to) {
+        const std::vector<int> batch(selected.begin() + static_cast<long>(from),
+                                     selected.begin() + static_cast<long>(to));
+        std::vector<std::optional<std::string>> texts;
+        for (auto& r : fan_out(batch, request.body, deadline)) {
+          texts.push_back(r.ok ? std::optional<std::string>(candidate_text(r)) : std::nullopt);
+          replies.push_back(std::move(r));
+        }
+        return texts;
+      },
+      [&](const std::vector<std::optional<std::string>>& answers) {
+        // Tool calls compare as whitespace-separated tokens, whatever the task.
+        const bool tools = std::any_of(answers.begin(), answers.end(), [](const auto& a) {
+          return a && a->rfind("tool_calls:", 0) == 0;
+        });
+        return tools ? AnswerKind::kCode : kind;
+      });
+  std::vector<int> asked(selected.begin(), selected.begin() + static_cast<long>(rounds.asked()));
+  std::optional<int> chosen_at;  // index into asked/replies of the chosen reply
+  if (rounds.choice)
+    for (size_t i = 0; i < asked.size(); ++i)
+      if (asked[i] == rounds.choice->member) chosen_at = static_cast<int>(i);
+
+  // Escalation: the posterior stayed unsure; the escalation model answers if it can.
+  std::string escalated;
+  for (size_t i = 0; i < asked.size(); ++i)
+    budget -= expected_cost(asked[i], plan, request).value_or(0);
+  if (!rounds.settled && escalate_ >= 0 &&
+      expected_cost(escalate_, plan, request).value_or(0) <= budget) {
+    escalated = backends_[escalate_]->name();
+    metrics_.count_model("escalated", escalated);
+    auto r = fan_out({escalate_}, request.body, deadline);
+    asked.push_back(escalate_);
+    replies.push_back(std::move(r.front()));
+    if (replies.back().ok) chosen_at = static_cast<int>(asked.size() - 1);
+  }
+  const std::string stop = rounds.settled                                        ? "settled"
+                           : selected.size() < params_.k && request.max_cost_usd ? "budget"
+                                                                                 : "all_asked";
+  metrics_.count_rounds(rounds.rounds, stop);
+  account(asked, replies, out);
+  for (int m : plan.selection.dropped) metrics_.count_model("dropped", backends_[m]->name());
+  if (plan.proxy.task >= 0) out.task = view->bank.tasks[plan.proxy.task];
+  out.trace.update(trace_of(plan, rounds, out.task));
+  out.trace["rounds"] = rounds.rounds;
+  out.trace["stopped"] = stop;
+  out.trace["escalated_to"] = escalated.empty() ? json() : json(escalated);
+  if (!chosen_at) {
+    explain_failure(replies, out.trace["errors"], out);
+    return out;
+  }
+  out.ok = true;
+  out.chosen = backends_[asked[*chosen_at]]->name();
+  out.content = replies[*chosen_at].content;
+  out.reply = std::move(replies[*chosen_at].body);
+  out.trace["chosen"] = out.chosen;
+  metrics_.count_model("chosen", out.chosen);
+  return out;
+}
+
+json Gateway::trace_of(const Plan& plan, const Rounds& rounds, const std::string& task) const {
   auto names_of = [&](const std::vector<int>& members) {
     json a = json::array();
     for (int m : members) a.push_back(backends_[m]->name());
@@ -170,50 +288,34 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
   json proxy = json::object(), skipped = json::array();
   for (size_t j = 0; j < backends_.size(); ++j) {
     proxy[backends_[j]->name()] = plan.proxy.score[j];
-    if (std::find(plan.selection.ranked.begin(), plan.selection.ranked.end(),
-                  static_cast<int>(j)) == plan.selection.ranked.end())
+    const auto& ranked = plan.selection.ranked;
+    if (static_cast<int>(j) != escalate_ &&
+        std::find(ranked.begin(), ranked.end(), static_cast<int>(j)) == ranked.end())
       skipped.push_back(backends_[j]->name());
   }
-  out.trace = {{"selected", names_of(selected)},
-               {"dropped", names_of(plan.selection.dropped)},
-               {"replacements", names_of(plan.selection.replacements)},
-               {"unhealthy_skipped", skipped},
-               {"task", out.task.empty() ? json() : json(out.task)},
-               {"answer_kind", tools ? "tool_calls" : to_string(kind)},
-               {"proxy_scores", proxy},
-               {"latency_ms", latency},
-               {"errors", errors}};
-  if (out.cost_usd) out.trace["cost_usd"] = {{"total", *out.cost_usd}, {"by_model", cost}};
-  if (!choice) {
-    std::string why;
-    for (const auto& [name, e] : errors.items()) {
-      if (!why.empty()) why += "; ";
-      why += name + ": " + e.get<std::string>();
-    }
-    out.status = all_refused ? 400 : all_timed_out ? 504 : 502;
-    out.error = (all_refused     ? "every selected backend refused the request: "
-                 : all_timed_out ? "every selected backend timed out: "
-                                 : "every selected backend failed: ") +
-                why;
-    return out;
+  const bool tools = rounds.kind == AnswerKind::kCode &&
+                     std::any_of(rounds.answers.begin(), rounds.answers.end(), [](const auto& a) {
+                       return a && a->rfind("tool_calls:", 0) == 0;
+                     });
+  json trace = {{"selected", names_of(plan.selection.selected)},
+                {"dropped", names_of(plan.selection.dropped)},
+                {"replacements", names_of(plan.selection.replacements)},
+                {"unhealthy_skipped", skipped},
+                {"task", task.empty() ? json() : json(task)},
+                {"answer_kind", tools ? "tool_calls" : to_string(rounds.kind)},
+                {"proxy_scores", proxy}};
+  if (rounds.choice) {
+    json posterior = json::object();
+    const Posterior& post = rounds.choice->posterior;
+    for (size_t c = 0; c < rounds.choice->candidates.size(); ++c)
+      posterior[backends_[rounds.choice->candidates[c]]->name()] = {
+          {"prior", post.prior_norm[c]},
+          {"agreement", post.agreement[c]},
+          {"hybrid", post.hybrid[c]},
+          {"answer", post.answers[c]}};
+    trace["posterior_scores"] = posterior;
   }
-  json posterior = json::object();
-  for (size_t c = 0; c < choice->candidates.size(); ++c)
-    posterior[backends_[choice->candidates[c]]->name()] = {
-        {"prior", choice->posterior.prior_norm[c]},
-        {"agreement", choice->posterior.agreement[c]},
-        {"hybrid", choice->posterior.hybrid[c]},
-        {"answer", choice->posterior.answers[c]}};
-  out.ok = true;
-  out.chosen = backends_[choice->member]->name();
-  for (size_t i = 0; i < selected.size(); ++i)
-    if (selected[i] == choice->member)
-      out.content = replies[i].content, out.reply = replies[i].body;
-  out.trace["posterior_scores"] = posterior;
-  out.trace["chosen"] = out.chosen;
-  out.usage = usage;
-  metrics_.count_model("chosen", out.chosen);
-  return out;
+  return trace;
 }
 
 }  // namespace smacs

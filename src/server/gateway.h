@@ -25,7 +25,8 @@ struct GatewayAnswer {
   std::string chosen;  // pool name of the chosen model
   std::string task;    // the bank task the neighbourhood voted for ("" with an empty bank)
   std::vector<std::string> answered;  // pool models that replied
-  nlohmann::json trace;  // selected, dropped, replacements, proxy/posterior scores, latencies
+  nlohmann::json trace;  // selected, dropped, replacements, proxy/posterior scores, latencies,
+                         // rounds and why they stopped, escalation
   nlohmann::json usage;  // summed over the backends that answered
   std::optional<double> cost_usd;  // of every reply with a known price (nullopt: none known)
   std::string error;               // !ok: every backend's failure
@@ -44,6 +45,7 @@ struct GatewayOptions {
   size_t fanout_threads = 128;  // bounds the backend calls in flight across all requests
   std::string bank_file{};      // the .sqlite bank feedback is written to ("": memory only)
   std::vector<Price> prices{};  // per backend, in pool order (missing: unknown)
+  std::string escalate_to{};    // a backend kept out of the rounds, asked when SMACS stays unsure
 };
 
 class Gateway {
@@ -76,15 +78,27 @@ class Gateway {
 
  private:
   std::shared_ptr<const BankView> make_view(PriorBank bank) const;
-  // RPS and dropping over the pool members whose circuit is closed.
+  // RPS and dropping over the pool members whose circuit is closed (never the escalation
+  // backend).
   Plan plan_for(const BankView& view, const ChatRequest& request) const;
-  // Asks the selected backends at once; records their health.
-  std::vector<BackendReply> fan_out(const std::vector<int>& selected, const nlohmann::json& body,
+  // What backend j is expected to cost for this request (USD): the neighbours' recorded cost,
+  // else its price at the prompt's size and max_tokens (or 512) completion tokens.
+  std::optional<double> expected_cost(size_t j, const Plan& plan, const ChatRequest& request) const;
+  // Keeps the selected models whose expected costs fit the budget, in rank order.
+  void fit_budget(Plan& plan, const ChatRequest& request, double budget) const;
+  // Asks the given backends at once; records their health.
+  std::vector<BackendReply> fan_out(const std::vector<int>& members, const nlohmann::json& body,
                                     Deadline deadline);
+  // The decision as the client sees it: selection, proxy and posterior scores.
+  nlohmann::json trace_of(const Plan& plan, const Rounds& rounds, const std::string& task) const;
+  // Usage, cost, latency, errors and metrics of every reply, into `out` and its trace.
+  void account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
+               GatewayAnswer& out);
 
   SmacsParams params_;
   std::vector<std::unique_ptr<Backend>> backends_;  // in pool order
   std::vector<Price> prices_;                       // in pool order
+  int escalate_ = -1;                               // pool position of escalate_to
   Metrics& metrics_;
   TaskPool fanout_;
   CircuitBreaker health_;

@@ -1,6 +1,8 @@
 #include "server/gateway_server.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <ctime>
 
 #include "bank/bank_store.h"
@@ -202,9 +204,17 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
   res.set_header("x-request-id", usable_request_id(client_id) ? client_id : id);
   res.notes.emplace_back("id", id);
   if (reject_unauthorized(req, res)) return;
-  const ParsedChat parsed = parse_chat_request(req.body);
+  ParsedChat parsed = parse_chat_request(req.body);
   if (!parsed.request) return send_error(res, parsed.error);
-  const ChatRequest& chat = *parsed.request;
+  ChatRequest& chat = *parsed.request;
+  if (const std::string budget = req.header("x-smacs-max-cost-usd"); !budget.empty()) {
+    char* end = nullptr;
+    const double usd = std::strtod(budget.c_str(), &end);
+    if (end != budget.c_str() + budget.size() || !(usd >= 0) || !std::isfinite(usd))
+      return send_error(res, {400, "invalid_request_error",
+                              "the header x-smacs-max-cost-usd must be a number >= 0", "", ""});
+    chat.max_cost_usd = std::min(usd, chat.max_cost_usd.value_or(usd));
+  }
   res.notes.emplace_back("model", chat.model);
   const Deadline deadline = Clock::now() + std::chrono::milliseconds(config_.request_timeout_ms);
   if (chat.model == "smacs") return answer_with_smacs(req, chat, id, deadline, res);

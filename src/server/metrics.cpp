@@ -45,6 +45,11 @@ void Metrics::count_cost(const std::string& model, double usd) {
   cost_usd_[model] += usd;
 }
 
+void Metrics::count_rounds(size_t rounds, const std::string& stop) {
+  std::lock_guard lock(mutex_);
+  ++rounds_[{rounds, stop}];
+}
+
 std::string Metrics::render() const {
   std::lock_guard lock(mutex_);
   std::ostringstream out;
@@ -75,6 +80,10 @@ std::string Metrics::render() const {
   for (const auto& [k, n] : model_events_)
     out << "smacs_model_events_total{event=\"" << k.first << "\",model=\"" << label(k.second)
         << "\"} " << n << '\n';
+  out << "# TYPE smacs_answer_rounds_total counter\n";
+  for (const auto& [k, n] : rounds_)
+    out << "smacs_answer_rounds_total{rounds=\"" << k.first << "\",stop=\"" << k.second << "\"} "
+        << n << '\n';
   out << "# TYPE smacs_backend_cost_usd_total counter\n";
   for (const auto& [model, usd] : cost_usd_)
     out << "smacs_backend_cost_usd_total{model=\"" << label(model) << "\"} " << usd << '\n';

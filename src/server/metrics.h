@@ -13,6 +13,8 @@ class Metrics {
   void count_backend(const std::string& backend, bool ok, double seconds);
   void count_model(const std::string& event, const std::string& model);  // selected|dropped|chosen
   void count_cost(const std::string& model, double usd);
+  // One SMACS answer's rounds and why they stopped: settled | all_asked | budget.
+  void count_rounds(size_t rounds, const std::string& stop);
   std::string render() const;
 
  private:
@@ -28,6 +30,7 @@ class Metrics {
   std::map<std::pair<std::string, bool>, uint64_t> backend_calls_;
   std::map<std::string, Histogram> backend_latency_;
   std::map<std::pair<std::string, std::string>, uint64_t> model_events_;
+  std::map<std::pair<size_t, std::string>, uint64_t> rounds_;
   std::map<std::string, double> cost_usd_;
 };
 
