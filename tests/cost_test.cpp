@@ -66,6 +66,10 @@ TEST(Adaptive, StopsAsSoonAsTheAnswersSettle) {
   r = replay(plan, p, {"12", "13", "14", "15"});
   EXPECT_EQ(r.asked(), 1u);
   EXPECT_TRUE(r.settled);
+  // ... unless its reply has no answer to read: then the rounds go on.
+  r = replay(plan, p, {"I am not sure", "13", "13", "15"});
+  EXPECT_EQ(r.asked(), 3u);
+  EXPECT_EQ(r.choice->member, 1);
   // Two of three agreeing hold (0.9 + 0.7) / 2.4 = 0.67 of the prior weight: settled at
   // 0.6, not at 0.9, where all four are asked.
   p.adaptive.solo = 2;

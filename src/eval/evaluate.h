@@ -13,6 +13,17 @@ inline const std::vector<std::string> kMethods = {
     "smacs",         "smacs_no_drop", "smacs_adaptive", "smacs_escalate", "rps_top1", "best_single",
     "best_per_task", "random",        "vote",           "vote_best_k",    "oracle"};
 
+// A mean built one value at a time (0 when empty).
+struct RunningMean {
+  double sum = 0;
+  size_t n = 0;
+  void add(double v) {
+    sum += v;
+    ++n;
+  }
+  double value() const { return n > 0 ? sum / static_cast<double>(n) : 0.0; }
+};
+
 struct TaskResult {
   std::string task;
   size_t n = 0;                            // questions with at least one pool result

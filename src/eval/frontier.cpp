@@ -23,7 +23,7 @@ struct Candidate {
 // bank-wide mean and the order is the same for every question; no prior dropping.
 std::vector<SmacsParams> knob_grid(const SmacsParams& base, bool fixed_order) {
   std::vector<SmacsParams> grid;
-  for (double lambda : {0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0})
+  for (double lambda : {0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0})
     for (size_t k : {1, 2, 3, 4})
       for (double settle : {0.6, 1.0})
         for (double solo : {2.0, 0.95, 0.9}) {
@@ -141,26 +141,36 @@ Frontier sweep_frontier(const EvalInput& train_in, const EvalInput& test_in,
   const auto smacs_grid = knob_grid(base, false), cascade_grid = knob_grid(base, true);
   size_t done = 0;
   const size_t total = smacs_grid.size() + cascade_grid.size();
-  Frontier f;
-  f.smacs = on_test(test, pareto(measure(train, smacs_grid, progress, done, total)));
-  f.cascade = on_test(test, pareto(measure(train, cascade_grid, progress, done, total)));
-  SmacsParams single = base;
-  single.adaptive.enabled = false;
-  EvalInput models = test_in;
-  models.methods_only = false;
-  const EvalReport r = run_eval(models, single);
-  f.cost_unit = r.cost_unit;
-  double best = -1, lo = 1e300, hi = 0;
-  for (const auto& m : r.pool) {
-    if (!r.average.count(m) || !r.average_cost.count(m)) continue;
-    f.models.push_back({r.average.at(m), r.average_cost.at(m), single, false, m});
-    lo = std::min(lo, r.average_cost.at(m));
-    hi = std::max(hi, r.average_cost.at(m));
-    if (r.average.at(m) > best) {
-      best = r.average.at(m);
-      f.best_model = m;
+  // Each pool model as the router that always asks it: a failed call (no recorded result)
+  // counts wrong, as it does for every method on the curves.
+  const Dataset& data = *test_in.test;
+  std::vector<RunningMean> acc(test_in.pool_test.size()), cost(test_in.pool_test.size());
+  for (const Record& r : data.records) {
+    const bool any = std::any_of(test_in.pool_test.begin(), test_in.pool_test.end(),
+                                 [&](int col) { return !is_missing(r.scores[col]); });
+    if (!any) continue;  // as eval: a question no pool model answered is left out
+    for (size_t j = 0; j < test_in.pool_test.size(); ++j) {
+      const int col = test_in.pool_test[j];
+      acc[j].add(is_missing(r.scores[col]) ? 0.0 : r.scores[col]);
+      const bool known = !r.costs.empty() && !is_missing(r.costs[col]);
+      cost[j].add(!test_in.cost_in_usd ? 1.0 : known ? r.costs[col] : 0.0);
     }
   }
+  Frontier f;
+  f.cost_unit = test_in.cost_in_usd ? "usd" : "calls";
+  double best = -1, lo = 1e300, hi = 0;
+  for (size_t j = 0; j < test_in.pool_test.size(); ++j) {
+    const double a = 100 * acc[j].value(), c = cost[j].value();
+    f.models.push_back({a, c, base, false, test_in.pool_names[j]});
+    lo = std::min(lo, c);
+    hi = std::max(hi, c);
+    if (a > best) {
+      best = a;
+      f.best_model = test_in.pool_names[j];
+    }
+  }
+  f.smacs = on_test(test, pareto(measure(train, smacs_grid, progress, done, total)));
+  f.cascade = on_test(test, pareto(measure(train, cascade_grid, progress, done, total)));
   f.aiq_smacs = aiq(f.smacs, lo, hi);
   f.aiq_cascade = aiq(f.cascade, lo, hi);
   f.aiq_models = aiq(f.models, lo, hi);
@@ -190,7 +200,8 @@ nlohmann::json frontier_to_json(const Frontier& f) {
 }
 
 void print_frontier(std::ostream& out, const Frontier& f) {
-  out << "\nAccuracy vs cost per question (knobs fitted on the train data; test numbers):\n";
+  out << "\nAccuracy vs cost per question (knobs fitted on the train data; test numbers; a "
+         "failed call counts wrong, for single models too):\n";
   char line[256];
   for (const auto& [name, curve] : {std::pair{"smacs", &f.smacs}, {"cascade", &f.cascade}}) {
     for (const auto& p : *curve) {

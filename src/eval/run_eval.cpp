@@ -9,20 +9,10 @@ namespace smacs {
 
 namespace {
 
-struct Mean {
-  double sum = 0;
-  size_t n = 0;
-  void add(double v) {
-    sum += v;
-    ++n;
-  }
-  double value() const { return n > 0 ? sum / static_cast<double>(n) : 0.0; }
-};
-
 // Accuracy, cost and calls per method or model, over the rows of one task.
 struct Tally {
-  std::map<std::string, Mean> score, cost, calls;
-  Mean rounds;           // smacs_adaptive's rounds per question
+  std::map<std::string, RunningMean> score, cost, calls;
+  RunningMean rounds;    // smacs_adaptive's rounds per question
   size_t escalated = 0;  // questions smacs_escalate escalated
   size_t rows = 0;
 };
@@ -62,7 +52,7 @@ std::optional<double> vote_score(const std::vector<std::string>& answers, const 
   if (groups.empty()) return std::nullopt;
   auto best = std::max_element(groups.begin(), groups.end(),
                                [](const auto& a, const auto& b) { return a.second < b.second; });
-  Mean m;
+  RunningMean m;
   for (int j : voters)
     if (answers[j] == best->first && !is_missing(row.scores[j])) m.add(row.scores[j]);
   return m.value();
@@ -205,7 +195,7 @@ class RowScorer {
     answered("rps_top1", is_missing(view_.scores[tried.back()]) ? -1 : tried.back(), tried);
     answered("best_single", ctx_.best_single, {ctx_.best_single});
     answered("best_per_task", ctx_.best_of_task, {ctx_.best_of_task});
-    Mean random, random_cost;
+    RunningMean random, random_cost;
     int oracle = -1;  // the cheapest of the best: what a perfect router would pay
     for (size_t j = 0; j < view_.scores.size(); ++j) {
       const float s = view_.scores[j];
@@ -240,7 +230,8 @@ class RowScorer {
   RowView view_;
 };
 
-std::map<std::string, double> means_of(const std::map<std::string, Mean>& by_name, double scale) {
+std::map<std::string, double> means_of(const std::map<std::string, RunningMean>& by_name,
+                                       double scale) {
   std::map<std::string, double> out;
   for (const auto& [name, m] : by_name)
     if (m.n > 0) out[name] = scale * m.value();
@@ -284,7 +275,7 @@ EvalReport aggregate(const EvalInput& in, const SmacsParams& params,
 
 std::map<std::string, double> average_over_tasks(const std::vector<TaskResult>& tasks,
                                                  std::map<std::string, double> TaskResult::*field) {
-  std::map<std::string, Mean> avg;
+  std::map<std::string, RunningMean> avg;
   for (const auto& t : tasks)
     for (const auto& [name, v] : t.*field) avg[name].add(v);
   std::map<std::string, double> out;

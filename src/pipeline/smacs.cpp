@@ -93,8 +93,12 @@ Rounds run_rounds(const Plan& plan, const SmacsParams& params, const AskFn& ask,
     ++out.rounds;
     out.kind = kind_of(out.answers);
     out.choice = choose(plan, out.answers, out.kind, params);
-    out.settled = (solo && out.rounds == 1 && out.answers[0].has_value()) ||
-                  settled(out.choice, out.answers, out.kind, params);
+    // A solo reply settles the question only with an answer to read: a runaway or cut-off
+    // reply asks the next models after all.
+    const bool solo_answered =
+        solo && out.rounds == 1 && out.answers[0] &&
+        (out.answers[0]->empty() || !extract_answer(out.kind, *out.answers[0]).empty());
+    out.settled = solo_answered || settled(out.choice, out.answers, out.kind, params);
     if (out.settled || !params.adaptive.enabled) break;
     next = out.asked() + 1;
   }
