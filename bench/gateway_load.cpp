@@ -175,8 +175,10 @@ int main(int argc, char** argv) {
       return std::fprintf(stderr, "smacs_load: unknown option %s\n%s", argv[i], kUsage), 2;
   }
   rlimit fds{};  // thousands of hostile connections need as many descriptors
-  if (::getrlimit(RLIMIT_NOFILE, &fds) == 0)
-    fds.rlim_cur = fds.rlim_max, ::setrlimit(RLIMIT_NOFILE, &fds);
+  if (::getrlimit(RLIMIT_NOFILE, &fds) == 0) {
+    fds.rlim_cur = fds.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &fds);
+  }
   const std::string data = std::string(SMACS_SHARED_DATA) + "/routerbench/arc_challenge_";
   const Dataset test = load_file(data + "test.csv");
   const std::vector<std::string> pool = {"zero-one-ai/Yi-34B-Chat",
@@ -197,20 +199,24 @@ int main(int argc, char** argv) {
   int port = 0;
   if (!target.empty()) {
     const auto colon = target.rfind(':');
-    host = target.substr(0, colon), port = std::stoi(target.substr(colon + 1));
+    host = target.substr(0, colon);
+    port = std::stoi(target.substr(colon + 1));
   } else {
     ReplayOptions ro;
-    ro.port = 0, ro.threads = 2 * clients + 16;
+    ro.port = 0;
+    ro.threads = 2 * clients + 16;
     replay = std::make_unique<ReplayServer>(test, ro);
     const int replay_port = replay->bind();
     replay_running = std::make_unique<Running<ReplayServer>>(*replay);
-    config.port = 0, config.threads = clients + 16;
+    config.port = 0;
+    config.threads = clients + 16;
     config.access_log = "none";
     config.params.k = k;
     std::vector<std::unique_ptr<Backend>> backends;
     for (const auto& m : pool) {
       HttpBackendConfig b;
-      b.name = m, b.base_url = "http://127.0.0.1:" + std::to_string(replay_port) + "/v1",
+      b.name = m;
+      b.base_url = "http://127.0.0.1:" + std::to_string(replay_port) + "/v1";
       b.max_concurrency = clients;
       backends.push_back(make_http_backend(b));
     }

@@ -130,10 +130,13 @@ int main(int argc, char** argv) {
     InProcess ours(o);
     std::vector<double> a, b;
     for (int r = 0; r < o.reps; ++r) {
-      if (r % 2 == 0)
-        a.push_back(ours.generate()), b.push_back(llama_bench(o));
-      else
-        b.push_back(llama_bench(o)), a.push_back(ours.generate());
+      if (r % 2 == 0) {
+        a.push_back(ours.generate());
+        b.push_back(llama_bench(o));
+      } else {
+        b.push_back(llama_bench(o));
+        a.push_back(ours.generate());
+      }
     }
     const double ratio = median(a) / median(b);
     std::printf("model %s, %d threads, %d generated tokens, %d alternating rounds\n",

@@ -8,6 +8,7 @@
 #include "bank/bank_store.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "core/deadline.h"
 #include "core/error.h"
 #include "data/load.h"
 #include "eval/folds.h"
@@ -27,10 +28,6 @@ struct EvalFlags {
   size_t folds = 0;  // > 0: cross-fit the test data instead of a train split
 };
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 std::map<std::string, AnswerKind> parse_kinds(const std::vector<std::string>& specs) {
   std::map<std::string, AnswerKind> kinds;
   for (const auto& spec : specs) {
@@ -44,13 +41,13 @@ std::map<std::string, AnswerKind> parse_kinds(const std::vector<std::string>& sp
 SmacsParams fitted_params(const PriorBank& bank, const EvalFlags& f,
                           const std::map<std::string, AnswerKind>& kinds) {
   if (!f.tune) return f.params;
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   SmacsParams p;
   {
     ProgressBar bar("tuning (train CV)");
     p = tune_params(bank, f.pool, kinds, f.params, bar.callback());
   }
-  std::cerr << "tuned on the train data by leave-one-out CV in " << seconds_since(start)
+  std::cerr << "tuned on the train data by leave-one-out CV in " << ms_since(start) / 1000
             << " s: " << params_to_json(p).dump() << '\n';
   return p;
 }
@@ -98,7 +95,7 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
 // --frontier: the cost knobs swept on the train data (leave-one-out), measured on the test data.
 Frontier frontier_of(const PriorBank& bank, const Dataset& test, const EvalFlags& f,
                      const std::map<std::string, AnswerKind>& kinds, const SmacsParams& p) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   ProgressBar bar("frontier (train CV)");
   RpsParams deepest = p.rps;
   deepest.neighbors = std::max<size_t>(deepest.neighbors, 1);
@@ -111,7 +108,7 @@ Frontier frontier_of(const PriorBank& bank, const Dataset& test, const EvalFlags
       throw Error("--escalate-to: '" + f.escalate_to + "' is not in the train data");
   }
   Frontier fr = sweep_frontier(train, in, p, bar.callback());
-  std::cerr << "frontier swept in " << seconds_since(start) << " s\n";
+  std::cerr << "frontier swept in " << ms_since(start) / 1000 << " s\n";
   return fr;
 }
 
@@ -143,7 +140,7 @@ void write_outputs(const EvalReport& rep, const EvalFlags& f, const Frontier* fr
 // --folds K: each fold of the test data answered by a bank of the other K-1 (tuned there).
 int cross_fitted(const Dataset& data, const EvalFlags& f,
                  const std::map<std::string, AnswerKind>& kinds, const BankOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   std::vector<EvalReport> reports;
   for (size_t fold = 0; fold < f.folds; ++fold) {
     FoldSplit split = split_fold(data, fold, f.folds);
@@ -157,7 +154,7 @@ int cross_fitted(const Dataset& data, const EvalFlags& f,
                       "-fold cross-fitting: every question answered once, by a bank of the "
                       "other folds" +
                       std::string(f.tune ? " (tuned inside those folds)" : ""));
-  std::cerr << "cross-fitted in " << seconds_since(start) << " s\n";
+  std::cerr << "cross-fitted in " << ms_since(start) / 1000 << " s\n";
   write_outputs(rep, f);
   return 0;
 }
@@ -176,7 +173,7 @@ int run(const EvalFlags& f) {
   const auto kinds = parse_kinds(f.kinds);
   BankOptions options;
   options.index = parse_index_kind(f.index);
-  auto start = std::chrono::steady_clock::now();
+  auto start = Clock::now();
   Dataset train = f.folds > 0      ? Dataset{}
                   : f.bank.empty() ? load_files(f.train)
                                    : load_bank_data(f.bank);
@@ -185,11 +182,14 @@ int run(const EvalFlags& f) {
     throw Error("give at most one of --embedder-gguf and --embedder-url");
   EmbedderConfig embedder;  // the built-in TF-IDF unless one of these is given
   embedder.cache = f.embedding_cache;
-  if (!f.embedder_gguf.empty())
-    embedder.type = EmbedderConfig::Type::kLlama, embedder.llama.gguf = f.embedder_gguf;
-  if (!f.embedder_url.empty())
-    embedder.type = EmbedderConfig::Type::kHttp,
+  if (!f.embedder_gguf.empty()) {
+    embedder.type = EmbedderConfig::Type::kLlama;
+    embedder.llama.gguf = f.embedder_gguf;
+  }
+  if (!f.embedder_url.empty()) {
+    embedder.type = EmbedderConfig::Type::kHttp;
     embedder.http = {.base_url = f.embedder_url, .model = f.embedder_model};
+  }
   options.embedder = make_embedder(embedder);
   if (f.loto) return leave_one_task_out(train, test, f, kinds, options);
   if (f.folds > 0) return cross_fitted(test, f, kinds, options);
@@ -197,11 +197,11 @@ int run(const EvalFlags& f) {
       options, [&](const BankOptions& o) { return build_bank(std::move(train), o); });
   std::cerr << "prior bank: " << bank.size() << " questions, " << bank.tasks.size() << " task(s), "
             << bank.data.models.size() << " models; test: " << test.records.size()
-            << " questions (loaded and indexed in " << seconds_since(start) << " s)\n";
+            << " questions (loaded and indexed in " << ms_since(start) / 1000 << " s)\n";
   const SmacsParams params = fitted_params(bank, f, kinds);
-  start = std::chrono::steady_clock::now();
+  start = Clock::now();
   const EvalReport rep = evaluate_once(bank, test, f, kinds, params);
-  std::cerr << "evaluated in " << seconds_since(start) << " s\n";
+  std::cerr << "evaluated in " << ms_since(start) / 1000 << " s\n";
   if (f.frontier.empty()) {
     write_outputs(rep, f);
   } else {
@@ -213,7 +213,7 @@ int run(const EvalFlags& f) {
 
 }  // namespace
 
-Runner add_eval_command(CLI::App& app) {
+void add_eval_command(CLI::App& app, Commands& commands) {
   auto f = std::make_shared<EvalFlags>();
   auto* cmd = app.add_subcommand(
       "eval",
@@ -312,13 +312,13 @@ Runner add_eval_command(CLI::App& app) {
   cmd->add_option("--plot", f->plot, "Write an SVG bar chart here");
   cmd->add_option("--versus-plot", f->versus_plot,
                   "Write an SVG chart of the collective vs the models outside the pool here");
-  return [f] {
+  commands.emplace_back(cmd, [f] {
     EvalFlags flags = *f;
     flags.params.rps.task_gate = !flags.no_gate;
     if (flags.no_drop) flags.params.p_drop = 0;
     flags.params.posterior.agreement = !flags.no_agreement;
     return run(flags);
-  };
+  });
 }
 
 }  // namespace smacs::cli

@@ -9,7 +9,7 @@
 
 namespace smacs::cli {
 
-Runner add_llama_commands(CLI::App& app) {
+void add_llama_commands(CLI::App& app, Commands& commands) {
   auto* llama = app.add_subcommand("llama", "Tools for the in-process llama.cpp backend");
   llama->require_subcommand(1);
   auto* tiny = llama->add_subcommand(
@@ -26,7 +26,7 @@ Runner add_llama_commands(CLI::App& app) {
   tiny->add_option("--context", spec->context, "Trained context length")->capture_default_str();
   tiny->add_flag("--f16", spec->f16, "Store the matrices as F16 (else F32)");
   tiny->add_option("--seed", spec->seed, "Seed of the weights")->capture_default_str();
-  return [out, spec] {
+  commands.emplace_back(tiny, [out, spec] {
 #ifdef SMACS_WITH_LLAMA
     write_tiny_gguf(*out, *spec);
 #else
@@ -34,7 +34,7 @@ Runner add_llama_commands(CLI::App& app) {
 #endif
     std::cerr << "smacs llama tiny: wrote " << *out << std::endl;
     return 0;
-  };
+  });
 }
 
 }  // namespace smacs::cli

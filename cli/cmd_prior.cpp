@@ -2,12 +2,12 @@
 #include <iostream>
 #include <memory>
 
-#include "prior/builder.h"
 #include "bank/snapshot.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "core/error.h"
 #include "data/load.h"
+#include "prior/builder.h"
 #include "server/config.h"
 
 namespace smacs::cli {
@@ -73,7 +73,7 @@ int info(const std::string& path) {
 
 }  // namespace
 
-Runner add_prior_commands(CLI::App& app) {
+void add_prior_commands(CLI::App& app, Commands& commands) {
   auto* prior = app.add_subcommand("prior", "Build, grow and inspect the prior bank");
   prior->require_subcommand(1);
   auto f = std::make_shared<PriorFlags>();
@@ -123,31 +123,29 @@ Runner add_prior_commands(CLI::App& app) {
     }
     return code;
   };
-  return [f, import, build, add, remove, refreshed]() -> int {
-    if (*import) {
-      const Dataset data = load_files(f->data);
-      save_bank(data, f->out);
-      std::cout << "wrote " << f->out << ": " << data.records.size() << " questions, "
-                << data.models.size() << " models\n";
-      return refreshed(f->out, 0);
-    }
-    if (*build) {
-      auto bank = BankFile::open(f->out, BankFile::Mode::kCreate);
-      return refreshed(f->out, run_build(*bank, load_files(f->data).records,
-                                         endpoints(f->config, f->models), f->timeout_ms));
-    }
-    if (*add) {
-      auto bank = BankFile::open(f->bank, BankFile::Mode::kWrite);
-      return refreshed(f->bank, run_build(*bank, bank_questions(*bank, f->sample, f->seed),
-                                          endpoints(f->config, {f->model}), f->timeout_ms));
-    }
-    if (*remove) {
-      BankFile::open(f->bank, BankFile::Mode::kWrite)->remove_model(f->model);
-      std::cout << "removed " << f->model << " from " << f->bank << '\n';
-      return refreshed(f->bank, 0);
-    }
-    return info(f->bank);
-  };
+  commands.emplace_back(import, [f, refreshed] {
+    const Dataset data = load_files(f->data);
+    save_bank(data, f->out);
+    std::cout << "wrote " << f->out << ": " << data.records.size() << " questions, "
+              << data.models.size() << " models\n";
+    return refreshed(f->out, 0);
+  });
+  commands.emplace_back(build, [f, refreshed] {
+    auto bank = BankFile::open(f->out, BankFile::Mode::kCreate);
+    return refreshed(f->out, run_build(*bank, load_files(f->data).records,
+                                       endpoints(f->config, f->models), f->timeout_ms));
+  });
+  commands.emplace_back(add, [f, refreshed] {
+    auto bank = BankFile::open(f->bank, BankFile::Mode::kWrite);
+    return refreshed(f->bank, run_build(*bank, bank_questions(*bank, f->sample, f->seed),
+                                        endpoints(f->config, {f->model}), f->timeout_ms));
+  });
+  commands.emplace_back(remove, [f, refreshed] {
+    BankFile::open(f->bank, BankFile::Mode::kWrite)->remove_model(f->model);
+    std::cout << "removed " << f->model << " from " << f->bank << '\n';
+    return refreshed(f->bank, 0);
+  });
+  commands.emplace_back(show, [f] { return info(f->bank); });
 }
 
 }  // namespace smacs::cli

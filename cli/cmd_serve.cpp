@@ -103,7 +103,7 @@ int replay_serve(const std::vector<std::string>& files, const ReplayOptions& opt
 
 }  // namespace
 
-Runner add_serve_commands(CLI::App& app) {
+void add_serve_commands(CLI::App& app, Commands& commands) {
   auto config = std::make_shared<std::string>();
   auto files = std::make_shared<std::vector<std::string>>();
   auto replay = std::make_shared<ReplayOptions>();
@@ -134,10 +134,8 @@ Runner add_serve_commands(CLI::App& app) {
                    "Handler threads (each sleeps through --latency-ms)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  return [=]() -> int {
-    if (*serve_cmd) return serve(*config);
-    return replay_serve(*files, *replay);
-  };
+  commands.emplace_back(serve_cmd, [config] { return serve(*config); });
+  commands.emplace_back(replay_cmd, [files, replay] { return replay_serve(*files, *replay); });
 }
 
 }  // namespace smacs::cli

@@ -10,20 +10,20 @@ int main(int argc, char** argv) {
       "smacs: retrieval-based prior selection and posterior enhancement over a pool of LLMs"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "smacs 0.1.0");
-  const auto eval = smacs::cli::add_eval_command(app);
-  const auto prior = smacs::cli::add_prior_commands(app);
-  const auto serve = smacs::cli::add_serve_commands(app);
-  const auto llama = smacs::cli::add_llama_commands(app);
+  smacs::cli::Commands commands;
+  smacs::cli::add_eval_command(app, commands);
+  smacs::cli::add_prior_commands(app, commands);
+  smacs::cli::add_serve_commands(app, commands);
+  smacs::cli::add_llama_commands(app, commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
-    if (app.got_subcommand("eval")) return eval();
-    if (app.got_subcommand("serve") || app.got_subcommand("replay-serve")) return serve();
-    if (app.got_subcommand("llama")) return llama();
-    return prior();
+    for (const auto& [command, run] : commands)
+      if (command->parsed()) return run();
+    throw smacs::Error("no command given (see smacs --help)");
   } catch (const smacs::Error& e) {
     std::fprintf(stderr, "smacs: error: %s\n", e.what());
     return 1;

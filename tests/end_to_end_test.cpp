@@ -159,6 +159,13 @@ TEST(EvalCli, BadInputIsOneLineAndNonZero) {
   EXPECT_NE(run_smacs("eval " + kSlice + " --k 0").exit_code, 0);
   EXPECT_EQ(run_smacs("eval --help").exit_code, 0);
   EXPECT_EQ(run_smacs("prior import --help").exit_code, 0);
+  // Each subcommand runs its own callback: an unknown or missing one runs nothing.
+  for (const char* args : {"bogus", "prior", "prior bogus", "llama", ""}) {
+    const auto r = run_smacs(args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_EQ(r.output.find("prior bank"), std::string::npos) << args << ": " << r.output;
+  }
+  EXPECT_NE(run_smacs("eval --frontier f.svg --folds 5 --test x").exit_code, 0);
 }
 
 TEST(EvalCli, TuningDoesNotChaseCrossValidationNoise) {

@@ -63,12 +63,17 @@ TEST(Feedback, ScoresAnAnswerIntoTheBankAndTheFile) {
   save_bank(tiny(), bank_path);
 
   ServerConfig config;
-  config.port = 0, config.threads = 16, config.api_keys = {"k"}, config.bank_files = {bank_path};
-  config.params.k = 2, config.params.p_drop = 0;
+  config.port = 0;
+  config.threads = 16;
+  config.api_keys = {"k"};
+  config.bank_files = {bank_path};
+  config.params.k = 2;
+  config.params.p_drop = 0;
   std::vector<std::unique_ptr<Backend>> backends;
   for (const char* m : {"alpha", "beta"}) {
     HttpBackendConfig b;
-    b.name = m, b.base_url = "http://127.0.0.1:" + std::to_string(replay->port) + "/v1";
+    b.name = m;
+    b.base_url = "http://127.0.0.1:" + std::to_string(replay->port) + "/v1";
     backends.push_back(make_http_backend(b));
   }
   Metrics metrics;

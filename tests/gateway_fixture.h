@@ -49,7 +49,10 @@ struct GatewayFixture {
     std::vector<std::unique_ptr<Backend>> backends;
     for (const auto& [name, url] : pool) {
       HttpBackendConfig b;
-      b.name = name, b.base_url = url, b.timeout_ms = backend_timeout_ms, b.retries = 1,
+      b.name = name;
+      b.base_url = url;
+      b.timeout_ms = backend_timeout_ms;
+      b.retries = 1;
       b.backoff_ms = 10;
       config.pool.emplace_back().http = b;
       backends.push_back(make_http_backend(b));

@@ -3,10 +3,10 @@
 
 #include <thread>
 
+#include "answers/extract.h"
 #include "core/error.h"
 #include "data/load.h"
 #include "grading/grader.h"
-#include "answers/extract.h"
 #include "test_util.h"
 
 using namespace smacs;
@@ -56,7 +56,9 @@ TEST(CodeGrader, PassFailAndHumanEvalCompletion) {
 
 TEST(CodeGrader, LimitsHold) {
   CodeLimits limits;
-  limits.wall_ms = 1500, limits.cpu_seconds = 1, limits.memory_mb = 256;
+  limits.wall_ms = 1500;
+  limits.cpu_seconds = 1;
+  limits.memory_mb = 256;
   const auto start = std::chrono::steady_clock::now();
   const CodeRun loop = run_python_sandboxed("while True:\n    pass\n", limits);
   EXPECT_FALSE(loop.passed);

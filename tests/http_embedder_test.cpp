@@ -113,7 +113,8 @@ TEST(HttpEmbedder, RetriesFailuresAndNamesWhatWentWrong) {
               embedder->embed_all({"a", "b", "c"});
             }).find("malformed reply"),
             std::string::npos);
-  srv.wrong_width = false, srv.garbage = true;
+  srv.wrong_width = false;
+  srv.garbage = true;
   EXPECT_NE(test::error_of([&] { embedder->embed("a"); }).find("malformed reply"),
             std::string::npos);
   auto nobody = make_http_embedder(
@@ -131,7 +132,8 @@ TEST(HttpEmbedder, AGatewayWhoseEmbedderFailsAnswers502) {
   PriorBank bank = build_bank(data, options);
   srv.reset();  // the embeddings server goes away
   ServerConfig config;
-  config.port = 0, config.threads = 4;
+  config.port = 0;
+  config.threads = 4;
   Metrics metrics;
   std::vector<std::unique_ptr<Backend>> backends;
   backends.push_back(
@@ -177,7 +179,8 @@ TEST(EmbeddingCache, EmbedsABankOnceAndOnlyNewQuestionsLater) {
   // Three new questions: only they are embedded.
   for (int i = 0; i < 3; ++i) {
     Record r = data.records[static_cast<size_t>(i)];
-    r.id += "-new", r.question = "A brand new question number " + std::to_string(i) + "?";
+    r.id += "-new";
+    r.question = "A brand new question number " + std::to_string(i) + "?";
     data.records.push_back(r);
   }
   srv.texts = 0;

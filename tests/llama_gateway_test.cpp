@@ -139,7 +139,9 @@ TEST(LlamaGateway, PriorBuildStoresTokensAndCostFromPrices) {
   std::string labelled;
   for (const char* n : {"0", "1", "2", "3"}) {
     std::string id(1, 'q'), question = "Question number ";
-    id += n, question += n, question += '?';
+    id += n;
+    question += n;
+    question += '?';
     labelled += json{{"id", id}, {"task", "trivia"}, {"question", question}, {"gold", "42"}}.dump();
     labelled += '\n';
   }

@@ -28,7 +28,9 @@ Dataset hand_made() {
 TEST(Proxy, NeighboursDecideAndTaskIsVoted) {
   const PriorBank bank = build_bank(hand_made());
   RpsParams p;
-  p.neighbors = 3, p.beta = 0, p.gamma = 0;
+  p.neighbors = 3;
+  p.beta = 0;
+  p.gamma = 0;
   const std::vector<int> pool = {0, 1, 2};
   const auto nb = bank.index->search(bank.embedder->embed("what is 8 plus 8"), p.retrieval_depth());
   const Proxy px = proxy_scores(bank, nb, pool, p);
@@ -41,7 +43,11 @@ TEST(Proxy, NeighboursDecideAndTaskIsVoted) {
 TEST(Proxy, ShrinkageFormula) {
   const PriorBank bank = build_bank(hand_made());
   RpsParams p;
-  p.neighbors = 1, p.tau = 1.0, p.beta = 2.0, p.gamma = 1.0, p.task_gate = true;
+  p.neighbors = 1;
+  p.tau = 1.0;
+  p.beta = 2.0;
+  p.gamma = 1.0;
+  p.task_gate = true;
   const std::vector<Neighbor> nb = {{0, 0.5f}};  // one arithmetic neighbour, sim 0.5
   const Proxy px = proxy_scores(bank, nb, {0, 1}, p);
   const double w = std::exp(0.5);

@@ -111,7 +111,10 @@ struct Serving {
 inline std::unique_ptr<Serving<ReplayServer>> serve_replay(Dataset data, int latency_ms = 0,
                                                            double fail_rate = 0) {
   ReplayOptions o;
-  o.port = 0, o.latency_ms = latency_ms, o.fail_rate = fail_rate, o.threads = 64;
+  o.port = 0;
+  o.latency_ms = latency_ms;
+  o.fail_rate = fail_rate;
+  o.threads = 64;
   return std::make_unique<Serving<ReplayServer>>(
       std::make_unique<ReplayServer>(std::move(data), o));
 }

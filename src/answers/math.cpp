@@ -73,7 +73,9 @@ std::string brace_short_arguments(const std::string& s) {
     for (int arg = 0; arg < (frac ? 2 : 1) && i < s.size(); ++arg) {
       if (s[i] == '{' || s[i] == '[') break;  // already grouped (or \sqrt[n])
       if (s[i] == '\\') break;
-      out += '{', out += s[i++], out += '}';
+      out += '{';
+      out += s[i++];
+      out += '}';
     }
   }
   return out;
@@ -153,8 +155,10 @@ std::optional<std::string> last_boxed(std::string_view text) {
   size_t len = 0;
   for (const char* cmd : {"\\boxed", "\\fbox"}) {
     const size_t found = text.rfind(cmd);
-    if (found != std::string_view::npos && (at == std::string_view::npos || found > at))
-      at = found, len = std::string_view(cmd).size();
+    if (found != std::string_view::npos && (at == std::string_view::npos || found > at)) {
+      at = found;
+      len = std::string_view(cmd).size();
+    }
   }
   if (at == std::string_view::npos) return std::nullopt;
   size_t open = at + len;

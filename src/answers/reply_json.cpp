@@ -75,7 +75,8 @@ std::optional<std::string> lenient_field(std::string_view s) {
       if (s[i] == '\\' && i + 1 < s.size()) {
         const char n = s[i + 1];
         if (n == '"' || n == '\\') {
-          out += n, ++i;
+          out += n;
+          ++i;
           continue;
         }
         out += s[i];  // a LaTeX command: keep its backslash

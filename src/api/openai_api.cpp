@@ -137,7 +137,10 @@ ParsedChat parse_chat_request(std::string_view text) {
     if (!text)
       return fail(param + ".content must be a string or an array of text parts",
                   param + ".content");
-    if (r == "user") has_user = true, req.retrieval_key = *text;
+    if (r == "user") {
+      has_user = true;
+      req.retrieval_key = *text;
+    }
   }
   if (!has_user) return fail("'messages' must contain at least one user message", "messages");
   const auto stream = body.find("stream");

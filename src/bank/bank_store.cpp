@@ -56,8 +56,12 @@ struct BankFile::Impl {
            "SELECT id, ext_id, task, question, gold, tests, grader FROM questions ORDER BY id");
     while (sqlite3_step(q.s) == SQLITE_ROW) {
       Record r;
-      r.id = q.col_text(1), r.task = q.col_text(2), r.question = q.col_text(3);
-      r.gold = q.col_text(4), r.tests = q.col_text(5), r.grader = q.col_text(6);
+      r.id = q.col_text(1);
+      r.task = q.col_text(2);
+      r.question = q.col_text(3);
+      r.gold = q.col_text(4);
+      r.tests = q.col_text(5);
+      r.grader = q.col_text(6);
       out.emplace_back(q.col_int(0), std::move(r));
     }
     return out;
@@ -141,8 +145,9 @@ int64_t BankFile::add_question(const Record& r) {
     Stmt ins(impl_->db, impl_->path,
              "INSERT OR IGNORE INTO questions(ext_id, task, question, gold, tests, grader) "
              "VALUES(?,?,?,?,?,?)");
-    ins.text(1, r.id), ins.text(2, r.task), ins.text(3, r.question), ins.text(4, r.gold),
-        ins.text(5, r.tests), ins.text(6, r.grader);
+    int column = 1;
+    for (const std::string* text : {&r.id, &r.task, &r.question, &r.gold, &r.tests, &r.grader})
+      ins.text(column++, *text);
     impl_->step_done(ins);
     Stmt get(impl_->db, impl_->path, "SELECT id FROM questions WHERE ext_id = ?");
     get.text(1, r.id);
@@ -183,7 +188,8 @@ void BankFile::insert_result(int64_t question, int64_t model, const ResultRow& r
       "latency_ms), "
       "prompt_tokens = COALESCE(excluded.prompt_tokens, prompt_tokens), "
       "completion_tokens = COALESCE(excluded.completion_tokens, completion_tokens)");
-  ins.integer(1, question), ins.integer(2, model);
+  ins.integer(1, question);
+  ins.integer(2, model);
   ins.real(3, r.score, is_missing(r.score));
   if (r.response.empty())
     sqlite3_bind_null(ins.s, 4);

@@ -38,8 +38,10 @@ void compute_bank_stats(PriorBank& bank) {
     }
     for (size_t m = 0; m < models; ++m) {
       if (is_missing(scores[m])) continue;
-      g_sum[m] += scores[m], g_n[m] += 1;
-      t_sum[bank.task_of[i]][m] += scores[m], t_n[bank.task_of[i]][m] += 1;
+      g_sum[m] += scores[m];
+      g_n[m] += 1;
+      t_sum[bank.task_of[i]][m] += scores[m];
+      t_n[bank.task_of[i]][m] += 1;
     }
   }
   auto mean = [](double s, double n) { return n > 0 ? static_cast<float>(s / n) : kMissing; };

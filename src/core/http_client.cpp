@@ -71,7 +71,9 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
       r.status = 502;  // garbage is worth one more try
       r.error = "malformed reply (not " + what + "): " + res->body.substr(0, 120);
     } else {
-      r.ok = true, r.status = 200, r.error.clear();
+      r.ok = true;
+      r.status = 200;
+      r.error.clear();
       r.body = std::move(res->body);
       break;
     }
@@ -87,14 +89,16 @@ HttpResult HttpClientPool::post_stream(
   HttpResult r;
   auto client = acquire(deadline);
   if (!client) {
-    r.error = "no free connection before the deadline", r.timed_out = true;
+    r.error = "no free connection before the deadline";
+    r.timed_out = true;
     return r;
   }
   bool streamed = false;
   for (int attempt = 0; attempt <= endpoint_.retries && !streamed; ++attempt) {
     const double left_ms = ms_between(Clock::now(), deadline);
     if (left_ms <= 1) {
-      r.error = "deadline passed", r.timed_out = true;
+      r.error = "deadline passed";
+      r.timed_out = true;
       break;
     }
     ++r.attempts;
@@ -129,7 +133,8 @@ HttpResult HttpClientPool::post_stream(
     r.status = status;
     r.timed_out = false;
     if (sent && status == 200) {
-      r.ok = true, r.error.clear();
+      r.ok = true;
+      r.error.clear();
       break;
     }
     if (status != 0 && status != 200) {

@@ -54,7 +54,8 @@ std::vector<uint64_t> unit_hashes(std::string_view text) {
   bool in_word = false;
   auto flush = [&] {
     if (in_word) units.push_back(word);
-    word = kFnvOffset, in_word = false;
+    word = kFnvOffset;
+    in_word = false;
   };
   for (size_t i = 0; i < text.size();) {
     const size_t start = i;

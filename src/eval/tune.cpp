@@ -102,7 +102,10 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
       for (double tau : tau_grid)
         for (bool gate : gate_grid) {
           SmacsParams p = base;
-          p.rps.task_gate = gate, p.rps.neighbors = n, p.rps.tau = tau, p.rps.beta = beta;
+          p.rps.task_gate = gate;
+          p.rps.neighbors = n;
+          p.rps.tau = tau;
+          p.rps.beta = beta;
           rps.push_back(p);
         }
   const SmacsParams rps_best = one_standard_error(score_all(rps, "rps_top1"));
@@ -113,7 +116,9 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
     for (size_t k : k_grid)
       for (double drop : drop_grid) {
         SmacsParams p = rps_best;
-        p.k = k, p.posterior.alpha = alpha, p.p_drop = drop;
+        p.k = k;
+        p.posterior.alpha = alpha;
+        p.p_drop = drop;
         posterior.push_back(p);
       }
   const auto fixed_scores = score_all(posterior, "smacs");

@@ -8,6 +8,15 @@ namespace smacs {
 
 namespace {
 
+// What the HTTP call's outcome says about the reply (body and content are the caller's).
+void copy_outcome(const HttpResult& r, BackendReply& reply) {
+  reply.ok = r.ok;
+  reply.status = r.status;
+  reply.error = r.error;
+  reply.attempts = r.attempts;
+  reply.timed_out = r.timed_out;
+}
+
 class HttpBackend : public Backend {
  public:
   explicit HttpBackend(HttpBackendConfig c)
@@ -35,9 +44,11 @@ class HttpBackend : public Backend {
     };
     const HttpResult r = pool_.post("/chat/completions", upstream_payload(request, false), deadline,
                                     parsed, "an OpenAI chat completion");
-    reply.ok = r.ok, reply.status = r.status, reply.error = r.error, reply.attempts = r.attempts;
-    reply.timed_out = r.timed_out;
-    if (!r.ok) reply.body = nullptr, reply.content.clear();
+    copy_outcome(r, reply);
+    if (!r.ok) {
+      reply.body = nullptr;
+      reply.content.clear();
+    }
     reply.latency_ms = ms_since(start);
     return reply;
   }
@@ -49,8 +60,7 @@ class HttpBackend : public Backend {
     const HttpResult r =
         pool_.post_stream("/chat/completions", upstream_payload(request, true), deadline, on_bytes);
     BackendReply reply;
-    reply.ok = r.ok, reply.status = r.status, reply.error = r.error, reply.attempts = r.attempts;
-    reply.timed_out = r.timed_out;
+    copy_outcome(r, reply);
     reply.latency_ms = ms_since(start);
     return reply;
   }

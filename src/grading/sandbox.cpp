@@ -47,7 +47,9 @@ std::string find_program(const std::string& name) {
   const int out = ::open("output.txt", O_WRONLY | O_CREAT | O_TRUNC, 0600);
   const int devnull = ::open("/dev/null", O_RDONLY);
   if (out < 0 || devnull < 0) ::_exit(125);
-  ::dup2(devnull, 0), ::dup2(out, 1), ::dup2(out, 2);
+  ::dup2(devnull, 0);
+  ::dup2(out, 1);
+  ::dup2(out, 2);
   const char* argv[] = {python, "-I", "-B", "main.py", nullptr};
   const char* envp[] = {"PATH=/usr/bin:/bin", "HOME=/nonexistent", "LANG=C.UTF-8", nullptr};
   ::execve(python, const_cast<char* const*>(argv), const_cast<char* const*>(envp));

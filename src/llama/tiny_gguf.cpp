@@ -41,8 +41,10 @@ Vocab make_vocab(uint32_t size) {
   const std::string space = "\xE2\x96\x81";  // SentencePiece's word-start marker
   v.add(space, kNormal);
   std::vector<std::string> pieces;
-  for (char a = 'a'; a <= 'z'; ++a)
-    pieces.push_back(space + a), pieces.push_back(std::string(1, a));
+  for (char a = 'a'; a <= 'z'; ++a) {
+    pieces.push_back(space + a);
+    pieces.push_back(std::string(1, a));
+  }
   for (char a = 'a'; a <= 'z'; ++a)
     for (char b = 'a'; b <= 'z'; ++b) pieces.push_back(std::string{a, b});
   for (size_t i = 0; v.text.size() < size; ++i)

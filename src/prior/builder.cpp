@@ -25,7 +25,7 @@ nlohmann::json chat_request(const std::string& question) {
 
 BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
                         std::vector<ModelEndpoint>& models, const BuildOptions& options,
-                        const BuildProgress& progress) {
+                        const Progress& progress) {
   const std::vector<AnswerKind> graders = default_graders(questions);
   std::vector<int64_t> question_ids;
   for (const auto& q : questions) question_ids.push_back(bank.add_question(q));

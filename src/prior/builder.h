@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "bank/bank_store.h"
+#include "core/progress.h"
 #include "generation/backend.h"
 #include "grading/grader.h"
 
@@ -30,12 +31,10 @@ struct BuildReport {
   std::vector<std::string> first_errors;
 };
 
-using BuildProgress = std::function<void(size_t done, size_t total)>;
-
 // Adds `questions` (labelled: gold or tests) to the bank and fills in every model's result.
 BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
                         std::vector<ModelEndpoint>& models, const BuildOptions& options,
-                        const BuildProgress& progress = {});
+                        const Progress& progress = {});
 
 // The bank's own questions, or a seeded sample of `sample` of them (0 = all): what add-model asks.
 std::vector<Record> bank_questions(const BankFile& bank, size_t sample, uint64_t seed);

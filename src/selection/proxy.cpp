@@ -62,10 +62,18 @@ Proxy proxy_scores(const PriorBank& bank, std::span<const Neighbor> nb,
     double task_num = 0, task_den = 0;  // the task mean, mixed by the neighbours' task shares
     for (size_t t = 0; t < share.size(); ++t) {
       const float tm = bank.task_mean[t][m];
-      if (share[t] > 0 && !is_missing(tm)) task_num += share[t] * tm, task_den += share[t];
+      if (share[t] <= 0 || is_missing(tm)) continue;
+      task_num += share[t] * tm;
+      task_den += share[t];
     }
-    if (task_den > 0) num += p.beta * task_num / task_den, den += p.beta;
-    if (!is_missing(bank.global_mean[m])) num += p.gamma * bank.global_mean[m], den += p.gamma;
+    if (task_den > 0) {
+      num += p.beta * task_num / task_den;
+      den += p.beta;
+    }
+    if (!is_missing(bank.global_mean[m])) {
+      num += p.gamma * bank.global_mean[m];
+      den += p.gamma;
+    }
     out.score[j] = den > 0 ? num / den : 0.0;
   }
   return out;

@@ -471,7 +471,10 @@ HttpServer::~HttpServer() {
 void HttpServer::route(const std::string& method, const std::string& path, HttpHandler handler,
                        bool inline_handler) {
   Route r{method, path, false, std::move(handler), inline_handler};
-  if (!r.path.empty() && r.path.back() == '*') r.path.pop_back(), r.prefix = true;
+  if (!r.path.empty() && r.path.back() == '*') {
+    r.path.pop_back();
+    r.prefix = true;
+  }
   impl_->routes.push_back(std::move(r));
 }
 
