@@ -77,9 +77,9 @@ class InProcess {
   double generate() {
     const BackendReply reply =
         backend_->complete(request_, Clock::now() + std::chrono::minutes(10));
-    if (!reply.ok) throw Error("in-process generation failed: " + reply.error);
-    if (reply.body["usage"]["completion_tokens"] != tokens_) throw Error("short generation");
-    return reply.body["timings"]["predicted_per_second"].get<double>();
+    if (!reply.ok()) throw Error("in-process generation failed: " + reply.error().message);
+    if (reply->body["usage"]["completion_tokens"] != tokens_) throw Error("short generation");
+    return reply->body["timings"]["predicted_per_second"].get<double>();
   }
 
  private:

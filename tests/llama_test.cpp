@@ -90,7 +90,8 @@ TEST(LlamaModel, MissingCorruptAndTruncatedFilesGiveClearErrors) {
   EXPECT_NE(test::error_of([] { load_gguf_model("/nonexistent/m.gguf"); }).find("does not exist"),
             std::string::npos);
   const std::string text = test::write_temp("not-a-model.gguf", "hello, I am not a model\n");
-  EXPECT_NE(test::error_of([&] { load_gguf_model(text); }).find("is not a GGUF file"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { load_gguf_model(text); }).find("is not a GGUF file"),
+            std::string::npos);
   std::ifstream in(tiny_model(), std::ios::binary);
   std::string head(4096, '\0');
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
@@ -107,44 +108,45 @@ TEST(LlamaBackend, GeneratesExactlyTheRequestedTokensDeterministically) {
   auto backend =
       make_llama_backend({.name = "tiny", .gguf = tiny_model(), .context = 256, .threads = 2});
   const BackendReply a = backend->complete(chat("Say something.", 12), in_seconds(60));
-  ASSERT_TRUE(a.ok) << a.error;
-  EXPECT_EQ(a.body["usage"]["completion_tokens"], 12);
-  EXPECT_GT(a.body["usage"]["prompt_tokens"].get<int>(), 5);
-  EXPECT_EQ(a.body["choices"][0]["finish_reason"], "length");
-  EXPECT_EQ(a.body["model"], "tiny");
-  EXPECT_GT(a.body["timings"]["predicted_per_second"].get<double>(), 0);
-  EXPECT_FALSE(a.content.empty());
-  EXPECT_NO_THROW((void)json(a.content).dump());  // valid UTF-8 even from random byte tokens
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->body["usage"]["completion_tokens"], 12);
+  EXPECT_GT(a->body["usage"]["prompt_tokens"].get<int>(), 5);
+  EXPECT_EQ(a->body["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(a->body["model"], "tiny");
+  EXPECT_GT(a->body["timings"]["predicted_per_second"].get<double>(), 0);
+  EXPECT_FALSE(a->content.empty());
+  EXPECT_NO_THROW((void)json(a->content).dump());  // valid UTF-8 even from random byte tokens
   const BackendReply b = backend->complete(chat("Say something.", 12), in_seconds(60));
-  EXPECT_EQ(a.content, b.content);  // greedy: same prompt, same reply
+  EXPECT_EQ(a->content, b->content);  // greedy: same prompt, same reply
   json sampled = chat("Say something.", 12, 1.0);
   sampled["seed"] = 7;
   const BackendReply c = backend->complete(sampled, in_seconds(60));
   const BackendReply d = backend->complete(sampled, in_seconds(60));
-  ASSERT_TRUE(c.ok && d.ok);
-  EXPECT_EQ(c.content, d.content);  // sampling is seeded
+  ASSERT_TRUE(c.ok() && d.ok());
+  EXPECT_EQ(c->content, d->content);  // sampling is seeded
 }
 
 TEST(LlamaBackend, RejectsBadRequestsAndPromptsLongerThanTheContext) {
   auto backend =
       make_llama_backend({.name = "tiny", .gguf = tiny_model(), .context = 64, .threads = 1});
   const BackendReply too_long = backend->complete(chat(std::string(400, 'x'), 4), in_seconds(30));
-  EXPECT_FALSE(too_long.ok);
-  EXPECT_EQ(too_long.status, 400);
+  EXPECT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.error().status, 400);
   // llama.cpp rounds the context up to 256 tokens
-  EXPECT_NE(too_long.error.find("the context holds 256"), std::string::npos) << too_long.error;
+  EXPECT_NE(too_long.error().message.find("the context holds 256"), std::string::npos)
+      << too_long.error().message;
   const BackendReply no_messages = backend->complete({{"model", "x"}}, in_seconds(30));
-  EXPECT_EQ(no_messages.status, 400);
+  EXPECT_EQ(no_messages.error().status, 400);
   const BackendReply zero = backend->complete(chat("hi", 0), in_seconds(30));
-  EXPECT_EQ(zero.status, 400);
+  EXPECT_EQ(zero.error().status, 400);
   json wild = chat("hi", 3);  // out-of-range numbers are clamped, never undefined behaviour
   wild["seed"] = -5, wild["top_k"] = 1e300, wild["top_p"] = 7, wild["temperature"] = -1;
-  EXPECT_TRUE(backend->complete(wild, in_seconds(30)).ok);
+  EXPECT_TRUE(backend->complete(wild, in_seconds(30)).ok());
   wild["max_tokens"] = 1e300;  // more than the context: cut to what fits
   const BackendReply capped = backend->complete(wild, in_seconds(30));
-  ASSERT_TRUE(capped.ok) << capped.error;
-  EXPECT_LE(capped.body["usage"]["total_tokens"].get<int>(), 256);
-  EXPECT_TRUE(backend->complete(chat("hi", 3), in_seconds(30)).ok);  // still serving
+  ASSERT_TRUE(capped.ok()) << capped.error().message;
+  EXPECT_LE(capped->body["usage"]["total_tokens"].get<int>(), 256);
+  EXPECT_TRUE(backend->complete(chat("hi", 3), in_seconds(30)).ok());  // still serving
 }
 
 TEST(LlamaBackend, ServesConcurrentRequestsFromItsQueue) {
@@ -158,9 +160,9 @@ TEST(LlamaBackend, ServesConcurrentRequestsFromItsQueue) {
   std::set<std::string> contents;
   for (auto& f : replies) {
     const BackendReply r = f.get();
-    ASSERT_TRUE(r.ok) << r.error;
-    EXPECT_EQ(r.body["usage"]["completion_tokens"], 8);
-    contents.insert(r.content);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->body["usage"]["completion_tokens"], 8);
+    contents.insert(r->content);
   }
   EXPECT_GT(contents.size(), 1u);  // each request got its own prompt, not a neighbour's
 }
@@ -176,18 +178,18 @@ TEST(LlamaBackend, RefusesWhenTheQueueIsFullAndHonoursTheDeadline) {
                             [&] { return backend->complete(chat("b", 4), in_seconds(60)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const BackendReply refused = backend->complete(chat("c", 4), in_seconds(60));
-  EXPECT_FALSE(refused.ok);
-  EXPECT_EQ(refused.status, 429);
-  long_one.get();
-  EXPECT_TRUE(waiting.get().ok);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().status, 429);
+  EXPECT_TRUE(long_one.get().ok());
+  EXPECT_TRUE(waiting.get().ok());
   // a deadline shorter than the generation stops it
   const auto start = Clock::now();
   const BackendReply late =
       backend->complete(chat("d", 1000), Clock::now() + std::chrono::milliseconds(50));
-  EXPECT_FALSE(late.ok);
-  EXPECT_NE(late.error.find("timed out"), std::string::npos);
+  EXPECT_FALSE(late.ok());
+  EXPECT_NE(late.error().message.find("timed out"), std::string::npos);
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
-  EXPECT_TRUE(backend->complete(chat("e", 2), in_seconds(30)).ok);  // the slot is free again
+  EXPECT_TRUE(backend->complete(chat("e", 2), in_seconds(30)).ok());  // the slot is free again
 }
 
 TEST(LlamaEmbedder, GivesUnitVectorsOfTheModelsWidth) {

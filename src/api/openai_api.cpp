@@ -64,11 +64,11 @@ std::optional<std::string> content_text(const json& content) {
 
 namespace {
 
-ParsedChat fail(std::string message, std::string param = "") {
-  ParsedChat p;
-  p.error.message = std::move(message);
-  p.error.param = std::move(param);
-  return p;
+Failure<ApiError> fail(std::string message, std::string param = "") {
+  ApiError e;
+  e.message = std::move(message);
+  e.param = std::move(param);
+  return failure(std::move(e));
 }
 
 // OpenAI's ranges for the sampling fields: (message, param) of the first one outside them.
@@ -105,7 +105,7 @@ std::optional<std::pair<std::string, std::string>> out_of_range(const json& body
 
 }  // namespace
 
-ParsedChat parse_chat_request(std::string_view text) {
+Result<ChatRequest, ApiError> parse_chat_request(std::string_view text) {
   if (json_nesting(text) > kMaxJsonDepth)
     return fail("the request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
                 " levels");
@@ -176,9 +176,7 @@ ParsedChat parse_chat_request(std::string_view text) {
   req.model = model->get<std::string>();
   req.stream = stream != body.end() && stream->is_boolean() && stream->get<bool>();
   req.body = std::move(body);
-  ParsedChat p;
-  p.request = std::move(req);
-  return p;
+  return req;
 }
 
 json completion_body(const std::string& id, const std::string& model, const std::string& content,

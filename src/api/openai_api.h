@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/result.h"
+
 namespace smacs {
 
 struct ApiError {
@@ -39,12 +41,8 @@ struct ChatRequest {
   std::optional<double> max_cost_usd;
 };
 
-struct ParsedChat {
-  std::optional<ChatRequest> request;
-  ApiError error;  // meaningful when !request
-};
-
-ParsedChat parse_chat_request(std::string_view body);
+// The request, or why it is not one (a 400 naming the field).
+Result<ChatRequest, ApiError> parse_chat_request(std::string_view body);
 
 // The text of a message's content: a string, or an array of {"type":"text","text":...}
 // parts joined by newlines; nullopt when it is neither.

@@ -31,24 +31,26 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
                                 Deadline deadline,
                                 const std::function<bool(const std::string&)>& usable,
                                 const std::string& what) const {
-  HttpResult r;
+  HttpError err;
   auto client = acquire(deadline);
-  if (!client)
-    r.error = "no free connection before the deadline (max_concurrency " +
-              std::to_string(endpoint_.max_connections) + ")",
-    r.timed_out = true;
-  for (int attempt = 0; client && attempt <= endpoint_.retries; ++attempt) {
+  if (!client) {
+    err.message = "no free connection before the deadline (max_concurrency " +
+                  std::to_string(endpoint_.max_connections) + ")";
+    err.timed_out = true;
+    return failure(std::move(err));
+  }
+  for (int attempt = 0; attempt <= endpoint_.retries; ++attempt) {
     const double left_ms = ms_between(Clock::now(), deadline);
     if (left_ms <= 1) {
-      r.error = r.error.empty() ? "deadline passed" : r.error + "; deadline passed";
-      r.timed_out = true;
+      err.message = err.message.empty() ? "deadline passed" : err.message + "; deadline passed";
+      err.timed_out = true;
       break;
     }
     if (attempt > 0) {  // exponential backoff, never past the deadline
       const double wait = std::min<double>(endpoint_.backoff_ms << (attempt - 1), left_ms - 1);
       std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(wait));
     }
-    ++r.attempts;
+    ++err.attempts;
     const double budget =
         std::min<double>(endpoint_.timeout_ms, ms_between(Clock::now(), deadline));
     const auto timeout =
@@ -57,51 +59,48 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
     client->set_read_timeout(timeout);
     client->set_write_timeout(timeout);
     auto res = client->Post(base_path_ + path, payload, "application/json");
-    r.timed_out = false;
+    err.timed_out = false;
     if (!res) {
-      r.status = 0;
+      err.status = 0;
       const auto e = res.error();
-      r.timed_out = e == httplib::Error::Read || e == httplib::Error::Write ||
-                    e == httplib::Error::ConnectionTimeout;
-      r.error = (r.timed_out ? "timed out: " : "connection failed: ") + httplib::to_string(e);
+      err.timed_out = e == httplib::Error::Read || e == httplib::Error::Write ||
+                      e == httplib::Error::ConnectionTimeout;
+      err.message = (err.timed_out ? "timed out: " : "connection failed: ") + httplib::to_string(e);
     } else if (res->status != 200) {
-      r.status = res->status;
-      r.error = "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200);
+      err.status = res->status;
+      err.message = "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200);
     } else if (usable && !usable(res->body)) {
-      r.status = 502;  // garbage is worth one more try
-      r.error = "malformed reply (not " + what + "): " + res->body.substr(0, 120);
+      err.status = 502;  // garbage is worth one more try
+      err.message = "malformed reply (not " + what + "): " + res->body.substr(0, 120);
     } else {
-      r.ok = true;
-      r.status = 200;
-      r.error.clear();
-      r.body = std::move(res->body);
-      break;
+      release(std::move(client));
+      return HttpReply{std::move(res->body), err.attempts};
     }
-    if (!retryable(r.status)) break;
+    if (!retryable(err.status)) break;
   }
-  if (client) release(std::move(client));
-  return r;
+  release(std::move(client));
+  return failure(std::move(err));
 }
 
 HttpResult HttpClientPool::post_stream(
     const std::string& path, const std::string& payload, Deadline deadline,
     const std::function<bool(std::string_view)>& on_bytes) const {
-  HttpResult r;
+  HttpError err;
   auto client = acquire(deadline);
   if (!client) {
-    r.error = "no free connection before the deadline";
-    r.timed_out = true;
-    return r;
+    err.message = "no free connection before the deadline";
+    err.timed_out = true;
+    return failure(std::move(err));
   }
   bool streamed = false;
   for (int attempt = 0; attempt <= endpoint_.retries && !streamed; ++attempt) {
     const double left_ms = ms_between(Clock::now(), deadline);
     if (left_ms <= 1) {
-      r.error = "deadline passed";
-      r.timed_out = true;
+      err.message = "deadline passed";
+      err.timed_out = true;
       break;
     }
-    ++r.attempts;
+    ++err.attempts;
     const auto timeout = std::chrono::microseconds(
         static_cast<int64_t>(std::min<double>(endpoint_.timeout_ms, left_ms) * 1000));
     client->set_connection_timeout(timeout);
@@ -130,24 +129,24 @@ HttpResult HttpClientPool::post_stream(
     httplib::Response res;
     httplib::Error error = httplib::Error::Success;
     const bool sent = client->send(req, res, error);
-    r.status = status;
-    r.timed_out = false;
+    err.status = status;
+    err.timed_out = false;
     if (sent && status == 200) {
-      r.ok = true;
-      r.error.clear();
-      break;
+      release(std::move(client));
+      return HttpReply{"", err.attempts};
     }
     if (status != 0 && status != 200) {
-      r.error = "HTTP " + std::to_string(status) + ": " + refused;
+      err.message = "HTTP " + std::to_string(status) + ": " + refused;
     } else {
-      r.timed_out = error == httplib::Error::Read || error == httplib::Error::Write ||
-                    error == httplib::Error::ConnectionTimeout || Clock::now() >= deadline;
-      r.error = (r.timed_out ? "timed out: " : "connection failed: ") + httplib::to_string(error);
+      err.timed_out = error == httplib::Error::Read || error == httplib::Error::Write ||
+                      error == httplib::Error::ConnectionTimeout || Clock::now() >= deadline;
+      err.message =
+          (err.timed_out ? "timed out: " : "connection failed: ") + httplib::to_string(error);
     }
     if (!retryable(status)) break;
   }
   release(std::move(client));
-  return r;
+  return failure(std::move(err));
 }
 
 // A keep-alive client from the pool; waits (until the deadline) while all are busy.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/deadline.h"
+#include "core/result.h"
 
 namespace httplib {
 class Client;
@@ -28,14 +29,19 @@ struct HttpEndpoint {
   int backoff_ms = 50;     // first retry delay, doubled each time
 };
 
-struct HttpResult {
-  bool ok = false;
-  int status = 0;     // last HTTP status, 0 when no response came
-  std::string body;   // the usable reply (ok)
-  std::string error;  // why not (!ok)
+struct HttpReply {
+  std::string body;  // the usable reply (post_stream: empty, the body went to on_bytes)
   int attempts = 0;
-  bool timed_out = false;  // !ok because time ran out (a read timeout or the deadline)
 };
+
+struct HttpError {
+  int status = 0;          // last HTTP status, 0 when no response came
+  std::string message;     // why the call failed
+  bool timed_out = false;  // time ran out (a read timeout or the deadline)
+  int attempts = 0;
+};
+
+using HttpResult = Result<HttpReply, HttpError>;
 
 class HttpClientPool {
  public:
@@ -50,7 +56,7 @@ class HttpClientPool {
 
   // POSTs `payload` and hands the 200 reply's body to `on_bytes` as it arrives (false: stop).
   // Retries only failures before the first byte. A non-200 reply's body (its start) is in
-  // the result's `error`, not streamed.
+  // the error's message, not streamed.
   HttpResult post_stream(const std::string& path, const std::string& payload, Deadline deadline,
                          const std::function<bool(std::string_view)>& on_bytes) const;
 

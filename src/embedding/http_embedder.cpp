@@ -53,7 +53,9 @@ class HttpEmbedder final : public Embedder {
                               std::chrono::milliseconds(50 << attempts);
     const HttpResult r = pool_.post("/embeddings", payload.dump(), deadline, parsed,
                                     std::to_string(batch.size()) + " embeddings of one width");
-    if (!r.ok) throw Error("embedder " + config_.base_url + " (" + config_.model + "): " + r.error);
+    if (!r.ok())
+      throw Error("embedder " + config_.base_url + " (" + config_.model +
+                  "): " + r.error().message);
     return vecs;
   }
 

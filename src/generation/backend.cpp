@@ -22,18 +22,18 @@ std::optional<double> Price::cost_of(const nlohmann::json& reply_body) const {
 BackendReply Backend::stream(const nlohmann::json& request, Deadline deadline,
                              const std::function<bool(std::string_view)>& on_bytes) {
   BackendReply r = complete(request, deadline);
-  if (!r.ok) return r;
-  const nlohmann::json& choice = r.body["choices"][0];
+  if (!r.ok()) return r;
+  const nlohmann::json& choice = r->body["choices"][0];
   const auto options = request.find("stream_options");
   const bool usage =
       options != request.end() && options->is_object() && options->value("include_usage", false);
-  const std::string id = r.body.value("id", std::string("chatcmpl-stream"));
+  const std::string id = r->body.value("id", std::string("chatcmpl-stream"));
   for (const auto& event :
-       completion_sse(id, r.body.value("model", name()), choice["message"],
+       completion_sse(id, r->body.value("model", name()), choice["message"],
                       choice.value("finish_reason", nlohmann::json("stop")), nullptr,
-                      usage ? r.body.value("usage", nlohmann::json()) : nlohmann::json()))
+                      usage ? r->body.value("usage", nlohmann::json()) : nlohmann::json()))
     if (!on_bytes(event)) break;
-  r.body = nullptr;
+  r->body = nullptr;
   return r;
 }
 

@@ -10,22 +10,36 @@
 #include <string_view>
 
 #include "core/deadline.h"
+#include "core/result.h"
 
 namespace smacs {
 
-struct BackendReply {
-  bool ok = false;
-  std::string content{};  // the assistant message text (ok)
-  nlohmann::json body;    // the upstream response JSON (ok)
-  int status = 0;         // last HTTP status, 0 when no response came
-  std::string error{};    // why it failed (!ok)
+// What a backend answered.
+struct Completion {
+  std::string content{};  // the assistant message text
+  nlohmann::json body;    // the upstream response JSON (null after streaming: it went out)
   double latency_ms = 0;  // wall time including retries
   int attempts = 0;
-  bool timed_out = false;  // !ok because time ran out
+};
+
+// Why a backend gave no answer.
+struct BackendError {
+  int status = 0;  // last HTTP status, 0 when no response came
+  std::string message{};
+  bool timed_out = false;  // time ran out
+  double latency_ms = 0;   // wall time including retries
+  int attempts = 0;
   // The backend refused the request itself (a 4xx other than 408 and 429): the request is at
   // fault, not the backend, and no retry elsewhere would help.
   bool refused() const { return status >= 400 && status < 500 && status != 408 && status != 429; }
 };
+
+using BackendReply = Result<Completion, BackendError>;
+
+// The wall time of one call, answered or not.
+inline double latency_ms(const BackendReply& r) {
+  return r.ok() ? r->latency_ms : r.error().latency_ms;
+}
 
 // One token count from an OpenAI reply's `usage` (e.g. "prompt_tokens"); -1 when absent.
 int64_t usage_tokens(const nlohmann::json& reply_body, const char* key);

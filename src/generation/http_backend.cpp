@@ -8,13 +8,10 @@ namespace smacs {
 
 namespace {
 
-// What the HTTP call's outcome says about the reply (body and content are the caller's).
-void copy_outcome(const HttpResult& r, BackendReply& reply) {
-  reply.ok = r.ok;
-  reply.status = r.status;
-  reply.error = r.error;
-  reply.attempts = r.attempts;
-  reply.timed_out = r.timed_out;
+// A failed HTTP call as a backend failure.
+BackendReply failed(const HttpResult& r, Clock::time_point start) {
+  const HttpError& e = r.error();
+  return failure(BackendError{e.status, e.message, e.timed_out, ms_since(start), e.attempts});
 }
 
 class HttpBackend : public Backend {
@@ -30,7 +27,7 @@ class HttpBackend : public Backend {
 
   BackendReply complete(const nlohmann::json& request, Deadline deadline) override {
     const auto start = Clock::now();
-    BackendReply reply;
+    Completion reply;
     auto parsed = [&reply](const std::string& body) {
       try {
         reply.body = parse_json_body(body);
@@ -44,11 +41,8 @@ class HttpBackend : public Backend {
     };
     const HttpResult r = pool_.post("/chat/completions", upstream_payload(request, false), deadline,
                                     parsed, "an OpenAI chat completion");
-    copy_outcome(r, reply);
-    if (!r.ok) {
-      reply.body = nullptr;
-      reply.content.clear();
-    }
+    if (!r.ok()) return failed(r, start);
+    reply.attempts = r->attempts;
     reply.latency_ms = ms_since(start);
     return reply;
   }
@@ -59,10 +53,9 @@ class HttpBackend : public Backend {
     const auto start = Clock::now();
     const HttpResult r =
         pool_.post_stream("/chat/completions", upstream_payload(request, true), deadline, on_bytes);
-    BackendReply reply;
-    copy_outcome(r, reply);
-    reply.latency_ms = ms_since(start);
-    return reply;
+    if (!r.ok()) return failed(r, start);
+    return Completion{
+        .content = "", .body = nullptr, .latency_ms = ms_since(start), .attempts = r->attempts};
   }
 
  private:

@@ -130,16 +130,16 @@ class LlamaBackend final : public Backend {
     {
       std::lock_guard lock(mu_);
       if (queue_.size() >= config_.max_queue)
-        return failure(429, "busy: " + std::to_string(queue_.size()) + " requests waiting", start);
+        return failed(429, "busy: " + std::to_string(queue_.size()) + " requests waiting", start);
       queue_.push_back(job);
     }
     cv_.notify_one();
     if (done.wait_until(deadline) != std::future_status::ready) {
       job->abandoned = true;
-      return failure(0, "timed out (deadline reached while queued or generating)", start);
+      return failed(0, "timed out (deadline reached while queued or generating)", start);
     }
     BackendReply r = done.get();
-    r.latency_ms = ms_since(start);
+    (r.ok() ? r->latency_ms : r.error().latency_ms) = ms_since(start);
     return r;
   }
 
@@ -175,34 +175,30 @@ class LlamaBackend final : public Backend {
         queue_.pop_front();
       }
       if (job->expired()) {
-        job->reply.set_value(failure(0, "timed out while queued", Clock::now()));
+        job->reply.set_value(failed(0, "timed out while queued", Clock::now()));
         continue;
       }
       slot.running = job.get();
-      BackendReply r;
-      try {
-        r = generate(slot, read_request(job->request, config_), *job);
-      } catch (const Error& e) {
-        r = failure(400, e.what(), Clock::now());
-      }
+      BackendReply r = [&]() -> BackendReply {
+        try {
+          return generate(slot, read_request(job->request, config_), *job);
+        } catch (const Error& e) {
+          return failed(400, e.what(), Clock::now());
+        }
+      }();
       slot.running = nullptr;
       job->reply.set_value(std::move(r));
     }
     std::lock_guard lock(mu_);  // fail what is still queued at shutdown
-    for (auto& job : queue_) job->reply.set_value(failure(503, "backend stopped", Clock::now()));
+    for (auto& job : queue_) job->reply.set_value(failed(503, "backend stopped", Clock::now()));
     queue_.clear();
   }
 
   BackendReply generate(Slot& slot, const Generation& g, const Job& job);
 
-  BackendReply failure(int status, const std::string& why, Clock::time_point start) const {
-    BackendReply r;
-    r.status = status;
-    r.error = why;
-    r.timed_out = status == 0 && why.rfind("timed out", 0) == 0;
-    r.attempts = 1;
-    r.latency_ms = ms_since(start);
-    return r;
+  BackendReply failed(int status, const std::string& why, Clock::time_point start) const {
+    const bool timed_out = status == 0 && why.rfind("timed out", 0) == 0;
+    return smacs::failure(BackendError{status, why, timed_out, ms_since(start), 1});
   }
 
   LlamaBackendConfig config_;
@@ -225,17 +221,17 @@ BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& 
   const int n_ctx = static_cast<int>(llama_n_ctx(ctx));
   const int n_prompt = static_cast<int>(prompt.size());
   if (n_prompt + 1 > n_ctx)
-    return failure(400,
-                   "the prompt is " + std::to_string(n_prompt) + " tokens; the context holds " +
-                       std::to_string(n_ctx),
-                   start);
+    return failed(400,
+                  "the prompt is " + std::to_string(n_prompt) + " tokens; the context holds " +
+                      std::to_string(n_ctx),
+                  start);
   const int max_tokens = std::min(g.max_tokens, n_ctx - n_prompt);
   llama_memory_clear(llama_get_memory(ctx), true);
   const int n_batch = static_cast<int>(llama_n_batch(ctx));
   for (int i = 0; i < n_prompt; i += n_batch)
     if (llama_decode(ctx, llama_batch_get_one(prompt.data() + i, std::min(n_batch, n_prompt - i))))
-      return failure(job.expired() ? 0 : 500,
-                     job.expired() ? "timed out" : "prompt decoding failed", start);
+      return failed(job.expired() ? 0 : 500, job.expired() ? "timed out" : "prompt decoding failed",
+                    start);
   const double prompt_ms = ms_since(start);
   const auto gen_start = Clock::now();
   auto sampler = make_sampler(g);
@@ -258,13 +254,11 @@ BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& 
     }
     if (n_gen == max_tokens) break;
     if (llama_decode(ctx, llama_batch_get_one(&tok, 1)))
-      return failure(job.expired() ? 0 : 500, job.expired() ? "timed out" : "decoding failed",
-                     start);
+      return failed(job.expired() ? 0 : 500, job.expired() ? "timed out" : "decoding failed",
+                    start);
   }
   const double gen_ms = ms_since(gen_start);
-  BackendReply r;
-  r.ok = true;
-  r.status = 200;
+  Completion r;
   r.attempts = 1;
   r.content = valid_utf8(text);
   const json usage = {{"prompt_tokens", n_prompt},

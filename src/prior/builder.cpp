@@ -21,6 +21,30 @@ nlohmann::json chat_request(const std::string& question) {
           {"temperature", 0}};
 }
 
+// Asks one model one question, grades the answer and stores it. Returns why it could not
+// (the model failed, or grading threw), or nullopt when the result is stored.
+std::optional<std::string> ask_grade_store(BankFile& bank, const Record& q, AnswerKind grader,
+                                           const Job& job, int64_t model_id,
+                                           const ModelEndpoint& model,
+                                           const BuildOptions& options) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options.request_timeout_ms);
+  const BackendReply reply = model.backend->complete(chat_request(q.question), deadline);
+  if (!reply.ok()) return model.backend->name() + " on " + q.id + ": " + reply.error().message;
+  ResultRow row;
+  row.response = reply->content;
+  row.latency_ms = reply->latency_ms;
+  row.prompt_tokens = usage_tokens(reply->body, "prompt_tokens");
+  row.completion_tokens = usage_tokens(reply->body, "completion_tokens");
+  if (const auto cost = model.price.cost_of(reply->body)) row.cost = static_cast<float>(*cost);
+  try {
+    row.score = static_cast<float>(grade_response(q, grader, reply->content, options.code_limits));
+    bank.put_result(job.question_id, model_id, row);
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    return q.id + ": " + e.what();
+  }
+}
+
 }  // namespace
 
 BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
@@ -56,36 +80,12 @@ BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
       workers.emplace_back([&, m] {
         for (size_t k; (k = (*next[m])++) < jobs[m].size();) {
           const Job& job = jobs[m][k];
-          const Record& q = questions[job.question];
-          const auto deadline =
-              Clock::now() + std::chrono::milliseconds(options.request_timeout_ms);
-          const BackendReply reply =
-              models[m].backend->complete(chat_request(q.question), deadline);
-          if (reply.ok) {
-            ResultRow row;
-            row.response = reply.content;
-            row.latency_ms = reply.latency_ms;
-            row.prompt_tokens = usage_tokens(reply.body, "prompt_tokens");
-            row.completion_tokens = usage_tokens(reply.body, "completion_tokens");
-            if (const auto cost = models[m].price.cost_of(reply.body))
-              row.cost = static_cast<float>(*cost);
-            try {
-              row.score = static_cast<float>(
-                  grade_response(q, graders[job.question], reply.content, options.code_limits));
-              bank.put_result(job.question_id, model_ids[m], row);
-              ++stored;
-            } catch (const std::exception& e) {
-              ++failed;
-              std::lock_guard lock(errors_mutex);
-              if (report.first_errors.size() < 5)
-                report.first_errors.push_back(q.id + ": " + e.what());
-            }
-          } else {
-            ++failed;
+          const auto error = ask_grade_store(bank, questions[job.question], graders[job.question],
+                                             job, model_ids[m], models[m], options);
+          ++(error ? failed : stored);
+          if (error) {
             std::lock_guard lock(errors_mutex);
-            if (report.first_errors.size() < 5)
-              report.first_errors.push_back(models[m].backend->name() + " on " + q.id + ": " +
-                                            reply.error);
+            if (report.first_errors.size() < 5) report.first_errors.push_back(*error);
           }
           const size_t d = ++done;
           if (progress) progress(d, total);

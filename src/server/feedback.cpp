@@ -19,22 +19,22 @@ void Gateway::remember(const std::string& id, const std::string& question,
   }
 }
 
-Gateway::FeedbackResult Gateway::feedback(const std::string& id, const std::string& named,
-                                          float score, const std::string& owner) {
+Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std::string& named,
+                                                float score, const std::string& owner) {
   std::lock_guard lock(feedback_mutex_);
   const auto it = remembered_.find(id);
   // Another key's answer is reported as unknown: ids are not to be probed.
   if (it == remembered_.end() || it->second.owner != owner)
-    return {"",
-            ApiError{404, "invalid_request_error",
-                     "no recent SMACS answer has the id '" + id + "' (or it was scored already)",
-                     "id", "unknown_answer"}};
+    return failure(
+        ApiError{404, "invalid_request_error",
+                 "no recent SMACS answer has the id '" + id + "' (or it was scored already)", "id",
+                 "unknown_answer"});
   const Remembered& r = it->second;
   const std::string model = named.empty() ? r.chosen : named;
   if (std::find(r.answered.begin(), r.answered.end(), model) == r.answered.end())
-    return {"",
-            ApiError{400, "invalid_request_error", "'" + model + "' did not answer '" + id + "'",
-                     "model", "model_not_in_answer"}};
+    return failure(ApiError{400, "invalid_request_error",
+                            "'" + model + "' did not answer '" + id + "'", "model",
+                            "model_not_in_answer"});
 
   Record row;
   row.id = "feedback:" + id;
@@ -52,7 +52,7 @@ Gateway::FeedbackResult Gateway::feedback(const std::string& id, const std::stri
   merge_into(data, std::move(one));
   reload(build_bank(std::move(data), options_of(current->bank)));
   remembered_.erase(it);  // one score per answer
-  return {model, std::nullopt};
+  return model;
 }
 
 }  // namespace smacs

@@ -74,7 +74,7 @@ namespace {
 
 // What a candidate answered, for agreement: its text, or for tool calls the functions and
 // their arguments in canonical JSON (same call = same string, whatever the key order).
-std::string candidate_text(const BackendReply& r) {
+std::string candidate_text(const Completion& r) {
   const json& message = r.body["choices"][0]["message"];
   const auto calls = message.find("tool_calls");
   if (calls == message.end() || !calls->is_array() || calls->empty()) return r.content;
@@ -137,16 +137,20 @@ void Gateway::fit_budget(Plan& plan, const ChatRequest& request, double budget) 
 std::vector<BackendReply> Gateway::fan_out(const std::vector<int>& members, const json& body,
                                            Deadline deadline) {
   // Pool workers for all but the last, which runs here.
-  std::vector<BackendReply> replies(members.size());
+  std::vector<std::optional<BackendReply>> slots(members.size());
   std::vector<std::future<void>> pending;
   for (size_t i = 0; i + 1 < members.size(); ++i)
-    pending.push_back(
-        fanout_.submit([&, i] { replies[i] = backends_[members[i]]->complete(body, deadline); }));
-  if (!members.empty()) replies.back() = backends_[members.back()]->complete(body, deadline);
+    pending.push_back(fanout_.submit(
+        [&, i] { slots[i].emplace(backends_[members[i]]->complete(body, deadline)); }));
+  if (!members.empty()) slots.back().emplace(backends_[members.back()]->complete(body, deadline));
   for (auto& p : pending) p.wait();
-  for (size_t i = 0; i < members.size(); ++i)
-    if (health_.record(members[i], replies[i].ok || replies[i].refused()))
+  std::vector<BackendReply> replies;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const BackendReply& r = *slots[i];
+    if (health_.record(members[i], r.ok() || r.error().refused()))
       metrics_.count_model("circuit_opened", backends_[members[i]]->name());
+    replies.push_back(std::move(*slots[i]));
+  }
   return replies;
 }
 
@@ -157,15 +161,18 @@ void Gateway::account(const std::vector<int>& asked, const std::vector<BackendRe
   for (size_t i = 0; i < asked.size(); ++i) {
     const std::string& name = backends_[asked[i]]->name();
     const BackendReply& r = replies[i];
-    metrics_.count_backend(name, r.ok, r.latency_ms / 1000.0);
+    metrics_.count_backend(name, r.ok(), latency_ms(r) / 1000.0);
     metrics_.count_model("selected", name);
-    latency[name] = r.latency_ms;
-    if (!r.ok) errors[name] = r.error;
-    if (r.ok) out.answered.push_back(name);
+    latency[name] = latency_ms(r);
+    if (!r.ok()) {
+      errors[name] = r.error().message;
+      continue;
+    }
+    out.answered.push_back(name);
     for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"})
-      if (const int64_t n = r.ok ? usage_tokens(r.body, k) : -1; n >= 0)
+      if (const int64_t n = usage_tokens(r->body, k); n >= 0)
         usage[k] = usage[k].get<int64_t>() + n;
-    if (const auto usd = r.ok ? prices_[asked[i]].cost_of(r.body) : std::nullopt) {
+    if (const auto usd = prices_[asked[i]].cost_of(r->body)) {
       cost[name] = *usd;
       out.cost_usd = out.cost_usd.value_or(0) + *usd;
       metrics_.count_cost(name, *usd);
@@ -179,40 +186,41 @@ void Gateway::account(const std::vector<int>& asked, const std::vector<BackendRe
 
 namespace {
 
-// Why every asked backend failed, as one status and message.
-void explain_failure(const std::vector<BackendReply>& replies, const json& errors,
-                     GatewayAnswer& out) {
-  const bool all_refused = std::all_of(replies.begin(), replies.end(),
-                                       [](const auto& r) { return !r.ok && r.refused(); });
-  const bool all_timed_out = std::all_of(replies.begin(), replies.end(),
-                                         [](const auto& r) { return !r.ok && r.timed_out; });
+// Why every asked backend failed, as the client should see it: 400 when each refused the
+// request (a retry cannot help), 504 when each timed out, else 502.
+ApiError explain_failure(const std::vector<BackendReply>& replies, const json& errors) {
+  const bool all_refused = std::all_of(
+      replies.begin(), replies.end(), [](const auto& r) { return !r.ok() && r.error().refused(); });
+  const bool all_timed_out = std::all_of(
+      replies.begin(), replies.end(), [](const auto& r) { return !r.ok() && r.error().timed_out; });
   std::string why;
   for (const auto& [name, e] : errors.items()) {
     if (!why.empty()) why += "; ";
     why += name + ": " + e.get<std::string>();
   }
-  out.status = all_refused ? 400 : all_timed_out ? 504 : 502;
-  out.error = (all_refused     ? "every selected backend refused the request: "
-               : all_timed_out ? "every selected backend timed out: "
-                               : "every selected backend failed: ") +
-              why;
+  if (all_refused)
+    return {400, "invalid_request_error", "every selected backend refused the request: " + why, "",
+            "backends_refused"};
+  if (all_timed_out)
+    return {504, "server_error", "every selected backend timed out: " + why, "",
+            "backends_timeout"};
+  return {502, "server_error", "every selected backend failed: " + why, "", "backends_failed"};
 }
 
 }  // namespace
 
-GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
+Result<GatewayAnswer, ApiError> Gateway::answer(const ChatRequest& request, Deadline deadline) {
   const auto view = this->view();  // one consistent bank for the whole request
   Plan plan = plan_for(*view, request);
   GatewayAnswer out;
   double budget = request.max_cost_usd.value_or(std::numeric_limits<double>::infinity());
   if (request.max_cost_usd) {
     fit_budget(plan, request, budget);
-    if (plan.selection.selected.empty()) {
-      out.status = 400;
-      out.error = "smacs.max_cost_usd " + std::to_string(*request.max_cost_usd) +
-                  " is below the expected cost of every selected model";
-      return out;
-    }
+    if (plan.selection.selected.empty())
+      return failure(ApiError{400, "invalid_request_error",
+                              "smacs.max_cost_usd " + std::to_string(*request.max_cost_usd) +
+                                  " is below the expected cost of every selected model",
+                              "smacs.max_cost_usd", "budget_too_small"});
   }
   const auto& selected = plan.selection.selected;
   AnswerKind kind = plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;
@@ -224,7 +232,7 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
                                      selected.begin() + static_cast<long>(to));
         std::vector<std::optional<std::string>> texts;
         for (auto& r : fan_out(batch, request.body, deadline)) {
-          texts.push_back(r.ok ? std::optional<std::string>(candidate_text(r)) : std::nullopt);
+          texts.push_back(r.ok() ? std::optional<std::string>(candidate_text(*r)) : std::nullopt);
           replies.push_back(std::move(r));
         }
         return texts;
@@ -253,7 +261,7 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
     auto r = fan_out({escalate_}, request.body, deadline);
     asked.push_back(escalate_);
     replies.push_back(std::move(r.front()));
-    if (replies.back().ok) chosen_at = static_cast<int>(asked.size() - 1);
+    if (replies.back().ok()) chosen_at = static_cast<int>(asked.size() - 1);
   }
   const std::string stop = rounds.settled                                        ? "settled"
                            : selected.size() < params_.k && request.max_cost_usd ? "budget"
@@ -266,14 +274,10 @@ GatewayAnswer Gateway::answer(const ChatRequest& request, Deadline deadline) {
   out.trace["rounds"] = rounds.rounds;
   out.trace["stopped"] = stop;
   out.trace["escalated_to"] = escalated.empty() ? json() : json(escalated);
-  if (!chosen_at) {
-    explain_failure(replies, out.trace["errors"], out);
-    return out;
-  }
-  out.ok = true;
+  if (!chosen_at) return failure(explain_failure(replies, out.trace["errors"]));
   out.chosen = backends_[asked[*chosen_at]]->name();
-  out.content = replies[*chosen_at].content;
-  out.reply = std::move(replies[*chosen_at].body);
+  out.content = replies[*chosen_at]->content;
+  out.reply = std::move(replies[*chosen_at]->body);
   out.trace["chosen"] = out.chosen;
   metrics_.count_model("chosen", out.chosen);
   return out;

@@ -19,7 +19,6 @@ namespace smacs {
 class BankFile;
 
 struct GatewayAnswer {
-  bool ok = false;
   nlohmann::json reply;  // the chosen model's chat.completion (message, finish_reason, ...)
   std::string content;
   std::string chosen;  // pool name of the chosen model
@@ -29,8 +28,6 @@ struct GatewayAnswer {
                          // rounds and why they stopped, escalation
   nlohmann::json usage;  // summed over the backends that answered
   std::optional<double> cost_usd;  // of every reply with a known price (nullopt: none known)
-  std::string error;               // !ok: every backend's failure
-  int status = 502;                // !ok: 400 all refused the request, 504 all timed out
 };
 
 // What the bank says, frozen: swapped whole on reload or feedback, never changed in place,
@@ -54,7 +51,9 @@ class Gateway {
           Metrics& metrics, GatewayOptions options = {});
   ~Gateway();
 
-  GatewayAnswer answer(const ChatRequest& request, Deadline deadline);
+  // The chosen answer; or, when no selected backend answered, why: 400 every one refused the
+  // request, 504 every one timed out, else 502 (and a budget too small for any model: 400).
+  Result<GatewayAnswer, ApiError> answer(const ChatRequest& request, Deadline deadline);
   Backend* backend(const std::string& name);  // nullptr when not in the pool
   std::vector<std::string> model_names() const;
   std::vector<std::string> cold_models() const;  // pool models without results in the bank
@@ -68,13 +67,10 @@ class Gateway {
   // `owner` is the API key that asked ("" when keys are off): only it may score the answer.
   void remember(const std::string& id, const std::string& question, const GatewayAnswer& answer,
                 const std::string& owner);
-  // `model` "" scores the model SMACS chose.
-  struct FeedbackResult {
-    std::string model;              // the model scored
-    std::optional<ApiError> error;  // what was wrong with the client's feedback
-  };
-  FeedbackResult feedback(const std::string& id, const std::string& model, float score,
-                          const std::string& owner);
+  // `model` "" scores the model SMACS chose. Returns the model scored, or what was wrong with
+  // the client's feedback.
+  Result<std::string, ApiError> feedback(const std::string& id, const std::string& model,
+                                         float score, const std::string& owner);
 
  private:
   std::shared_ptr<const BankView> make_view(PriorBank bank) const;

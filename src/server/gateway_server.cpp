@@ -149,11 +149,11 @@ void GatewayServer::feedback(const HttpRequest& req, HttpResponse& res) {
   const std::string named = model != body.end() ? model->get<std::string>() : "";
   const auto scored =
       gateway_.feedback(id->get<std::string>(), named, score->get<float>(), *client_key(req));
-  if (scored.error) return send_error(res, *scored.error);
+  if (!scored.ok()) return send_error(res, scored.error());
   const auto view = gateway_.view();
   send_json(res, {{"status", "recorded"},
                   {"id", *id},
-                  {"model", scored.model},
+                  {"model", *scored},
                   {"bank_questions", view->bank.size()}});
 }
 
@@ -204,9 +204,9 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
   res.set_header("x-request-id", usable_request_id(client_id) ? client_id : id);
   res.notes.emplace_back("id", id);
   if (reject_unauthorized(req, res)) return;
-  ParsedChat parsed = parse_chat_request(req.body);
-  if (!parsed.request) return send_error(res, parsed.error);
-  ChatRequest& chat = *parsed.request;
+  auto parsed = parse_chat_request(req.body);
+  if (!parsed.ok()) return send_error(res, parsed.error());
+  ChatRequest& chat = *parsed;
   if (const std::string budget = req.header("x-smacs-max-cost-usd"); !budget.empty()) {
     char* end = nullptr;
     const double usd = std::strtod(budget.c_str(), &end);
@@ -234,46 +234,41 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
         wrote = true;
         return write(bytes);
       });
-      metrics_.count_backend(backend->name(), r.ok, r.latency_ms / 1000.0);
-      if (r.ok) return;
-      const ApiError e = backend_error(backend->name(), r);
+      metrics_.count_backend(backend->name(), r.ok(), latency_ms(r) / 1000.0);
+      if (r.ok()) return;
+      const ApiError e = backend_error(backend->name(), r.error());
       if (!wrote) return send_error(self, e);
       write("data: " + error_body(e).dump() + "\n\ndata: [DONE]\n\n");  // cut mid-stream
     };
     return;
   }
   const BackendReply r = backend->complete(chat.body, deadline);
-  metrics_.count_backend(backend->name(), r.ok, r.latency_ms / 1000.0);
-  if (!r.ok) return send_error(res, backend_error(backend->name(), r));
-  send_json(res, r.body);
+  metrics_.count_backend(backend->name(), r.ok(), latency_ms(r) / 1000.0);
+  if (!r.ok()) return send_error(res, backend_error(backend->name(), r.error()));
+  send_json(res, r->body);
 }
 
 // A pass-through failure as clients should see it: the backend's own refusal (4xx) as it
 // came, a timeout as 504, anything a retry could fix as 502.
-ApiError GatewayServer::backend_error(const std::string& name, const BackendReply& r) {
-  if (r.refused())
-    return {r.status, "invalid_request_error", name + " refused the request: " + r.error, "",
+ApiError GatewayServer::backend_error(const std::string& name, const BackendError& e) {
+  if (e.refused())
+    return {e.status, "invalid_request_error", name + " refused the request: " + e.message, "",
             "backend_refused"};
-  if (r.timed_out) return {504, "server_error", name + ": " + r.error, "", "backend_timeout"};
-  return {502, "server_error", name + ": " + r.error, "", "backend_failed"};
+  if (e.timed_out) return {504, "server_error", name + ": " + e.message, "", "backend_timeout"};
+  return {502, "server_error", name + ": " + e.message, "", "backend_failed"};
 }
 
 void GatewayServer::answer_with_smacs(const HttpRequest& req, const ChatRequest& chat,
                                       const std::string& id, Deadline deadline, HttpResponse& res) {
-  GatewayAnswer answer;
-  try {
-    answer = gateway_.answer(chat, deadline);
-  } catch (const Error& e) {  // the embedder could not embed the question
-    return send_error(res, {502, "server_error", e.what(), "", "retrieval_failed"});
-  }
-  if (!answer.ok) {
-    const bool refused = answer.status == 400;
-    return send_error(
-        res, {answer.status, refused ? "invalid_request_error" : "server_error", answer.error, "",
-              refused                ? "backends_refused"
-              : answer.status == 504 ? "backends_timeout"
-                                     : "backends_failed"});
-  }
+  auto answered = [&]() -> Result<GatewayAnswer, ApiError> {
+    try {
+      return gateway_.answer(chat, deadline);
+    } catch (const Error& e) {  // the embedder could not embed the question
+      return failure(ApiError{502, "server_error", e.what(), "", "retrieval_failed"});
+    }
+  }();
+  if (!answered.ok()) return send_error(res, answered.error());
+  GatewayAnswer& answer = *answered;
   gateway_.remember(id, chat.retrieval_key, answer, *client_key(req));
   res.notes.emplace_back("chosen", answer.chosen);
   res.notes.emplace_back("selected", answer.trace["selected"].dump());

@@ -34,7 +34,7 @@ class GatewayServer {
   void chat_completions(const HttpRequest& req, HttpResponse& res);
   void answer_with_smacs(const HttpRequest& req, const ChatRequest& chat, const std::string& id,
                          Deadline deadline, HttpResponse& res);
-  static ApiError backend_error(const std::string& name, const BackendReply& reply);
+  static ApiError backend_error(const std::string& name, const BackendError& error);
   void feedback(const HttpRequest& req, HttpResponse& res);
   void list_models(const HttpRequest& req, HttpResponse& res);
   void log_access(const HttpRequest& req, const HttpResponse& res, double ms);

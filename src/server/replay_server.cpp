@@ -35,8 +35,8 @@ ReplayServer::ReplayServer(Dataset data, ReplayOptions options)
 int ReplayServer::bind() { return server_.bind(options_.host, options_.port); }
 
 void ReplayServer::chat_completions(const HttpRequest& req, HttpResponse& res) {
-  const ParsedChat parsed = parse_chat_request(req.body);
-  if (!parsed.request) return send_error(res, parsed.error);
+  const auto parsed = parse_chat_request(req.body);
+  if (!parsed.ok()) return send_error(res, parsed.error());
   if (options_.latency_ms > 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.latency_ms));
   if (options_.fail_rate > 0) {
@@ -45,7 +45,7 @@ void ReplayServer::chat_completions(const HttpRequest& req, HttpResponse& res) {
       return send_error(res,
                         {500, "server_error", "injected failure (--fail-rate)", "", "injected"});
   }
-  const ChatRequest& chat = *parsed.request;
+  const ChatRequest& chat = *parsed;
   const int col = data_.model_index(chat.model);
   if (col < 0)
     return send_error(res, {404, "invalid_request_error",

@@ -7,11 +7,11 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
-  const smacs::ParsedChat parsed = smacs::parse_chat_request(body);
-  if (parsed.request) {
+  const auto parsed = smacs::parse_chat_request(body);
+  if (parsed.ok()) {
     // A request that parses must have what the gateway relies on.
-    if (parsed.request->model.empty() || !parsed.request->body.is_object()) __builtin_trap();
-  } else if (parsed.error.message.empty() || parsed.error.status < 400) {
+    if (parsed->model.empty() || !parsed->body.is_object()) __builtin_trap();
+  } else if (parsed.error().message.empty() || parsed.error().status < 400) {
     __builtin_trap();
   }
   return 0;
