@@ -181,7 +181,10 @@ int run(const EvalFlags& f) {
   if (!f.embedder_gguf.empty() && !f.embedder_url.empty())
     throw Error("give at most one of --embedder-gguf and --embedder-url");
   EmbedderConfig embedder;  // the built-in TF-IDF unless one of these is given
-  embedder.cache = f.embedding_cache;
+  if (f.embedding_cache == "none")
+    embedder.cache = std::nullopt;
+  else if (!f.embedding_cache.empty())
+    embedder.cache = f.embedding_cache;
   if (!f.embedder_gguf.empty()) {
     embedder.type = EmbedderConfig::Type::kLlama;
     embedder.llama.gguf = f.embedder_gguf;

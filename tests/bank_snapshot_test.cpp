@@ -66,7 +66,7 @@ TEST(BankSnapshot, AnyWriteMakesItStale) {
   {
     auto file = BankFile::open(path, BankFile::Mode::kWrite);
     const int64_t q = file->add_question(data.records[0]);
-    file->put_result(q, file->add_model("newcomer"), ResultRow{0.75f, "", kMissing, -1, -1, -1});
+    file->put_result(q, file->add_model("newcomer"), ResultRow{.score = 0.75f});
   }
   const auto after = version_of(path);
   EXPECT_EQ(after.bank_id, before.bank_id);

@@ -93,11 +93,13 @@ TEST(Adaptive, ScoreOnlyDataNeedsOneCall) {
 
 TEST(Frontier, AiqIsTheNormalisedAreaUnderTheHull) {
   // One point at cost 1 with accuracy 80 % over [0, 2]: 0 below it, 0.8 after: 0.4.
-  EXPECT_NEAR(aiq({{80, 1, {}, false, ""}}, 0, 2), 0.4, 1e-3);
+  EXPECT_NEAR(aiq({{.accuracy = 80, .cost = 1}}, 0, 2), 0.4, 1e-3);
   // A dominated point changes nothing; a line from (0, 50 %) to (2, 100 %) averages 0.75.
-  EXPECT_NEAR(
-      aiq({{50, 0, {}, false, ""}, {100, 2, {}, false, ""}, {60, 1.5, {}, false, ""}}, 0, 2), 0.75,
-      1e-3);
+  EXPECT_NEAR(aiq({{.accuracy = 50, .cost = 0},
+                   {.accuracy = 100, .cost = 2},
+                   {.accuracy = 60, .cost = 1.5}},
+                  0, 2),
+              0.75, 1e-3);
 }
 
 TEST(CostReport, UsdOnRouterBenchCallsOnZeroEval) {

@@ -189,7 +189,7 @@ TEST(EmbeddingCache, EmbedsABankOnceAndOnlyNewQuestionsLater) {
   // no cache: everything again
   srv.texts = 0;
   BankOptions uncached;
-  uncached.embedder = with_embedding_cache(make_http_embedder(http), "none");
+  uncached.embedder = with_embedding_cache(make_http_embedder(http), std::nullopt);
   build_bank(data, uncached);
   EXPECT_EQ(srv.texts, static_cast<int>(n) + 3);
 }
@@ -243,9 +243,9 @@ TEST(EmbeddingCache, TheServeConfigNamesTheFileOrNone) {
                           " cache: none}\n",
                           "/srv/smacs")
           .embedder.cache,
-      "none");
+      std::nullopt);
   const auto home = default_embedding_cache_path();
-  EXPECT_TRUE(home.empty() || home.ends_with("/smacs/embeddings.sqlite")) << home;
+  EXPECT_TRUE(!home || home->ends_with("/smacs/embeddings.sqlite")) << home.value_or("");
 }
 
 }  // namespace

@@ -15,9 +15,9 @@ namespace smacs {
 struct ApiError {
   int status = 400;
   std::string type = "invalid_request_error";
-  std::string message;
-  std::string param;  // the offending field, if any
-  std::string code;
+  std::string message{};
+  std::string param{};  // the offending field, if any
+  std::string code{};
 };
 
 nlohmann::json error_body(const ApiError& e);

@@ -190,15 +190,15 @@ void BankFile::insert_result(int64_t question, int64_t model, const ResultRow& r
       "completion_tokens = COALESCE(excluded.completion_tokens, completion_tokens)");
   ins.integer(1, question);
   ins.integer(2, model);
-  ins.real(3, r.score, is_missing(r.score));
+  ins.real(3, r.score);
   if (r.response.empty())
     sqlite3_bind_null(ins.s, 4);
   else
     ins.text(4, r.response);
-  ins.real(5, r.cost, is_missing(r.cost));
-  ins.real(6, r.latency_ms, r.latency_ms < 0);
-  ins.integer(7, r.prompt_tokens, r.prompt_tokens < 0);
-  ins.integer(8, r.completion_tokens, r.completion_tokens < 0);
+  ins.real(5, r.cost);
+  ins.real(6, r.latency_ms);
+  ins.integer(7, r.prompt_tokens);
+  ins.integer(8, r.completion_tokens);
   impl_->step_done(ins);
 }
 
@@ -303,10 +303,10 @@ void save_bank(const Dataset& data, const std::string& path) {
       const int64_t q = bank->add_question(r);
       for (size_t m = 0; m < data.models.size(); ++m) {
         ResultRow row;
-        row.score = r.scores[m];
+        if (!is_missing(r.scores[m])) row.score = r.scores[m];
         if (!r.responses.empty()) row.response = r.responses[m];
-        if (!r.costs.empty()) row.cost = r.costs[m];
-        if (is_missing(row.score) && row.response.empty()) continue;
+        if (!r.costs.empty() && !is_missing(r.costs[m])) row.cost = r.costs[m];
+        if (!row.score && row.response.empty()) continue;
         bank->put_result(q, model_ids[m], row);
       }
     }

@@ -12,13 +12,14 @@
 
 namespace smacs {
 
-// One model's measured result on one question.
+// One model's measured result on one question; nullopt (or an empty response): unknown,
+// stored as NULL, and never overwrites what the bank already knows.
 struct ResultRow {
-  float score = kMissing;
-  std::string response;
-  float cost = kMissing;
-  double latency_ms = -1;  // < 0: unknown
-  int64_t prompt_tokens = -1, completion_tokens = -1;
+  std::optional<float> score{};
+  std::string response{};
+  std::optional<float> cost{};  // USD
+  std::optional<double> latency_ms{};
+  std::optional<int64_t> prompt_tokens{}, completion_tokens{};
 };
 
 // An open bank for incremental writes. Every write commits at once (WAL journal), so a

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -64,8 +65,12 @@ struct SqlStmt {
   void blob(int i, const void* data, size_t bytes) {
     sqlite3_bind_blob64(s, i, data, bytes, SQLITE_TRANSIENT);
   }
-  void real(int i, double v, bool null) {
-    null ? sqlite3_bind_null(s, i) : sqlite3_bind_double(s, i, v);
+  template <class T>  // NULL for nullopt
+  void real(int i, const std::optional<T>& v) {
+    v ? sqlite3_bind_double(s, i, static_cast<double>(*v)) : sqlite3_bind_null(s, i);
+  }
+  void integer(int i, const std::optional<int64_t>& v) {
+    v ? sqlite3_bind_int64(s, i, *v) : sqlite3_bind_null(s, i);
   }
   void integer(int i, int64_t v, bool null = false) {
     null ? sqlite3_bind_null(s, i) : sqlite3_bind_int64(s, i, v);

@@ -35,8 +35,7 @@ std::shared_ptr<Embedder> make_embedder(const EmbedderConfig& config) {
     case EmbedderConfig::Type::kTfidf:
       return nullptr;
   }
-  return with_embedding_cache(std::move(e),
-                              config.cache.empty() ? default_embedding_cache_path() : config.cache);
+  return with_embedding_cache(std::move(e), config.cache);
 }
 
 #ifndef SMACS_WITH_LLAMA

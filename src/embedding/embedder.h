@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,13 +56,17 @@ std::shared_ptr<Embedder> make_http_embedder(const HttpEmbedderConfig& config);
 // a missing or bad GGUF file, or when smacs was built without llama.cpp.
 std::shared_ptr<Embedder> make_llama_embedder(const LlamaEmbedderConfig& config);
 
+// ${XDG_CACHE_HOME:-$HOME/.cache}/smacs/embeddings.sqlite (nullopt when neither is set).
+std::optional<std::string> default_embedding_cache_path();
+
 // Which embedder a config asks for.
 struct EmbedderConfig {
   enum class Type { kTfidf, kLlama, kHttp } type = Type::kTfidf;
   LlamaEmbedderConfig llama;
   HttpEmbedderConfig http;
-  std::string cache{};  // where bank embeddings are kept (embedding/embedding_cache.h):
-                        // "" = the default path, "none" = nowhere
+  // The SQLite file bank embeddings are kept in (embedding/embedding_cache.h); nullopt:
+  // nowhere (`none` in configs and flags).
+  std::optional<std::string> cache = default_embedding_cache_path();
 };
 
 // Many texts through embed_all() in chunks of 256, reporting progress after each (a pretrained

@@ -173,18 +173,18 @@ class CachedEmbedder final : public Embedder {
 
 }  // namespace
 
-std::string default_embedding_cache_path() {
+std::optional<std::string> default_embedding_cache_path() {
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
     return std::string(xdg) + "/smacs/embeddings.sqlite";
   if (const char* home = std::getenv("HOME"); home && *home)
     return std::string(home) + "/.cache/smacs/embeddings.sqlite";
-  return "";
+  return std::nullopt;
 }
 
 std::shared_ptr<Embedder> with_embedding_cache(std::shared_ptr<Embedder> inner,
-                                               const std::string& path) {
-  if (!inner || path.empty() || path == "none") return inner;
-  return std::make_shared<CachedEmbedder>(std::move(inner), path);
+                                               const std::optional<std::string>& path) {
+  if (!inner || !path) return inner;
+  return std::make_shared<CachedEmbedder>(std::move(inner), *path);
 }
 
 }  // namespace smacs

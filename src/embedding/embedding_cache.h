@@ -14,11 +14,8 @@
 
 namespace smacs {
 
-// ${XDG_CACHE_HOME:-$HOME/.cache}/smacs/embeddings.sqlite ("" when neither variable is set).
-std::string default_embedding_cache_path();
-
-// `inner` with its bank embeddings cached in `path`; `inner` itself when path is "" or "none".
+// `inner` with its bank embeddings cached in `path`; `inner` itself for nullopt.
 std::shared_ptr<Embedder> with_embedding_cache(std::shared_ptr<Embedder> inner,
-                                               const std::string& path);
+                                               const std::optional<std::string>& path);
 
 }  // namespace smacs

@@ -81,7 +81,10 @@ std::vector<FrontierPoint> on_test(const EvalInput& test, const std::vector<Cand
   parallel_for(front.size(), [&](size_t i) {
     const EvalReport r = run_eval(test, front[i].params);
     const char* m = method_of(front[i].escalate);
-    points[i] = {r.average.at(m), r.average_cost.at(m), front[i].params, front[i].escalate, ""};
+    points[i] = {.accuracy = r.average.at(m),
+                 .cost = r.average_cost.at(m),
+                 .params = front[i].params,
+                 .escalate = front[i].escalate};
   });
   std::stable_sort(points.begin(), points.end(),
                    [](const auto& a, const auto& b) { return a.cost < b.cost; });
@@ -161,7 +164,7 @@ Frontier sweep_frontier(const EvalInput& train_in, const EvalInput& test_in,
   double best = -1, lo = 1e300, hi = 0;
   for (size_t j = 0; j < test_in.pool_test.size(); ++j) {
     const double a = 100 * acc[j].value(), c = cost[j].value();
-    f.models.push_back({a, c, base, false, test_in.pool_names[j]});
+    f.models.push_back({.accuracy = a, .cost = c, .label = test_in.pool_names[j]});
     lo = std::min(lo, c);
     hi = std::max(hi, c);
     if (a > best) {

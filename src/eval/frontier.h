@@ -12,9 +12,9 @@ namespace smacs {
 struct FrontierPoint {
   double accuracy = 0;  // %, averaged over tasks
   double cost = 0;      // per question, in the report's cost unit, averaged over tasks
-  SmacsParams params;
+  SmacsParams params{};
   bool escalate = false;
-  std::string label;  // single models: the model's name
+  std::string label{};  // single models: the model's name
 };
 
 struct Frontier {

@@ -5,18 +5,19 @@
 
 namespace smacs {
 
-int64_t usage_tokens(const nlohmann::json& body, const char* key) {
+std::optional<int64_t> usage_tokens(const nlohmann::json& body, const char* key) {
   const auto u = body.find("usage");
-  if (u == body.end() || !u->is_object()) return -1;
+  if (u == body.end() || !u->is_object()) return std::nullopt;
   const auto v = u->find(key);
-  return v != u->end() && v->is_number_integer() ? v->get<int64_t>() : -1;
+  if (v == u->end() || !v->is_number_integer() || v->get<int64_t>() < 0) return std::nullopt;
+  return v->get<int64_t>();
 }
 
 std::optional<double> Price::cost_of(const nlohmann::json& reply_body) const {
-  const int64_t in = usage_tokens(reply_body, "prompt_tokens");
-  const int64_t out = usage_tokens(reply_body, "completion_tokens");
-  if (!known() || in < 0 || out < 0) return std::nullopt;
-  return (static_cast<double>(in) * prompt + static_cast<double>(out) * completion) / 1e6;
+  const auto in = usage_tokens(reply_body, "prompt_tokens");
+  const auto out = usage_tokens(reply_body, "completion_tokens");
+  if (!known() || !in || !out) return std::nullopt;
+  return (static_cast<double>(*in) * *prompt + static_cast<double>(*out) * *completion) / 1e6;
 }
 
 BackendReply Backend::stream(const nlohmann::json& request, Deadline deadline,

@@ -41,14 +41,13 @@ inline double latency_ms(const BackendReply& r) {
   return r.ok() ? r->latency_ms : r.error().latency_ms;
 }
 
-// One token count from an OpenAI reply's `usage` (e.g. "prompt_tokens"); -1 when absent.
-int64_t usage_tokens(const nlohmann::json& reply_body, const char* key);
+// One token count from an OpenAI reply's `usage` (e.g. "prompt_tokens"); nullopt when absent.
+std::optional<int64_t> usage_tokens(const nlohmann::json& reply_body, const char* key);
 
 // What a model's tokens cost, USD per million; negative = unknown.
 struct Price {
-  double prompt = -1;
-  double completion = -1;
-  bool known() const { return prompt >= 0 && completion >= 0; }
+  std::optional<double> prompt, completion;  // nullopt: unknown
+  bool known() const { return prompt && completion; }
   // The cost of one reply from its `usage`; nullopt when the price or the usage is unknown.
   std::optional<double> cost_of(const nlohmann::json& reply_body) const;
 };

@@ -11,7 +11,11 @@ namespace {
 // A failed HTTP call as a backend failure.
 BackendReply failed(const HttpResult& r, Clock::time_point start) {
   const HttpError& e = r.error();
-  return failure(BackendError{e.status, e.message, e.timed_out, ms_since(start), e.attempts});
+  return failure(BackendError{.status = e.status,
+                              .message = e.message,
+                              .timed_out = e.timed_out,
+                              .latency_ms = ms_since(start),
+                              .attempts = e.attempts});
 }
 
 class HttpBackend : public Backend {

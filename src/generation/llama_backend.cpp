@@ -198,7 +198,11 @@ class LlamaBackend final : public Backend {
 
   BackendReply failed(int status, const std::string& why, Clock::time_point start) const {
     const bool timed_out = status == 0 && why.rfind("timed out", 0) == 0;
-    return smacs::failure(BackendError{status, why, timed_out, ms_since(start), 1});
+    return smacs::failure(BackendError{.status = status,
+                                       .message = why,
+                                       .timed_out = timed_out,
+                                       .latency_ms = ms_since(start),
+                                       .attempts = 1});
   }
 
   LlamaBackendConfig config_;

@@ -167,11 +167,13 @@ BackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string& wh
   } else {
     throw Error(w + " (" + name + "): key 'type' must be http or llama, not '" + type + "'");
   }
-  c.price.prompt = get<double>(b, "price_prompt", w, -1);
-  c.price.completion = get<double>(b, "price_completion", w, -1);
-  for (const char* key : {"price_prompt", "price_completion"})
-    if (b[key] && get<double>(b, key, w, 0) < 0)
+  for (auto [key, price] : {std::pair{"price_prompt", &c.price.prompt},
+                            std::pair{"price_completion", &c.price.completion}}) {
+    if (!b[key]) continue;
+    *price = get<double>(b, key, w, 0);
+    if (**price < 0)
       throw Error(w + " (" + name + "): key '" + key + "' must be >= 0 (USD per million tokens)");
+  }
   return c;
 }
 
@@ -182,8 +184,11 @@ EmbedderConfig parse_embedder(const YAML::Node& e, const std::string& where,
   const std::string w = where + ": embedder";
   if (!e.IsMap()) throw Error(w + " must be a mapping");
   const std::string type = get<std::string>(e, "type", w, "tfidf");
-  c.cache = get<std::string>(e, "cache", w, "");
-  if (!c.cache.empty() && c.cache != "none") c.cache = resolve(c.cache, base_dir);
+  const std::string cache = get<std::string>(e, "cache", w, "");  // absent: the default path
+  if (cache == "none")
+    c.cache = std::nullopt;
+  else if (!cache.empty())
+    c.cache = resolve(cache, base_dir);
   if (type == "tfidf") {
     check_keys(e, {"type"}, w);
   } else if (type == "llama") {

@@ -25,16 +25,20 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
   const auto it = remembered_.find(id);
   // Another key's answer is reported as unknown: ids are not to be probed.
   if (it == remembered_.end() || it->second.owner != owner)
-    return failure(
-        ApiError{404, "invalid_request_error",
-                 "no recent SMACS answer has the id '" + id + "' (or it was scored already)", "id",
-                 "unknown_answer"});
+    return failure(ApiError{
+        .status = 404,
+        .type = "invalid_request_error",
+        .message = "no recent SMACS answer has the id '" + id + "' (or it was scored already)",
+        .param = "id",
+        .code = "unknown_answer"});
   const Remembered& r = it->second;
   const std::string model = named.empty() ? r.chosen : named;
   if (std::find(r.answered.begin(), r.answered.end(), model) == r.answered.end())
-    return failure(ApiError{400, "invalid_request_error",
-                            "'" + model + "' did not answer '" + id + "'", "model",
-                            "model_not_in_answer"});
+    return failure(ApiError{.status = 400,
+                            .type = "invalid_request_error",
+                            .message = "'" + model + "' did not answer '" + id + "'",
+                            .param = "model",
+                            .code = "model_not_in_answer"});
 
   Record row;
   row.id = "feedback:" + id;
@@ -42,7 +46,7 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
   row.question = r.question;
   if (bank_file_) {  // durable first: the file is the bank's source of truth
     bank_file_->put_result(bank_file_->add_question(row), bank_file_->add_model(model),
-                           ResultRow{score, "", kMissing, -1, -1, -1});
+                           ResultRow{.score = score});
   }
   const auto current = view();
   Dataset data = current->bank.data;

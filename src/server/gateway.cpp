@@ -119,7 +119,7 @@ std::optional<double> Gateway::expected_cost(size_t j, const Plan& plan,
   const double prompt = static_cast<double>(request.body["messages"].dump().size()) / 4;
   const json max_tokens = request.body.value("max_tokens", json(512));
   const double completion = max_tokens.is_number() ? max_tokens.get<double>() : 512;
-  return (price.prompt * prompt + price.completion * completion) / 1e6;
+  return (*price.prompt * prompt + *price.completion * completion) / 1e6;
 }
 
 void Gateway::fit_budget(Plan& plan, const ChatRequest& request, double budget) const {
@@ -170,8 +170,7 @@ void Gateway::account(const std::vector<int>& asked, const std::vector<BackendRe
     }
     out.answered.push_back(name);
     for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"})
-      if (const int64_t n = usage_tokens(r->body, k); n >= 0)
-        usage[k] = usage[k].get<int64_t>() + n;
+      if (const auto n = usage_tokens(r->body, k)) usage[k] = usage[k].get<int64_t>() + *n;
     if (const auto usd = prices_[asked[i]].cost_of(r->body)) {
       cost[name] = *usd;
       out.cost_usd = out.cost_usd.value_or(0) + *usd;
@@ -199,12 +198,19 @@ ApiError explain_failure(const std::vector<BackendReply>& replies, const json& e
     why += name + ": " + e.get<std::string>();
   }
   if (all_refused)
-    return {400, "invalid_request_error", "every selected backend refused the request: " + why, "",
-            "backends_refused"};
+    return {.status = 400,
+            .type = "invalid_request_error",
+            .message = "every selected backend refused the request: " + why,
+            .code = "backends_refused"};
   if (all_timed_out)
-    return {504, "server_error", "every selected backend timed out: " + why, "",
-            "backends_timeout"};
-  return {502, "server_error", "every selected backend failed: " + why, "", "backends_failed"};
+    return {.status = 504,
+            .type = "server_error",
+            .message = "every selected backend timed out: " + why,
+            .code = "backends_timeout"};
+  return {.status = 502,
+          .type = "server_error",
+          .message = "every selected backend failed: " + why,
+          .code = "backends_failed"};
 }
 
 }  // namespace
@@ -217,10 +223,13 @@ Result<GatewayAnswer, ApiError> Gateway::answer(const ChatRequest& request, Dead
   if (request.max_cost_usd) {
     fit_budget(plan, request, budget);
     if (plan.selection.selected.empty())
-      return failure(ApiError{400, "invalid_request_error",
-                              "smacs.max_cost_usd " + std::to_string(*request.max_cost_usd) +
-                                  " is below the expected cost of every selected model",
-                              "smacs.max_cost_usd", "budget_too_small"});
+      return failure(ApiError{.status = 400,
+                              .type = "invalid_request_error",
+                              .message = "smacs.max_cost_usd " +
+                                         std::to_string(*request.max_cost_usd) +
+                                         " is below the expected cost of every selected model",
+                              .param = "smacs.max_cost_usd",
+                              .code = "budget_too_small"});
   }
   const auto& selected = plan.selection.selected;
   AnswerKind kind = plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;

@@ -81,9 +81,10 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
     try {
       send_json(res, reload_bank());
     } catch (const Error& e) {
-      send_error(
-          res, {500, "server_error", std::string("reload failed, the old bank stays: ") + e.what(),
-                "", "reload_failed"});
+      send_error(res, {.status = 500,
+                       .type = "server_error",
+                       .message = std::string("reload failed, the old bank stays: ") + e.what(),
+                       .code = "reload_failed"});
     }
   });
   server_.route(
@@ -122,30 +123,40 @@ void GatewayServer::list_models(const HttpRequest& req, HttpResponse& res) {
   const std::string id = req.path.substr(std::string("/v1/models/").size());
   for (const auto& m : data)
     if (m["id"] == id) return send_json(res, m);
-  send_error(res, {404, "invalid_request_error", "the model '" + id + "' does not exist", "model",
-                   "model_not_found"});
+  send_error(res, {.status = 404,
+                   .type = "invalid_request_error",
+                   .message = "the model '" + id + "' does not exist",
+                   .param = "model",
+                   .code = "model_not_found"});
 }
 
 void GatewayServer::feedback(const HttpRequest& req, HttpResponse& res) {
   if (reject_unauthorized(req, res)) return;
   const json body = parse_json_body(req.body);
   if (body.is_discarded() || !body.is_object())
-    return send_error(res, {400, "invalid_request_error",
-                            "the request body must be a JSON object (nested at most " +
-                                std::to_string(kMaxJsonDepth) + " levels)",
-                            "", ""});
+    return send_error(res, {.status = 400,
+                            .type = "invalid_request_error",
+                            .message = "the request body must be a JSON object (nested at most " +
+                                       std::to_string(kMaxJsonDepth) + " levels)"});
   const auto id = body.find("id");
   if (id == body.end() || !id->is_string())
-    return send_error(
-        res, {400, "invalid_request_error", "'id' (the answer's id) is required", "id", ""});
+    return send_error(res, {.status = 400,
+                            .type = "invalid_request_error",
+                            .message = "'id' (the answer's id) is required",
+                            .param = "id"});
   const auto score = body.find("score");
   if (score == body.end() || !score->is_number() || score->get<double>() < 0 ||
       score->get<double>() > 1)
-    return send_error(
-        res, {400, "invalid_request_error", "'score' must be a number within 0..1", "score", ""});
+    return send_error(res, {.status = 400,
+                            .type = "invalid_request_error",
+                            .message = "'score' must be a number within 0..1",
+                            .param = "score"});
   const auto model = body.find("model");
   if (model != body.end() && !model->is_string())
-    return send_error(res, {400, "invalid_request_error", "'model' must be a string", "model", ""});
+    return send_error(res, {.status = 400,
+                            .type = "invalid_request_error",
+                            .message = "'model' must be a string",
+                            .param = "model"});
   const std::string named = model != body.end() ? model->get<std::string>() : "";
   const auto scored =
       gateway_.feedback(id->get<std::string>(), named, score->get<float>(), *client_key(req));
@@ -162,8 +173,10 @@ void GatewayServer::run() { server_.run(); }
 
 bool GatewayServer::reject_unauthorized(const HttpRequest& req, HttpResponse& res) const {
   if (client_key(req)) return false;
-  send_error(res,
-             {401, "authentication_error", "invalid or missing API key", "", "invalid_api_key"});
+  send_error(res, {.status = 401,
+                   .type = "authentication_error",
+                   .message = "invalid or missing API key",
+                   .code = "invalid_api_key"});
   return true;
 }
 
@@ -211,8 +224,9 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
     char* end = nullptr;
     const double usd = std::strtod(budget.c_str(), &end);
     if (end != budget.c_str() + budget.size() || !(usd >= 0) || !std::isfinite(usd))
-      return send_error(res, {400, "invalid_request_error",
-                              "the header x-smacs-max-cost-usd must be a number >= 0", "", ""});
+      return send_error(res, {.status = 400,
+                              .type = "invalid_request_error",
+                              .message = "the header x-smacs-max-cost-usd must be a number >= 0"});
     chat.max_cost_usd = std::min(usd, chat.max_cost_usd.value_or(usd));
   }
   res.notes.emplace_back("model", chat.model);
@@ -220,10 +234,13 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
   if (chat.model == "smacs") return answer_with_smacs(req, chat, id, deadline, res);
   Backend* backend = gateway_.backend(chat.model);
   if (!backend)
-    return send_error(res, {404, "invalid_request_error",
-                            "the model '" + chat.model +
-                                "' does not exist; use 'smacs' or a pool model (GET /v1/models)",
-                            "model", "model_not_found"});
+    return send_error(res,
+                      {.status = 404,
+                       .type = "invalid_request_error",
+                       .message = "the model '" + chat.model +
+                                  "' does not exist; use 'smacs' or a pool model (GET /v1/models)",
+                       .param = "model",
+                       .code = "model_not_found"});
   if (chat.stream) {  // relayed as the backend sends it
     res.content_type = "text/event-stream";
     res.set_header("Cache-Control", "no-cache");
@@ -254,8 +271,15 @@ ApiError GatewayServer::backend_error(const std::string& name, const BackendErro
   if (e.refused())
     return {e.status, "invalid_request_error", name + " refused the request: " + e.message, "",
             "backend_refused"};
-  if (e.timed_out) return {504, "server_error", name + ": " + e.message, "", "backend_timeout"};
-  return {502, "server_error", name + ": " + e.message, "", "backend_failed"};
+  if (e.timed_out)
+    return {.status = 504,
+            .type = "server_error",
+            .message = name + ": " + e.message,
+            .code = "backend_timeout"};
+  return {.status = 502,
+          .type = "server_error",
+          .message = name + ": " + e.message,
+          .code = "backend_failed"};
 }
 
 void GatewayServer::answer_with_smacs(const HttpRequest& req, const ChatRequest& chat,
@@ -264,7 +288,8 @@ void GatewayServer::answer_with_smacs(const HttpRequest& req, const ChatRequest&
     try {
       return gateway_.answer(chat, deadline);
     } catch (const Error& e) {  // the embedder could not embed the question
-      return failure(ApiError{502, "server_error", e.what(), "", "retrieval_failed"});
+      return failure(ApiError{
+          .status = 502, .type = "server_error", .message = e.what(), .code = "retrieval_failed"});
     }
   }();
   if (!answered.ok()) return send_error(res, answered.error());

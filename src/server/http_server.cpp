@@ -388,9 +388,11 @@ void HttpServer::Impl::accept() {
 
 // Over the connection cap: a canned 503, written without waiting, and close.
 void HttpServer::Impl::refuse(tcp::socket socket) {
-  static const std::string body =
-      error_body({503, "server_error", "too many connections; retry later", "", "overloaded"})
-          .dump();
+  static const std::string body = error_body({.status = 503,
+                                              .type = "server_error",
+                                              .message = "too many connections; retry later",
+                                              .code = "overloaded"})
+                                      .dump();
   static const std::string reply =
       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
       "application/json\r\nConnection: close\r\nRetry-After: 1\r\n"

@@ -42,27 +42,36 @@ void ReplayServer::chat_completions(const HttpRequest& req, HttpResponse& res) {
   if (options_.fail_rate > 0) {
     std::lock_guard lock(rng_mutex_);
     if (rng_.uniform() < options_.fail_rate)
-      return send_error(res,
-                        {500, "server_error", "injected failure (--fail-rate)", "", "injected"});
+      return send_error(res, {.status = 500,
+                              .type = "server_error",
+                              .message = "injected failure (--fail-rate)",
+                              .code = "injected"});
   }
   const ChatRequest& chat = *parsed;
   const int col = data_.model_index(chat.model);
   if (col < 0)
-    return send_error(res, {404, "invalid_request_error",
-                            "the model '" + chat.model + "' is not in the recorded data", "model",
-                            "model_not_found"});
+    return send_error(res, {.status = 404,
+                            .type = "invalid_request_error",
+                            .message = "the model '" + chat.model + "' is not in the recorded data",
+                            .param = "model",
+                            .code = "model_not_found"});
   const auto it = by_prompt_.find(chat.retrieval_key);
   if (it == by_prompt_.end())
-    return send_error(
-        res, {404, "invalid_request_error", "no recorded question matches the last user message",
-              "messages", "unknown_prompt"});
+    return send_error(res, {.status = 404,
+                            .type = "invalid_request_error",
+                            .message = "no recorded question matches the last user message",
+                            .param = "messages",
+                            .code = "unknown_prompt"});
   const auto row = std::find_if(it->second.begin(), it->second.end(), [&](size_t i) {
     return !is_missing(data_.records[i].scores[col]);
   });
   if (row == it->second.end())
-    return send_error(res, {404, "invalid_request_error",
-                            "no recorded result of '" + chat.model + "' for this question", "model",
-                            "missing_result"});
+    return send_error(res,
+                      {.status = 404,
+                       .type = "invalid_request_error",
+                       .message = "no recorded result of '" + chat.model + "' for this question",
+                       .param = "model",
+                       .code = "missing_result"});
   const Record& r = data_.records[*row];
   const std::string content = r.responses.empty() ? "" : r.responses[col];
   json body = completion_body("replay-" + r.id, chat.model, content, nullptr);
