@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/check-layers.sh
 scripts/build.sh
-ctest --test-dir build --output-on-failure -j"$(nproc)"
+ctest --test-dir build --output-on-failure -j"$(nproc)" -LE fuzz
 scripts/test-no-llama.sh
-scripts/fuzz.sh
+ctest --test-dir build --output-on-failure -L fuzz

@@ -215,11 +215,51 @@ ApiError explain_failure(const std::vector<BackendReply>& replies, const json& e
 
 }  // namespace
 
+Rounds Gateway::ask_in_rounds(const Plan& plan, AnswerKind task_kind, const ChatRequest& request,
+                              Deadline deadline, Asked& asked) {
+  const auto& selected = plan.selection.selected;
+  Rounds rounds = run_rounds(
+      plan, params_,
+      [&](size_t from, size_t to) {
+        const std::vector<int> batch(selected.begin() + static_cast<long>(from),
+                                     selected.begin() + static_cast<long>(to));
+        std::vector<std::optional<std::string>> texts;
+        for (auto& r : fan_out(batch, request.body, deadline)) {
+          texts.push_back(r.ok() ? std::optional<std::string>(candidate_text(*r)) : std::nullopt);
+          asked.replies.push_back(std::move(r));
+        }
+        asked.members.insert(asked.members.end(), batch.begin(), batch.end());
+        return texts;
+      },
+      [&](const std::vector<std::optional<std::string>>& answers) {
+        // Tool calls compare as whitespace-separated tokens, whatever the task.
+        const bool tools = std::any_of(answers.begin(), answers.end(), [](const auto& a) {
+          return a && a->rfind("tool_calls:", 0) == 0;
+        });
+        return tools ? AnswerKind::kCode : task_kind;
+      });
+  if (rounds.choice)
+    for (size_t i = 0; i < asked.members.size(); ++i)
+      if (asked.members[i] == rounds.choice->member) asked.chosen = i;
+  return rounds;
+}
+
+std::string Gateway::escalate(const Plan& plan, const ChatRequest& request, Deadline deadline,
+                              double budget, Asked& asked) {
+  for (int m : asked.members) budget -= expected_cost(m, plan, request).value_or(0);
+  if (escalate_ < 0 || expected_cost(escalate_, plan, request).value_or(0) > budget) return "";
+  metrics_.count_model("escalated", backends_[escalate_]->name());
+  auto replies = fan_out({escalate_}, request.body, deadline);
+  asked.members.push_back(escalate_);
+  asked.replies.push_back(std::move(replies.front()));
+  if (asked.replies.back().ok()) asked.chosen = asked.members.size() - 1;
+  return backends_[escalate_]->name();
+}
+
 Result<GatewayAnswer, ApiError> Gateway::answer(const ChatRequest& request, Deadline deadline) {
   const auto view = this->view();  // one consistent bank for the whole request
   Plan plan = plan_for(*view, request);
-  GatewayAnswer out;
-  double budget = request.max_cost_usd.value_or(std::numeric_limits<double>::infinity());
+  const double budget = request.max_cost_usd.value_or(std::numeric_limits<double>::infinity());
   if (request.max_cost_usd) {
     fit_budget(plan, request, budget);
     if (plan.selection.selected.empty())
@@ -231,62 +271,29 @@ Result<GatewayAnswer, ApiError> Gateway::answer(const ChatRequest& request, Dead
                               .param = "smacs.max_cost_usd",
                               .code = "budget_too_small"});
   }
-  const auto& selected = plan.selection.selected;
-  AnswerKind kind = plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;
-  std::vector<BackendReply> replies;  // per selected model asked, in order
-  const Rounds rounds = run_rounds(
-      plan, params_,
-      [&](size_t from, size_t to) {
-        const std::vector<int> batch(selected.begin() + static_cast<long>(from),
-                                     selected.begin() + static_cast<long>(to));
-        std::vector<std::optional<std::string>> texts;
-        for (auto& r : fan_out(batch, request.body, deadline)) {
-          texts.push_back(r.ok() ? std::optional<std::string>(candidate_text(*r)) : std::nullopt);
-          replies.push_back(std::move(r));
-        }
-        return texts;
-      },
-      [&](const std::vector<std::optional<std::string>>& answers) {
-        // Tool calls compare as whitespace-separated tokens, whatever the task.
-        const bool tools = std::any_of(answers.begin(), answers.end(), [](const auto& a) {
-          return a && a->rfind("tool_calls:", 0) == 0;
-        });
-        return tools ? AnswerKind::kCode : kind;
-      });
-  std::vector<int> asked(selected.begin(), selected.begin() + static_cast<long>(rounds.asked()));
-  std::optional<int> chosen_at;  // index into asked/replies of the chosen reply
-  if (rounds.choice)
-    for (size_t i = 0; i < asked.size(); ++i)
-      if (asked[i] == rounds.choice->member) chosen_at = static_cast<int>(i);
-
-  // Escalation: the posterior stayed unsure; the escalation model answers if it can.
-  std::string escalated;
-  for (size_t i = 0; i < asked.size(); ++i)
-    budget -= expected_cost(asked[i], plan, request).value_or(0);
-  if (!rounds.settled && escalate_ >= 0 &&
-      expected_cost(escalate_, plan, request).value_or(0) <= budget) {
-    escalated = backends_[escalate_]->name();
-    metrics_.count_model("escalated", escalated);
-    auto r = fan_out({escalate_}, request.body, deadline);
-    asked.push_back(escalate_);
-    replies.push_back(std::move(r.front()));
-    if (replies.back().ok()) chosen_at = static_cast<int>(asked.size() - 1);
-  }
-  const std::string stop = rounds.settled                                        ? "settled"
-                           : selected.size() < params_.k && request.max_cost_usd ? "budget"
-                                                                                 : "all_asked";
+  const AnswerKind kind =
+      plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;
+  Asked asked;
+  const Rounds rounds = ask_in_rounds(plan, kind, request, deadline, asked);
+  // The posterior stayed unsure: the escalation model answers if it can.
+  const std::string escalated =
+      rounds.settled ? "" : escalate(plan, request, deadline, budget, asked);
+  const bool capped = plan.selection.selected.size() < params_.k && request.max_cost_usd;
+  const std::string stop = rounds.settled ? "settled" : capped ? "budget" : "all_asked";
   metrics_.count_rounds(rounds.rounds, stop);
-  account(asked, replies, out);
   for (int m : plan.selection.dropped) metrics_.count_model("dropped", backends_[m]->name());
+
+  GatewayAnswer out;
+  account(asked.members, asked.replies, out);
   if (plan.proxy.task >= 0) out.task = view->bank.tasks[plan.proxy.task];
   out.trace.update(trace_of(plan, rounds, out.task));
   out.trace["rounds"] = rounds.rounds;
   out.trace["stopped"] = stop;
   out.trace["escalated_to"] = escalated.empty() ? json() : json(escalated);
-  if (!chosen_at) return failure(explain_failure(replies, out.trace["errors"]));
-  out.chosen = backends_[asked[*chosen_at]]->name();
-  out.content = replies[*chosen_at]->content;
-  out.reply = std::move(replies[*chosen_at]->body);
+  if (!asked.chosen) return failure(explain_failure(asked.replies, out.trace["errors"]));
+  out.chosen = backends_[asked.members[*asked.chosen]]->name();
+  out.content = asked.replies[*asked.chosen]->content;
+  out.reply = std::move(asked.replies[*asked.chosen]->body);
   out.trace["chosen"] = out.chosen;
   metrics_.count_model("chosen", out.chosen);
   return out;

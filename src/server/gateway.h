@@ -87,6 +87,19 @@ class Gateway {
                                     Deadline deadline);
   // The decision as the client sees it: selection, proxy and posterior scores.
   nlohmann::json trace_of(const Plan& plan, const Rounds& rounds, const std::string& task) const;
+  // The backends asked for one answer, in order, their replies and the chosen one.
+  struct Asked {
+    std::vector<int> members;
+    std::vector<BackendReply> replies;
+    std::optional<size_t> chosen;  // index into members/replies
+  };
+  // SMACS's rounds over the plan's selected models (all at once unless adaptive).
+  Rounds ask_in_rounds(const Plan& plan, AnswerKind task_kind, const ChatRequest& request,
+                       Deadline deadline, Asked& asked);
+  // Asks the escalation model when it fits what is left of the budget; its answer becomes the
+  // chosen one. Returns its name, or "" when not asked.
+  std::string escalate(const Plan& plan, const ChatRequest& request, Deadline deadline,
+                       double budget, Asked& asked);
   // Usage, cost, latency, errors and metrics of every reply, into `out` and its trace.
   void account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
                GatewayAnswer& out);

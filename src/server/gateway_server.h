@@ -8,7 +8,9 @@
 //   POST /admin/reload         re-reads the bank (as SIGHUP does)
 //
 // Everything but /health and /metrics is behind the API key when keys are configured. Every
-// reply carries an `x-request-id` (the client's own, else the answer's random id).
+// reply carries an `x-request-id` (the client's own, else the answer's random id). A SMACS
+// request may cap its spending: body field {"smacs": {"max_cost_usd": x}} or header
+// `x-smacs-max-cost-usd: x` (the smaller wins).
 #pragma once
 #include <cstdio>
 #include <memory>
