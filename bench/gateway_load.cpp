@@ -144,11 +144,15 @@ int main(int argc, char** argv) {
   std::string target;
   int target_pid = 0;
   for (int i = 1; i < argc; ++i)
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h"))
-      return std::fputs(kUsage, stdout), 0;
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
   for (int i = 1; i < argc; i += 2) {
-    if (i + 1 >= argc)
-      return std::fprintf(stderr, "smacs_load: %s needs a value\n%s", argv[i], kUsage), 2;
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "smacs_load: %s needs a value\n%s", argv[i], kUsage);
+      return 2;
+    }
     if (!std::strcmp(argv[i], "--requests"))
       requests = std::stoul(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--clients"))

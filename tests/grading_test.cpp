@@ -35,7 +35,8 @@ TEST(Grader, ChoiceNumberExact) {
 TEST(Grader, DefaultsFromTheTask) {
   std::vector<Record> qs = {q("Q?\nA. x\nB. y\nC. z", "A"), q("How many?", "12"),
                             q("def f():", "", "assert f() == 1")};
-  qs[1].task = "math", qs[2].task = "code";
+  qs[1].task = "math";
+  qs[2].task = "code";
   qs[2].grader = "";
   const auto g = default_graders(qs);
   EXPECT_EQ(g[0], AnswerKind::kChoice);

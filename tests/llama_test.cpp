@@ -140,7 +140,10 @@ TEST(LlamaBackend, RejectsBadRequestsAndPromptsLongerThanTheContext) {
   const BackendReply zero = backend->complete(chat("hi", 0), in_seconds(30));
   EXPECT_EQ(zero.error().status, 400);
   json wild = chat("hi", 3);  // out-of-range numbers are clamped, never undefined behaviour
-  wild["seed"] = -5, wild["top_k"] = 1e300, wild["top_p"] = 7, wild["temperature"] = -1;
+  wild["seed"] = -5;
+  wild["top_k"] = 1e300;
+  wild["top_p"] = 7;
+  wild["temperature"] = -1;
   EXPECT_TRUE(backend->complete(wild, in_seconds(30)).ok());
   wild["max_tokens"] = 1e300;  // more than the context: cut to what fits
   const BackendReply capped = backend->complete(wild, in_seconds(30));
