@@ -271,14 +271,23 @@ std::string frontier_to_svg(const Frontier& f) {
     s << "<text x='" << fx(c) << "' y='" << H - bottom + 18 << "' text-anchor='middle'>"
       << (f.cost_unit == "usd" ? money(f.cost_unit, c) : money(f.cost_unit, c)) << "</text>\n";
   }
+  // The line joins the points no cheaper point beats on the test data; the others (fitted on
+  // train, beaten on test) stay as hollow circles.
   auto polyline = [&](const std::vector<FrontierPoint>& pts, const char* color, const char* name,
                       int legend) {
+    std::vector<bool> on_line;
+    double best = -1;
+    for (const auto& p : pts) {  // pts are sorted by cost
+      on_line.push_back(p.accuracy > best);
+      best = std::max(best, p.accuracy);
+    }
     s << "<polyline fill='none' stroke='" << color << "' stroke-width='2' points='";
-    for (const auto& p : pts) s << fx(p.cost) << ',' << fy(p.accuracy) << ' ';
+    for (size_t i = 0; i < pts.size(); ++i)
+      if (on_line[i]) s << fx(pts[i].cost) << ',' << fy(pts[i].accuracy) << ' ';
     s << "'/>\n";
-    for (const auto& p : pts)
-      s << "<circle cx='" << fx(p.cost) << "' cy='" << fy(p.accuracy) << "' r='3' fill='" << color
-        << "'/>\n";
+    for (size_t i = 0; i < pts.size(); ++i)
+      s << "<circle cx='" << fx(pts[i].cost) << "' cy='" << fy(pts[i].accuracy) << "' r='3' fill='"
+        << (on_line[i] ? color : "white") << "' stroke='" << color << "'/>\n";
     s << "<text x='" << W - right + 10 << "' y='" << top + 16 * legend << "' fill='" << color
       << "'>" << name << "</text>\n";
   };
