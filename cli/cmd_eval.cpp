@@ -52,13 +52,19 @@ SmacsParams fitted_params(const PriorBank& bank, const EvalFlags& f,
   return p;
 }
 
-EvalReport evaluate_once(const PriorBank& bank, const Dataset& test, const EvalFlags& f,
-                         const std::map<std::string, AnswerKind>& kinds, const SmacsParams& p) {
+// The test data embedded and retrieved against the bank, once for every run over it.
+EvalInput prepare_test(const PriorBank& bank, const Dataset& test, const EvalFlags& f,
+                       const std::map<std::string, AnswerKind>& kinds, const SmacsParams& p) {
   ProgressBar bar("evaluating");
   EvalInput in =
       prepare_eval(bank, test, f.pool, kinds, p.rps.retrieval_depth(), false, bar.callback());
   set_escalation(in, f.escalate_to);
-  return run_eval(in, p);
+  return in;
+}
+
+EvalReport evaluate_once(const PriorBank& bank, const Dataset& test, const EvalFlags& f,
+                         const std::map<std::string, AnswerKind>& kinds, const SmacsParams& p) {
+  return run_eval(prepare_test(bank, test, f, kinds, p), p);
 }
 
 // Trains on every task but one and tests on that one: how SMACS does on a task it never saw.
@@ -92,16 +98,13 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
   return 0;
 }
 
-// --frontier: the cost knobs swept on the train data (leave-one-out), measured on the test data.
-Frontier frontier_of(const PriorBank& bank, const Dataset& test, const EvalFlags& f,
+// --frontier: the cost knobs swept on the train data (leave-one-out), measured on the test
+// input `in` (already prepared for the evaluation).
+Frontier frontier_of(const PriorBank& bank, const EvalInput& in, const EvalFlags& f,
                      const std::map<std::string, AnswerKind>& kinds, const SmacsParams& p) {
   const auto start = Clock::now();
   ProgressBar bar("frontier (train CV)");
-  RpsParams deepest = p.rps;
-  deepest.neighbors = std::max<size_t>(deepest.neighbors, 1);
-  EvalInput train = prepare_eval(bank, bank.data, f.pool, kinds, deepest.retrieval_depth(), true);
-  EvalInput in = prepare_eval(bank, test, f.pool, kinds, deepest.retrieval_depth());
-  set_escalation(in, f.escalate_to);
+  EvalInput train = prepare_eval(bank, bank.data, f.pool, kinds, p.rps.retrieval_depth(), true);
   if (!f.escalate_to.empty()) {
     train.escalate = bank.data.model_index(f.escalate_to);
     if (train.escalate < 0)
@@ -203,12 +206,13 @@ int run(const EvalFlags& f) {
             << " questions (loaded and indexed in " << ms_since(start) / 1000 << " s)\n";
   const SmacsParams params = fitted_params(bank, f, kinds);
   start = Clock::now();
-  const EvalReport rep = evaluate_once(bank, test, f, kinds, params);
+  const EvalInput in = prepare_test(bank, test, f, kinds, params);
+  const EvalReport rep = run_eval(in, params);
   std::cerr << "evaluated in " << ms_since(start) / 1000 << " s\n";
   if (f.frontier.empty()) {
     write_outputs(rep, f);
   } else {
-    const Frontier frontier = frontier_of(bank, test, f, kinds, params);
+    const Frontier frontier = frontier_of(bank, in, f, kinds, params);
     write_outputs(rep, f, &frontier);
   }
   return 0;

@@ -73,6 +73,10 @@ void set_escalation(EvalInput& input, const std::string& model);
 
 EvalReport run_eval(const EvalInput& input, const SmacsParams& params);
 
+// What test column `test_col` costs for row `r` in the report's unit: USD (unknown counts 0),
+// or one call when the data records no costs.
+double cost_in_unit(const EvalInput& input, const Record& r, int test_col);
+
 // The mean over tasks of one per-task field, for the names present in every task.
 std::map<std::string, double> average_over_tasks(const std::vector<TaskResult>& tasks,
                                                  std::map<std::string, double> TaskResult::*field);

@@ -155,8 +155,7 @@ Frontier sweep_frontier(const EvalInput& train_in, const EvalInput& test_in,
     for (size_t j = 0; j < test_in.pool_test.size(); ++j) {
       const int col = test_in.pool_test[j];
       acc[j].add(is_missing(r.scores[col]) ? 0.0 : r.scores[col]);
-      const bool known = !r.costs.empty() && !is_missing(r.costs[col]);
-      cost[j].add(!test_in.cost_in_usd ? 1.0 : known ? r.costs[col] : 0.0);
+      cost[j].add(cost_in_unit(test_in, r, col));
     }
   }
   Frontier f;

@@ -31,12 +31,6 @@ int argmax_member(const std::vector<int>& pool_bank, const std::vector<float>& m
   return best;
 }
 
-// What one question costs in the report's unit: USD (unknown counts 0), or one call.
-double cost_in_unit(const EvalInput& in, const Record& r, int test_col) {
-  if (!in.cost_in_usd) return 1.0;
-  return r.costs.empty() || is_missing(r.costs[test_col]) ? 0.0 : r.costs[test_col];
-}
-
 // Majority vote over the extracted answers of `voters` (pool members); ties go to the group
 // whose models are stronger overall. Returns the mean score of the winning group, or nullopt
 // with no answers.
@@ -272,6 +266,11 @@ EvalReport aggregate(const EvalInput& in, const SmacsParams& params,
 }
 
 }  // namespace
+
+double cost_in_unit(const EvalInput& in, const Record& r, int test_col) {
+  if (!in.cost_in_usd) return 1.0;
+  return r.costs.empty() || is_missing(r.costs[test_col]) ? 0.0 : r.costs[test_col];
+}
 
 std::map<std::string, double> average_over_tasks(const std::vector<TaskResult>& tasks,
                                                  std::map<std::string, double> TaskResult::*field) {

@@ -36,13 +36,13 @@ Scored score_of(const EvalInput& in, const SmacsParams& p, const std::string& me
 }
 
 // The first (most conservative) candidate within one standard error of the best.
-SmacsParams one_standard_error(const std::vector<Scored>& candidates) {
+const Scored& one_standard_error(const std::vector<Scored>& candidates) {
   const Scored* best = &candidates.front();
   for (const auto& c : candidates)
     if (c.score > best->score) best = &c;
   for (const auto& c : candidates)
-    if (c.score >= best->score - best->se) return c.params;
-  return best->params;
+    if (c.score >= best->score - best->se) return c;
+  return *best;
 }
 
 // The cheapest adaptive setting that loses at most `max_loss` points against `fixed`.
@@ -79,7 +79,8 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
                               /*leave_one_out=*/true);
   in.methods_only = true;
   const bool has_text = bank.data.has_responses();
-  const std::vector<double> solo_grid = {2.0, 0.98, 0.97, 0.965, 0.96, 0.955, 0.95, 0.945, 0.94, 0.935, 0.93, 0.92, 0.9};
+  const std::vector<double> solo_grid = {2.0,   0.98, 0.97,  0.965, 0.96, 0.955, 0.95,
+                                         0.945, 0.94, 0.935, 0.93,  0.92, 0.9};
   const std::vector<double> settle_grid = {0.8, 0.6, 0.5};
   const size_t total =
       beta_grid.size() * neighbor_grid.size() * tau_grid.size() * gate_grid.size() +
@@ -108,7 +109,7 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
           p.rps.beta = beta;
           rps.push_back(p);
         }
-  const SmacsParams rps_best = one_standard_error(score_all(rps, "rps_top1"));
+  const SmacsParams rps_best = one_standard_error(score_all(rps, "rps_top1")).params;
   if (!has_text) return rps_best;  // the posterior falls back to the prior: nothing more to fit
 
   std::vector<SmacsParams> posterior;
@@ -121,17 +122,12 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
         p.p_drop = drop;
         posterior.push_back(p);
       }
-  const auto fixed_scores = score_all(posterior, "smacs");
-  SmacsParams fixed = one_standard_error(fixed_scores);
+  const Scored fixed_fit = one_standard_error(score_all(posterior, "smacs"));
+  SmacsParams fixed = fixed_fit.params;
   fixed.adaptive = adaptive;
   if (!adaptive.enabled) return fixed;
 
   // Adaptive fan-out: the cheapest stop rule that keeps (almost) the fixed-k accuracy.
-  double fixed_score = 0;
-  for (const auto& c : fixed_scores)
-    if (c.params.k == fixed.k && c.params.posterior.alpha == fixed.posterior.alpha &&
-        c.params.p_drop == fixed.p_drop)
-      fixed_score = c.score;
   std::vector<SmacsParams> rounds;
   for (double solo : solo_grid)
     for (double settle : settle_grid) {
@@ -140,7 +136,7 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
       p.adaptive.settle = settle;
       rounds.push_back(p);
     }
-  return cheapest_within(score_all(rounds, "smacs_adaptive"), fixed_score, adaptive.max_loss);
+  return cheapest_within(score_all(rounds, "smacs_adaptive"), fixed_fit.score, adaptive.max_loss);
 }
 
 }  // namespace smacs

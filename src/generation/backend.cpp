@@ -16,8 +16,13 @@ std::optional<int64_t> usage_tokens(const nlohmann::json& body, const char* key)
 std::optional<double> Price::cost_of(const nlohmann::json& reply_body) const {
   const auto in = usage_tokens(reply_body, "prompt_tokens");
   const auto out = usage_tokens(reply_body, "completion_tokens");
-  if (!known() || !in || !out) return std::nullopt;
-  return (static_cast<double>(*in) * *prompt + static_cast<double>(*out) * *completion) / 1e6;
+  if (!in || !out) return std::nullopt;
+  return cost(static_cast<double>(*in), static_cast<double>(*out));
+}
+
+std::optional<double> Price::cost(double prompt_tokens, double completion_tokens) const {
+  if (!known()) return std::nullopt;
+  return (prompt_tokens * *prompt + completion_tokens * *completion) / 1e6;
 }
 
 BackendReply Backend::stream(const nlohmann::json& request, Deadline deadline,

@@ -48,6 +48,8 @@ std::optional<int64_t> usage_tokens(const nlohmann::json& reply_body, const char
 struct Price {
   std::optional<double> prompt, completion;  // nullopt: unknown
   bool known() const { return prompt && completion; }
+  // The cost of so many tokens; nullopt when the price is unknown.
+  std::optional<double> cost(double prompt_tokens, double completion_tokens) const;
   // The cost of one reply from its `usage`; nullopt when the price or the usage is unknown.
   std::optional<double> cost_of(const nlohmann::json& reply_body) const;
 };

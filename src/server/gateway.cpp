@@ -1,7 +1,6 @@
 #include "server/gateway.h"
 
 #include <algorithm>
-#include <limits>
 
 #include "bank/bank_store.h"
 #include "core/error.h"
@@ -72,13 +71,15 @@ std::vector<std::string> Gateway::model_names() const {
 
 namespace {
 
+constexpr std::string_view kToolCalls = "tool_calls:";  // how candidate_text marks tool calls
+
 // What a candidate answered, for agreement: its text, or for tool calls the functions and
 // their arguments in canonical JSON (same call = same string, whatever the key order).
 std::string candidate_text(const Completion& r) {
   const json& message = r.body["choices"][0]["message"];
   const auto calls = message.find("tool_calls");
   if (calls == message.end() || !calls->is_array() || calls->empty()) return r.content;
-  std::string out = "tool_calls:";
+  std::string out(kToolCalls);
   for (const auto& c : *calls) {
     const json fn = c.value("function", json::object());
     const json args = fn.value("arguments", json(""));
@@ -87,6 +88,11 @@ std::string candidate_text(const Completion& r) {
     out.append(" ").append(fn.value("name", std::string())).append(parsed.dump());
   }
   return out;
+}
+
+bool has_tool_calls(const std::vector<std::optional<std::string>>& answers) {
+  return std::any_of(answers.begin(), answers.end(),
+                     [](const auto& a) { return a && a->starts_with(kToolCalls); });
 }
 
 }  // namespace
@@ -111,22 +117,23 @@ Plan Gateway::plan_for(const BankView& view, const ChatRequest& request) const {
   return plan;
 }
 
-std::optional<double> Gateway::expected_cost(size_t j, const Plan& plan,
-                                             const ChatRequest& request) const {
-  if (plan.proxy.cost[j]) return plan.proxy.cost[j];
-  const Price& price = prices_[j];
-  if (!price.known()) return std::nullopt;
-  const double prompt = static_cast<double>(request.body["messages"].dump().size()) / 4;
+Gateway::TokenGuess Gateway::guess_tokens(const ChatRequest& request) {
   const json max_tokens = request.body.value("max_tokens", json(512));
-  const double completion = max_tokens.is_number() ? max_tokens.get<double>() : 512;
-  return (*price.prompt * prompt + *price.completion * completion) / 1e6;
+  return {.prompt = static_cast<double>(request.body["messages"].dump().size()) / 4,
+          .completion = max_tokens.is_number() ? max_tokens.get<double>() : 512};
 }
 
-void Gateway::fit_budget(Plan& plan, const ChatRequest& request, double budget) const {
+std::optional<double> Gateway::expected_cost(size_t j, const Plan& plan,
+                                             const TokenGuess& tokens) const {
+  if (plan.proxy.cost[j]) return plan.proxy.cost[j];
+  return prices_[j].cost(tokens.prompt, tokens.completion);
+}
+
+void Gateway::fit_budget(Plan& plan, const TokenGuess& tokens, double budget) const {
   std::vector<int> kept;
   double spent = 0;
   for (int m : plan.selection.selected) {
-    const double cost = expected_cost(m, plan, request).value_or(0);
+    const double cost = expected_cost(m, plan, tokens).value_or(0);
     if (spent + cost > budget) continue;
     spent += cost;
     kept.push_back(m);
@@ -233,10 +240,7 @@ Rounds Gateway::ask_in_rounds(const Plan& plan, AnswerKind task_kind, const Chat
       },
       [&](const std::vector<std::optional<std::string>>& answers) {
         // Tool calls compare as whitespace-separated tokens, whatever the task.
-        const bool tools = std::any_of(answers.begin(), answers.end(), [](const auto& a) {
-          return a && a->rfind("tool_calls:", 0) == 0;
-        });
-        return tools ? AnswerKind::kCode : task_kind;
+        return has_tool_calls(answers) ? AnswerKind::kCode : task_kind;
       });
   if (rounds.choice)
     for (size_t i = 0; i < asked.members.size(); ++i)
@@ -245,9 +249,14 @@ Rounds Gateway::ask_in_rounds(const Plan& plan, AnswerKind task_kind, const Chat
 }
 
 std::string Gateway::escalate(const Plan& plan, const ChatRequest& request, Deadline deadline,
-                              double budget, Asked& asked) {
-  for (int m : asked.members) budget -= expected_cost(m, plan, request).value_or(0);
-  if (escalate_ < 0 || expected_cost(escalate_, plan, request).value_or(0) > budget) return "";
+                              const std::optional<double>& budget, const TokenGuess& tokens,
+                              Asked& asked) {
+  if (escalate_ < 0) return "";
+  if (budget) {
+    double left = *budget;
+    for (int m : asked.members) left -= expected_cost(m, plan, tokens).value_or(0);
+    if (expected_cost(escalate_, plan, tokens).value_or(0) > left) return "";
+  }
   metrics_.count_model("escalated", backends_[escalate_]->name());
   auto replies = fan_out({escalate_}, request.body, deadline);
   asked.members.push_back(escalate_);
@@ -259,9 +268,10 @@ std::string Gateway::escalate(const Plan& plan, const ChatRequest& request, Dead
 Result<GatewayAnswer, ApiError> Gateway::answer(const ChatRequest& request, Deadline deadline) {
   const auto view = this->view();  // one consistent bank for the whole request
   Plan plan = plan_for(*view, request);
-  const double budget = request.max_cost_usd.value_or(std::numeric_limits<double>::infinity());
-  if (request.max_cost_usd) {
-    fit_budget(plan, request, budget);
+  const std::optional<double>& budget = request.max_cost_usd;
+  const TokenGuess tokens = budget ? guess_tokens(request) : TokenGuess{};
+  if (budget) {
+    fit_budget(plan, tokens, *budget);
     if (plan.selection.selected.empty())
       return failure(ApiError{.status = 400,
                               .type = "invalid_request_error",
@@ -277,8 +287,8 @@ Result<GatewayAnswer, ApiError> Gateway::answer(const ChatRequest& request, Dead
   const Rounds rounds = ask_in_rounds(plan, kind, request, deadline, asked);
   // The posterior stayed unsure: the escalation model answers if it can.
   const std::string escalated =
-      rounds.settled ? "" : escalate(plan, request, deadline, budget, asked);
-  const bool capped = plan.selection.selected.size() < params_.k && request.max_cost_usd;
+      rounds.settled ? "" : escalate(plan, request, deadline, budget, tokens, asked);
+  const bool capped = plan.selection.selected.size() < params_.k && budget;
   const std::string stop = rounds.settled ? "settled" : capped ? "budget" : "all_asked";
   metrics_.count_rounds(rounds.rounds, stop);
   for (int m : plan.selection.dropped) metrics_.count_model("dropped", backends_[m]->name());
@@ -313,10 +323,7 @@ json Gateway::trace_of(const Plan& plan, const Rounds& rounds, const std::string
         std::find(ranked.begin(), ranked.end(), static_cast<int>(j)) == ranked.end())
       skipped.push_back(backends_[j]->name());
   }
-  const bool tools = rounds.kind == AnswerKind::kCode &&
-                     std::any_of(rounds.answers.begin(), rounds.answers.end(), [](const auto& a) {
-                       return a && a->rfind("tool_calls:", 0) == 0;
-                     });
+  const bool tools = has_tool_calls(rounds.answers);
   json trace = {{"selected", names_of(plan.selection.selected)},
                 {"dropped", names_of(plan.selection.dropped)},
                 {"replacements", names_of(plan.selection.replacements)},

@@ -79,9 +79,13 @@ class Gateway {
   Plan plan_for(const BankView& view, const ChatRequest& request) const;
   // What backend j is expected to cost for this request (USD): the neighbours' recorded cost,
   // else its price at the prompt's size and max_tokens (or 512) completion tokens.
-  std::optional<double> expected_cost(size_t j, const Plan& plan, const ChatRequest& request) const;
+  struct TokenGuess {  // a request's size, for prices: measured once per request
+    double prompt = 0, completion = 0;
+  };
+  static TokenGuess guess_tokens(const ChatRequest& request);
+  std::optional<double> expected_cost(size_t j, const Plan& plan, const TokenGuess& tokens) const;
   // Keeps the selected models whose expected costs fit the budget, in rank order.
-  void fit_budget(Plan& plan, const ChatRequest& request, double budget) const;
+  void fit_budget(Plan& plan, const TokenGuess& tokens, double budget) const;
   // Asks the given backends at once; records their health.
   std::vector<BackendReply> fan_out(const std::vector<int>& members, const nlohmann::json& body,
                                     Deadline deadline);
@@ -96,10 +100,10 @@ class Gateway {
   // SMACS's rounds over the plan's selected models (all at once unless adaptive).
   Rounds ask_in_rounds(const Plan& plan, AnswerKind task_kind, const ChatRequest& request,
                        Deadline deadline, Asked& asked);
-  // Asks the escalation model when it fits what is left of the budget; its answer becomes the
-  // chosen one. Returns its name, or "" when not asked.
+  // Asks the escalation model (with a budget: when it fits what the rounds left of it); its
+  // answer becomes the chosen one. Returns its name, or "" when not asked.
   std::string escalate(const Plan& plan, const ChatRequest& request, Deadline deadline,
-                       double budget, Asked& asked);
+                       const std::optional<double>& budget, const TokenGuess& tokens, Asked& asked);
   // Usage, cost, latency, errors and metrics of every reply, into `out` and its trace.
   void account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
                GatewayAnswer& out);
