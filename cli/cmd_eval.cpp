@@ -39,15 +39,18 @@ std::map<std::string, AnswerKind> parse_kinds(const std::vector<std::string>& sp
 }
 
 SmacsParams fitted_params(const PriorBank& bank, const EvalFlags& f,
-                          const std::map<std::string, AnswerKind>& kinds) {
+                          const std::map<std::string, AnswerKind>& kinds,
+                          TuneSplit split = TuneSplit::kLeaveOneOut) {
   if (!f.tune) return f.params;
   const auto start = Clock::now();
   SmacsParams p;
   {
     ProgressBar bar("tuning (train CV)");
-    p = tune_params(bank, f.pool, kinds, f.params, bar.callback());
+    p = tune_params(bank, f.pool, kinds, f.params, bar.callback(), split);
   }
-  std::cerr << "tuned on the train data by leave-one-out CV in " << ms_since(start) / 1000
+  std::cerr << "tuned on the train data by "
+            << (split == TuneSplit::kLeaveOneTaskOut ? "leave-one-task-out" : "leave-one-out")
+            << " CV in " << ms_since(start) / 1000
             << " s: " << params_to_json(p).dump() << '\n';
   return p;
 }
@@ -68,6 +71,7 @@ EvalReport evaluate_once(const PriorBank& bank, const Dataset& test, const EvalF
 }
 
 // Trains on every task but one and tests on that one: how SMACS does on a task it never saw.
+// --tune fits for that case too: leave-one-task-out inside the train tasks.
 int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlags& f,
                        const std::map<std::string, AnswerKind>& kinds, const BankOptions& options) {
   std::set<std::string> tasks;
@@ -83,7 +87,7 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
     for (const auto& r : test.records)
       if (r.task == held) te.records.push_back(r);
     const PriorBank bank = build_bank(std::move(tr), options);
-    const EvalReport rep = evaluate_once(bank, te, f, kinds, fitted_params(bank, f, kinds));
+    const EvalReport rep = evaluate_once(bank, te, f, kinds, fitted_params(bank, f, kinds, TuneSplit::kLeaveOneTaskOut));
     const auto& acc = rep.tasks.front().accuracy;
     std::printf("%-16s %12.2f %12.2f %12.2f %12.2f\n", held.c_str(), acc.at("best_single"),
                 acc.at("rps_top1"), acc.at("smacs"), acc.at("oracle"));

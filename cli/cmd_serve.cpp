@@ -55,7 +55,7 @@ int serve(const std::string& config_path) {
   SmacsParams params = config.params;
   std::vector<std::string> pool;
   for (const auto& b : config.pool) pool.push_back(b.name());
-  if (config.tune) params = tune_params(bank, pool, {}, params);
+  if (config.tune) params = tune_params(bank, pool, {}, params, {}, *config.tune);
   std::vector<std::unique_ptr<Backend>> backends;
   GatewayOptions gateway_options{.fanout_threads = config.threads,
                                  .escalate_to = config.escalate_to};

@@ -81,10 +81,18 @@ double cost_in_unit(const EvalInput& input, const Record& r, int test_col);
 std::map<std::string, double> average_over_tasks(const std::vector<TaskResult>& tasks,
                                                  std::map<std::string, double> TaskResult::*field);
 
-// Leave-one-out cross-validation on the bank: fits RPS parameters for rps_top1, then k,
-// p_drop and alpha for smacs (when the bank has responses). Returns the fitted params.
+// What tuning cross-validates on. kLeaveOneOut: each bank question answered by the rest of
+// the bank (questions like the bank's). kLeaveOneTaskOut: each bank task answered by a bank of
+// the other tasks, for questions of tasks the bank lacks (falls back to kLeaveOneOut on a bank
+// of one task). Fitting for one case picks badly for the other: many neighbours and a strong
+// task mean are safe in distribution but route an unseen task to the wrong task's best model.
+enum class TuneSplit { kLeaveOneOut, kLeaveOneTaskOut };
+
+// Cross-validation on the bank: fits RPS parameters for rps_top1, then k, p_drop and alpha
+// for smacs (when the bank has responses). Returns the fitted params.
 SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& pool,
                         const std::map<std::string, AnswerKind>& kind_overrides, SmacsParams base,
-                        const Progress& progress = {});
+                        const Progress& progress = {},
+                        TuneSplit split = TuneSplit::kLeaveOneOut);
 
 }  // namespace smacs

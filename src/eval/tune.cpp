@@ -6,6 +6,8 @@
 // first): more shrinkage, more and smoother neighbours, a posterior that trusts the prior.
 #include <atomic>
 #include <cmath>
+#include <iterator>
+#include <memory>
 
 #include "core/parallel.h"
 #include "eval/evaluate.h"
@@ -21,18 +23,56 @@ struct Scored {
   double cost = 0;  // the method's average cost per question
 };
 
-Scored score_of(const EvalInput& in, const SmacsParams& p, const std::string& method) {
-  const EvalReport r = run_eval(in, p);
-  const auto it = r.average.find(method);
+// The data tuning scores on: (bank, questions) pairs, each prepared once for the whole grid.
+struct CvSplit {
+  std::unique_ptr<PriorBank> bank;  // null: the tuned bank itself
+  std::unique_ptr<Dataset> questions;
+  EvalInput input;
+};
+using CvSplits = std::vector<std::unique_ptr<CvSplit>>;
+
+// Leave-one-out on the bank: questions like the bank's (in distribution).
+CvSplits leave_one_out_split(const PriorBank& bank, const std::vector<std::string>& pool,
+                             const std::map<std::string, AnswerKind>& kinds, size_t depth) {
+  CvSplits out;
+  out.push_back(std::make_unique<CvSplit>());
+  out.back()->input = prepare_eval(bank, bank.data, pool, kinds, depth, /*leave_one_out=*/true);
+  return out;
+}
+
+// Each bank task answered by a bank of the other tasks: questions unlike anything in the bank.
+CvSplits leave_one_task_out_splits(const PriorBank& bank, const std::vector<std::string>& pool,
+                                   const std::map<std::string, AnswerKind>& kinds, size_t depth) {
+  CvSplits out;
+  for (const auto& held : bank.tasks) {
+    auto split = std::make_unique<CvSplit>();
+    Dataset rest{bank.data.models, {}};
+    split->questions = std::make_unique<Dataset>(Dataset{bank.data.models, {}});
+    for (const auto& r : bank.data.records)
+      (r.task == held ? split->questions->records : rest.records).push_back(r);
+    split->bank = std::make_unique<PriorBank>(build_bank(std::move(rest), options_of(bank)));
+    split->input = prepare_eval(*split->bank, *split->questions, pool, kinds, depth);
+    out.push_back(std::move(split));
+  }
+  return out;
+}
+
+Scored score_of(const CvSplits& splits, const SmacsParams& p, const std::string& method) {
+  std::vector<TaskResult> tasks;
+  for (const auto& s : splits) {
+    EvalReport r = run_eval(s->input, p);
+    std::move(r.tasks.begin(), r.tasks.end(), std::back_inserter(tasks));
+  }
+  const auto average = average_over_tasks(tasks, &TaskResult::accuracy);
+  const auto cost = average_over_tasks(tasks, &TaskResult::cost);
   double var = 0;  // of the mean over tasks of per-task accuracies (scores in 0..1)
-  for (const auto& t : r.tasks) {
+  for (const auto& t : tasks) {
     const double acc = t.accuracy.count(method) ? t.accuracy.at(method) / 100 : 0;
     var += acc * (1 - acc) / static_cast<double>(std::max<size_t>(t.n, 1));
   }
-  const double tasks = static_cast<double>(std::max<size_t>(r.tasks.size(), 1));
-  const auto cost = r.average_cost.find(method);
-  return {p, it == r.average.end() ? -1.0 : it->second, 100 * std::sqrt(var) / tasks,
-          cost == r.average_cost.end() ? 0.0 : cost->second};
+  const double n_tasks = static_cast<double>(std::max<size_t>(tasks.size(), 1));
+  return {p, average.count(method) ? average.at(method) : -1.0, 100 * std::sqrt(var) / n_tasks,
+          cost.count(method) ? cost.at(method) : 0.0};
 }
 
 // The first (most conservative) candidate within one standard error of the best.
@@ -61,7 +101,7 @@ SmacsParams cheapest_within(const std::vector<Scored>& candidates, double fixed,
 
 SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& pool,
                         const std::map<std::string, AnswerKind>& kind_overrides, SmacsParams base,
-                        const Progress& progress) {
+                        const Progress& progress, TuneSplit split) {
   // Most conservative first.
   const std::vector<double> beta_grid = {100, 30, 10, 3, 0};
   const std::vector<size_t> neighbor_grid = {200, 100, 50, 25, 10};
@@ -75,9 +115,11 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
   base.adaptive.enabled = false;  // fitted last, on the fixed-k parameters
   RpsParams deepest = base.rps;
   deepest.neighbors = neighbor_grid.front();
-  EvalInput in = prepare_eval(bank, bank.data, pool, kind_overrides, deepest.retrieval_depth(),
-                              /*leave_one_out=*/true);
-  in.methods_only = true;
+  const bool unseen = split == TuneSplit::kLeaveOneTaskOut && bank.tasks.size() >= 2;
+  const CvSplits splits =
+      unseen ? leave_one_task_out_splits(bank, pool, kind_overrides, deepest.retrieval_depth())
+             : leave_one_out_split(bank, pool, kind_overrides, deepest.retrieval_depth());
+  for (const auto& s : splits) s->input.methods_only = true;
   const bool has_text = bank.data.has_responses();
   const std::vector<double> solo_grid = {2.0,   0.98, 0.97,  0.965, 0.96, 0.955, 0.95,
                                          0.945, 0.94, 0.935, 0.93,  0.92, 0.9};
@@ -91,7 +133,7 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
   auto score_all = [&](const std::vector<SmacsParams>& grid, const std::string& method) {
     std::vector<Scored> scored(grid.size());
     parallel_for(grid.size(), [&](size_t i) {
-      scored[i] = score_of(in, grid[i], method);
+      scored[i] = score_of(splits, grid[i], method);
       if (progress) progress(++done, total);
     });
     return scored;

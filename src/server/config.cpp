@@ -64,7 +64,11 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   p.rps.gamma = get<double>(s, "gamma", w, p.rps.gamma);
   p.rps.task_gate = get<bool>(s, "task_gate", w, p.rps.task_gate);
   p.seed = get<uint64_t>(s, "seed", w, p.seed);
-  c.tune = get<bool>(s, "tune", w, false);
+  const std::string tune = get<std::string>(s, "tune", w, "false");
+  if (tune == "true") c.tune = TuneSplit::kLeaveOneOut;
+  else if (tune == "unseen_tasks") c.tune = TuneSplit::kLeaveOneTaskOut;
+  else if (tune != "false")
+    throw Error(w + ": key 'tune' must be true, false or unseen_tasks, got '" + tune + "'");
   p.adaptive.enabled = get<bool>(s, "adaptive", w, p.adaptive.enabled);
   p.adaptive.first_round = get<size_t>(s, "first_round", w, p.adaptive.first_round);
   p.adaptive.settle = get<double>(s, "settle", w, p.adaptive.settle);

@@ -15,7 +15,9 @@
 //                                # non-loopback address: refused at startup unless true
 //   bank: ../data/routerbench/arc_challenge_train.csv   # .sqlite bank or data file(s): required
 //   smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
-//           task_gate: true, seed: 42, tune: false,
+//           task_gate: true, seed: 42,
+//           tune: false,         # true: fit on the bank at startup (leave-one-out CV);
+//                                #   unseen_tasks: fit for questions unlike the bank's
 //           adaptive: false,     # ask in rounds (first_round at once, then one more) until
 //           first_round: 2,      #   the answers settle: >= 2 agree and hold `settle` of the
 //           settle: 0.6,         #   prior weight; `solo`: the top model alone when its proxy
@@ -55,6 +57,7 @@
 #include <vector>
 
 #include "embedding/embedder.h"
+#include "eval/evaluate.h"
 #include "generation/backend.h"
 #include "pipeline/smacs.h"
 
@@ -69,7 +72,7 @@ struct ServerConfig {
   std::vector<std::string> bank_files;  // resolved against the config file's folder
   SmacsParams params;
   std::string escalate_to;  // a pool model asked only when SMACS stays unsure ("" = none)
-  bool tune = false;
+  std::optional<TuneSplit> tune;  // fit the parameters on the bank at startup (nullopt: no)
   size_t threads = 128;  // handler threads; also bounds the backend calls in flight
   size_t max_connections = 20000;
   int idle_timeout_ms = 30000;
