@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The gateway under hostile traffic, measured (loopback only, every step bounded in time):
 #   1. SMACS (k = 3) throughput over replay-serve: this build, and OLD_SMACS (another smacs
-#      binary, e.g. an earlier commit's) in the same run with the same load tool;
+#      binary, e.g. an earlier commit's) in the same run with the same load tool, alternating
+#      (ROUNDS each, default 3) and compared by their medians;
 #   2. unloaded overhead;
 #   3. 10,000 idle keep-alive + 1,000 slowloris connections: their CPU and memory cost, /health
 #      latency and SMACS throughput while they are open;
@@ -53,19 +54,37 @@ config() {  # config FILE EXTRA_YAML : a gateway over the replay server, k = 3
 REPLAY=$(start replay $NEW replay-serve --data "$DATA/arc_challenge_test.csv" --port 0)
 LOADFLAGS=(--requests 8000 --clients 32 --seconds 40)
 
+# Old and new alternate ROUNDS times (this VM's speed drifts by 10-15 % between minutes), each
+# on a fresh gateway over the same replay server with the same load; the medians are compared.
+ROUNDS=${ROUNDS:-3}
+throughput() {  # throughput BINARY EXTRA_YAML : one closed-loop run, prints its requests/s
+  config "$WORK/t.yaml" "$2"
+  local port; port=$(start t "$1" serve --config "$WORK/t.yaml")
+  $LOAD --target "127.0.0.1:$port" --target-pid "$(cat "$WORK/t.pid")" "${LOADFLAGS[@]}" \
+    >"$WORK/t.out" || true
+  kill "$(cat "$WORK/t.pid")"; wait "$(cat "$WORK/t.pid")" 2>/dev/null || true
+  sed -n 's/^throughput *\([0-9]*\).*/\1/p' "$WORK/t.out"
+}
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "== 1. SMACS throughput (k = 3, requests/s), $ROUNDS alternating rounds =="
+old_runs=""; new_runs=""
+for _ in $(seq "$ROUNDS"); do
+  [ -n "$OLD" ] && old_runs="$old_runs $(throughput "$OLD" "")"
+  new_runs="$new_runs $(throughput "$NEW" "access_log: none\n")"
+done
+NEW_MEDIAN=$(echo "$new_runs" | median)
+echo "this build:${new_runs}  median $NEW_MEDIAN"
 if [ -n "$OLD" ]; then
-  config "$WORK/old.yaml" ""
-  PORT=$(start old "$OLD" serve --config "$WORK/old.yaml")
-  echo "== 1a. SMACS throughput, OLD binary ($OLD) =="
-  $LOAD --target "127.0.0.1:$PORT" --target-pid "$(cat "$WORK/old.pid")" "${LOADFLAGS[@]}" || true
-  kill "$(cat "$WORK/old.pid")"
+  OLD_MEDIAN=$(echo "$old_runs" | median)
+  echo "OLD ($OLD):${old_runs}  median $OLD_MEDIAN"
+  awk -v n="$NEW_MEDIAN" -v o="$OLD_MEDIAN" 'BEGIN {printf "ratio of the medians: %.2f\n", n / o}'
 fi
+echo "== 1b. the last run of this build in full =="
+cat "$WORK/t.out"
 
 config "$WORK/new.yaml" "access_log: none\n"
 PORT=$(start new $NEW serve --config "$WORK/new.yaml")
 PID=$(cat "$WORK/new.pid")
-echo "== 1b. SMACS throughput, this build =="
-$LOAD --target "127.0.0.1:$PORT" --target-pid "$PID" "${LOADFLAGS[@]}"
 echo "== 2. unloaded overhead (one client) =="
 $LOAD --target "127.0.0.1:$PORT" --target-pid "$PID" --requests 2000 --clients 1 --seconds 30
 kill "$PID"

@@ -32,6 +32,31 @@ void BM_FullRouterDcEval(benchmark::State& state) {
 }
 BENCHMARK(BM_FullRouterDcEval)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
+// One gateway question's retrieval (embed + exact search, the default) on RouterBench ARC:
+// ~2,000-character few-shot prompts whose shared examples put many terms in every question.
+void BM_RouterBenchQuery(benchmark::State& state) {
+  const std::string dir = std::string(SMACS_SHARED_DATA) + "/routerbench/";
+  static const PriorBank bank = build_bank(load_files({dir + "arc_challenge_train.csv"}));
+  static const Dataset test = load_files({dir + "arc_challenge_test.csv"});
+  size_t i = 0;
+  for (auto _ : state) {
+    const auto& q = test.records[i++ % test.records.size()].question;
+    benchmark::DoNotOptimize(bank.index->search(bank.embedder->embed(q), 200));
+  }
+}
+BENCHMARK(BM_RouterBenchQuery)->Unit(benchmark::kMicrosecond);
+
+void BM_RouterBenchEmbedOnly(benchmark::State& state) {
+  const std::string dir = std::string(SMACS_SHARED_DATA) + "/routerbench/";
+  static const PriorBank bank = build_bank(load_files({dir + "arc_challenge_train.csv"}));
+  static const Dataset test = load_files({dir + "arc_challenge_test.csv"});
+  size_t i = 0;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(
+        bank.embedder->embed(test.records[i++ % test.records.size()].question));
+}
+BENCHMARK(BM_RouterBenchEmbedOnly)->Unit(benchmark::kMicrosecond);
+
 SparseVec random_question(std::mt19937& rng) {
   std::uniform_int_distribution<uint32_t> term(0, 200000);
   std::vector<uint32_t> ids;

@@ -57,10 +57,11 @@ struct GatewayFixture {
       config.pool.emplace_back().http = b;
       backends.push_back(make_http_backend(b));
     }
-    gateway = std::make_unique<Gateway>(
-        build_bank(bank_data ? *bank_data : load_file(rb("train"))), config.params,
-        std::move(backends), metrics,
-        GatewayOptions{.prices = std::move(prices), .escalate_to = config.escalate_to});
+    gateway = std::make_unique<Gateway>(build_bank(bank_data ? *bank_data : load_file(rb("train"))),
+                                        config.params, std::move(backends), metrics,
+                                        GatewayOptions{.fanout_threads = config.threads,
+                                                       .prices = std::move(prices),
+                                                       .escalate_to = config.escalate_to});
     running = std::make_unique<Serving<GatewayServer>>(
         std::make_unique<GatewayServer>(config, *gateway, metrics));
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 
 #include "embedding/tfidf.h"
 #include "retrieval/index.h"
@@ -27,6 +28,21 @@ TEST(Embedder, TermCountsAreSortedAndCounted) {
   size_t total = 0;
   for (const auto& [id, n] : c) total += n;
   EXPECT_EQ(total, 5u);  // 3 unigrams + 2 bigrams
+}
+
+TEST(Embedder, LongTextsAreCountedTheSame) {  // a thousand ids and more: the radix sort
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "x y ";
+  const auto c = count_terms(text);
+  ASSERT_EQ(c.size(), 4u);  // x, y, "x y", "y x"
+  EXPECT_TRUE(std::adjacent_find(c.begin(), c.end(),
+                                 [](auto& a, auto& b) { return a.first >= b.first; }) == c.end());
+  std::multiset<int> counts;
+  for (const auto& [id, n] : c) counts.insert(static_cast<int>(n));
+  EXPECT_EQ(counts, (std::multiset<int>{299, 300, 300, 300}));
+  const auto x = count_terms("x"), y = count_terms("y");
+  EXPECT_TRUE(std::find(c.begin(), c.end(), std::make_pair(x[0].first, 300u)) != c.end());
+  EXPECT_TRUE(std::find(c.begin(), c.end(), std::make_pair(y[0].first, 300u)) != c.end());
 }
 
 namespace {
@@ -65,6 +81,17 @@ TEST(ExactIndex, MatchesBruteForce) {
       EXPECT_NE(got[i].row, 3u);
     }
   }
+}
+
+TEST(ExactIndex, TiesKeepRowOrder) {  // nothing shared: every similarity 0, rows in order
+  std::mt19937 rng(3);
+  std::vector<SparseVec> docs;
+  for (int i = 0; i < 300; ++i) docs.push_back(random_vec(rng, 100, 5));
+  const auto index = make_exact_index(docs);
+  const SparseVec unrelated{{5000}, {1.0f}};
+  const auto got = index->search(unrelated, 50, /*exclude=*/3);
+  ASSERT_EQ(got.size(), 50u);
+  for (uint32_t i = 0; i < 50; ++i) EXPECT_EQ(got[i].row, i < 3 ? i : i + 1);
 }
 
 TEST(HnswIndex, FindsNearDuplicates) {

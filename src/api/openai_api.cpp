@@ -45,6 +45,29 @@ json parse_json_body(std::string_view text) {
   return json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
+std::string fields_for_upstream(const json& body) {
+  std::string out;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "model" || key == "stream" || key == "stream_options") continue;
+    if (!out.empty()) out += ',';
+    out += json(key).dump();
+    out += ':';
+    out += value.dump();
+  }
+  return out;
+}
+
+std::string upstream_body(const std::string& model, bool stream, std::string_view fields) {
+  std::string out =
+      "{\"model\":" + json(model).dump() + ",\"stream\":" + (stream ? "true" : "false");
+  if (!fields.empty()) {
+    out += ',';
+    out += fields;
+  }
+  out += '}';
+  return out;
+}
+
 std::optional<std::string> content_text(const json& content) {
   if (content.is_string()) return content.get<std::string>();
   if (content.is_null()) return std::string();

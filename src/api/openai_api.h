@@ -44,6 +44,13 @@ struct ChatRequest {
 // The request, or why it is not one (a 400 naming the field).
 Result<ChatRequest, ApiError> parse_chat_request(std::string_view body);
 
+// A request's fields other than model, stream and stream_options, serialised as `"key":value`
+// pairs joined by commas: what every upstream is sent whatever model it names, so a request
+// asked of several backends is serialised once.
+std::string fields_for_upstream(const nlohmann::json& body);
+// The body an upstream gets: its model id, streaming or not, then `fields` (from above).
+std::string upstream_body(const std::string& model, bool stream, std::string_view fields);
+
 // The text of a message's content: a string, or an array of {"type":"text","text":...}
 // parts joined by newlines; nullopt when it is neither.
 std::optional<std::string> content_text(const nlohmann::json& content);

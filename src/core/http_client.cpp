@@ -23,6 +23,7 @@ HttpClientPool::HttpClientPool(HttpEndpoint endpoint) : endpoint_(std::move(endp
   base_path_ = path_start == std::string::npos ? "" : url.substr(path_start);
   while (!base_path_.empty() && base_path_.back() == '/') base_path_.pop_back();
   if (endpoint_.max_connections == 0) throw Error(url + ": max_connections must be > 0");
+  async_ = make_async(origin_);
 }
 
 HttpClientPool::~HttpClientPool() = default;

@@ -21,8 +21,8 @@ class Client;
 namespace smacs {
 
 struct HttpEndpoint {
-  std::string base_url;  // http(s)://host:port/base, e.g. http://127.0.0.1:8000/v1
-  std::string api_key;   // sent as Bearer when set
+  std::string base_url{};  // http(s)://host:port/base, e.g. http://127.0.0.1:8000/v1
+  std::string api_key{};   // sent as Bearer when set
   size_t max_connections = 16;
   int timeout_ms = 30000;  // per attempt
   int retries = 2;         // extra attempts
@@ -60,9 +60,20 @@ class HttpClientPool {
   HttpResult post_stream(const std::string& path, const std::string& payload, Deadline deadline,
                          const std::function<bool(std::string_view)>& on_bytes) const;
 
+  // The same POST without a thread waiting for it: the call runs on the process's one I/O
+  // thread for outgoing calls, and `done` is called there (keep it short). Only for http://
+  // endpoints (can_post_async); https:// goes through `post`.
+  bool can_post_async() const;
+  void post_async(const std::string& path, std::string payload, Deadline deadline,
+                  std::function<bool(const std::string&)> usable, std::string what,
+                  std::function<void(HttpResult)> done) const;
+
   const HttpEndpoint& endpoint() const { return endpoint_; }
 
+  struct Async;  // the async side's connections (http_client_async.cpp)
+
  private:
+  static std::shared_ptr<Async> make_async(const std::string& origin);
   std::unique_ptr<httplib::Client> acquire(Deadline deadline) const;
   void release(std::unique_ptr<httplib::Client> client) const;
 
@@ -72,6 +83,7 @@ class HttpClientPool {
   mutable std::condition_variable free_;
   mutable std::vector<std::unique_ptr<httplib::Client>> idle_;
   mutable size_t created_ = 0;
+  std::shared_ptr<Async> async_;  // null: https
 };
 
 }  // namespace smacs

@@ -79,6 +79,22 @@ std::vector<uint64_t> unit_hashes(std::string_view text) {
   return units;
 }
 
+// Term ids have 22 bits: two counting passes of 11 bits sort them in linear time (a long
+// prompt has a thousand or more, where a comparison sort was a fifth of a query's time).
+void sort_term_ids(std::vector<uint32_t>& ids) {
+  static_assert(kTermBuckets == 1u << 22);
+  if (ids.size() < 256) return std::sort(ids.begin(), ids.end());
+  constexpr uint32_t kBits = 11, kRadix = 1u << kBits;
+  std::vector<uint32_t> tmp(ids.size());
+  for (uint32_t shift : {0u, kBits}) {
+    std::vector<uint32_t> start(kRadix + 1, 0);
+    for (uint32_t id : ids) ++start[((id >> shift) & (kRadix - 1)) + 1];
+    for (uint32_t b = 0; b < kRadix; ++b) start[b + 1] += start[b];
+    for (uint32_t id : ids) tmp[start[(id >> shift) & (kRadix - 1)]++] = id;
+    ids.swap(tmp);
+  }
+}
+
 }  // namespace
 
 TermCounts count_terms(std::string_view text) {
@@ -90,7 +106,7 @@ TermCounts count_terms(std::string_view text) {
     if (i + 1 < units.size())
       ids.push_back(fold((units[i] * 31) ^ (units[i + 1] + 0x9E3779B97F4A7C15ULL)));
   }
-  std::sort(ids.begin(), ids.end());
+  sort_term_ids(ids);
   TermCounts counts;
   for (uint32_t id : ids) {
     if (!counts.empty() && counts.back().first == id)

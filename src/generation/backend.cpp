@@ -55,4 +55,9 @@ std::unique_ptr<Backend> make_llama_backend(const LlamaBackendConfig& config) {
 }
 #endif
 
+bool Backend::complete_async(const nlohmann::json&, std::string_view, Deadline,
+                             std::function<void(BackendReply)>) {
+  return false;
+}
+
 }  // namespace smacs

@@ -65,6 +65,12 @@ class Backend {
   // completes first, then sends the whole answer as events.
   virtual BackendReply stream(const nlohmann::json& request, Deadline deadline,
                               const std::function<bool(std::string_view)>& on_bytes);
+  // `complete` without a thread waiting for the answer, where the backend can (an http://
+  // endpoint): `done` is called once, on an I/O thread (keep it short). Returns false, and
+  // does nothing, where it cannot: the caller then calls `complete`. `fields` is
+  // fields_for_upstream(request) (api/openai_api.h), serialised once for all the backends asked.
+  virtual bool complete_async(const nlohmann::json& request, std::string_view fields,
+                              Deadline deadline, std::function<void(BackendReply)> done);
   virtual const std::string& name() const = 0;
 };
 

@@ -18,6 +18,28 @@ BackendReply failed(const HttpResult& r, Clock::time_point start) {
                               .attempts = e.attempts});
 }
 
+constexpr const char* kWhat = "an OpenAI chat completion";
+
+// Reads a 200 reply into `reply`; false when it is not a chat completion (worth a retry).
+bool read_completion(const std::string& body, Completion& reply) {
+  try {
+    reply.body = parse_json_body(body);
+    const auto& message = reply.body.at("choices").at(0).at("message");
+    const auto content = message.value("content", nlohmann::json());
+    reply.content = content.is_string() ? content.get<std::string>() : "";
+    return message.is_object();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+BackendReply finish(const HttpResult& r, Completion reply, Clock::time_point start) {
+  if (!r.ok()) return failed(r, start);
+  reply.attempts = r->attempts;
+  reply.latency_ms = ms_since(start);
+  return reply;
+}
+
 class HttpBackend : public Backend {
  public:
   explicit HttpBackend(HttpBackendConfig c)
@@ -32,23 +54,24 @@ class HttpBackend : public Backend {
   BackendReply complete(const nlohmann::json& request, Deadline deadline) override {
     const auto start = Clock::now();
     Completion reply;
-    auto parsed = [&reply](const std::string& body) {
-      try {
-        reply.body = parse_json_body(body);
-        const auto& message = reply.body.at("choices").at(0).at("message");
-        const auto content = message.value("content", nlohmann::json());
-        reply.content = content.is_string() ? content.get<std::string>() : "";
-        return message.is_object();
-      } catch (const std::exception&) {
-        return false;
-      }
-    };
-    const HttpResult r = pool_.post("/chat/completions", upstream_payload(request, false), deadline,
-                                    parsed, "an OpenAI chat completion");
-    if (!r.ok()) return failed(r, start);
-    reply.attempts = r->attempts;
-    reply.latency_ms = ms_since(start);
-    return reply;
+    const HttpResult r = pool_.post(
+        "/chat/completions", upstream_payload(request, false), deadline,
+        [&reply](const std::string& body) { return read_completion(body, reply); }, kWhat);
+    return finish(r, std::move(reply), start);
+  }
+
+  bool complete_async(const nlohmann::json&, std::string_view fields, Deadline deadline,
+                      std::function<void(BackendReply)> done) override {
+    if (!pool_.can_post_async()) return false;
+    const auto start = Clock::now();
+    auto reply = std::make_shared<Completion>();
+    pool_.post_async(
+        "/chat/completions", upstream_body(config_.model, false, fields), deadline,
+        [reply](const std::string& body) { return read_completion(body, *reply); }, kWhat,
+        [reply, start, done = std::move(done)](HttpResult r) {
+          done(finish(r, std::move(*reply), start));
+        });
+    return true;
   }
 
   // Relays the upstream's own event stream as it arrives: the first token is not held back.
@@ -63,20 +86,14 @@ class HttpBackend : public Backend {
   }
 
  private:
-  // The request as this backend must see it: its own model id, streaming or not. Built without
-  // copying the (possibly long) request: serialise the other fields once and splice.
+  // The request as this backend must see it: its own model id, streaming or not (then with the
+  // client's stream_options). Built without copying the (possibly long) request.
   std::string upstream_payload(const nlohmann::json& request, bool stream) const {
-    std::string out = "{\"model\":" + nlohmann::json(config_.model).dump() +
-                      (stream ? ",\"stream\":true" : ",\"stream\":false");
-    for (const auto& [key, value] : request.items()) {
-      if (key == "model" || key == "stream" || (!stream && key == "stream_options")) continue;
-      out += ',';
-      out += nlohmann::json(key).dump();
-      out += ':';
-      out += value.dump();
-    }
-    out += '}';
-    return out;
+    std::string fields = fields_for_upstream(request);
+    const auto options = request.find("stream_options");
+    if (stream && options != request.end())
+      fields += (fields.empty() ? "" : ",") + std::string("\"stream_options\":") + options->dump();
+    return upstream_body(config_.model, stream, fields);
   }
 
   HttpBackendConfig config_;

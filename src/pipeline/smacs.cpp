@@ -77,32 +77,43 @@ bool settled(const std::optional<Choice>& choice,
   return votes >= 2 - 1e-9 && total > 0 && share / total >= params.adaptive.settle - 1e-12;
 }
 
+RoundsInProgress::RoundsInProgress(const Plan& plan, const SmacsParams& params)
+    : plan_(&plan), params_(params) {
+  const size_t k = plan.selection.selected.size();
+  solo_ = params.adaptive.enabled && k > 0 &&
+          plan.proxy.score[plan.selection.selected[0]] >= params.adaptive.solo;
+  const size_t first = solo_ ? 1 : std::max<size_t>(params.adaptive.first_round, 1);
+  next_ = params.adaptive.enabled ? std::min(first, k) : k;
+}
+
+std::optional<std::pair<size_t, size_t>> RoundsInProgress::next() const {
+  if (over_ || out_.asked() >= plan_->selection.selected.size()) return std::nullopt;
+  return std::make_pair(out_.asked(), next_);
+}
+
+void RoundsInProgress::take(std::vector<std::optional<std::string>> replies,
+                            const KindFn& kind_of) {
+  out_.answers.insert(out_.answers.end(), std::make_move_iterator(replies.begin()),
+                      std::make_move_iterator(replies.end()));
+  out_.answers.resize(next_);  // an ask that returned too few: the rest failed
+  ++out_.rounds;
+  out_.kind = kind_of(out_.answers);
+  out_.choice = choose(*plan_, out_.answers, out_.kind, params_);
+  // A solo reply settles the question only with an answer to read: a runaway or cut-off
+  // reply asks the next models after all.
+  const bool solo_answered =
+      solo_ && out_.rounds == 1 && out_.answers[0] &&
+      (out_.answers[0]->empty() || !extract_answer(out_.kind, *out_.answers[0]).empty());
+  out_.settled = solo_answered || settled(out_.choice, out_.answers, out_.kind, params_);
+  over_ = out_.settled || !params_.adaptive.enabled;
+  next_ = out_.asked() + 1;
+}
+
 Rounds run_rounds(const Plan& plan, const SmacsParams& params, const AskFn& ask,
                   const KindFn& kind_of) {
-  Rounds out;
-  const size_t k = plan.selection.selected.size();
-  const bool solo = params.adaptive.enabled && k > 0 &&
-                    plan.proxy.score[plan.selection.selected[0]] >= params.adaptive.solo;
-  const size_t first = solo ? 1 : std::max<size_t>(params.adaptive.first_round, 1);
-  size_t next = params.adaptive.enabled ? std::min(first, k) : k;
-  while (out.asked() < k) {
-    auto replies = ask(out.asked(), next);
-    out.answers.insert(out.answers.end(), std::make_move_iterator(replies.begin()),
-                       std::make_move_iterator(replies.end()));
-    out.answers.resize(next);  // an ask that returned too few: the rest failed
-    ++out.rounds;
-    out.kind = kind_of(out.answers);
-    out.choice = choose(plan, out.answers, out.kind, params);
-    // A solo reply settles the question only with an answer to read: a runaway or cut-off
-    // reply asks the next models after all.
-    const bool solo_answered =
-        solo && out.rounds == 1 && out.answers[0] &&
-        (out.answers[0]->empty() || !extract_answer(out.kind, *out.answers[0]).empty());
-    out.settled = solo_answered || settled(out.choice, out.answers, out.kind, params);
-    if (out.settled || !params.adaptive.enabled) break;
-    next = out.asked() + 1;
-  }
-  return out;
+  RoundsInProgress rounds(plan, params);
+  while (const auto batch = rounds.next()) rounds.take(ask(batch->first, batch->second), kind_of);
+  return rounds.result();
 }
 
 }  // namespace smacs

@@ -87,4 +87,26 @@ struct Rounds {
 Rounds run_rounds(const Plan& plan, const SmacsParams& params, const AskFn& ask,
                   const KindFn& kind_of);
 
+// The same rounds one step at a time, for a caller that does not wait in place for the
+// replies (the gateway): `next` names the selected positions to ask, `take` reads their
+// replies. `plan` must outlive it.
+class RoundsInProgress {
+ public:
+  RoundsInProgress(const Plan& plan, const SmacsParams& params);
+  // The selected positions [from, to) to ask next; nullopt when the rounds are over.
+  std::optional<std::pair<size_t, size_t>> next() const;
+  // The replies of the positions `next` named, in order (nullopt: failed; too few: the rest
+  // failed).
+  void take(std::vector<std::optional<std::string>> replies, const KindFn& kind_of);
+  const Rounds& result() const { return out_; }
+
+ private:
+  const Plan* plan_;
+  SmacsParams params_;
+  bool solo_ = false;  // the first round asks the top model alone
+  size_t next_ = 0;    // asked after the next round
+  bool over_ = false;
+  Rounds out_;
+};
+
 }  // namespace smacs

@@ -18,8 +18,12 @@ std::vector<Neighbor> top_n(const std::vector<float>& scores, size_t n, uint32_t
   auto better = [](const Neighbor& a, const Neighbor& b) {
     return a.sim != b.sim ? a.sim > b.sim : a.row < b.row;
   };
-  std::partial_sort(all.begin(), all.begin() + static_cast<long>(n), all.end(), better);
+  // The order is total (ties broken by row), so selecting then sorting the n gives exactly
+  // what a partial sort would, in O(rows + n log n).
+  const auto nth = all.begin() + static_cast<long>(n);
+  if (n < all.size()) std::nth_element(all.begin(), nth, all.end(), better);
   all.resize(n);
+  std::sort(all.begin(), all.end(), better);
   return all;
 }
 

@@ -5,7 +5,7 @@
 //   api_keys: [secret1]          # clients send "Authorization: Bearer <key>"; empty = open
 //   max_body_bytes: 1048576
 //   request_timeout_ms: 30000    # no request outlives this
-//   threads: 128                 # handler threads (and backend calls in flight)
+//   threads: 128                 # handler threads; calls in flight to llama and https backends
 //   max_connections: 20000       # beyond: a fast 503
 //   idle_timeout_ms: 30000       # a keep-alive connection with no request is closed
 //   header_timeout_ms: 10000     # a request's header must arrive within this
@@ -71,9 +71,12 @@ struct ServerConfig {
   int request_timeout_ms = 30000;
   std::vector<std::string> bank_files;  // resolved against the config file's folder
   SmacsParams params;
-  std::string escalate_to;  // a pool model asked only when SMACS stays unsure ("" = none)
+  std::string escalate_to;        // a pool model asked only when SMACS stays unsure ("" = none)
   std::optional<TuneSplit> tune;  // fit the parameters on the bank at startup (nullopt: no)
-  size_t threads = 128;  // handler threads; also bounds the backend calls in flight
+  // Handler threads; also bounds the calls in flight to backends that need a thread per call
+  // (in-process llama, https). http:// backends are asked from one I/O thread, bounded by
+  // their max_concurrency.
+  size_t threads = 128;
   size_t max_connections = 20000;
   int idle_timeout_ms = 30000;
   int header_timeout_ms = 10000;

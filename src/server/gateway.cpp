@@ -1,6 +1,8 @@
 #include "server/gateway.h"
 
 #include <algorithm>
+#include <future>
+#include <mutex>
 
 #include "bank/bank_store.h"
 #include "core/error.h"
@@ -141,24 +143,78 @@ void Gateway::fit_budget(Plan& plan, const TokenGuess& tokens, double budget) co
   plan.selection.selected = std::move(kept);
 }
 
-std::vector<BackendReply> Gateway::fan_out(const std::vector<int>& members, const json& body,
-                                           Deadline deadline) {
-  // Pool workers for all but the last, which runs here.
-  std::vector<std::optional<BackendReply>> slots(members.size());
-  std::vector<std::future<void>> pending;
-  for (size_t i = 0; i + 1 < members.size(); ++i)
-    pending.push_back(fanout_.submit(
-        [&, i] { slots[i].emplace(backends_[members[i]]->complete(body, deadline)); }));
-  if (!members.empty()) slots.back().emplace(backends_[members.back()]->complete(body, deadline));
-  for (auto& p : pending) p.wait();
+struct Gateway::Job {
+  std::shared_ptr<const BankView> view;  // one consistent bank for the whole request
+  std::shared_ptr<const ChatRequest> request;
+  std::string upstream_fields;  // the request as every HTTP backend gets it, serialised once
+  Deadline deadline;
+  AnswerFn done;
+  Plan plan;
+  TokenGuess tokens;  // with a budget only
+  AnswerKind task_kind = AnswerKind::kText;
+  std::optional<RoundsInProgress> rounds;
+  // The backends asked, in order, their replies and the chosen one.
+  std::vector<int> asked;
   std::vector<BackendReply> replies;
-  for (size_t i = 0; i < members.size(); ++i) {
-    const BackendReply& r = *slots[i];
-    if (health_.record(members[i], r.ok() || r.error().refused()))
-      metrics_.count_model("circuit_opened", backends_[members[i]]->name());
-    replies.push_back(std::move(*slots[i]));
+  std::optional<size_t> chosen;  // index into asked/replies
+  std::string escalated;         // the escalation model's name once asked
+  bool answered = false;
+
+  void answer(Result<GatewayAnswer, ApiError> r) {
+    if (!std::exchange(answered, true)) done(std::move(r));
   }
-  return replies;
+  // Runs one continuation: what it throws becomes a 500 answer, not a dead I/O thread.
+  template <class Step>
+  void guarded(Step&& step) {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      answer(failure(ApiError{.status = 500,
+                              .type = "server_error",
+                              .message = std::string("internal error: ") + e.what(),
+                              .code = "internal_error"}));
+    }
+  }
+};
+
+void Gateway::fan_out(std::vector<int> members, const std::shared_ptr<Job>& job, RepliesFn done) {
+  struct Gather {
+    std::mutex mutex;
+    std::vector<int> members;
+    std::vector<std::optional<BackendReply>> slots;
+    size_t missing;
+    RepliesFn done;
+  };
+  auto gather = std::make_shared<Gather>();
+  gather->members = std::move(members);
+  gather->slots.resize(gather->members.size());
+  gather->missing = gather->members.size();
+  gather->done = std::move(done);
+  // The last reply in hands the replies on, on its own thread.
+  auto store = [this, gather](size_t i, BackendReply r) {
+    {
+      std::lock_guard lock(gather->mutex);
+      gather->slots[i].emplace(std::move(r));
+      if (--gather->missing > 0) return;
+    }
+    std::vector<BackendReply> replies;
+    for (size_t j = 0; j < gather->members.size(); ++j) {
+      const BackendReply& reply = *gather->slots[j];
+      if (health_.record(gather->members[j], reply.ok() || reply.error().refused()))
+        metrics_.count_model("circuit_opened", backends_[gather->members[j]]->name());
+      replies.push_back(std::move(*gather->slots[j]));
+    }
+    gather->done(std::move(replies));
+  };
+  for (size_t i = 0; i < gather->members.size(); ++i) {
+    Backend* backend = backends_[gather->members[i]].get();
+    if (backend->complete_async(job->request->body, job->upstream_fields, job->deadline,
+                                [store, i](BackendReply r) { store(i, std::move(r)); }))
+      continue;
+    (void)fanout_.submit([store, i, backend, job] {
+      store(i, backend->complete(job->request->body, job->deadline));
+    });
+  }
 }
 
 void Gateway::account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
@@ -222,91 +278,117 @@ ApiError explain_failure(const std::vector<BackendReply>& replies, const json& e
 
 }  // namespace
 
-Rounds Gateway::ask_in_rounds(const Plan& plan, AnswerKind task_kind, const ChatRequest& request,
-                              Deadline deadline, Asked& asked) {
-  const auto& selected = plan.selection.selected;
-  Rounds rounds = run_rounds(
-      plan, params_,
-      [&](size_t from, size_t to) {
-        const std::vector<int> batch(selected.begin() + static_cast<long>(from),
-                                     selected.begin() + static_cast<long>(to));
-        std::vector<std::optional<std::string>> texts;
-        for (auto& r : fan_out(batch, request.body, deadline)) {
-          texts.push_back(r.ok() ? std::optional<std::string>(candidate_text(*r)) : std::nullopt);
-          asked.replies.push_back(std::move(r));
-        }
-        asked.members.insert(asked.members.end(), batch.begin(), batch.end());
-        return texts;
-      },
-      [&](const std::vector<std::optional<std::string>>& answers) {
-        // Tool calls compare as whitespace-separated tokens, whatever the task.
-        return has_tool_calls(answers) ? AnswerKind::kCode : task_kind;
-      });
-  if (rounds.choice)
-    for (size_t i = 0; i < asked.members.size(); ++i)
-      if (asked.members[i] == rounds.choice->member) asked.chosen = i;
-  return rounds;
-}
-
-std::string Gateway::escalate(const Plan& plan, const ChatRequest& request, Deadline deadline,
-                              const std::optional<double>& budget, const TokenGuess& tokens,
-                              Asked& asked) {
-  if (escalate_ < 0) return "";
-  if (budget) {
-    double left = *budget;
-    for (int m : asked.members) left -= expected_cost(m, plan, tokens).value_or(0);
-    if (expected_cost(escalate_, plan, tokens).value_or(0) > left) return "";
-  }
-  metrics_.count_model("escalated", backends_[escalate_]->name());
-  auto replies = fan_out({escalate_}, request.body, deadline);
-  asked.members.push_back(escalate_);
-  asked.replies.push_back(std::move(replies.front()));
-  if (asked.replies.back().ok()) asked.chosen = asked.members.size() - 1;
-  return backends_[escalate_]->name();
-}
-
 Result<GatewayAnswer, ApiError> Gateway::answer(const ChatRequest& request, Deadline deadline) {
-  const auto view = this->view();  // one consistent bank for the whole request
-  Plan plan = plan_for(*view, request);
-  const std::optional<double>& budget = request.max_cost_usd;
-  const TokenGuess tokens = budget ? guess_tokens(request) : TokenGuess{};
+  auto promise = std::make_shared<std::promise<Result<GatewayAnswer, ApiError>>>();
+  auto answered = promise->get_future();
+  // The caller's request outlives the call: shared without ownership.
+  answer_async(std::shared_ptr<const ChatRequest>(std::shared_ptr<void>(), &request), deadline,
+               [promise](Result<GatewayAnswer, ApiError> r) { promise->set_value(std::move(r)); });
+  return answered.get();
+}
+
+void Gateway::answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline,
+                           AnswerFn done) {
+  auto job = std::make_shared<Job>();
+  job->view = view();
+  job->request = std::move(request);
+  job->upstream_fields = fields_for_upstream(job->request->body);
+  job->deadline = deadline;
+  job->done = std::move(done);
+  job->plan = plan_for(*job->view, *job->request);
+  const std::optional<double>& budget = job->request->max_cost_usd;
   if (budget) {
-    fit_budget(plan, tokens, *budget);
-    if (plan.selection.selected.empty())
-      return failure(ApiError{.status = 400,
-                              .type = "invalid_request_error",
-                              .message = "smacs.max_cost_usd " +
-                                         std::to_string(*request.max_cost_usd) +
-                                         " is below the expected cost of every selected model",
-                              .param = "smacs.max_cost_usd",
-                              .code = "budget_too_small"});
+    job->tokens = guess_tokens(*job->request);
+    fit_budget(job->plan, job->tokens, *budget);
+    if (job->plan.selection.selected.empty())
+      return job->answer(
+          failure(ApiError{.status = 400,
+                           .type = "invalid_request_error",
+                           .message = "smacs.max_cost_usd " + std::to_string(*budget) +
+                                      " is below the expected cost of every "
+                                      "selected model",
+                           .param = "smacs.max_cost_usd",
+                           .code = "budget_too_small"}));
   }
-  const AnswerKind kind =
-      plan.proxy.task >= 0 ? view->task_kind[plan.proxy.task] : AnswerKind::kText;
-  Asked asked;
-  const Rounds rounds = ask_in_rounds(plan, kind, request, deadline, asked);
-  // The posterior stayed unsure: the escalation model answers if it can.
-  const std::string escalated =
-      rounds.settled ? "" : escalate(plan, request, deadline, budget, tokens, asked);
-  const bool capped = plan.selection.selected.size() < params_.k && budget;
+  const int task = job->plan.proxy.task;
+  job->task_kind = task >= 0 ? job->view->task_kind[task] : AnswerKind::kText;
+  job->rounds.emplace(job->plan, params_);
+  next_round(job);
+}
+
+void Gateway::next_round(const std::shared_ptr<Job>& job) {
+  const auto batch = job->rounds->next();
+  if (!batch) {
+    if (const auto& choice = job->rounds->result().choice)
+      for (size_t i = 0; i < job->asked.size(); ++i)
+        if (job->asked[i] == choice->member) job->chosen = i;
+    // The posterior stayed unsure: the escalation model answers if it can.
+    if (!job->rounds->result().settled && escalate(job)) return;
+    return finish(*job);
+  }
+  const auto& selected = job->plan.selection.selected;
+  std::vector<int> members(selected.begin() + static_cast<long>(batch->first),
+                           selected.begin() + static_cast<long>(batch->second));
+  job->asked.insert(job->asked.end(), members.begin(), members.end());
+  fan_out(std::move(members), job, [this, job](std::vector<BackendReply> replies) {
+    job->guarded([&] { take_round(job, std::move(replies)); });
+  });
+}
+
+void Gateway::take_round(const std::shared_ptr<Job>& job, std::vector<BackendReply> replies) {
+  std::vector<std::optional<std::string>> texts;
+  for (auto& r : replies) {
+    texts.push_back(r.ok() ? std::optional<std::string>(candidate_text(*r)) : std::nullopt);
+    job->replies.push_back(std::move(r));
+  }
+  job->rounds->take(std::move(texts), [&](const auto& answers) {
+    // Tool calls compare as whitespace-separated tokens, whatever the task.
+    return has_tool_calls(answers) ? AnswerKind::kCode : job->task_kind;
+  });
+  next_round(job);
+}
+
+bool Gateway::escalate(const std::shared_ptr<Job>& job) {
+  if (escalate_ < 0) return false;
+  if (const auto& budget = job->request->max_cost_usd) {
+    double left = *budget;
+    for (int m : job->asked) left -= expected_cost(m, job->plan, job->tokens).value_or(0);
+    if (expected_cost(escalate_, job->plan, job->tokens).value_or(0) > left) return false;
+  }
+  job->escalated = backends_[escalate_]->name();
+  metrics_.count_model("escalated", job->escalated);
+  job->asked.push_back(escalate_);
+  fan_out({escalate_}, job, [this, job](std::vector<BackendReply> r) {
+    job->guarded([&] {
+      job->replies.push_back(std::move(r.front()));
+      if (job->replies.back().ok()) job->chosen = job->asked.size() - 1;
+      finish(*job);
+    });
+  });
+  return true;
+}
+
+void Gateway::finish(Job& job) {
+  const Rounds& rounds = job.rounds->result();
+  const bool capped = job.plan.selection.selected.size() < params_.k && job.request->max_cost_usd;
   const std::string stop = rounds.settled ? "settled" : capped ? "budget" : "all_asked";
   metrics_.count_rounds(rounds.rounds, stop);
-  for (int m : plan.selection.dropped) metrics_.count_model("dropped", backends_[m]->name());
+  for (int m : job.plan.selection.dropped) metrics_.count_model("dropped", backends_[m]->name());
 
   GatewayAnswer out;
-  account(asked.members, asked.replies, out);
-  if (plan.proxy.task >= 0) out.task = view->bank.tasks[plan.proxy.task];
-  out.trace.update(trace_of(plan, rounds, out.task));
+  account(job.asked, job.replies, out);
+  if (job.plan.proxy.task >= 0) out.task = job.view->bank.tasks[job.plan.proxy.task];
+  out.trace.update(trace_of(job.plan, rounds, out.task));
   out.trace["rounds"] = rounds.rounds;
   out.trace["stopped"] = stop;
-  out.trace["escalated_to"] = escalated.empty() ? json() : json(escalated);
-  if (!asked.chosen) return failure(explain_failure(asked.replies, out.trace["errors"]));
-  out.chosen = backends_[asked.members[*asked.chosen]]->name();
-  out.content = asked.replies[*asked.chosen]->content;
-  out.reply = std::move(asked.replies[*asked.chosen]->body);
+  out.trace["escalated_to"] = job.escalated.empty() ? json() : json(job.escalated);
+  if (!job.chosen) return job.answer(failure(explain_failure(job.replies, out.trace["errors"])));
+  out.chosen = backends_[job.asked[*job.chosen]]->name();
+  out.content = job.replies[*job.chosen]->content;
+  out.reply = std::move(job.replies[*job.chosen]->body);
   out.trace["chosen"] = out.chosen;
   metrics_.count_model("chosen", out.chosen);
-  return out;
+  job.answer(std::move(out));
 }
 
 json Gateway::trace_of(const Plan& plan, const Rounds& rounds, const std::string& task) const {

@@ -3,6 +3,7 @@
 // swapped while serving (reload) and grows from client feedback.
 #pragma once
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,7 +40,7 @@ struct BankView {
 };
 
 struct GatewayOptions {
-  size_t fanout_threads = 128;  // bounds the backend calls in flight across all requests
+  size_t fanout_threads = 128;  // threads for backends without async calls (llama, https)
   std::string bank_file{};      // the .sqlite bank feedback is written to ("": memory only)
   std::vector<Price> prices{};  // per backend, in pool order (missing: unknown)
   std::string escalate_to{};    // a backend kept out of the rounds, asked when SMACS stays unsure
@@ -54,6 +55,11 @@ class Gateway {
   // The chosen answer; or, when no selected backend answered, why: 400 every one refused the
   // request, 504 every one timed out, else 502 (and a budget too small for any model: 400).
   Result<GatewayAnswer, ApiError> answer(const ChatRequest& request, Deadline deadline);
+  // The same without a thread waiting for the backends: `done` is called once, on the thread
+  // of the last reply (the I/O thread for HTTP backends; keep it short). Throws smacs::Error
+  // only before asking anyone (a question the embedder could not embed).
+  using AnswerFn = std::function<void(Result<GatewayAnswer, ApiError>)>;
+  void answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline, AnswerFn done);
   Backend* backend(const std::string& name);  // nullptr when not in the pool
   std::vector<std::string> model_names() const;
   std::vector<std::string> cold_models() const;  // pool models without results in the bank
@@ -86,24 +92,23 @@ class Gateway {
   std::optional<double> expected_cost(size_t j, const Plan& plan, const TokenGuess& tokens) const;
   // Keeps the selected models whose expected costs fit the budget, in rank order.
   void fit_budget(Plan& plan, const TokenGuess& tokens, double budget) const;
-  // Asks the given backends at once; records their health.
-  std::vector<BackendReply> fan_out(const std::vector<int>& members, const nlohmann::json& body,
-                                    Deadline deadline);
+  // Asks the given backends at once (HTTP ones without a thread waiting, others on pool
+  // workers); records their health; `done` gets the replies in order, on the last one's thread.
+  // One answer on its way (gateway.cpp): the request, the plan, the rounds so far, the
+  // backends asked.
+  struct Job;
+  using RepliesFn = std::function<void(std::vector<BackendReply>)>;
+  void fan_out(std::vector<int> members, const std::shared_ptr<Job>& job, RepliesFn done);
   // The decision as the client sees it: selection, proxy and posterior scores.
   nlohmann::json trace_of(const Plan& plan, const Rounds& rounds, const std::string& task) const;
-  // The backends asked for one answer, in order, their replies and the chosen one.
-  struct Asked {
-    std::vector<int> members;
-    std::vector<BackendReply> replies;
-    std::optional<size_t> chosen;  // index into members/replies
-  };
-  // SMACS's rounds over the plan's selected models (all at once unless adaptive).
-  Rounds ask_in_rounds(const Plan& plan, AnswerKind task_kind, const ChatRequest& request,
-                       Deadline deadline, Asked& asked);
+  // SMACS's rounds over the plan's selected models (all at once unless adaptive), one fan-out
+  // per round, then the escalation model when the posterior stays unsure, then `finish`.
+  void next_round(const std::shared_ptr<Job>& job);
+  void take_round(const std::shared_ptr<Job>& job, std::vector<BackendReply> replies);
   // Asks the escalation model (with a budget: when it fits what the rounds left of it); its
-  // answer becomes the chosen one. Returns its name, or "" when not asked.
-  std::string escalate(const Plan& plan, const ChatRequest& request, Deadline deadline,
-                       const std::optional<double>& budget, const TokenGuess& tokens, Asked& asked);
+  // answer becomes the chosen one. False when it is not asked.
+  bool escalate(const std::shared_ptr<Job>& job);
+  void finish(Job& job);
   // Usage, cost, latency, errors and metrics of every reply, into `out` and its trace.
   void account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
                GatewayAnswer& out);

@@ -231,7 +231,7 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
   }
   res.notes.emplace_back("model", chat.model);
   const Deadline deadline = Clock::now() + std::chrono::milliseconds(config_.request_timeout_ms);
-  if (chat.model == "smacs") return answer_with_smacs(req, chat, id, deadline, res);
+  if (chat.model == "smacs") return answer_with_smacs(req, std::move(chat), id, deadline, res);
   Backend* backend = gateway_.backend(chat.model);
   if (!backend)
     return send_error(res,
@@ -282,24 +282,38 @@ ApiError GatewayServer::backend_error(const std::string& name, const BackendErro
           .code = "backend_failed"};
 }
 
-void GatewayServer::answer_with_smacs(const HttpRequest& req, const ChatRequest& chat,
+// Plans on this worker, then returns: the backends answer without a thread waiting, and the
+// last reply's thread sends the answer.
+void GatewayServer::answer_with_smacs(const HttpRequest& req, ChatRequest chat,
                                       const std::string& id, Deadline deadline, HttpResponse& res) {
-  auto answered = [&]() -> Result<GatewayAnswer, ApiError> {
-    try {
-      return gateway_.answer(chat, deadline);
-    } catch (const Error& e) {  // the embedder could not embed the question
-      return failure(ApiError{
-          .status = 502, .type = "server_error", .message = e.what(), .code = "retrieval_failed"});
+  auto request = std::make_shared<const ChatRequest>(std::move(chat));
+  HttpResponse::Reply reply = res.answer_later();
+  auto respond = [this, request, id, owner = *client_key(req), reply,
+                  head = res](Result<GatewayAnswer, ApiError> answered) mutable {
+    HttpResponse out = std::move(head);
+    if (answered.ok()) {
+      gateway_.remember(id, request->retrieval_key, *answered, owner);
+      smacs_response(*request, id, *answered, out);
+    } else {
+      send_error(out, answered.error());
     }
-  }();
-  if (!answered.ok()) return send_error(res, answered.error());
-  GatewayAnswer& answer = *answered;
-  gateway_.remember(id, chat.retrieval_key, answer, *client_key(req));
+    reply(std::move(out));
+  };
+  try {
+    gateway_.answer_async(request, deadline, respond);
+  } catch (const Error& e) {  // the embedder could not embed the question
+    respond(failure(ApiError{
+        .status = 502, .type = "server_error", .message = e.what(), .code = "retrieval_failed"}));
+  }
+}
+
+void GatewayServer::smacs_response(const ChatRequest& chat, const std::string& id,
+                                   GatewayAnswer& answer, HttpResponse& res) {
   res.notes.emplace_back("chosen", answer.chosen);
   res.notes.emplace_back("selected", answer.trace["selected"].dump());
   // The chosen model's reply as it came (message with any tool calls, finish_reason, logprobs,
   // system_fingerprint), under this answer's id, with the usage of every backend asked.
-  json body = answer.reply.is_object() ? answer.reply : json::object();
+  json body = answer.reply.is_object() ? std::move(answer.reply) : json::object();
   json choice = body.contains("choices") && body["choices"].is_array() && !body["choices"].empty()
                     ? body["choices"][0]
                     : json{{"message", {{"role", "assistant"}, {"content", answer.content}}}};

@@ -34,8 +34,11 @@ class GatewayServer {
 
  private:
   void chat_completions(const HttpRequest& req, HttpResponse& res);
-  void answer_with_smacs(const HttpRequest& req, const ChatRequest& chat, const std::string& id,
+  void answer_with_smacs(const HttpRequest& req, ChatRequest chat, const std::string& id,
                          Deadline deadline, HttpResponse& res);
+  // The answer as the client asked for it (a chat.completion, or its events when streaming).
+  static void smacs_response(const ChatRequest& chat, const std::string& id, GatewayAnswer& answer,
+                             HttpResponse& res);
   static ApiError backend_error(const std::string& name, const BackendError& error);
   void feedback(const HttpRequest& req, HttpResponse& res);
   void list_models(const HttpRequest& req, HttpResponse& res);

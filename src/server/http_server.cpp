@@ -28,6 +28,11 @@ std::string HttpRequest::header(std::string_view name) const {
   return "";
 }
 
+HttpResponse::Reply HttpResponse::answer_later() {
+  deferred_ = true;
+  return std::move(reply_later_);
+}
+
 void HttpResponse::set_header(std::string name, std::string value) {
   for (auto& [k, v] : headers)
     if (beast::iequals(k, name)) return void(v = std::move(value));
@@ -37,6 +42,9 @@ void HttpResponse::set_header(std::string name, std::string value) {
 namespace {
 
 std::chrono::milliseconds ms(int n) { return std::chrono::milliseconds(n); }
+
+// An inline route's handler runs on the event thread only for bodies up to this size.
+constexpr size_t kInlineBodyBytes = 64 << 10;
 
 HttpResponse error_response(int status, std::string message, std::string code) {
   HttpResponse r;
@@ -208,25 +216,37 @@ class Session : public std::enable_shared_from_this<Session> {
     HttpResponse res;
     const Route* route = server_.find(*req, res);
     if (!route) return respond(*req, std::move(res));
-    if (route->inline_handler) {
-      route->handler(*req, res);
+    // A large body goes to a worker even on an inline route: parsing it would hold the loop.
+    if (route->inline_handler && req->body.size() <= kInlineBodyBytes) {
+      try {
+        route->handler(*req, res);
+      } catch (const std::exception& e) {
+        res = error_response(500, std::string("internal error: ") + e.what(), "internal_error");
+      }
       return respond(*req, std::move(res));
     }
     if (server_.queued >= server_.limits.max_queued)
       return respond(*req, error_response(503, "the server is busy; retry later", "overloaded"));
     ++server_.queued;
     asio::post(server_.workers, [self = shared_from_this(), req, route] {
+      // Answers on the event thread; called once, by this worker or by a deferred handler.
+      HttpResponse::Reply reply = [self, req](HttpResponse res) {
+        asio::post(self->stream_.get_executor(), [self, req, res = std::move(res)]() mutable {
+          --self->server_.queued;
+          self->respond(*req, std::move(res));
+        });
+      };
       HttpResponse res;
+      res.reply_later_ = reply;
       try {
         route->handler(*req, res);
       } catch (const std::exception& e) {
+        if (res.deferred()) return;  // the deferred reply answers (handlers do not throw then)
         res = error_response(500, std::string("internal error: ") + e.what(), "internal_error");
       }
+      if (res.deferred()) return;
       if (res.stream) return self->stream_body(*req, res);
-      asio::post(self->stream_.get_executor(), [self, req, res = std::move(res)]() mutable {
-        --self->server_.queued;
-        self->respond(*req, std::move(res));
-      });
+      reply(std::move(res));
     });
   }
 

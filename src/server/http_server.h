@@ -1,6 +1,7 @@
 // The HTTP/1.1 server under `smacs serve` and `smacs replay-serve`: one event loop (Boost.Beast
 // on Asio) reads and writes every connection, so an idle or slow client costs a few KB and no
-// thread; a pool of worker threads runs the handlers, which may block on backends.
+// thread; a pool of worker threads runs the handlers (a handler may also answer later, from
+// another thread, without holding its worker: HttpResponse::answer_later).
 //
 // Hostile clients meet limits at every step: a deadline for the whole header, an idle
 // keep-alive timeout, a cap on header bytes and fields, one Content-Length, chunked bodies
@@ -41,6 +42,17 @@ struct HttpResponse {
   // it may still turn into a plain response (an error, say) by setting status and body.
   std::function<void(const ChunkWriter&, HttpResponse&)> stream;
   void set_header(std::string name, std::string value);
+
+  // Answer after the handler has returned, without a thread waiting: the handler calls this,
+  // returns, and later (from any thread) calls the returned function once with the response
+  // to send. Only in handlers run by the workers.
+  using Reply = std::function<void(HttpResponse)>;
+  Reply answer_later();
+  bool deferred() const { return deferred_; }
+  Reply reply_later_;  // set by the server before the handler runs; handlers use answer_later
+
+ private:
+  bool deferred_ = false;
 };
 
 using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
@@ -54,7 +66,7 @@ struct HttpLimits {
   int idle_timeout_ms = 30000;    // a keep-alive connection waiting for its next request
   int write_timeout_ms = 30000;   // per response write
   size_t max_connections = 20000;
-  size_t workers = 64;           // handler threads (handlers block on backends)
+  size_t workers = 64;           // handler threads
   size_t max_queued = 4096;      // requests waiting for or in a handler; beyond: 503
   int drain_timeout_ms = 10000;  // stop(): how long in-flight requests may take to finish
   std::vector<std::string> cors_origins{};  // allowed browser origins ("*" = any); empty = no CORS
@@ -70,7 +82,8 @@ class HttpServer {
   // An exact path, or a prefix when `path` ends in '*' ("/v1/models/*"). A known path asked with
   // another method is a 405 with Allow; an unknown one a 404.
   // `inline_handler`: run it on the event thread itself (only for handlers that never block and
-  // take microseconds, such as /health: they then answer even while every worker is busy).
+  // take microseconds, such as /health: they then answer even while every worker is busy, and
+  // no thread hop is paid). A body over 64 KiB still goes to a worker.
   void route(const std::string& method, const std::string& path, HttpHandler handler,
              bool inline_handler = false);
   // Called for every answered request (on the worker or event thread): for logs and metrics.

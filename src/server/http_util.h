@@ -21,15 +21,12 @@ inline void send_json(HttpResponse& res, const nlohmann::json& body, int status 
   res.body = body.dump();
 }
 
-// Server-Sent Events already complete: streamed as they are.
-inline void send_sse(HttpResponse& res, std::vector<std::string> events) {
+// Server-Sent Events already complete: sent as one body (what an SSE client reads the same).
+inline void send_sse(HttpResponse& res, const std::vector<std::string>& events) {
   res.content_type = "text/event-stream";
   res.set_header("Cache-Control", "no-cache");
-  auto shared = std::make_shared<std::vector<std::string>>(std::move(events));
-  res.stream = [shared](const ChunkWriter& write, HttpResponse&) {
-    for (const auto& e : *shared)
-      if (!write(e)) return;
-  };
+  res.body.clear();
+  for (const auto& e : events) res.body += e;
 }
 
 }  // namespace smacs

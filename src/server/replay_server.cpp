@@ -16,8 +16,11 @@ ReplayServer::ReplayServer(Dataset data, ReplayOptions options)
       rng_{options.seed} {
   for (size_t i = 0; i < data_.records.size(); ++i)
     by_prompt_[data_.records[i].question].push_back(i);
-  server_.route("POST", "/v1/chat/completions",
-                [this](const HttpRequest& req, HttpResponse& res) { chat_completions(req, res); });
+  // Without an added latency a reply is a lookup: answered on the event thread, no hop.
+  server_.route(
+      "POST", "/v1/chat/completions",
+      [this](const HttpRequest& req, HttpResponse& res) { chat_completions(req, res); },
+      options_.latency_ms == 0);
   server_.route("GET", "/v1/models", [this](const HttpRequest&, HttpResponse& res) {
     json list = json::array();
     for (const auto& m : data_.models)

@@ -1,0 +1,102 @@
+// The gateway's request path without a thread per backend call: a SMACS answer waits for its
+// backends on the I/O thread, so calls in flight are not bounded by the handler threads; and
+// the HTTP server's inline routes (run on the event thread) hand large bodies to a worker.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "gateway_fixture.h"
+
+using namespace smacs;
+using namespace smacs::test;
+
+namespace {
+
+// A chat upstream that holds every call `hold_ms` and counts how many are in flight at once.
+struct SlowUpstream {
+  std::atomic<int> in_flight{0}, most{0}, calls{0};
+  int hold_ms;
+  httplib::Server server;
+  int port = 0;
+  std::thread thread;
+
+  explicit SlowUpstream(int hold) : hold_ms(hold) {
+    server.new_task_queue = [] { return new httplib::ThreadPool(128); };
+    server.Post("/v1/chat/completions", [this](const httplib::Request&, httplib::Response& res) {
+      ++calls;
+      const int now = ++in_flight;
+      for (int seen = most; now > seen && !most.compare_exchange_weak(seen, now);) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
+      --in_flight;
+      res.set_content(completion_body("up-1", "m", "A", nullptr).dump(), "application/json");
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~SlowUpstream() {
+    server.stop();
+    thread.join();
+  }
+};
+
+}  // namespace
+
+TEST(GatewayAsync, BackendCallsInFlightAreNotBoundByHandlerThreads) {
+  SlowUpstream up(400);
+  std::vector<std::pair<std::string, std::string>> pool;
+  for (const auto& m : kOpenPool) pool.emplace_back(m, url(up.port));
+  GatewayFixture gw(pool, 10000, 10000, {}, {}, [](ServerConfig& c) {
+    c.threads = 2;  // two handler threads, and two fan-out workers
+    c.params.k = 3;
+    c.params.p_drop = 0;
+  });
+  const Dataset test = load_file(rb("test"));
+  constexpr int kClients = 12;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i)
+    clients.emplace_back([&, i] {
+      auto c = gw.client();
+      const auto r = c.Post("/v1/chat/completions",
+                            chat("smacs", test.records[static_cast<size_t>(i)].question).dump(),
+                            "application/json");
+      if (r && r->status == 200) ++ok;
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok, kClients);
+  EXPECT_EQ(up.calls, kClients * 3);
+  // A thread per call would allow at most the 2 handler + 2 fan-out threads' worth at once.
+  EXPECT_GE(up.most, 12) << "backend calls were serialised behind the handler threads";
+}
+
+TEST(HttpServerInline, LargeBodiesOfAnInlineRouteRunOnAWorker) {
+  HttpServer server(HttpLimits{.max_body_bytes = 1 << 20, .workers = 2});
+  std::mutex mutex;
+  std::vector<std::thread::id> ran_on;
+  server.route(
+      "POST", "/echo",
+      [&](const HttpRequest& req, HttpResponse& res) {
+        std::lock_guard lock(mutex);
+        ran_on.push_back(std::this_thread::get_id());
+        res.body = std::to_string(req.body.size());
+      },
+      /*inline_handler=*/true);
+  const int port = server.bind("127.0.0.1", 0);
+  std::thread loop([&] { server.run(); });
+  httplib::Client c("127.0.0.1", port);
+  for (const size_t size : {size_t{10}, size_t{100} << 10, size_t{20}}) {
+    const auto r = c.Post("/echo", std::string(size, 'x'), "text/plain");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, std::to_string(size));
+  }
+  server.stop();
+  loop.join();
+  ASSERT_EQ(ran_on.size(), 3u);
+  EXPECT_EQ(ran_on[0], ran_on[2]);  // small bodies: the event thread, both times
+  EXPECT_NE(ran_on[0], ran_on[1]);  // 100 KiB: a worker, not the event loop
+}

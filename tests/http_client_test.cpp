@@ -1,0 +1,182 @@
+// HttpClientPool's two ways to POST (blocking `post`, thread-free `post_async`) against a
+// real HTTP server on loopback: the same replies, retries, timeouts and connection cap.
+#include "core/http_client.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+namespace smacs {
+namespace {
+
+// Echoes the body; `fail_first` calls get a 503, `slow_ms` delays every answer, a body of
+// "refuse" gets a 400. Counts requests and the connections they came on.
+struct Upstream {
+  std::atomic<int> requests{0}, fail_first{0}, slow_ms{0};
+  httplib::Server server;
+  int port = 0;
+  std::thread thread;
+
+  // `keep_idle`: false closes each connection right after its reply, while the reply still
+  // says keep-alive (what a server whose idle timeout ran out looks like to a pool).
+  explicit Upstream(bool keep_idle = true) {
+    server.Post("/v1/echo", [this](const httplib::Request& req, httplib::Response& res) {
+      ++requests;
+      if (slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(slow_ms.load()));
+      if (fail_first > 0) {
+        --fail_first;
+        res.status = 503;
+        return;
+      }
+      if (req.body == "refuse") {
+        res.status = 400;
+        res.set_content("{\"error\":\"no\"}", "application/json");
+        return;
+      }
+      res.set_content("echo:" + req.body, "text/plain");
+    });
+    server.set_keep_alive_timeout(keep_idle ? 5 : 0);
+    // A worker per connection (httplib's model): enough of them that no call waits for one.
+    server.new_task_queue = [] { return new httplib::ThreadPool(64); };
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~Upstream() {
+    server.stop();
+    thread.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/v1"; }
+};
+
+Deadline in_ms(int ms) { return Clock::now() + std::chrono::milliseconds(ms); }
+
+HttpResult post_async(const HttpClientPool& pool, const std::string& body, Deadline deadline) {
+  std::promise<HttpResult> done;
+  auto reply = done.get_future();
+  pool.post_async("/echo", body, deadline, {}, "an echo",
+                  [&done](HttpResult r) { done.set_value(std::move(r)); });
+  return reply.get();
+}
+
+TEST(HttpClient, AsyncAndBlockingPostsGiveTheSameReply) {
+  Upstream up;
+  const HttpClientPool pool({.base_url = up.url()});
+  ASSERT_TRUE(pool.can_post_async());
+  const HttpResult a = post_async(pool, "hello", in_ms(5000));
+  const HttpResult b = pool.post("/echo", "hello", in_ms(5000));
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(a->body, "echo:hello");
+  EXPECT_EQ(a->body, b->body);
+  EXPECT_EQ(a->attempts, 1);
+  EXPECT_FALSE(HttpClientPool({.base_url = "https://127.0.0.1:1/v1"}).can_post_async());
+}
+
+TEST(HttpClient, AsyncRetriesServerErrorsButNotRefusals) {
+  Upstream up;
+  const HttpClientPool pool({.base_url = up.url(), .retries = 2, .backoff_ms = 1});
+  up.fail_first = 2;
+  const HttpResult ok = post_async(pool, "x", in_ms(5000));
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->attempts, 3);
+  up.fail_first = 5;
+  const HttpResult failed = post_async(pool, "x", in_ms(5000));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().status, 503);
+  EXPECT_EQ(failed.error().attempts, 3);
+  up.fail_first = 0;
+  const HttpResult refused = post_async(pool, "refuse", in_ms(5000));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().status, 400);
+  EXPECT_EQ(refused.error().attempts, 1);  // a 4xx is the request's fault: no retry
+  EXPECT_NE(refused.error().message.find("no"), std::string::npos);
+}
+
+TEST(HttpClient, AsyncUsabilityCheckRetriesGarbage) {
+  Upstream up;
+  const HttpClientPool pool({.base_url = up.url(), .retries = 1, .backoff_ms = 1});
+  std::promise<HttpResult> done;
+  pool.post_async(
+      "/echo", "garbage", in_ms(5000), [](const std::string& body) { return body == "never"; },
+      "a never", [&done](HttpResult r) { done.set_value(std::move(r)); });
+  const HttpResult r = done.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().status, 502);
+  EXPECT_EQ(r.error().attempts, 2);
+  EXPECT_NE(r.error().message.find("not a never"), std::string::npos);
+}
+
+TEST(HttpClient, AsyncTimesOutAndSaysSo) {
+  Upstream up;
+  up.slow_ms = 1500;
+  const HttpClientPool pool({.base_url = up.url(), .timeout_ms = 200, .retries = 0});
+  const auto start = Clock::now();
+  const HttpResult r = post_async(pool, "x", in_ms(5000));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.error().timed_out) << r.error().message;
+  EXPECT_EQ(r.error().status, 0);
+  EXPECT_LT(ms_since(start), 1400);  // gave up at the per-attempt timeout, not the reply
+}
+
+TEST(HttpClient, AsyncUnreachableIsAConnectionFailure) {
+  const HttpClientPool pool({.base_url = "http://127.0.0.1:1/v1", .retries = 0});
+  const HttpResult r = post_async(pool, "x", in_ms(2000));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().status, 0);
+  EXPECT_FALSE(r.error().timed_out);
+  EXPECT_NE(r.error().message.find("connection failed"), std::string::npos) << r.error().message;
+}
+
+TEST(HttpClient, AsyncReconnectsWhenTheServerClosedAnIdleConnection) {
+  Upstream up(/*keep_idle=*/false);
+  const HttpClientPool pool({.base_url = up.url(), .retries = 0});
+  ASSERT_TRUE(post_async(pool, "a", in_ms(5000)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server has dropped it
+  const HttpResult r = post_async(pool, "b", in_ms(5000));
+  ASSERT_TRUE(r.ok()) << r.error().message;  // no retries allowed: a fresh connection, not one
+  EXPECT_EQ(r->body, "echo:b");
+}
+
+TEST(HttpClient, AsyncCallsWaitForAFreeConnectionUntilTheirDeadline) {
+  Upstream up;
+  up.slow_ms = 300;
+  const HttpClientPool pool({.base_url = up.url(), .max_connections = 1, .retries = 0});
+  std::promise<HttpResult> first, second, third;
+  pool.post_async("/echo", "1", in_ms(5000), {}, "", [&](HttpResult r) { first.set_value(r); });
+  pool.post_async("/echo", "2", in_ms(5000), {}, "", [&](HttpResult r) { second.set_value(r); });
+  pool.post_async("/echo", "3", in_ms(100), {}, "", [&](HttpResult r) { third.set_value(r); });
+  const HttpResult r3 = third.get_future().get();
+  ASSERT_FALSE(r3.ok());
+  EXPECT_TRUE(r3.error().timed_out);
+  EXPECT_NE(r3.error().message.find("no free connection"), std::string::npos);
+  const HttpResult r1 = first.get_future().get(), r2 = second.get_future().get();
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  EXPECT_EQ(r2->body, "echo:2");
+  EXPECT_EQ(up.requests, 2);
+}
+
+TEST(HttpClient, ManyAsyncCallsInFlightHoldNoThreadEach) {
+  Upstream up;
+  up.slow_ms = 200;
+  const HttpClientPool pool({.base_url = up.url(), .max_connections = 64});
+  constexpr int kCalls = 48;
+  std::atomic<int> ok{0}, answered{0};
+  std::promise<void> all;
+  const auto start = Clock::now();
+  for (int i = 0; i < kCalls; ++i)
+    pool.post_async("/echo", std::to_string(i), in_ms(10000), {}, "", [&](HttpResult r) {
+      if (r.ok()) ++ok;
+      if (++answered == kCalls) all.set_value();
+    });
+  all.get_future().wait();
+  EXPECT_EQ(ok, kCalls);
+  // All at once on one I/O thread: about one server delay, not 48 of them.
+  EXPECT_LT(ms_since(start), 0.5 * kCalls * 200);
+}
+
+}  // namespace
+}  // namespace smacs
