@@ -12,6 +12,7 @@ using Runner = std::function<int()>;
 using Commands = std::vector<std::pair<const CLI::App*, Runner>>;  // leaf -> its runner
 
 void add_eval_command(CLI::App& app, Commands& commands);
+void add_grade_command(CLI::App& app, Commands& commands);
 void add_prior_commands(CLI::App& app, Commands& commands);
 void add_serve_commands(CLI::App& app, Commands& commands);
 void add_llama_commands(CLI::App& app, Commands& commands);

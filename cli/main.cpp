@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "smacs 0.1.0");
   smacs::cli::Commands commands;
   smacs::cli::add_eval_command(app, commands);
+  smacs::cli::add_grade_command(app, commands);
   smacs::cli::add_prior_commands(app, commands);
   smacs::cli::add_serve_commands(app, commands);
   smacs::cli::add_llama_commands(app, commands);

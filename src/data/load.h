@@ -25,6 +25,9 @@ Dataset read_routerbench_csv(const std::string& path, const std::string& task);
 Dataset read_smacs_jsonl(const std::string& path);
 Dataset read_zeroeval(const std::vector<std::string>& files);  // one model per file
 bool is_zeroeval_file(const std::string& path);
+// The same records scored by ZeroEval's own rule (answers/zeroeval_rule.h) instead of smacs's
+// grader, where a record has a gold answer and a response; to compare with ZeroEval's numbers.
+void regrade_with_zeroeval_rule(Dataset& data);
 
 // Writes records in the smacs JSONL format (the inverse of read_smacs_jsonl).
 void write_smacs_jsonl(const Dataset& data, const std::string& path);

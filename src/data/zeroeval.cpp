@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "answers/extract.h"
+#include "answers/zeroeval_rule.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "data/load.h"
@@ -113,6 +114,16 @@ Dataset read_zeroeval(const std::vector<std::string>& files) {
     }
   });
   return data;
+}
+
+void regrade_with_zeroeval_rule(Dataset& data) {
+  parallel_for(data.records.size(), [&](size_t i) {
+    Record& r = data.records[i];
+    if (r.gold.empty()) return;
+    for (size_t col = 0; col < r.responses.size() && col < r.scores.size(); ++col)
+      if (!is_missing(r.scores[col]))
+        r.scores[col] = zeroeval_rule_correct(data.models[col], r.responses[col], r.gold);
+  });
 }
 
 }  // namespace smacs

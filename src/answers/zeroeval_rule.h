@@ -1,0 +1,20 @@
+// ZeroEval's own grading rule (its gsm_eval.py; MATH is graded the same way there), kept only
+// to check that smacs reads ZeroEval's result files as ZeroEval does (`smacs grade --rule
+// zeroeval`). It is not smacs's grader: it compares the first number of a reply's answer field
+// with the first number of the gold, so it reads "$105 - $90 = $15" as 105 and "\frac{3}{5}"
+// as 3.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace smacs {
+
+// What the rule compares: the first number of `answer` after '$' and ',' are removed and a
+// plain "a/b" is divided out; nullopt when there is none.
+std::optional<double> zeroeval_first_number(std::string_view answer);
+
+// Whether ZeroEval's rule counts `reply` (from `model`) right against `gold` ("# 18" or "18").
+bool zeroeval_rule_correct(std::string_view model, std::string_view reply, std::string_view gold);
+
+}  // namespace smacs
