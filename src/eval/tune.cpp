@@ -121,9 +121,9 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
              : leave_one_out_split(bank, pool, kind_overrides, deepest.retrieval_depth());
   for (const auto& s : splits) s->input.methods_only = true;
   const bool has_text = bank.data.has_responses();
-  const std::vector<double> solo_grid = {2.0,   0.98, 0.97,  0.965, 0.96, 0.955, 0.95,
-                                         0.945, 0.94, 0.935, 0.93,  0.92, 0.9};
-  const std::vector<double> settle_grid = {0.8, 0.6, 0.5};
+  const std::vector<double> solo_grid = {2.0,   0.98, 0.97, 0.965, 0.96, 0.955, 0.95, 0.945, 0.94,
+                                         0.935, 0.93, 0.92, 0.9,   0.88, 0.85,  0.8,  0.7,   0.6};
+  const std::vector<double> settle_grid = {0.8, 0.6, 0.5, 0.4};
   const size_t total =
       beta_grid.size() * neighbor_grid.size() * tau_grid.size() * gate_grid.size() +
       (has_text ? alpha_grid.size() * k_grid.size() * drop_grid.size() : 0) +
