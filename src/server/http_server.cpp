@@ -1,5 +1,6 @@
 #include "server/http_server.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -75,6 +76,8 @@ struct HttpServer::Impl {
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
   asio::steady_timer timer{io};  // accept back-off and the drain poll
+  asio::steady_timer trim_timer{io};
+  size_t open_at_last_look = 0;
   std::vector<Route> routes;
   std::function<void(const HttpRequest&, const HttpResponse&, double)> hook;
   std::atomic<size_t> open{0};    // connections
@@ -86,6 +89,7 @@ struct HttpServer::Impl {
 
   void accept();
   void refuse(tcp::socket socket);
+  void trim_memory_later();
   void begin_stop();
   void poll_drain();
   // The handler for (method, path), or an error response: 404, 405 with Allow, a preflight.
@@ -406,6 +410,20 @@ void HttpServer::Impl::accept() {
   });
 }
 
+// glibc keeps what closed connections freed (their buffers, a refused upload's first MiB)
+// for reuse; once connections have gone, hand it back to the system so that RSS comes down.
+// A look every 2 s, a trim only when connections closed since the last one.
+void HttpServer::Impl::trim_memory_later() {
+  trim_timer.expires_after(ms(2000));
+  trim_timer.async_wait([this](beast::error_code ec) {
+    if (ec || stopping) return;
+    const size_t now = open;
+    if (now < open_at_last_look) ::malloc_trim(0);
+    open_at_last_look = now;
+    trim_memory_later();
+  });
+}
+
 // Over the connection cap: a canned 503, written without waiting, and close.
 void HttpServer::Impl::refuse(tcp::socket socket) {
   static const std::string body = error_body({.status = 503,
@@ -469,6 +487,7 @@ void HttpServer::Impl::begin_stop() {
   beast::error_code ec;
   acceptor.close(ec);
   timer.cancel();
+  trim_timer.cancel();
   drain_deadline = Clock::now() + ms(limits.drain_timeout_ms);
   poll_drain();
 }
@@ -528,6 +547,7 @@ int HttpServer::bind(const std::string& host, int port) {
 
 void HttpServer::run() {
   impl_->accept();
+  impl_->trim_memory_later();
   for (;;) {
     try {
       impl_->io.run();
