@@ -8,12 +8,6 @@
 
 namespace smacs {
 
-namespace {
-
-bool retryable(int status) { return status == 0 || status == 429 || status >= 500; }
-
-}  // namespace
-
 HttpClientPool::HttpClientPool(HttpEndpoint endpoint) : endpoint_(std::move(endpoint)) {
   const std::string& url = endpoint_.base_url;
   if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
@@ -77,7 +71,7 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
       release(std::move(client));
       return HttpReply{std::move(res->body), err.attempts};
     }
-    if (!retryable(err.status)) break;
+    if (!retryable_status(err.status)) break;
   }
   release(std::move(client));
   return failure(std::move(err));
@@ -144,7 +138,7 @@ HttpResult HttpClientPool::post_stream(
       err.message =
           (err.timed_out ? "timed out: " : "connection failed: ") + httplib::to_string(error);
     }
-    if (!retryable(status)) break;
+    if (!retryable_status(status)) break;
   }
   release(std::move(client));
   return failure(std::move(err));

@@ -29,6 +29,9 @@ struct HttpEndpoint {
   int backoff_ms = 50;     // first retry delay, doubled each time
 };
 
+// A failed attempt worth another: no reply at all, 429 or a 5xx (a 4xx is the request's fault).
+inline bool retryable_status(int status) { return status == 0 || status == 429 || status >= 500; }
+
 struct HttpReply {
   std::string body;  // the usable reply (post_stream: empty, the body went to on_bytes)
   int attempts = 0;

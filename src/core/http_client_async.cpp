@@ -52,8 +52,6 @@ std::chrono::milliseconds ms_until(Deadline deadline, int cap_ms) {
   return std::chrono::milliseconds(std::max<int64_t>(1, static_cast<int64_t>(left)));
 }
 
-bool retryable(int status) { return status == 0 || status == 429 || status >= 500; }
-
 // One attempt on `conn`: connect if needed, write, read. The reply's status and body, or the
 // error (ec) that ended it.
 struct Attempt {
@@ -215,7 +213,7 @@ void HttpClientPool::post_async(const std::string& path, std::string payload, De
         beast::error_code ignored;
         conn->socket().close(ignored);
       }
-      if (!retryable(err.status)) break;
+      if (!retryable_status(err.status)) break;
     }
     a.release(std::move(conn), reusable);
     co_return failure(std::move(err));
