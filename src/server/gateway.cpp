@@ -1,7 +1,6 @@
 #include "server/gateway.h"
 
 #include <algorithm>
-#include <future>
 #include <mutex>
 
 #include "bank/bank_store.h"
@@ -277,15 +276,6 @@ ApiError explain_failure(const std::vector<BackendReply>& replies, const json& e
 }
 
 }  // namespace
-
-Result<GatewayAnswer, ApiError> Gateway::answer(const ChatRequest& request, Deadline deadline) {
-  auto promise = std::make_shared<std::promise<Result<GatewayAnswer, ApiError>>>();
-  auto answered = promise->get_future();
-  // The caller's request outlives the call: shared without ownership.
-  answer_async(std::shared_ptr<const ChatRequest>(std::shared_ptr<void>(), &request), deadline,
-               [promise](Result<GatewayAnswer, ApiError> r) { promise->set_value(std::move(r)); });
-  return answered.get();
-}
 
 void Gateway::answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline,
                            AnswerFn done) {

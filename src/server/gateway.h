@@ -52,12 +52,11 @@ class Gateway {
           Metrics& metrics, GatewayOptions options = {});
   ~Gateway();
 
-  // The chosen answer; or, when no selected backend answered, why: 400 every one refused the
-  // request, 504 every one timed out, else 502 (and a budget too small for any model: 400).
-  Result<GatewayAnswer, ApiError> answer(const ChatRequest& request, Deadline deadline);
-  // The same without a thread waiting for the backends: `done` is called once, on the thread
-  // of the last reply (the I/O thread for HTTP backends; keep it short). Throws smacs::Error
-  // only before asking anyone (a question the embedder could not embed).
+  // The chosen answer, handed to `done`; or, when no selected backend answered, why: 400 every
+  // one refused the request, 504 every one timed out, else 502 (and a budget too small for any
+  // model: 400). No thread waits for the backends: `done` is called once, on the thread of the
+  // last reply (the I/O thread for HTTP backends; keep it short). Throws smacs::Error only
+  // before asking anyone (a question the embedder could not embed).
   using AnswerFn = std::function<void(Result<GatewayAnswer, ApiError>)>;
   void answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline, AnswerFn done);
   Backend* backend(const std::string& name);  // nullptr when not in the pool
