@@ -9,6 +9,9 @@
 #include <future>
 #include <thread>
 
+#include "core/error.h"
+#include "test_util.h"
+
 namespace smacs {
 namespace {
 
@@ -73,7 +76,6 @@ TEST(HttpClient, AsyncAndBlockingPostsGiveTheSameReply) {
   EXPECT_EQ(a->body, "echo:hello");
   EXPECT_EQ(a->body, b->body);
   EXPECT_EQ(a->attempts, 1);
-  EXPECT_FALSE(HttpClientPool({.base_url = "https://127.0.0.1:1/v1"}).can_post_async());
 }
 
 TEST(HttpClient, AsyncRetriesServerErrorsButNotRefusals) {
@@ -176,6 +178,70 @@ TEST(HttpClient, ManyAsyncCallsInFlightHoldNoThreadEach) {
   EXPECT_EQ(ok, kCalls);
   // All at once on one I/O thread: about one server delay, not 48 of them.
   EXPECT_LT(ms_since(start), 0.5 * kCalls * 200);
+}
+
+// A self-signed certificate for `san` made with the openssl command line: {cert, key} paths.
+std::pair<std::string, std::string> make_cert(const std::string& name, const std::string& san) {
+  const std::string cert = test::temp_path(name + ".crt"), key = test::temp_path(name + ".key");
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + name +
+                          " -addext subjectAltName=" + san + " -keyout " + key + " -out " + cert +
+                          " >/dev/null 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  return {cert, key};
+}
+
+// An https:// upstream on loopback that echoes, with the given certificate.
+struct TlsUpstream {
+  httplib::SSLServer server;
+  int port = 0;
+  std::thread thread;
+  TlsUpstream(const std::string& cert, const std::string& key) : server(cert.c_str(), key.c_str()) {
+    server.Post("/v1/echo", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_content("echo:" + req.body, "text/plain");
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~TlsUpstream() {
+    server.stop();
+    thread.join();
+  }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(port) + "/v1"; }
+};
+
+TEST(HttpClient, AsyncHttpsVerifiesTheServerAndItsName) {
+  const auto [cert, key] = make_cert("127.0.0.1", "IP:127.0.0.1");
+  TlsUpstream up(cert, key);
+  const HttpClientPool trusting({.base_url = up.url(), .retries = 0, .ca_file = cert});
+  ASSERT_TRUE(trusting.can_post_async());
+  for (int i = 0; i < 3; ++i) {  // the second and third reuse the TLS connection
+    const HttpResult r = post_async(trusting, "over tls " + std::to_string(i), in_ms(5000));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->body, "echo:over tls " + std::to_string(i));
+  }
+  const HttpResult blocking = trusting.post("/echo", "over tls", in_ms(5000));
+  ASSERT_TRUE(blocking.ok()) << blocking.error().message;
+  EXPECT_EQ(blocking->body, "echo:over tls");
+
+  // The system's CAs do not know a self-signed certificate: refused, and said why.
+  const HttpClientPool system_cas({.base_url = up.url(), .retries = 0});
+  const HttpResult untrusted = post_async(system_cas, "x", in_ms(5000));
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_EQ(untrusted.error().status, 0);
+  EXPECT_NE(untrusted.error().message.find("certificate verify failed"), std::string::npos)
+      << untrusted.error().message;
+
+  // A trusted certificate for another name: refused too.
+  const auto [other_cert, other_key] = make_cert("elsewhere", "DNS:elsewhere.example");
+  TlsUpstream other(other_cert, other_key);
+  const HttpClientPool wrong_name({.base_url = other.url(), .retries = 0, .ca_file = other_cert});
+  const HttpResult misnamed = post_async(wrong_name, "x", in_ms(5000));
+  ASSERT_FALSE(misnamed.ok());
+  EXPECT_NE(misnamed.error().message.find("certificate verify failed"), std::string::npos)
+      << misnamed.error().message;
+
+  EXPECT_THROW(HttpClientPool({.base_url = up.url(), .ca_file = "/nonexistent.pem"}), Error);
 }
 
 }  // namespace

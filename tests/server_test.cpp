@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -280,6 +281,16 @@ TEST(ServerConfig, BadConfigsNameTheKey) {
       std::string::npos);
   EXPECT_NE(message("key: [unclosed").find("malformed YAML"), std::string::npos);
   EXPECT_EQ(parse_server_config(ok, "/etc/smacs").bank_files.front(), "/etc/smacs/b.csv");
+  // ca_file: relative to the config, and it must exist.
+  const std::string dir = test::temp_path("ca-config");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/ca.pem") << "not checked here";
+  const std::string tls =
+      "bank: b\npool:\n  - {name: m, base_url: 'https://h/v1', ca_file: ca.pem}\n";
+  EXPECT_EQ(parse_server_config(tls, dir).pool.front().http.ca_file, dir + "/ca.pem");
+  EXPECT_NE(message("bank: b\npool:\n  - {name: m, base_url: 'https://h/v1', ca_file: gone.pem}\n")
+                .find("'ca_file'"),
+            std::string::npos);
 }
 
 TEST(ServerConfig, ReadsLlamaBackendsAndTheEmbedder) {

@@ -17,7 +17,7 @@ HttpClientPool::HttpClientPool(HttpEndpoint endpoint) : endpoint_(std::move(endp
   base_path_ = path_start == std::string::npos ? "" : url.substr(path_start);
   while (!base_path_.empty() && base_path_.back() == '/') base_path_.pop_back();
   if (endpoint_.max_connections == 0) throw Error(url + ": max_connections must be > 0");
-  async_ = make_async(origin_);
+  async_ = make_async(endpoint_, origin_);
 }
 
 HttpClientPool::~HttpClientPool() = default;
@@ -159,6 +159,7 @@ std::unique_ptr<httplib::Client> HttpClientPool::acquire(Deadline deadline) cons
   lock.unlock();
   auto c = std::make_unique<httplib::Client>(origin_);
   c->set_keep_alive(true);
+  if (!endpoint_.ca_file.empty()) c->set_ca_cert_path(endpoint_.ca_file.c_str());
   c->set_tcp_nodelay(true);
   if (!endpoint_.api_key.empty()) c->set_bearer_token_auth(endpoint_.api_key.c_str());
   return c;

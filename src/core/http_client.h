@@ -27,6 +27,7 @@ struct HttpEndpoint {
   int timeout_ms = 30000;  // per attempt
   int retries = 2;         // extra attempts
   int backoff_ms = 50;     // first retry delay, doubled each time
+  std::string ca_file{};   // https: trust these CA certificates (PEM) instead of the system's
 };
 
 // A failed attempt worth another: no reply at all, 429 or a 5xx (a 4xx is the request's fault).
@@ -64,8 +65,8 @@ class HttpClientPool {
                          const std::function<bool(std::string_view)>& on_bytes) const;
 
   // The same POST without a thread waiting for it: the call runs on the process's one I/O
-  // thread for outgoing calls, and `done` is called there (keep it short). Only for http://
-  // endpoints (can_post_async); https:// goes through `post`.
+  // thread for outgoing calls, and `done` is called there (keep it short). http:// and
+  // https:// alike.
   bool can_post_async() const;
   void post_async(const std::string& path, std::string payload, Deadline deadline,
                   std::function<bool(const std::string&)> usable, std::string what,
@@ -76,7 +77,7 @@ class HttpClientPool {
   struct Async;  // the async side's connections (http_client_async.cpp)
 
  private:
-  static std::shared_ptr<Async> make_async(const std::string& origin);
+  static std::shared_ptr<Async> make_async(const HttpEndpoint& endpoint, const std::string& origin);
   std::unique_ptr<httplib::Client> acquire(Deadline deadline) const;
   void release(std::unique_ptr<httplib::Client> client) const;
 
@@ -86,7 +87,7 @@ class HttpClientPool {
   mutable std::condition_variable free_;
   mutable std::vector<std::unique_ptr<httplib::Client>> idle_;
   mutable size_t created_ = 0;
-  std::shared_ptr<Async> async_;  // null: https
+  std::shared_ptr<Async> async_;
 };
 
 }  // namespace smacs

@@ -1,15 +1,19 @@
 // HttpClientPool::post_async: the same POST as `post` (retries, backoff, timeouts, deadline,
-// connection cap), on one shared I/O thread instead of a thread per call. Written as a
-// coroutine (Asio + Beast) so that the retry loop reads like `post`'s.
+// connection cap, TLS with the server's certificate and name verified), on one shared I/O
+// thread instead of a thread per call. Written as a coroutine (Asio + Beast) so that the retry
+// loop reads like `post`'s.
 //
 // Every connection and waiter of a pool lives on the I/O thread: no locks below.
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <deque>
 #include <optional>
 #include <thread>
 
+#include "core/error.h"
 #include "core/http_client.h"
 
 namespace smacs {
@@ -67,26 +71,32 @@ Attempt failed_with(beast::error_code ec) {
   return a;
 }
 
-awaitable<Attempt> attempt_once(const std::string& host, const std::string& port,
-                                beast::tcp_stream& conn,
-                                const http::request<http::string_body>& req,
-                                std::chrono::milliseconds timeout) {
-  Attempt out;
-  conn.expires_after(timeout);
-  if (!conn.socket().is_open()) {
-    tcp::resolver resolver(co_await asio::this_coro::executor);
-    auto [rec, endpoints] = co_await resolver.async_resolve(host, port, kNoThrow);
-    if (rec) co_return failed_with(rec);
-    auto [cec, ep] = co_await conn.async_connect(endpoints, kNoThrow);
-    if (cec) co_return failed_with(cec);
-    conn.socket().set_option(tcp::no_delay(true));
+// One connection: TCP, and TLS over it for https:// (a TLS stream is not reused once closed,
+// so each new connection gets a fresh one).
+struct Connection {
+  beast::tcp_stream plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  bool ready = false;  // connected (and shaken hands)
+
+  explicit Connection(const asio::any_io_executor& ex) : plain(ex) {}
+  beast::tcp_stream& tcp() { return tls ? tls->next_layer() : plain; }
+  void close() {
+    beast::error_code ignored;
+    tcp().socket().close(ignored);
+    ready = false;
   }
-  auto [wec, written] = co_await http::async_write(conn, req, kNoThrow);
+};
+
+// Write the request, read the reply, on a plain or a TLS stream.
+template <class Stream>
+awaitable<Attempt> exchange(Stream& stream, const http::request<http::string_body>& req) {
+  Attempt out;
+  auto [wec, written] = co_await http::async_write(stream, req, kNoThrow);
   if (wec) co_return failed_with(wec);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(kMaxReplyBytes);
-  auto [rec, read] = co_await http::async_read(conn, buffer, parser, kNoThrow);
+  auto [rec, read] = co_await http::async_read(stream, buffer, parser, kNoThrow);
   if (rec) co_return failed_with(rec);
   out.status = parser.get().result_int();
   out.keep_alive = parser.get().keep_alive();
@@ -98,12 +108,13 @@ awaitable<Attempt> attempt_once(const std::string& host, const std::string& port
 
 struct HttpClientPool::Async {
   std::string host, port, host_header;
-  size_t open = 0;  // connections in use or idle
-  std::vector<std::unique_ptr<beast::tcp_stream>> idle;
+  std::optional<asio::ssl::context> tls;  // https:// only
+  size_t open = 0;                        // connections in use or idle
+  std::vector<std::unique_ptr<Connection>> idle;
   std::deque<std::shared_ptr<asio::steady_timer>> waiting;  // calls waiting for a connection
 
   // A connection, or null when none frees up before the deadline.
-  awaitable<std::unique_ptr<beast::tcp_stream>> acquire(size_t cap, Deadline deadline) {
+  awaitable<std::unique_ptr<Connection>> acquire(size_t cap, Deadline deadline) {
     while (idle.empty() && open >= cap) {
       auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
       timer->expires_at(deadline);
@@ -120,12 +131,12 @@ struct HttpClientPool::Async {
       co_return c;
     }
     ++open;
-    co_return std::make_unique<beast::tcp_stream>(co_await asio::this_coro::executor);
+    co_return std::make_unique<Connection>(co_await asio::this_coro::executor);
   }
 
   // Back to the pool (or closed when it is broken) and the next waiter woken.
-  void release(std::unique_ptr<beast::tcp_stream> c, bool reusable) {
-    if (reusable && c->socket().is_open())
+  void release(std::unique_ptr<Connection> c, bool reusable) {
+    if (reusable && c->ready)
       idle.push_back(std::move(c));
     else
       --open;
@@ -133,6 +144,39 @@ struct HttpClientPool::Async {
       waiting.front()->cancel();
       waiting.pop_front();
     }
+  }
+
+  // One attempt on `c`: connect (and shake hands) if needed, write, read.
+  awaitable<Attempt> attempt(Connection& c, const http::request<http::string_body>& req,
+                             std::chrono::milliseconds timeout) {
+    if (!c.ready) {
+      const auto ex = co_await asio::this_coro::executor;
+      c.tls.reset();
+      if (tls) {
+        c.tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *tls);
+        // SNI, and the certificate must name this host.
+        if (!SSL_set_tlsext_host_name(c.tls->native_handle(), host.c_str()))
+          co_return failed_with(beast::error_code(static_cast<int>(::ERR_get_error()),
+                                                  asio::error::get_ssl_category()));
+        c.tls->set_verify_callback(asio::ssl::host_name_verification(host));
+      }
+      c.tcp().expires_after(timeout);
+      tcp::resolver resolver(ex);
+      auto [rec, endpoints] = co_await resolver.async_resolve(host, port, kNoThrow);
+      if (rec) co_return failed_with(rec);
+      auto [cec, ep] = co_await c.tcp().async_connect(endpoints, kNoThrow);
+      if (cec) co_return failed_with(cec);
+      c.tcp().socket().set_option(tcp::no_delay(true));
+      if (c.tls) {
+        auto [hec] = co_await c.tls->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+        if (hec) co_return failed_with(hec);
+      }
+      c.ready = true;
+    }
+    c.tcp().expires_after(timeout);
+    // (Not a ?: of two co_awaits: GCC 12 miscompiles that.)
+    if (c.tls) co_return co_await exchange(*c.tls, req);
+    co_return co_await exchange(c.tcp(), req);
   }
 };
 
@@ -178,22 +222,18 @@ void HttpClientPool::post_async(const std::string& path, std::string payload, De
         co_await backoff.async_wait(kNoThrow);
       }
       ++err.attempts;
-      const bool pooled = conn->socket().is_open();
-      Attempt r = co_await attempt_once(a.host, a.port, *conn, req,
-                                        ms_until(deadline, endpoint_.timeout_ms));
+      const bool pooled = conn->ready;
+      Attempt r = co_await a.attempt(*conn, req, ms_until(deadline, endpoint_.timeout_ms));
       if (r.ec && pooled && r.ec != beast::error::timeout) {
         // A kept-alive connection the server had closed meanwhile: one fresh connection, not
         // an attempt of its own.
-        beast::error_code ignored;
-        conn->socket().close(ignored);
-        r = co_await attempt_once(a.host, a.port, *conn, req,
-                                  ms_until(deadline, endpoint_.timeout_ms));
+        conn->close();
+        r = co_await a.attempt(*conn, req, ms_until(deadline, endpoint_.timeout_ms));
       }
       err.timed_out = false;
       reusable = false;
       if (r.ec) {
-        beast::error_code ignored;
-        conn->socket().close(ignored);
+        conn->close();
         err.status = 0;
         err.timed_out = r.ec == beast::error::timeout;
         err.message = (err.timed_out ? "timed out: " : "connection failed: ") + r.ec.message();
@@ -209,10 +249,7 @@ void HttpClientPool::post_async(const std::string& path, std::string payload, De
         a.release(std::move(conn), r.keep_alive);
         co_return HttpReply{std::move(r.body), err.attempts};
       }
-      if (!reusable && conn->socket().is_open()) {
-        beast::error_code ignored;
-        conn->socket().close(ignored);
-      }
+      if (!reusable && conn->ready) conn->close();
       if (!retryable_status(err.status)) break;
     }
     a.release(std::move(conn), reusable);
@@ -227,17 +264,32 @@ void HttpClientPool::post_async(const std::string& path, std::string payload, De
       });
 }
 
-// Only plain http:// goes async; https:// keeps the blocking client (it carries TLS).
-std::shared_ptr<HttpClientPool::Async> HttpClientPool::make_async(const std::string& origin) {
-  if (origin.rfind("http://", 0) != 0) return nullptr;
+// http:// and https:// (TLS over the same pool, verified against the system's CA store or the
+// endpoint's ca_file).
+std::shared_ptr<HttpClientPool::Async> HttpClientPool::make_async(const HttpEndpoint& endpoint,
+                                                                  const std::string& origin) {
+  const bool https = origin.rfind("https://", 0) == 0;
   auto a = std::make_shared<Async>();
-  a->host_header = origin.substr(7);
+  a->host_header = origin.substr(https ? 8 : 7);
   const auto colon = a->host_header.rfind(':');
   const bool has_port =
       colon != std::string::npos && a->host_header.find(']', colon) == std::string::npos;
   a->host = has_port ? a->host_header.substr(0, colon) : a->host_header;
-  a->port = has_port ? a->host_header.substr(colon + 1) : "80";
+  a->port = has_port ? a->host_header.substr(colon + 1) : https ? "443" : "80";
   if (a->host.size() > 2 && a->host.front() == '[') a->host = a->host.substr(1, a->host.size() - 2);
+  if (https) {
+    a->tls.emplace(asio::ssl::context::tls_client);
+    beast::error_code ec;
+    if (endpoint.ca_file.empty())
+      a->tls->set_default_verify_paths(ec);
+    else
+      a->tls->load_verify_file(endpoint.ca_file, ec);
+    if (ec)
+      throw Error(origin + ": cannot load " +
+                  (endpoint.ca_file.empty() ? "the system's CA certificates" : endpoint.ca_file) +
+                  ": " + ec.message());
+    a->tls->set_verify_mode(asio::ssl::verify_peer);
+  }
   return a;
 }
 

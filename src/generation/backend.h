@@ -65,7 +65,7 @@ class Backend {
   // completes first, then sends the whole answer as events.
   virtual BackendReply stream(const nlohmann::json& request, Deadline deadline,
                               const std::function<bool(std::string_view)>& on_bytes);
-  // `complete` without a thread waiting for the answer, where the backend can (an http://
+  // `complete` without a thread waiting for the answer, where the backend can (an HTTP
   // endpoint): `done` is called once, on an I/O thread (keep it short). Returns false, and
   // does nothing, where it cannot: the caller then calls `complete`. `fields` is
   // fields_for_upstream(request) (api/openai_api.h), serialised once for all the backends asked.
@@ -83,6 +83,7 @@ struct HttpBackendConfig {
   int timeout_ms = 30000;       // per attempt
   int retries = 2;              // extra attempts on 429, 5xx and connection errors
   int backoff_ms = 50;          // first retry delay, doubled each time
+  std::string ca_file{};        // https: CA certificates (PEM) to trust instead of the system's
 };
 
 // An OpenAI-compatible HTTP endpoint with keep-alive connections, a concurrency limit,

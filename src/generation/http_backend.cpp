@@ -45,7 +45,7 @@ class HttpBackend : public Backend {
   explicit HttpBackend(HttpBackendConfig c)
       : config_(std::move(c)),
         pool_({config_.base_url, config_.api_key, config_.max_concurrency, config_.timeout_ms,
-               config_.retries, config_.backoff_ms}) {
+               config_.retries, config_.backoff_ms, config_.ca_file}) {
     if (config_.model.empty()) config_.model = config_.name;
   }
 

@@ -65,8 +65,10 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   p.rps.task_gate = get<bool>(s, "task_gate", w, p.rps.task_gate);
   p.seed = get<uint64_t>(s, "seed", w, p.seed);
   const std::string tune = get<std::string>(s, "tune", w, "false");
-  if (tune == "true") c.tune = TuneSplit::kLeaveOneOut;
-  else if (tune == "unseen_tasks") c.tune = TuneSplit::kLeaveOneTaskOut;
+  if (tune == "true")
+    c.tune = TuneSplit::kLeaveOneOut;
+  else if (tune == "unseen_tasks")
+    c.tune = TuneSplit::kLeaveOneTaskOut;
   else if (tune != "false")
     throw Error(w + ": key 'tune' must be true, false or unseen_tasks, got '" + tune + "'");
   p.adaptive.enabled = get<bool>(s, "adaptive", w, p.adaptive.enabled);
@@ -104,10 +106,11 @@ std::string api_key_from_env(const YAML::Node& n, const std::string& w) {
   return key;
 }
 
-HttpBackendConfig parse_http(const YAML::Node& b, const std::string& w, const std::string& name) {
+HttpBackendConfig parse_http(const YAML::Node& b, const std::string& w, const std::string& name,
+                             const std::string& base_dir) {
   check_keys(b,
              {"name", "type", "base_url", "model", "api_key_env", "max_concurrency", "timeout_ms",
-              "retries", "backoff_ms", "price_prompt", "price_completion"},
+              "retries", "backoff_ms", "price_prompt", "price_completion", "ca_file"},
              w);
   HttpBackendConfig c;
   c.name = name;
@@ -125,6 +128,9 @@ HttpBackendConfig parse_http(const YAML::Node& b, const std::string& w, const st
   c.backoff_ms = get<int>(b, "backoff_ms", w, c.backoff_ms);
   if (c.timeout_ms < 1) throw Error(w + " (" + c.name + "): key 'timeout_ms' must be positive");
   if (c.retries < 0) throw Error(w + " (" + c.name + "): key 'retries' must be >= 0");
+  c.ca_file = resolve(get<std::string>(b, "ca_file", w, ""), base_dir);
+  if (!c.ca_file.empty() && !std::filesystem::is_regular_file(c.ca_file))
+    throw Error(w + " (" + c.name + "): key 'ca_file': no file " + c.ca_file);
   return c;
 }
 
@@ -164,7 +170,7 @@ BackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string& wh
   const std::string type = get<std::string>(b, "type", w, "http");
   BackendConfig c;
   if (type == "http") {
-    c.http = parse_http(b, w, name);
+    c.http = parse_http(b, w, name, base_dir);
   } else if (type == "llama") {
     c.type = BackendConfig::Type::kLlama;
     c.llama = parse_llama(b, w, name, base_dir);

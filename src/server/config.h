@@ -5,7 +5,7 @@
 //   api_keys: [secret1]          # clients send "Authorization: Bearer <key>"; empty = open
 //   max_body_bytes: 1048576
 //   request_timeout_ms: 30000    # no request outlives this
-//   threads: 128                 # handler threads; calls in flight to llama and https backends
+//   threads: 128                 # handler threads; calls in flight to in-process llama backends
 //   max_connections: 20000       # beyond: a fast 503
 //   idle_timeout_ms: 30000       # a keep-alive connection with no request is closed
 //   header_timeout_ms: 10000     # a request's header must arrive within this
@@ -37,6 +37,7 @@
 //       max_concurrency: 16
 //       timeout_ms: 10000
 //       retries: 2
+//       ca_file: certs/ca.pem         # https: trust these CAs instead of the system's (optional)
 //       price_prompt: 0.5             # USD per million tokens: `prior build` stores each
 //       price_completion: 1.5         # answer's cost, serve traces it (default: unknown)
 //     - name: model-b                 # in-process through llama.cpp
@@ -74,8 +75,8 @@ struct ServerConfig {
   std::string escalate_to;        // a pool model asked only when SMACS stays unsure ("" = none)
   std::optional<TuneSplit> tune;  // fit the parameters on the bank at startup (nullopt: no)
   // Handler threads; also bounds the calls in flight to backends that need a thread per call
-  // (in-process llama, https). http:// backends are asked from one I/O thread, bounded by
-  // their max_concurrency.
+  // (in-process llama). HTTP backends are asked from one I/O thread, bounded by their
+  // max_concurrency.
   size_t threads = 128;
   size_t max_connections = 20000;
   int idle_timeout_ms = 30000;

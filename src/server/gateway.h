@@ -40,7 +40,7 @@ struct BankView {
 };
 
 struct GatewayOptions {
-  size_t fanout_threads = 128;  // threads for backends without async calls (llama, https)
+  size_t fanout_threads = 128;  // threads for backends without async calls (in-process llama)
   std::string bank_file{};      // the .sqlite bank feedback is written to ("": memory only)
   std::vector<Price> prices{};  // per backend, in pool order (missing: unknown)
   std::string escalate_to{};    // a backend kept out of the rounds, asked when SMACS stays unsure
