@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -20,8 +21,8 @@ struct SlowUpstream {
   std::atomic<int> in_flight{0}, most{0}, calls{0};
   int hold_ms;
   httplib::Server server;
+  std::optional<test::Listening> listening;
   int port = 0;
-  std::thread thread;
 
   explicit SlowUpstream(int hold) : hold_ms(hold) {
     server.new_task_queue = [] { return new httplib::ThreadPool(128); };
@@ -34,13 +35,7 @@ struct SlowUpstream {
       --in_flight;
       res.set_content(completion_body("up-1", "m", "A", nullptr).dump(), "application/json");
     });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-    while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~SlowUpstream() {
-    server.stop();
-    thread.join();
+    port = listening.emplace(server).port;
   }
 };
 

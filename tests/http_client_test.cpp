@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -20,8 +21,8 @@ namespace {
 struct Upstream {
   std::atomic<int> requests{0}, fail_first{0}, slow_ms{0};
   httplib::Server server;
+  std::optional<test::Listening> listening;
   int port = 0;
-  std::thread thread;
 
   // `keep_idle`: false closes each connection right after its reply, while the reply still
   // says keep-alive (what a server whose idle timeout ran out looks like to a pool).
@@ -44,13 +45,7 @@ struct Upstream {
     server.set_keep_alive_timeout(keep_idle ? 5 : 0);
     // A worker per connection (httplib's model): enough of them that no call waits for one.
     server.new_task_queue = [] { return new httplib::ThreadPool(64); };
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-    while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~Upstream() {
-    server.stop();
-    thread.join();
+    port = listening.emplace(server).port;
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/v1"; }
 };
@@ -193,19 +188,13 @@ std::pair<std::string, std::string> make_cert(const std::string& name, const std
 // An https:// upstream on loopback that echoes, with the given certificate.
 struct TlsUpstream {
   httplib::SSLServer server;
+  std::optional<test::Listening> listening;
   int port = 0;
-  std::thread thread;
   TlsUpstream(const std::string& cert, const std::string& key) : server(cert.c_str(), key.c_str()) {
     server.Post("/v1/echo", [](const httplib::Request& req, httplib::Response& res) {
       res.set_content("echo:" + req.body, "text/plain");
     });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-    while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~TlsUpstream() {
-    server.stop();
-    thread.join();
+    port = listening.emplace(server).port;
   }
   std::string url() const { return "https://127.0.0.1:" + std::to_string(port) + "/v1"; }
 };

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -29,8 +30,8 @@ struct EmbeddingServer {
   std::atomic<int> model{0};  // another value: another model behind the same name
   std::atomic<bool> wrong_width{false}, garbage{false};
   httplib::Server server;
+  std::optional<test::Listening> listening;
   int port = 0;
-  std::thread thread;
 
   static std::vector<float> vec(const std::string& text) {
     std::vector<float> v(32, 0.0f);
@@ -62,12 +63,7 @@ struct EmbeddingServer {
       res.set_content(garbage ? "{\"data\": 5}" : json{{"data", data}}.dump(), "application/json");
     });
     server.set_keep_alive_max_count(1);  // no idle keep-alive connection delays stop()
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-  }
-  ~EmbeddingServer() {
-    server.stop();
-    thread.join();
+    port = listening.emplace(server).port;
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/v1"; }
 };

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -169,8 +170,8 @@ TEST(Gateway, StreamingAndPassThrough) {
 // An upstream that answers "A" and reports fixed token counts, as a priced API would.
 struct MeteredUpstream {
   httplib::Server server;
+  std::optional<test::Listening> listening;
   int port = 0;
-  std::thread thread;
   MeteredUpstream() {
     server.set_keep_alive_max_count(1);
     server.Post("/v1/chat/completions", [](const httplib::Request&, httplib::Response& res) {
@@ -181,12 +182,7 @@ struct MeteredUpstream {
               .dump(),
           "application/json");
     });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-  }
-  ~MeteredUpstream() {
-    server.stop();
-    thread.join();
+    port = listening.emplace(server).port;
   }
 };
 

@@ -1,5 +1,6 @@
 // Helpers shared by the tests: temporary files and running the smacs binary.
 #pragma once
+#include <httplib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,6 +106,31 @@ struct Serving {
     server->stop();
     thread.join();
   }
+};
+
+// Runs an httplib server (plain or TLS; its routes registered first) on a free loopback port,
+// on its own thread, while in scope.
+class Listening {
+ public:
+  explicit Listening(httplib::Server& server)
+      : server_(server),
+        port(server.bind_to_any_port("127.0.0.1")),
+        thread_([&server] { server.listen_after_bind(); }) {
+    while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~Listening() {
+    server_.stop();
+    thread_.join();
+  }
+
+ private:
+  httplib::Server& server_;
+
+ public:
+  const int port;
+
+ private:
+  std::thread thread_;
 };
 
 // replay-serve over `data` on a free loopback port.
