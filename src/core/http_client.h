@@ -67,7 +67,6 @@ class HttpClientPool {
   // The same POST without a thread waiting for it: the call runs on the process's one I/O
   // thread for outgoing calls, and `done` is called there (keep it short). http:// and
   // https:// alike.
-  bool can_post_async() const;
   void post_async(const std::string& path, std::string payload, Deadline deadline,
                   std::function<bool(const std::string&)> usable, std::string what,
                   std::function<void(HttpResult)> done) const;

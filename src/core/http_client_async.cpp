@@ -23,7 +23,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
-using asio::use_awaitable;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
@@ -56,8 +55,7 @@ std::chrono::milliseconds ms_until(Deadline deadline, int cap_ms) {
   return std::chrono::milliseconds(std::max<int64_t>(1, static_cast<int64_t>(left)));
 }
 
-// One attempt on `conn`: connect if needed, write, read. The reply's status and body, or the
-// error (ec) that ended it.
+// What one attempt got: the reply's status and body, or the error (ec) that ended it.
 struct Attempt {
   beast::error_code ec;
   int status = 0;
@@ -179,8 +177,6 @@ struct HttpClientPool::Async {
     co_return co_await exchange(c.tcp(), req);
   }
 };
-
-bool HttpClientPool::can_post_async() const { return async_ != nullptr; }
 
 void HttpClientPool::post_async(const std::string& path, std::string payload, Deadline deadline,
                                 std::function<bool(const std::string&)> usable, std::string what,
