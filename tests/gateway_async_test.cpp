@@ -95,3 +95,38 @@ TEST(HttpServerInline, LargeBodiesOfAnInlineRouteRunOnAWorker) {
   EXPECT_EQ(ran_on[0], ran_on[2]);  // small bodies: the event thread, both times
   EXPECT_NE(ran_on[0], ran_on[1]);  // 100 KiB: a worker, not the event loop
 }
+
+TEST(HttpServerInline, AHandlerThatDefersAndThenThrowsStillGetsA500) {
+  HttpServer server(HttpLimits{.workers = 2});
+  HttpResponse::Reply late;
+  std::mutex mutex;
+  server.route("POST", "/defer-then-throw", [&](const HttpRequest&, HttpResponse& res) {
+    std::lock_guard lock(mutex);
+    late = res.answer_later();
+    throw std::runtime_error("broke after deferring");
+  });
+  const int port = server.bind("127.0.0.1", 0);
+  std::thread loop([&] { server.run(); });
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(5, 0);
+  const auto r = c.Post("/defer-then-throw", "{}", "application/json");
+  ASSERT_TRUE(r) << "no answer: the request was left hanging";
+  EXPECT_EQ(r->status, 500);
+  EXPECT_NE(r->body.find("broke after deferring"), std::string::npos);
+  {
+    std::lock_guard lock(mutex);
+    HttpResponse ignored;
+    ignored.body = "too late";
+    late(ignored);  // the deferred reply after the 500: dropped
+    late = nullptr;  // it holds the connection: let it go, as a finished handler would
+  }
+  const auto again = c.Post("/defer-then-throw", "{}", "application/json");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 500);
+  {
+    std::lock_guard lock(mutex);
+    late = nullptr;
+  }
+  server.stop();
+  loop.join();
+}

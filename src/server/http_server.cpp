@@ -31,7 +31,7 @@ std::string HttpRequest::header(std::string_view name) const {
 
 HttpResponse::Reply HttpResponse::answer_later() {
   deferred_ = true;
-  return std::move(reply_later_);
+  return reply_later_;
 }
 
 void HttpResponse::set_header(std::string name, std::string value) {
@@ -62,6 +62,16 @@ struct Route {
   HttpHandler handler;
   bool inline_handler = false;
   bool matches(const std::string& p) const { return prefix ? p.rfind(path, 0) == 0 : p == path; }
+  // Runs the handler into `res`; false when it threw (`res` is then a 500).
+  bool run(const HttpRequest& req, HttpResponse& res) const {
+    try {
+      handler(req, res);
+      return true;
+    } catch (const std::exception& e) {
+      res = error_response(500, std::string("internal error: ") + e.what(), "internal_error");
+      return false;
+    }
+  }
 };
 
 class Session;
@@ -222,19 +232,18 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!route) return respond(*req, std::move(res));
     // A large body goes to a worker even on an inline route: parsing it would hold the loop.
     if (route->inline_handler && req->body.size() <= kInlineBodyBytes) {
-      try {
-        route->handler(*req, res);
-      } catch (const std::exception& e) {
-        res = error_response(500, std::string("internal error: ") + e.what(), "internal_error");
-      }
+      route->run(*req, res);
       return respond(*req, std::move(res));
     }
     if (server_.queued >= server_.limits.max_queued)
       return respond(*req, error_response(503, "the server is busy; retry later", "overloaded"));
     ++server_.queued;
     asio::post(server_.workers, [self = shared_from_this(), req, route] {
-      // Answers on the event thread; called once, by this worker or by a deferred handler.
-      HttpResponse::Reply reply = [self, req](HttpResponse res) {
+      // Answers on the event thread, once: by this worker or by a deferred handler, whichever
+      // comes first (a handler that deferred and then threw still gets its 500 out).
+      auto sent = std::make_shared<std::atomic<bool>>(false);
+      HttpResponse::Reply reply = [self, req, sent](HttpResponse res) {
+        if (sent->exchange(true)) return;
         asio::post(self->stream_.get_executor(), [self, req, res = std::move(res)]() mutable {
           --self->server_.queued;
           self->respond(*req, std::move(res));
@@ -242,12 +251,7 @@ class Session : public std::enable_shared_from_this<Session> {
       };
       HttpResponse res;
       res.reply_later_ = reply;
-      try {
-        route->handler(*req, res);
-      } catch (const std::exception& e) {
-        if (res.deferred()) return;  // the deferred reply answers (handlers do not throw then)
-        res = error_response(500, std::string("internal error: ") + e.what(), "internal_error");
-      }
+      if (!route->run(*req, res)) return reply(std::move(res));
       if (res.deferred()) return;
       if (res.stream) return self->stream_body(*req, res);
       reply(std::move(res));

@@ -44,8 +44,9 @@ struct HttpResponse {
   void set_header(std::string name, std::string value);
 
   // Answer after the handler has returned, without a thread waiting: the handler calls this,
-  // returns, and later (from any thread) calls the returned function once with the response
-  // to send. Only in handlers run by the workers.
+  // returns, and later (from any thread) calls the returned function with the response to
+  // send. Only the first response is sent: one the handler throws after deferring is a 500,
+  // and a deferred reply after it is dropped. Only in handlers run by the workers.
   using Reply = std::function<void(HttpResponse)>;
   Reply answer_later();
   bool deferred() const { return deferred_; }
