@@ -38,14 +38,14 @@ std::string to_string(AnswerKind kind) {
   return "text";
 }
 
-namespace {
-
 std::string trim(std::string_view s) {
   const auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string_view::npos) return "";
   const auto e = s.find_last_not_of(" \t\r\n");
   return std::string(s.substr(b, e - b + 1));
 }
+
+namespace {
 
 // What std::regex may see of a reply: its matcher recurses once per character, so a long reply
 // (a runaway or hostile backend) would overflow the stack. Answers sit near the start or the end.

@@ -20,6 +20,9 @@ std::string to_string(AnswerKind kind);
 // can be extracted.
 std::string extract_answer(AnswerKind kind, std::string_view response);
 
+// `s` without surrounding spaces, tabs and newlines.
+std::string trim(std::string_view s);
+
 // A gold answer in the same form as extract_answer's (GSM8K's "#### 18" is 18).
 std::string extract_gold(AnswerKind kind, std::string_view gold);
 

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "answers/extract.h"
 #include "answers/reply_json.h"
 
 namespace smacs {
@@ -11,12 +12,6 @@ namespace smacs {
 namespace {
 
 bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
-
-std::string trim(std::string s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return "";
-  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
 
 // A whole-string decimal ("-3", "0.75"); nullopt otherwise.
 std::optional<double> whole_decimal(std::string_view s) {
