@@ -5,8 +5,6 @@
 
 #include <atomic>
 #include <mutex>
-#include <optional>
-#include <set>
 #include <thread>
 
 #include "gateway_fixture.h"
@@ -17,25 +15,30 @@ using namespace smacs::test;
 namespace {
 
 // A chat upstream that holds every call `hold_ms` and counts how many are in flight at once.
+// smacs's own server: httplib's listen backlog of 5 would drop most of 36 connects at once.
 struct SlowUpstream {
   std::atomic<int> in_flight{0}, most{0}, calls{0};
   int hold_ms;
-  httplib::Server server;
-  std::optional<test::Listening> listening;
+  HttpServer server{HttpLimits{.workers = 128}};
   int port = 0;
+  std::thread loop;
 
   explicit SlowUpstream(int hold) : hold_ms(hold) {
-    server.new_task_queue = [] { return new httplib::ThreadPool(128); };
-    server.Post("/v1/chat/completions", [this](const httplib::Request&, httplib::Response& res) {
+    server.route("POST", "/v1/chat/completions", [this](const HttpRequest&, HttpResponse& res) {
       ++calls;
       const int now = ++in_flight;
       for (int seen = most; now > seen && !most.compare_exchange_weak(seen, now);) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
       --in_flight;
-      res.set_content(completion_body("up-1", "m", "A", nullptr).dump(), "application/json");
+      res.body = completion_body("up-1", "m", "A", nullptr).dump();
     });
-    port = listening.emplace(server).port;
+    port = server.bind("127.0.0.1", 0);
+    loop = std::thread([this] { server.run(); });
+  }
+  ~SlowUpstream() {
+    server.stop();
+    loop.join();
   }
 };
 
@@ -117,7 +120,7 @@ TEST(HttpServerInline, AHandlerThatDefersAndThenThrowsStillGetsA500) {
     std::lock_guard lock(mutex);
     HttpResponse ignored;
     ignored.body = "too late";
-    late(ignored);  // the deferred reply after the 500: dropped
+    late(ignored);   // the deferred reply after the 500: dropped
     late = nullptr;  // it holds the connection: let it go, as a finished handler would
   }
   const auto again = c.Post("/defer-then-throw", "{}", "application/json");
