@@ -51,20 +51,25 @@ int serve(const std::string& config_path) {
   BankOptions options;
   options.embedder = make_embedder(config.embedder);
   PriorBank bank = with_embedding_bar(
-      options, [&](const BankOptions& o) { return load_bank_from(config.bank_files, o); });
+      options, [&](const BankOptions& o) {
+        return load_bank_from(config.bank_files, o, config.feedback_journal);
+      });
   SmacsParams params = config.params;
   std::vector<std::string> pool;
   for (const auto& b : config.pool) pool.push_back(b.name());
   if (config.tune) params = tune_params(bank, pool, {}, params, {}, *config.tune);
   std::vector<std::unique_ptr<Backend>> backends;
   GatewayOptions gateway_options{.fanout_threads = config.threads,
+                                 .feedback_journal = config.feedback_journal,
+                                 .remember_bytes = config.remember_bytes,
+                                 .feedback_per_second = config.feedback_per_second,
                                  .escalate_to = config.escalate_to};
   for (const auto& b : config.pool) {
     backends.push_back(make_backend(b));
     gateway_options.prices.push_back(b.price);
   }
   Metrics metrics;
-  // Feedback is written to the bank file when the bank is one; else it lives in memory.
+  // Feedback is written to the bank file when the bank is one; else to the journal.
   if (config.bank_files.size() == 1 && config.bank_files[0].ends_with(".sqlite"))
     gateway_options.bank_file = config.bank_files[0];
   Gateway gateway(std::move(bank), params, std::move(backends), metrics,
@@ -74,9 +79,10 @@ int serve(const std::string& config_path) {
               << "' has no results in the bank yet (proxy 0 until "
               << "`smacs prior add-model` and a reload)" << std::endl;
   GatewayServer server(config, gateway, metrics);
+  const std::string embedder_name = gateway.view()->bank.embedder->name();
   const int port = server.bind();
   std::cerr << "smacs serve: listening on http://" << config.host << ":" << port << "/v1 with "
-            << config.pool.size() << " models; embedder " << gateway.view()->bank.embedder->name()
+            << config.pool.size() << " models; embedder " << embedder_name
             << "; params " << params_to_json(params).dump() << std::endl;
   serve_until_signal(server, [&server] {
     try {

@@ -8,7 +8,8 @@ PKGS=(build-essential cmake pkg-config git openssl
       nlohmann-json3-dev libcli11-dev libsqlite3-dev libhnswlib-dev
       libcpp-httplib-dev libboost1.81-dev libyaml-cpp-dev libssl-dev zlib1g-dev libbrotli-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      clang libclang-rt-14-dev)
+      clang libclang-rt-14-dev
+      prometheus haproxy)  # promtool checks /metrics in a test; HAProxy is the pass-through yardstick
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # Node.js runs the official `openai` client tests; keep an existing install (it may bundle npm).

@@ -96,7 +96,7 @@ TEST(Feedback, ScoresAnAnswerIntoTheBankAndTheFile) {
   ASSERT_EQ(ok["http_status"], 200) << ok;
   EXPECT_EQ(ok["model"], "beta");
   EXPECT_EQ(ok["bank_questions"], 3);
-  EXPECT_EQ(gateway.view()->bank.size(), 3u);
+  EXPECT_EQ(gateway.bank_questions(), 3u);
   EXPECT_EQ(post(c, "/v1/feedback", {{"id", id}, {"score", 1}})["http_status"],
             404);  // one score per answer
 

@@ -18,6 +18,7 @@ struct ApiError {
   std::string message{};
   std::string param{};  // the offending field, if any
   std::string code{};
+  double retry_after_s = 0;  // > 0: sent as a Retry-After header (429, 503)
 };
 
 nlohmann::json error_body(const ApiError& e);

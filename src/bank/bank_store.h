@@ -65,7 +65,10 @@ Dataset load_bank_data(const std::string& path);
 // and leaves a fresh snapshot (best effort: a read-only folder just means no cache).
 PriorBank open_bank(const std::string& path, const BankOptions& options = {});
 
-// A bank from a .sqlite file, or built from data files (RouterDC, RouterBench, JSONL).
-PriorBank load_bank_from(const std::vector<std::string>& files, const BankOptions& options = {});
+// A bank from a .sqlite file, or built from data files (RouterDC, RouterBench, JSONL) and the
+// feedback `journal` (a .sqlite bank the gateway writes feedback to; "" or a missing file:
+// none) folded in.
+PriorBank load_bank_from(const std::vector<std::string>& files, const BankOptions& options = {},
+                         const std::string& journal = "");
 
 }  // namespace smacs

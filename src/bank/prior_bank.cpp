@@ -45,6 +45,8 @@ void compute_bank_stats(PriorBank& bank) {
     }
   }
   auto mean = [](double s, double n) { return n > 0 ? static_cast<float>(s / n) : kMissing; };
+  bank.global_n = g_n;
+  bank.task_n = t_n;
   bank.global_mean.assign(models, kMissing);
   bank.global_cost.assign(models, kMissing);
   for (size_t m = 0; m < models; ++m) {
@@ -89,6 +91,48 @@ PriorBank build_bank(Dataset data, const BankOptions& options) {
   bank.index_kind = options.index;
   bank.index = make_index(options.index, vecs);
   return bank;
+}
+
+int add_model_column(PriorBank& bank, const std::string& name) {
+  if (const int m = bank.data.model_index(name); m >= 0) return m;
+  bank.data.models.push_back(name);
+  for (auto& r : bank.data.records) {
+    r.scores.push_back(kMissing);
+    if (!r.costs.empty()) r.costs.push_back(kMissing);
+    if (!r.responses.empty()) r.responses.emplace_back();
+  }
+  bank.global_mean.push_back(kMissing);
+  bank.global_cost.push_back(kMissing);
+  bank.global_n.push_back(0);
+  for (auto& t : bank.task_mean) t.push_back(kMissing);
+  for (auto& t : bank.task_n) t.push_back(0);
+  return static_cast<int>(bank.data.models.size()) - 1;
+}
+
+void append_row(PriorBank& bank, Record row, const SparseVec& vec) {
+  const size_t models = bank.data.models.size();
+  row.scores.resize(models, kMissing);
+  row.costs.clear();
+  int t = bank.task_index(row.task);
+  if (t < 0) {
+    t = static_cast<int>(bank.tasks.size());
+    bank.tasks.push_back(row.task);
+    bank.task_mean.emplace_back(models, kMissing);
+    bank.task_n.emplace_back(models, 0.0);
+  }
+  // A running mean: (mean * n + s) / (n + 1), from n = 0 (mean missing) on.
+  auto fold = [](float& mean, double& n, float s) {
+    mean = static_cast<float>(((n > 0 ? mean * n : 0.0) + s) / (n + 1));
+    n += 1;
+  };
+  for (size_t m = 0; m < models; ++m) {
+    if (is_missing(row.scores[m])) continue;
+    fold(bank.global_mean[m], bank.global_n[m], row.scores[m]);
+    fold(bank.task_mean[t][m], bank.task_n[t][m], row.scores[m]);
+  }
+  bank.task_of.push_back(static_cast<uint32_t>(t));
+  bank.index->add(vec);
+  bank.data.records.push_back(std::move(row));
 }
 
 BankOptions options_of(const PriorBank& bank) {

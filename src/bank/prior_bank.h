@@ -15,6 +15,8 @@ struct PriorBank {
   std::vector<uint32_t> task_of;   // per row: index into tasks
   std::vector<float> global_mean;  // per model: mean score over the bank (kMissing if none)
   std::vector<std::vector<float>> task_mean;  // [task][model]
+  std::vector<double> global_n;               // per model: scores behind global_mean
+  std::vector<std::vector<double>> task_n;    // [task][model]: scores behind task_mean
   std::vector<float> global_cost;      // per model: mean recorded USD per answer (kMissing if none)
   std::shared_ptr<Embedder> embedder;  // embeds questions for retrieval
   std::shared_ptr<Embedder> pretrained;  // the embedder given to build_bank (null: TF-IDF fitted
@@ -40,6 +42,14 @@ BankOptions options_of(const PriorBank& bank);
 
 // Recomputes global_mean and task_mean (after rows or models changed).
 void compute_bank_stats(PriorBank& bank);
+
+// Online growth without a rebuild (gateway feedback): the caller keeps readers out meanwhile.
+// A model column with no results yet (every row missing); returns its column. O(rows).
+int add_model_column(PriorBank& bank, const std::string& name);
+// Appends one row (scores sized like data.models; no costs), embedded by the bank's own
+// embedder (`vec` = bank.embedder->embed(row.question), computed by the caller outside its
+// lock): the means and the index are updated in place, so the cost is that of one row.
+void append_row(PriorBank& bank, Record row, const SparseVec& vec);
 
 // Model name -> bank column for each name; throws naming an unknown model.
 std::vector<int> resolve_models(const PriorBank& bank, const std::vector<std::string>& names);

@@ -5,8 +5,74 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace smacs {
+
+namespace {
+
+// A Retry-After in seconds (the HTTP-date form is not used by model APIs); 0 when absent or
+// unreadable. Capped: a backend cannot make a call wait an hour.
+double parse_retry_after(const std::string& value) {
+  char* end = nullptr;
+  const double s = std::strtod(value.c_str(), &end);
+  if (value.empty() || end == value.c_str() || !(s > 0)) return 0;
+  return std::min(s, 600.0);
+}
+
+}  // namespace
+
+bool judge_reply(int status, const std::string& body, const std::string& retry_after,
+                 const std::function<bool(const std::string&)>& usable, const std::string& what,
+                 HttpError& err) {
+  err.timed_out = false;
+  err.retry_after_s = 0;
+  err.status = status;
+  if (status != 200) {
+    err.kind = status == 429 ? "rate_limited" : "status";
+    if (status == 429) err.retry_after_s = parse_retry_after(retry_after);
+    err.message = "HTTP " + std::to_string(status) + ": " + printable(body, 200);
+    return false;
+  }
+  err.status = 502;  // a 200 that is no reply is the backend's failure, worth one more try
+  if (const auto bad = invalid_utf8_at(body)) {
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(body[*bad]));
+    err.kind = "invalid_utf8";
+    err.message = std::string("invalid UTF-8 in the reply (byte ") + byte + " at offset " +
+                  std::to_string(*bad) + "): " + printable(body, 120);
+    return false;
+  }
+  if (usable && !usable(body)) {
+    err.kind = "malformed";
+    err.message = "malformed reply (not " + what + "): " + printable(body, 120);
+    return false;
+  }
+  err.status = 200;
+  return true;
+}
+
+void transport_failure(HttpError& err, bool timed_out, bool connected, const std::string& why) {
+  err.status = 0;
+  err.retry_after_s = 0;
+  err.timed_out = timed_out;
+  err.kind = timed_out ? "timeout" : connected ? "closed" : "connect";
+  err.message = timed_out   ? "timed out: " + why
+                : connected ? "the connection closed before the reply was complete: " + why
+                            : "connection failed: " + why;
+}
+
+
+std::optional<double> retry_wait_ms(const HttpError& err, int attempt, int backoff_ms,
+                                    Deadline deadline) {
+  const double left = ms_between(Clock::now(), deadline);
+  double wait = static_cast<double>(backoff_ms) * (1 << std::min(attempt - 1, 20));
+  if (err.retry_after_s > 0) {
+    wait = std::max(wait, err.retry_after_s * 1000);
+    if (wait >= left) return std::nullopt;  // asked to wait past the deadline: give up now
+  }
+  return std::max(0.0, std::min(wait, left - 1));
+}
 
 HttpClientPool::HttpClientPool(HttpEndpoint endpoint) : endpoint_(std::move(endpoint)) {
   const std::string& url = endpoint_.base_url;
@@ -32,18 +98,19 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
     err.message = "no free connection before the deadline (max_concurrency " +
                   std::to_string(endpoint_.max_connections) + ")";
     err.timed_out = true;
+    err.kind = "busy";
     return failure(std::move(err));
   }
   for (int attempt = 0; attempt <= endpoint_.retries; ++attempt) {
-    const double left_ms = ms_between(Clock::now(), deadline);
-    if (left_ms <= 1) {
+    if (ms_between(Clock::now(), deadline) <= 1) {
       err.message = err.message.empty() ? "deadline passed" : err.message + "; deadline passed";
       err.timed_out = true;
       break;
     }
-    if (attempt > 0) {  // exponential backoff, never past the deadline
-      const double wait = std::min<double>(endpoint_.backoff_ms << (attempt - 1), left_ms - 1);
-      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(wait));
+    if (attempt > 0) {  // backoff (or the backend's Retry-After), never past the deadline
+      const auto wait = retry_wait_ms(err, attempt, endpoint_.backoff_ms, deadline);
+      if (!wait) break;
+      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(*wait));
     }
     ++err.attempts;
     const double budget =
@@ -53,92 +120,21 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
     client->set_connection_timeout(timeout);
     client->set_read_timeout(timeout);
     client->set_write_timeout(timeout);
+    const auto sent_at = Clock::now();
     auto res = client->Post(base_path_ + path, payload, "application/json");
-    err.timed_out = false;
     if (!res) {
-      err.status = 0;
       const auto e = res.error();
-      err.timed_out = e == httplib::Error::Read || e == httplib::Error::Write ||
-                      e == httplib::Error::ConnectionTimeout;
-      err.message = (err.timed_out ? "timed out: " : "connection failed: ") + httplib::to_string(e);
-    } else if (res->status != 200) {
-      err.status = res->status;
-      err.message = "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200);
-    } else if (usable && !usable(res->body)) {
-      err.status = 502;  // garbage is worth one more try
-      err.message = "malformed reply (not " + what + "): " + res->body.substr(0, 120);
-    } else {
+      // httplib says Read for a closed connection too: it timed out only if the time is up.
+      const bool out_of_time = ms_since(sent_at) >= 0.95 * budget;
+      transport_failure(err, e == httplib::Error::ConnectionTimeout || out_of_time,
+                        e != httplib::Error::Connection && e != httplib::Error::ConnectionTimeout,
+                        httplib::to_string(e));
+    } else if (judge_reply(res->status, res->body, res->get_header_value("Retry-After"), usable,
+                           what, err)) {
       release(std::move(client));
-      return HttpReply{std::move(res->body), err.attempts};
+      return HttpReply{std::move(res->body), err.attempts, false, res->get_header_value("Content-Type")};
     }
     if (!retryable_status(err.status)) break;
-  }
-  release(std::move(client));
-  return failure(std::move(err));
-}
-
-HttpResult HttpClientPool::post_stream(
-    const std::string& path, const std::string& payload, Deadline deadline,
-    const std::function<bool(std::string_view)>& on_bytes) const {
-  HttpError err;
-  auto client = acquire(deadline);
-  if (!client) {
-    err.message = "no free connection before the deadline";
-    err.timed_out = true;
-    return failure(std::move(err));
-  }
-  bool streamed = false;
-  for (int attempt = 0; attempt <= endpoint_.retries && !streamed; ++attempt) {
-    const double left_ms = ms_between(Clock::now(), deadline);
-    if (left_ms <= 1) {
-      err.message = "deadline passed";
-      err.timed_out = true;
-      break;
-    }
-    ++err.attempts;
-    const auto timeout = std::chrono::microseconds(
-        static_cast<int64_t>(std::min<double>(endpoint_.timeout_ms, left_ms) * 1000));
-    client->set_connection_timeout(timeout);
-    client->set_read_timeout(timeout);
-    client->set_write_timeout(timeout);
-    httplib::Request req;
-    req.method = "POST";
-    req.path = base_path_ + path;
-    req.body = payload;
-    req.set_header("Content-Type", "application/json");
-    req.set_header("Accept", "text/event-stream");
-    int status = 0;
-    std::string refused;  // a non-200 reply's body, bounded
-    req.response_handler = [&](const httplib::Response& res) {
-      status = res.status;
-      return true;
-    };
-    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-      if (status != 200) {
-        refused.append(data, std::min(n, 200 - std::min<size_t>(200, refused.size())));
-        return true;
-      }
-      streamed = true;
-      return on_bytes(std::string_view(data, n)) && Clock::now() < deadline;
-    };
-    httplib::Response res;
-    httplib::Error error = httplib::Error::Success;
-    const bool sent = client->send(req, res, error);
-    err.status = status;
-    err.timed_out = false;
-    if (sent && status == 200) {
-      release(std::move(client));
-      return HttpReply{"", err.attempts};
-    }
-    if (status != 0 && status != 200) {
-      err.message = "HTTP " + std::to_string(status) + ": " + refused;
-    } else {
-      err.timed_out = error == httplib::Error::Read || error == httplib::Error::Write ||
-                      error == httplib::Error::ConnectionTimeout || Clock::now() >= deadline;
-      err.message =
-          (err.timed_out ? "timed out: " : "connection failed: ") + httplib::to_string(error);
-    }
-    if (!retryable_status(status)) break;
   }
   release(std::move(client));
   return failure(std::move(err));

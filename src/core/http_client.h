@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,18 +35,37 @@ struct HttpEndpoint {
 inline bool retryable_status(int status) { return status == 0 || status == 429 || status >= 500; }
 
 struct HttpReply {
-  std::string body;  // the usable reply (post_stream: empty, the body went to on_bytes)
+  std::string body;  // the usable reply (streamed: empty, the body went to the sink)
   int attempts = 0;
+  bool streamed = false;     // post_stream_async: the body went to the sink as events
+  std::string content_type;  // the reply's (async calls)
 };
 
 struct HttpError {
   int status = 0;          // last HTTP status, 0 when no response came
-  std::string message;     // why the call failed
+  std::string message;     // why the call failed (valid UTF-8: quoted bytes are made printable)
   bool timed_out = false;  // time ran out (a read timeout or the deadline)
   int attempts = 0;
+  // What went wrong, for metrics and logs: timeout | connect | closed | status | rate_limited |
+  // malformed | invalid_utf8 | busy (no free connection).
+  std::string kind{};
+  double retry_after_s = 0;  // a 429's Retry-After (seconds; 0: none given)
 };
 
 using HttpResult = Result<HttpReply, HttpError>;
+
+// How the two clients read one reply (http_client.cpp): true when it is the usable 200;
+// otherwise `err` says why not.
+bool judge_reply(int status, const std::string& body, const std::string& retry_after,
+                 const std::function<bool(const std::string&)>& usable, const std::string& what,
+                 HttpError& err);
+// No reply: time ran out, or the connection could not be made (`connected` false) or closed
+// before the reply was complete.
+void transport_failure(HttpError& err, bool timed_out, bool connected, const std::string& why);
+// How long to wait before attempt `attempt` (> 0): the backoff, or a 429's Retry-After when
+// longer; nullopt when that wait would end past `deadline` (no point in trying again).
+std::optional<double> retry_wait_ms(const HttpError& err, int attempt, int backoff_ms,
+                                    Deadline deadline);
 
 class HttpClientPool {
  public:
@@ -58,12 +78,6 @@ class HttpClientPool {
                   const std::function<bool(const std::string&)>& usable = {},
                   const std::string& what = "reply") const;
 
-  // POSTs `payload` and hands the 200 reply's body to `on_bytes` as it arrives (false: stop).
-  // Retries only failures before the first byte. A non-200 reply's body (its start) is in
-  // the error's message, not streamed.
-  HttpResult post_stream(const std::string& path, const std::string& payload, Deadline deadline,
-                         const std::function<bool(std::string_view)>& on_bytes) const;
-
   // The same POST without a thread waiting for it: the call runs on the process's one I/O
   // thread for outgoing calls, and `done` is called there (keep it short). http:// and
   // https:// alike.
@@ -71,11 +85,25 @@ class HttpClientPool {
                   std::function<bool(const std::string&)> usable, std::string what,
                   std::function<void(HttpResult)> done) const;
 
+  // Where a streamed reply's pieces go, on the I/O thread: pass the piece on, then call
+  // `resume(true)` (from any thread) for the next, or `resume(false)` to stop reading.
+  using StreamSink =
+      std::function<void(std::string piece, std::function<void(bool go_on)> resume)>;
+  // post_async for `"stream": true`: a 200 text/event-stream reply's body goes to `sink` as it
+  // arrives (UTF-8 checked across pieces; no retry once a byte went), and `done` gets
+  // streamed = true; any other 200 (a plain JSON reply) comes whole in `done`'s body. Time is
+  // bounded by the deadline alone, not by the per-attempt timeout.
+  void post_stream_async(const std::string& path, std::string payload, Deadline deadline,
+                         StreamSink sink, std::function<void(HttpResult)> done) const;
+
   const HttpEndpoint& endpoint() const { return endpoint_; }
 
   struct Async;  // the async side's connections (http_client_async.cpp)
 
  private:
+  void call_async(const std::string& path, std::string payload, Deadline deadline,
+                  std::function<bool(const std::string&)> usable, std::string what,
+                  std::shared_ptr<StreamSink> sink, std::function<void(HttpResult)> done) const;
   static std::shared_ptr<Async> make_async(const HttpEndpoint& endpoint, const std::string& origin);
   std::unique_ptr<httplib::Client> acquire(Deadline deadline) const;
   void release(std::unique_ptr<httplib::Client> client) const;

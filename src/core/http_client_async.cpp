@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/http_client.h"
+#include "core/utf8.h"
 
 namespace smacs {
 
@@ -58,9 +59,14 @@ std::chrono::milliseconds ms_until(Deadline deadline, int cap_ms) {
 // What one attempt got: the reply's status and body, or the error (ec) that ended it.
 struct Attempt {
   beast::error_code ec;
+  bool connected = false;  // with ec: the connection was made, then failed or closed
   int status = 0;
   std::string body;
+  std::string retry_after;
   bool keep_alive = false;
+  bool streamed = false;      // body bytes went to the sink: no retry can undo that
+  bool invalid_utf8 = false;  // the sink's stream held an ill-formed byte (at `body.size()`)
+  std::string content_type;
 };
 
 Attempt failed_with(beast::error_code ec) {
@@ -85,18 +91,99 @@ struct Connection {
   }
 };
 
-// Write the request, read the reply, on a plain or a TLS stream.
+// Waits, without a thread, until the sink has passed a piece on (true) or cannot (false, or the
+// deadline came first).
+awaitable<bool> hand_over(const HttpClientPool::StreamSink& sink, std::string piece,
+                          Deadline deadline) {
+  const auto ex = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(ex);
+  auto go_on = std::make_shared<std::optional<bool>>();
+  timer->expires_at(deadline);
+  sink(std::move(piece), [timer, go_on, ex](bool ok) {
+    asio::post(ex, [timer, go_on, ok] {
+      *go_on = ok;
+      timer->cancel();
+    });
+  });
+  co_await timer->async_wait(kNoThrow);
+  co_return go_on->value_or(false);
+}
+
+// The body of a 200 text/event-stream reply, piece by piece into the sink (UTF-8 checked
+// across pieces); any other reply whole into out.body, bounded.
 template <class Stream>
-awaitable<Attempt> exchange(Stream& stream, const http::request<http::string_body>& req) {
+awaitable<void> read_streaming(Stream& stream, beast::flat_buffer& buffer,
+                               http::response_parser<http::buffer_body>& parser,
+                               const HttpClientPool::StreamSink& sink, Deadline deadline,
+                               Attempt& out) {
+  const bool events = out.status == 200 && out.content_type.starts_with("text/event-stream");
+  Utf8Stream utf8;
+  char piece[16384];
+  while (!parser.is_done()) {
+    parser.get().body().data = piece;
+    parser.get().body().size = sizeof piece;
+    // read_some: a piece goes on as soon as it is in, not once 16 KiB are.
+    auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kNoThrow);
+    if (ec == http::error::need_buffer) ec = {};
+    const size_t got = sizeof piece - parser.get().body().size;
+    if (!events) {
+      if (out.body.size() + got > kMaxReplyBytes) ec = http::error::body_limit;
+      out.body.append(piece, got);
+    } else if (got > 0) {
+      if (!utf8.feed(std::string_view(piece, got))) {
+        out.invalid_utf8 = true;
+        co_return;
+      }
+      out.streamed = true;
+      if (!co_await hand_over(sink, std::string(piece, got), deadline)) {
+        out.ec = beast::error::timeout;  // the client went away, or no time is left
+        co_return;
+      }
+    }
+    if (ec) {
+      out.ec = ec;
+      co_return;
+    }
+  }
+}
+
+// Write the request, read the reply, on a plain or a TLS stream; with a sink, a streamed
+// reply goes there as it arrives.
+template <class Stream>
+awaitable<Attempt> exchange(Stream& stream, const http::request<http::string_body>& req,
+                            const HttpClientPool::StreamSink* sink, Deadline deadline) {
   Attempt out;
+  out.connected = true;
   auto [wec, written] = co_await http::async_write(stream, req, kNoThrow);
-  if (wec) co_return failed_with(wec);
+  if (wec) {
+    out.ec = wec;
+    co_return out;
+  }
   beast::flat_buffer buffer;
+  if (sink) {
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);  // a stream is bounded by the deadline, not by size
+    auto [hec, n] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
+    if (hec) {
+      out.ec = hec;
+      co_return out;
+    }
+    out.status = parser.get().result_int();
+    out.retry_after = std::string(parser.get()[http::field::retry_after]);
+    out.content_type = std::string(parser.get()[http::field::content_type]);
+    out.keep_alive = parser.get().keep_alive();
+    co_await read_streaming(stream, buffer, parser, *sink, deadline, out);
+    co_return out;
+  }
   http::response_parser<http::string_body> parser;
   parser.body_limit(kMaxReplyBytes);
   auto [rec, read] = co_await http::async_read(stream, buffer, parser, kNoThrow);
-  if (rec) co_return failed_with(rec);
+  if (rec) {
+    out.ec = rec;
+    co_return out;
+  }
   out.status = parser.get().result_int();
+  out.retry_after = std::string(parser.get()[http::field::retry_after]);
   out.keep_alive = parser.get().keep_alive();
   out.body = std::move(parser.get().body());
   co_return out;
@@ -146,7 +233,8 @@ struct HttpClientPool::Async {
 
   // One attempt on `c`: connect (and shake hands) if needed, write, read.
   awaitable<Attempt> attempt(Connection& c, const http::request<http::string_body>& req,
-                             std::chrono::milliseconds timeout) {
+                             std::chrono::milliseconds timeout, const StreamSink* sink,
+                             Deadline deadline) {
     if (!c.ready) {
       const auto ex = co_await asio::this_coro::executor;
       c.tls.reset();
@@ -173,18 +261,33 @@ struct HttpClientPool::Async {
     }
     c.tcp().expires_after(timeout);
     // (Not a ?: of two co_awaits: GCC 12 miscompiles that.)
-    if (c.tls) co_return co_await exchange(*c.tls, req);
-    co_return co_await exchange(c.tcp(), req);
+    if (c.tls) co_return co_await exchange(*c.tls, req, sink, deadline);
+    co_return co_await exchange(c.tcp(), req, sink, deadline);
   }
 };
 
 void HttpClientPool::post_async(const std::string& path, std::string payload, Deadline deadline,
                                 std::function<bool(const std::string&)> usable, std::string what,
                                 std::function<void(HttpResult)> done) const {
+  call_async(path, std::move(payload), deadline, std::move(usable), std::move(what), nullptr,
+             std::move(done));
+}
+
+void HttpClientPool::post_stream_async(const std::string& path, std::string payload,
+                                       Deadline deadline, StreamSink sink,
+                                       std::function<void(HttpResult)> done) const {
+  call_async(path, std::move(payload), deadline, {}, "reply",
+             std::make_shared<StreamSink>(std::move(sink)), std::move(done));
+}
+
+void HttpClientPool::call_async(const std::string& path, std::string payload, Deadline deadline,
+                                std::function<bool(const std::string&)> usable, std::string what,
+                                std::shared_ptr<StreamSink> sink,
+                                std::function<void(HttpResult)> done) const {
   // The coroutine owns copies of what it reads: it may outlive this pool object.
   auto call = [async = async_, endpoint = endpoint_, target = base_path_ + path,
                payload = std::move(payload), deadline, usable = std::move(usable),
-               what = std::move(what)]() -> awaitable<std::optional<HttpResult>> {
+               what = std::move(what), sink]() -> awaitable<std::optional<HttpResult>> {
     Async& a = *async;
     const HttpEndpoint& endpoint_ = endpoint;
     HttpError err;
@@ -193,6 +296,7 @@ void HttpClientPool::post_async(const std::string& path, std::string payload, De
       err.message = "no free connection before the deadline (max_concurrency " +
                     std::to_string(endpoint_.max_connections) + ")";
       err.timed_out = true;
+      err.kind = "busy";
       co_return failure(std::move(err));
     }
     http::request<http::string_body> req{http::verb::post, target, 11};
@@ -201,52 +305,54 @@ void HttpClientPool::post_async(const std::string& path, std::string payload, De
     if (!endpoint_.api_key.empty())
       req.set(http::field::authorization, "Bearer " + endpoint_.api_key);
     req.keep_alive(true);
+    if (sink) req.set(http::field::accept, "text/event-stream");
     req.body() = payload;
     req.prepare_payload();
     bool reusable = false;
     for (int attempt = 0; attempt <= endpoint_.retries; ++attempt) {
-      const double left_ms = ms_between(Clock::now(), deadline);
-      if (left_ms <= 1) {
+      if (ms_between(Clock::now(), deadline) <= 1) {
         err.message = err.message.empty() ? "deadline passed" : err.message + "; deadline passed";
         err.timed_out = true;
         break;
       }
-      if (attempt > 0) {  // exponential backoff, never past the deadline
+      if (attempt > 0) {  // backoff (or the backend's Retry-After), never past the deadline
+        const auto wait = retry_wait_ms(err, attempt, endpoint_.backoff_ms, deadline);
+        if (!wait) break;
         asio::steady_timer backoff(co_await asio::this_coro::executor);
-        backoff.expires_after(std::chrono::milliseconds(static_cast<int64_t>(
-            std::min<double>(endpoint_.backoff_ms << (attempt - 1), left_ms - 1))));
+        backoff.expires_after(std::chrono::milliseconds(static_cast<int64_t>(*wait)));
         co_await backoff.async_wait(kNoThrow);
       }
       ++err.attempts;
       const bool pooled = conn->ready;
-      Attempt r = co_await a.attempt(*conn, req, ms_until(deadline, endpoint_.timeout_ms));
-      if (r.ec && pooled && r.ec != beast::error::timeout) {
+      // A stream's time limit is the deadline: a long answer may take longer than one attempt.
+      const auto timeout = ms_until(deadline, sink ? 1 << 30 : endpoint_.timeout_ms);
+      Attempt r = co_await a.attempt(*conn, req, timeout, sink.get(), deadline);
+      if (r.ec && pooled && !r.streamed && r.ec != beast::error::timeout) {
         // A kept-alive connection the server had closed meanwhile: one fresh connection, not
         // an attempt of its own.
         conn->close();
-        r = co_await a.attempt(*conn, req, ms_until(deadline, endpoint_.timeout_ms));
+        r = co_await a.attempt(*conn, req, timeout, sink.get(), deadline);
       }
-      err.timed_out = false;
       reusable = false;
-      if (r.ec) {
+      if (r.invalid_utf8) {
         conn->close();
-        err.status = 0;
-        err.timed_out = r.ec == beast::error::timeout;
-        err.message = (err.timed_out ? "timed out: " : "connection failed: ") + r.ec.message();
-      } else if (r.status != 200) {
-        reusable = r.keep_alive;
-        err.status = r.status;
-        err.message = "HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 200);
-      } else if (usable && !usable(r.body)) {
-        reusable = r.keep_alive;
-        err.status = 502;  // garbage is worth one more try
-        err.message = "malformed reply (not " + what + "): " + r.body.substr(0, 120);
-      } else {
+        err.status = 502;
+        err.kind = "invalid_utf8";
+        err.message = "invalid UTF-8 in the streamed reply";
+      } else if (r.ec) {
+        conn->close();
+        transport_failure(err, r.ec == beast::error::timeout, r.connected, r.ec.message());
+      } else if (r.streamed) {
         a.release(std::move(conn), r.keep_alive);
-        co_return HttpReply{std::move(r.body), err.attempts};
+        co_return HttpReply{"", err.attempts, true, r.content_type};
+      } else if (judge_reply(r.status, r.body, r.retry_after, usable, what, err)) {
+        a.release(std::move(conn), r.keep_alive);
+        co_return HttpReply{std::move(r.body), err.attempts, false, r.content_type};
+      } else {
+        reusable = r.keep_alive;
       }
       if (!reusable && conn->ready) conn->close();
-      if (!retryable_status(err.status)) break;
+      if (r.streamed || !retryable_status(err.status)) break;
     }
     a.release(std::move(conn), reusable);
     co_return failure(std::move(err));

@@ -25,19 +25,24 @@ std::optional<double> Price::cost(double prompt_tokens, double completion_tokens
   return (prompt_tokens * *prompt + completion_tokens * *completion) / 1e6;
 }
 
+bool wants_usage(const nlohmann::json& request) {
+  const auto options = request.find("stream_options");
+  return options != request.end() && options->is_object() && options->value("include_usage", false);
+}
+
+std::vector<std::string> completion_events(const nlohmann::json& body, const std::string& model,
+                                           bool usage) {
+  const nlohmann::json& choice = body["choices"][0];
+  return completion_sse(body.value("id", std::string("chatcmpl-stream")), body.value("model", model),
+                        choice["message"], choice.value("finish_reason", nlohmann::json("stop")),
+                        nullptr, usage ? body.value("usage", nlohmann::json()) : nlohmann::json());
+}
+
 BackendReply Backend::stream(const nlohmann::json& request, Deadline deadline,
                              const std::function<bool(std::string_view)>& on_bytes) {
   BackendReply r = complete(request, deadline);
   if (!r.ok()) return r;
-  const nlohmann::json& choice = r->body["choices"][0];
-  const auto options = request.find("stream_options");
-  const bool usage =
-      options != request.end() && options->is_object() && options->value("include_usage", false);
-  const std::string id = r->body.value("id", std::string("chatcmpl-stream"));
-  for (const auto& event :
-       completion_sse(id, r->body.value("model", name()), choice["message"],
-                      choice.value("finish_reason", nlohmann::json("stop")), nullptr,
-                      usage ? r->body.value("usage", nlohmann::json()) : nlohmann::json()))
+  for (const auto& event : completion_events(r->body, name(), wants_usage(request)))
     if (!on_bytes(event)) break;
   r->body = nullptr;
   return r;
@@ -54,6 +59,11 @@ std::unique_ptr<Backend> make_llama_backend(const LlamaBackendConfig& config) {
               "': this smacs was built without llama.cpp (-DSMACS_WITH_LLAMA=OFF)");
 }
 #endif
+
+bool Backend::stream_async(const nlohmann::json&, Deadline, StreamSink,
+                           std::function<void(BackendReply)>) {
+  return false;
+}
 
 bool Backend::complete_async(const nlohmann::json&, std::string_view, Deadline,
                              std::function<void(BackendReply)>) {

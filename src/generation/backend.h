@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/deadline.h"
 #include "core/result.h"
@@ -18,6 +19,7 @@ namespace smacs {
 struct Completion {
   std::string content{};  // the assistant message text
   nlohmann::json body;    // the upstream response JSON (null after streaming: it went out)
+  std::string raw{};      // HTTP backends: the reply's bytes as they came (valid UTF-8 JSON)
   double latency_ms = 0;  // wall time including retries
   int attempts = 0;
 };
@@ -25,8 +27,12 @@ struct Completion {
 // Why a backend gave no answer.
 struct BackendError {
   int status = 0;  // last HTTP status, 0 when no response came
-  std::string message{};
+  std::string message{};   // valid UTF-8
   bool timed_out = false;  // time ran out
+  // timeout | connect | closed | status | rate_limited | malformed | invalid_utf8 | busy |
+  // circuit_open (the gateway did not ask it) | refused_queue (in-process: queue full) | ""
+  std::string kind{};
+  double retry_after_s = 0;  // how long the backend asked to be left alone (429), if it said
   double latency_ms = 0;   // wall time including retries
   int attempts = 0;
   // The backend refused the request itself (a 4xx other than 408 and 429): the request is at
@@ -54,6 +60,12 @@ struct Price {
   std::optional<double> cost_of(const nlohmann::json& reply_body) const;
 };
 
+// A stream request's stream_options.include_usage.
+bool wants_usage(const nlohmann::json& request);
+// A chat completion (its first choice) as the Server-Sent Events a stream of it would be.
+std::vector<std::string> completion_events(const nlohmann::json& body, const std::string& model,
+                                           bool usage);
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -71,6 +83,14 @@ class Backend {
   // fields_for_upstream(request) (api/openai_api.h), serialised once for all the backends asked.
   virtual bool complete_async(const nlohmann::json& request, std::string_view fields,
                               Deadline deadline, std::function<void(BackendReply)> done);
+  // `stream` without a thread waiting, where the backend can: the events go to `sink` as
+  // they arrive (pass each on, then call resume(true), or resume(false) to stop), then `done`
+  // once (ok: every byte went; !ok with nothing sent: nothing did). A backend answering a
+  // stream request with plain JSON has it turned into events. False where it cannot.
+  using StreamSink =
+      std::function<void(std::string piece, std::function<void(bool go_on)> resume)>;
+  virtual bool stream_async(const nlohmann::json& request, Deadline deadline, StreamSink sink,
+                            std::function<void(BackendReply)> done);
   virtual const std::string& name() const = 0;
 };
 

@@ -2,6 +2,7 @@
 #include "api/openai_api.h"
 #include "core/error.h"
 #include "core/http_client.h"
+#include "core/utf8.h"
 #include "generation/backend.h"
 
 namespace smacs {
@@ -14,6 +15,8 @@ BackendReply failed(const HttpResult& r, Clock::time_point start) {
   return failure(BackendError{.status = e.status,
                               .message = e.message,
                               .timed_out = e.timed_out,
+                              .kind = e.kind,
+                              .retry_after_s = e.retry_after_s,
                               .latency_ms = ms_since(start),
                               .attempts = e.attempts});
 }
@@ -33,8 +36,9 @@ bool read_completion(const std::string& body, Completion& reply) {
   }
 }
 
-BackendReply finish(const HttpResult& r, Completion reply, Clock::time_point start) {
+BackendReply finish(HttpResult& r, Completion reply, Clock::time_point start) {
   if (!r.ok()) return failed(r, start);
+  reply.raw = std::move(r->body);
   reply.attempts = r->attempts;
   reply.latency_ms = ms_since(start);
   return reply;
@@ -54,7 +58,7 @@ class HttpBackend : public Backend {
   BackendReply complete(const nlohmann::json& request, Deadline deadline) override {
     const auto start = Clock::now();
     Completion reply;
-    const HttpResult r = pool_.post(
+    HttpResult r = pool_.post(
         "/chat/completions", upstream_payload(request, false), deadline,
         [&reply](const std::string& body) { return read_completion(body, reply); }, kWhat);
     return finish(r, std::move(reply), start);
@@ -74,14 +78,37 @@ class HttpBackend : public Backend {
   }
 
   // Relays the upstream's own event stream as it arrives: the first token is not held back.
-  BackendReply stream(const nlohmann::json& request, Deadline deadline,
-                      const std::function<bool(std::string_view)>& on_bytes) override {
+  bool stream_async(const nlohmann::json& request, Deadline deadline, StreamSink sink,
+                    std::function<void(BackendReply)> done) override {
     const auto start = Clock::now();
-    const HttpResult r =
-        pool_.post_stream("/chat/completions", upstream_payload(request, true), deadline, on_bytes);
-    if (!r.ok()) return failed(r, start);
-    return Completion{
-        .content = "", .body = nullptr, .latency_ms = ms_since(start), .attempts = r->attempts};
+    auto shared_sink = std::make_shared<StreamSink>(std::move(sink));
+    pool_.post_stream_async(
+        "/chat/completions", upstream_payload(request, true), deadline,
+        [shared_sink](std::string piece, std::function<void(bool)> resume) {
+          (*shared_sink)(std::move(piece), std::move(resume));
+        },
+        [this, shared_sink, start, usage = wants_usage(request),
+         done = std::move(done)](HttpResult r) {
+          if (!r.ok()) return done(failed(r, start));
+          Completion c{.body = nullptr, .latency_ms = ms_since(start), .attempts = r->attempts};
+          if (r->streamed) return done(std::move(c));
+          // A plain JSON reply to a stream request: its events, in one piece.
+          if (!read_completion(r->body, c))
+            return done(failure(BackendError{
+                .status = 502,
+                .message = "malformed reply (not " + std::string(kWhat) +
+                           "): " + printable(r->body, 120),
+                .kind = "malformed",
+                .latency_ms = ms_since(start),
+                .attempts = r->attempts}));
+          std::string events;
+          for (const auto& e : completion_events(c.body, name(), usage)) events += e;
+          (*shared_sink)(std::move(events), [done, c](bool) mutable {
+            c.body = nullptr;
+            done(std::move(c));
+          });
+        });
+    return true;
   }
 
  private:
@@ -90,8 +117,10 @@ class HttpBackend : public Backend {
   std::string upstream_payload(const nlohmann::json& request, bool stream) const {
     std::string fields = fields_for_upstream(request);
     const auto options = request.find("stream_options");
-    if (stream && options != request.end())
-      fields += (fields.empty() ? "" : ",") + std::string("\"stream_options\":") + options->dump();
+    if (stream && options != request.end()) {
+      if (!fields.empty()) fields.push_back(',');
+      fields.append("\"stream_options\":").append(options->dump());
+    }
     return upstream_body(config_.model, stream, fields);
   }
 

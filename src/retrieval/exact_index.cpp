@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "retrieval/index.h"
@@ -65,23 +66,37 @@ class ExactIndex : public NeighborIndex {
   explicit ExactIndex(Postings p) : p_(std::move(p)) {}
 
   std::vector<Neighbor> search(const SparseVec& q, size_t n, uint32_t exclude) const override {
-    std::vector<float> scores(p_.n_rows, 0.0f);
+    std::vector<float> scores(p_.n_rows + added_, 0.0f);
     for (size_t i = 0; i < q.idx.size(); ++i) {
-      const auto it = std::lower_bound(p_.terms.begin(), p_.terms.end(), q.idx[i]);
-      if (it == p_.terms.end() || *it != q.idx[i]) continue;
-      const size_t t = static_cast<size_t>(it - p_.terms.begin());
       const float w = q.val[i];
-      for (uint64_t k = p_.offsets[t]; k < p_.offsets[t + 1]; ++k)
-        scores[p_.rows[k]] += w * p_.weights[k];
+      const auto it = std::lower_bound(p_.terms.begin(), p_.terms.end(), q.idx[i]);
+      if (it != p_.terms.end() && *it == q.idx[i]) {
+        const size_t t = static_cast<size_t>(it - p_.terms.begin());
+        for (uint64_t k = p_.offsets[t]; k < p_.offsets[t + 1]; ++k)
+          scores[p_.rows[k]] += w * p_.weights[k];
+      }
+      if (added_ == 0) continue;
+      const auto more = tail_.find(q.idx[i]);
+      if (more == tail_.end()) continue;
+      for (const auto& [row, weight] : more->second) scores[row] += w * weight;
     }
     return top_n(scores, n, exclude);
   }
 
-  size_t size() const override { return p_.n_rows; }
-  const Postings* postings() const override { return &p_; }
+  // Appended rows go to a second inverted index beside the compressed one: O(terms) per row,
+  // and a search reads both.
+  void add(const SparseVec& row) override {
+    const uint32_t id = p_.n_rows + added_++;
+    for (size_t i = 0; i < row.idx.size(); ++i) tail_[row.idx[i]].emplace_back(id, row.val[i]);
+  }
+
+  size_t size() const override { return p_.n_rows + added_; }
+  const Postings* postings() const override { return added_ == 0 ? &p_ : nullptr; }
 
  private:
   Postings p_;
+  uint32_t added_ = 0;
+  std::unordered_map<uint32_t, std::vector<std::pair<uint32_t, float>>> tail_;
 };
 
 }  // namespace

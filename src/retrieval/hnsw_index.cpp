@@ -56,6 +56,12 @@ class HnswIndex : public NeighborIndex {
     return out;
   }
 
+  void add(const SparseVec& row) override {
+    if (rows_ >= graph_.max_elements_) graph_.resizeIndex(2 * rows_ + 16);
+    graph_.addPoint(project_dense(row, dim_).data(), rows_);
+    ++rows_;
+  }
+
   size_t size() const override { return rows_; }
 
  private:

@@ -27,15 +27,20 @@ struct Postings {
   std::vector<float> weights;
 };
 
-// Built once from all the bank's vectors (row i = rows[i]), then read-only and thread-safe.
+// Built from all the bank's vectors (row i = rows[i]); searches are thread-safe, and rows may
+// be appended (add) while no search runs.
 class NeighborIndex {
  public:
   virtual ~NeighborIndex() = default;
+  // Appends the next row (its id is size() before the call): online feedback, without a
+  // rebuild. Not thread-safe against search: the caller holds a writer's lock.
+  virtual void add(const SparseVec& row) = 0;
   // The n most similar rows, most similar first (ties by row id); `exclude` is left out.
   virtual std::vector<Neighbor> search(const SparseVec& q, size_t n,
                                        uint32_t exclude = kNoRow) const = 0;
   virtual size_t size() const = 0;
-  virtual const Postings* postings() const { return nullptr; }  // the exact index's, to persist
+  // The exact index's, to persist; nullptr for HNSW and once rows were added.
+  virtual const Postings* postings() const { return nullptr; }
 };
 
 enum class IndexKind { kExact, kHnsw };

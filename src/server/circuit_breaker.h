@@ -2,6 +2,7 @@
 // endpoint does not cost every request a timeout. After the cool-down it is tried again (half
 // open): one success closes the circuit, one more failure opens it again. Thread-safe.
 #pragma once
+#include <algorithm>
 #include <mutex>
 #include <vector>
 
@@ -18,8 +19,14 @@ class CircuitBreaker {
     std::lock_guard lock(mutex_);
     return Clock::now() < state_[backend].open_until;
   }
+  // How long until an open circuit lets calls through again (0: it is closed).
+  double retry_in_ms(size_t backend) const {
+    std::lock_guard lock(mutex_);
+    return std::max(0.0, ms_between(Clock::now(), state_[backend].open_until));
+  }
   // A failure a retry elsewhere could fix counts; a client error (4xx) says nothing of health.
-  // Returns true when this call opened the circuit.
+  // Returns true when this call opened the circuit: once per opening, however many calls that
+  // were in flight fail after it.
   bool record(size_t backend, bool healthy) {
     std::lock_guard lock(mutex_);
     State& s = state_[backend];
@@ -28,7 +35,9 @@ class CircuitBreaker {
       return false;
     }
     if (++s.failures < trip_after_) return false;
-    s.open_until = Clock::now() + cooldown_;
+    const auto now = Clock::now();
+    if (now < s.open_until) return false;  // already open
+    s.open_until = now + cooldown_;
     return true;
   }
 

@@ -246,7 +246,8 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   check_keys(root,
              {"listen", "api_keys", "max_body_bytes", "request_timeout_ms", "bank", "smacs", "pool",
               "threads", "embedder", "max_connections", "idle_timeout_ms", "header_timeout_ms",
-              "cors_origins", "access_log", "allow_open_admin"},
+              "cors_origins", "access_log", "allow_open_admin", "sse_keepalive_ms",
+              "remember_bytes", "feedback_journal", "feedback_per_second"},
              where);
   ServerConfig c;
   parse_listen(get<std::string>(root, "listen", where, "127.0.0.1:8080"), c, where);
@@ -260,6 +261,16 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   c.cors_origins = get<std::vector<std::string>>(root, "cors_origins", where, {});
   c.access_log = get<std::string>(root, "access_log", where, c.access_log);
   c.allow_open_admin = get<bool>(root, "allow_open_admin", where, false);
+  c.sse_keepalive_ms = get<int>(root, "sse_keepalive_ms", where, c.sse_keepalive_ms);
+  c.remember_bytes = get<size_t>(root, "remember_bytes", where, c.remember_bytes);
+  c.feedback_per_second = get<double>(root, "feedback_per_second", where, c.feedback_per_second);
+  if (root["feedback_journal"]) {
+    const auto journal = get<std::string>(root, "feedback_journal", where, "none");
+    c.feedback_journal = journal == "none" ? "" : resolve(journal, base_dir);
+  }
+  if (c.sse_keepalive_ms < 0) throw Error(where + ": key 'sse_keepalive_ms' must be >= 0");
+  if (!(c.feedback_per_second > 0))
+    throw Error(where + ": key 'feedback_per_second' must be a number > 0");
   if (c.threads < 1 || c.max_connections < 1 || c.idle_timeout_ms < 1 || c.header_timeout_ms < 1)
     throw Error(where +
                 ": 'threads', 'max_connections', 'idle_timeout_ms' and "
@@ -293,7 +304,18 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
 
 ServerConfig load_server_config(const std::string& path) {
   const std::string dir = std::filesystem::path(path).parent_path().string();
-  return parse_server_config(read_text_file(path), dir.empty() ? "." : dir, path);
+  ServerConfig c = parse_server_config(read_text_file(path), dir.empty() ? "." : dir, path);
+  // Feedback on a bank of data files goes to a journal beside the config unless it names one
+  // (or none): a reload or a restart folds it back in.
+  const bool sqlite_bank = c.bank_files.size() == 1 && c.bank_files[0].ends_with(".sqlite");
+  const bool named = YAML::Load(read_text_file(path))["feedback_journal"].IsDefined();
+  if (!sqlite_bank && !named) {
+    std::filesystem::path journal(path);
+    journal.replace_extension(".feedback.sqlite");
+    c.feedback_journal = journal.string();
+  }
+  if (sqlite_bank) c.feedback_journal.clear();  // feedback goes into the bank file itself
+  return c;
 }
 
 }  // namespace smacs

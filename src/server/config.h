@@ -13,6 +13,11 @@
 //   access_log: stderr           # one JSON line per request: stderr, none or a file
 //   allow_open_admin: false      # /admin/reload and /v1/feedback without api_keys on a
 //                                # non-loopback address: refused at startup unless true
+//   sse_keepalive_ms: 5000       # a SMACS stream sends ": keep-alive" while it waits (0: off)
+//   remember_bytes: 67108864     # answers remembered for feedback, at most this many bytes
+//   feedback_journal: f.sqlite   # data-file bank: feedback kept here, folded in on reload
+//                                # (default <config>.feedback.sqlite; none: memory only)
+//   feedback_per_second: 100     # feedback per API key (bursts of twice that); beyond: 429
 //   bank: ../data/routerbench/arc_challenge_train.csv   # .sqlite bank or data file(s): required
 //   smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
 //           task_gate: true, seed: 42,
@@ -84,6 +89,13 @@ struct ServerConfig {
   std::vector<std::string> cors_origins;
   std::string access_log = "stderr";  // "stderr", "none" or a file path
   bool allow_open_admin = false;
+  int sse_keepalive_ms = 5000;  // a SMACS stream's ": keep-alive" comment while it waits (0: off)
+  // The answers remembered for feedback hold at most this many bytes (the oldest go first).
+  size_t remember_bytes = 64 << 20;
+  // With a bank of data files: the SQLite file feedback is kept in and folded back from on
+  // every reload ("": memory only). load_server_config defaults it to <config>.feedback.sqlite.
+  std::string feedback_journal;
+  double feedback_per_second = 100;  // per API key (bursts of twice that)
   std::vector<BackendConfig> pool;
   EmbedderConfig embedder;  // default: the built-in TF-IDF
 };

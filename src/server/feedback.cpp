@@ -1,5 +1,6 @@
 // Online feedback (beyond the paper): a client's score for an earlier answer becomes a new
-// bank question with that model's result, so SMACS learns from use.
+// bank question with that model's result, so SMACS learns from use. The row is written to the
+// bank file (or the journal) first, then appended to the bank in memory: no rebuild.
 #include <algorithm>
 
 #include "bank/bank_store.h"
@@ -7,21 +8,64 @@
 
 namespace smacs {
 
+namespace {
+
+size_t bytes_of(const std::string& id, const std::string& question, const GatewayAnswer& answer,
+                const std::string& owner) {
+  constexpr size_t kPerString = 32;  // a std::string's own size, about
+  size_t n = id.size() * 2 + question.size() + answer.task.size() + answer.chosen.size() +
+             owner.size() + 8 * kPerString;
+  for (const auto& a : answer.answered) n += a.size() + kPerString;
+  return n;
+}
+
+}  // namespace
+
 void Gateway::remember(const std::string& id, const std::string& question,
                        const GatewayAnswer& answer, const std::string& owner) {
   std::lock_guard lock(feedback_mutex_);
-  remembered_[id] = {question, answer.task.empty() ? "feedback" : answer.task, answer.chosen, owner,
-                     answer.answered};
+  const size_t bytes = bytes_of(id, question, answer, owner);
+  if (bytes > remember_bytes_) return;  // larger than the whole bound: not kept
+  auto [it, fresh] = remembered_.try_emplace(id);
+  if (!fresh) remembered_bytes_ -= it->second.bytes;
+  it->second = {question, answer.task.empty() ? "feedback" : answer.task, answer.chosen, owner,
+                answer.answered, bytes};
+  remembered_bytes_ += bytes;
   remembered_order_.push_back(id);
-  while (remembered_order_.size() > kRemembered) {
-    remembered_.erase(remembered_order_.front());
+  while (!remembered_order_.empty() &&
+         (remembered_bytes_ > remember_bytes_ || remembered_order_.size() > kRemembered)) {
+    const auto old = remembered_.find(remembered_order_.front());
     remembered_order_.pop_front();
+    if (old == remembered_.end()) continue;  // scored already
+    remembered_bytes_ -= old->second.bytes;
+    remembered_.erase(old);
   }
+  metrics_.set_remembered_bytes(remembered_bytes_);
+}
+
+std::optional<ApiError> Gateway::over_feedback_rate(const std::string& owner) {
+  const auto now = Clock::now();
+  const double burst = 2 * feedback_per_second_;
+  auto [it, fresh] = feedback_rate_.try_emplace(owner, Bucket{burst, now});
+  Bucket& b = it->second;
+  b.tokens = std::min(burst, b.tokens + feedback_per_second_ * ms_between(b.at, now) / 1000);
+  b.at = now;
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return std::nullopt;
+  }
+  return ApiError{.status = 429,
+                  .type = "rate_limit_error",
+                  .message = "more than " + std::to_string(feedback_per_second_) +
+                             " feedbacks per second for this key",
+                  .code = "rate_limit_exceeded",
+                  .retry_after_s = (1 - b.tokens) / feedback_per_second_};
 }
 
 Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std::string& named,
                                                 float score, const std::string& owner) {
   std::lock_guard lock(feedback_mutex_);
+  if (auto limited = over_feedback_rate(owner)) return failure(std::move(*limited));
   const auto it = remembered_.find(id);
   // Another key's answer is reported as unknown: ids are not to be probed.
   if (it == remembered_.end() || it->second.owner != owner)
@@ -39,24 +83,39 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
                             .message = "'" + model + "' did not answer '" + id + "'",
                             .param = "model",
                             .code = "model_not_in_answer"});
-
   Record row;
   row.id = "feedback:" + id;
   row.task = r.task;
   row.question = r.question;
-  if (bank_file_) {  // durable first: the file is the bank's source of truth
+  if (bank_file_) {  // durable first: the file (or journal) is what a reload reads
     bank_file_->put_result(bank_file_->add_question(row), bank_file_->add_model(model),
                            ResultRow{.score = score});
   }
-  const auto current = view();
-  Dataset data = current->bank.data;
-  Dataset one{{model}, {}};
-  row.scores = {score};
-  one.records.push_back(std::move(row));
-  merge_into(data, std::move(one));
-  reload(build_bank(std::move(data), options_of(current->bank)));
+  fold_feedback(std::move(row), model, score);
+  remembered_bytes_ -= it->second.bytes;
+  metrics_.set_remembered_bytes(remembered_bytes_);
   remembered_.erase(it);  // one score per answer
   return model;
+}
+
+void Gateway::fold_feedback(Record row, const std::string& model, float score) {
+  const std::shared_ptr<BankView> v = [this] {
+    std::lock_guard lock(view_mutex_);
+    return view_;
+  }();
+  const SparseVec vec = v->bank.embedder->embed(row.question);  // before the writer's lock
+  std::unique_lock lock(v->mutex);
+  int column = v->bank.data.model_index(model);
+  if (column < 0) {  // the first result of a pool model the bank did not know
+    column = add_model_column(v->bank, model);
+    for (size_t j = 0; j < backends_.size(); ++j)
+      if (backends_[j]->name() == model) v->pool[j] = column;
+  }
+  row.scores.assign(v->bank.data.models.size(), kMissing);
+  row.scores[column] = score;
+  const size_t tasks = v->bank.tasks.size();
+  append_row(v->bank, std::move(row), vec);
+  if (v->bank.tasks.size() > tasks) v->task_kind.push_back(AnswerKind::kText);
 }
 
 }  // namespace smacs

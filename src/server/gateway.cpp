@@ -17,7 +17,9 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
       prices_(std::move(options.prices)),
       metrics_(metrics),
       fanout_(options.fanout_threads),
-      health_(backends_.size()) {
+      health_(backends_.size()),
+      remember_bytes_(options.remember_bytes),
+      feedback_per_second_(options.feedback_per_second) {
   prices_.resize(backends_.size());
   for (size_t j = 0; j < backends_.size(); ++j)
     if (backends_[j]->name() == options.escalate_to) escalate_ = static_cast<int>(j);
@@ -26,11 +28,13 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
   view_ = make_view(std::move(bank));
   if (!options.bank_file.empty())
     bank_file_ = BankFile::open(options.bank_file, BankFile::Mode::kWrite);
+  else if (!options.feedback_journal.empty())
+    bank_file_ = BankFile::open(options.feedback_journal, BankFile::Mode::kCreate);
 }
 
 Gateway::~Gateway() = default;
 
-std::shared_ptr<const BankView> Gateway::make_view(PriorBank bank) const {
+std::shared_ptr<BankView> Gateway::make_view(PriorBank bank) const {
   auto v = std::make_shared<BankView>();
   v->bank = std::move(bank);
   for (const auto& b : backends_) v->pool.push_back(v->bank.data.model_index(b->name()));
@@ -50,8 +54,20 @@ void Gateway::reload(PriorBank bank) {
   view_ = std::move(next);
 }
 
+void Gateway::reload(const std::function<PriorBank()>& load) {
+  std::lock_guard hold(feedback_mutex_);
+  reload(load());
+}
+
+size_t Gateway::bank_questions() const {
+  const auto v = view();
+  std::shared_lock lock(v->mutex);
+  return v->bank.size();
+}
+
 std::vector<std::string> Gateway::cold_models() const {
   const auto v = view();
+  std::shared_lock lock(v->mutex);
   std::vector<std::string> out;
   for (size_t j = 0; j < backends_.size(); ++j)
     if (v->pool[j] < 0) out.push_back(backends_[j]->name());
@@ -62,6 +78,28 @@ Backend* Gateway::backend(const std::string& name) {
   for (auto& b : backends_)
     if (b->name() == name) return b.get();
   return nullptr;
+}
+
+int Gateway::backend_index(const std::string& name) const {
+  for (size_t j = 0; j < backends_.size(); ++j)
+    if (backends_[j]->name() == name) return static_cast<int>(j);
+  return -1;
+}
+
+void Gateway::record_health(size_t j, const BackendReply& reply) {
+  if (!reply.ok()) metrics_.count_backend_error(backends_[j]->name(), reply.error().kind);
+  if (!reply.ok() && reply.error().kind == "circuit_open") return;  // not asked
+  if (health_.record(j, reply.ok() || reply.error().refused()))
+    metrics_.count_model("circuit_opened", backends_[j]->name());
+}
+
+void Gateway::call_backend(size_t j, const json& body, std::string_view fields, Deadline deadline,
+                           std::function<void(BackendReply)> done) {
+  Backend* backend = backends_[j].get();
+  if (backend->complete_async(body, fields, deadline, done)) return;
+  (void)fanout_.submit([backend, &body, deadline, done = std::move(done)] {
+    done(backend->complete(body, deadline));
+  });
 }
 
 std::vector<std::string> Gateway::model_names() const {
@@ -98,8 +136,9 @@ bool has_tool_calls(const std::vector<std::optional<std::string>>& answers) {
 
 }  // namespace
 
-Plan Gateway::plan_for(const BankView& view, const ChatRequest& request) const {
-  const auto neighbors = retrieve(view.bank, request.retrieval_key, params_.rps);
+Plan Gateway::plan_for(const BankView& view, const ChatRequest& request,
+                       const SparseVec& question) const {
+  const auto neighbors = view.bank.index->search(question, params_.rps.retrieval_depth());
   Plan plan;
   plan.proxy = proxy_scores(view.bank, neighbors, view.pool, params_.rps);
   std::vector<int> usable;  // pool positions with a closed circuit, but the escalation model
@@ -151,6 +190,7 @@ struct Gateway::Job {
   Plan plan;
   TokenGuess tokens;  // with a budget only
   AnswerKind task_kind = AnswerKind::kText;
+  std::string task_name;  // the bank task the neighbourhood voted for ("": none)
   std::optional<RoundsInProgress> rounds;
   // The backends asked, in order, their replies and the chosen one.
   std::vector<int> asked;
@@ -198,22 +238,14 @@ void Gateway::fan_out(std::vector<int> members, const std::shared_ptr<Job>& job,
     }
     std::vector<BackendReply> replies;
     for (size_t j = 0; j < gather->members.size(); ++j) {
-      const BackendReply& reply = *gather->slots[j];
-      if (health_.record(gather->members[j], reply.ok() || reply.error().refused()))
-        metrics_.count_model("circuit_opened", backends_[gather->members[j]]->name());
+      record_health(gather->members[j], *gather->slots[j]);
       replies.push_back(std::move(*gather->slots[j]));
     }
     gather->done(std::move(replies));
   };
-  for (size_t i = 0; i < gather->members.size(); ++i) {
-    Backend* backend = backends_[gather->members[i]].get();
-    if (backend->complete_async(job->request->body, job->upstream_fields, job->deadline,
-                                [store, i](BackendReply r) { store(i, std::move(r)); }))
-      continue;
-    (void)fanout_.submit([store, i, backend, job] {
-      store(i, backend->complete(job->request->body, job->deadline));
-    });
-  }
+  for (size_t i = 0; i < gather->members.size(); ++i)
+    call_backend(gather->members[i], job->request->body, job->upstream_fields, job->deadline,
+                 [store, i, job](BackendReply r) { store(i, std::move(r)); });
 }
 
 void Gateway::account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
@@ -254,6 +286,8 @@ ApiError explain_failure(const std::vector<BackendReply>& replies, const json& e
       replies.begin(), replies.end(), [](const auto& r) { return !r.ok() && r.error().refused(); });
   const bool all_timed_out = std::all_of(
       replies.begin(), replies.end(), [](const auto& r) { return !r.ok() && r.error().timed_out; });
+  const bool all_rate_limited = std::all_of(
+      replies.begin(), replies.end(), [](const auto& r) { return !r.ok() && r.error().status == 429; });
   std::string why;
   for (const auto& [name, e] : errors.items()) {
     if (!why.empty()) why += "; ";
@@ -264,6 +298,15 @@ ApiError explain_failure(const std::vector<BackendReply>& replies, const json& e
             .type = "invalid_request_error",
             .message = "every selected backend refused the request: " + why,
             .code = "backends_refused"};
+  if (all_rate_limited) {  // the client may come back when the last of them frees up
+    double after = 1;
+    for (const auto& r : replies) after = std::max(after, r.error().retry_after_s);
+    return {.status = 429,
+            .type = "rate_limit_error",
+            .message = "every selected backend is rate limited: " + why,
+            .code = "rate_limit_exceeded",
+            .retry_after_s = after};
+  }
   if (all_timed_out)
     return {.status = 504,
             .type = "server_error",
@@ -285,7 +328,14 @@ void Gateway::answer_async(std::shared_ptr<const ChatRequest> request, Deadline 
   job->upstream_fields = fields_for_upstream(job->request->body);
   job->deadline = deadline;
   job->done = std::move(done);
-  job->plan = plan_for(*job->view, *job->request);
+  // Embedded before the lock (an embedder may call out); feedback may be appending a row.
+  const SparseVec question = job->view->bank.embedder->embed(job->request->retrieval_key);
+  std::shared_lock bank_lock(job->view->mutex);
+  job->plan = plan_for(*job->view, *job->request, question);
+  const int task = job->plan.proxy.task;
+  job->task_kind = task >= 0 ? job->view->task_kind[task] : AnswerKind::kText;
+  if (task >= 0) job->task_name = job->view->bank.tasks[task];
+  bank_lock.unlock();
   const std::optional<double>& budget = job->request->max_cost_usd;
   if (budget) {
     job->tokens = guess_tokens(*job->request);
@@ -300,8 +350,6 @@ void Gateway::answer_async(std::shared_ptr<const ChatRequest> request, Deadline 
                            .param = "smacs.max_cost_usd",
                            .code = "budget_too_small"}));
   }
-  const int task = job->plan.proxy.task;
-  job->task_kind = task >= 0 ? job->view->task_kind[task] : AnswerKind::kText;
   job->rounds.emplace(job->plan, params_);
   next_round(job);
 }
@@ -367,7 +415,7 @@ void Gateway::finish(Job& job) {
 
   GatewayAnswer out;
   account(job.asked, job.replies, out);
-  if (job.plan.proxy.task >= 0) out.task = job.view->bank.tasks[job.plan.proxy.task];
+  out.task = job.task_name;
   out.trace.update(trace_of(job.plan, rounds, out.task));
   out.trace["rounds"] = rounds.rounds;
   out.trace["stopped"] = stop;

@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
 
 #include "api/openai_api.h"
 #include "core/task_pool.h"
@@ -31,9 +33,10 @@ struct GatewayAnswer {
   std::optional<double> cost_usd;  // of every reply with a known price (nullopt: none known)
 };
 
-// What the bank says, frozen: swapped whole on reload or feedback, never changed in place,
-// so a request keeps a consistent view while another replaces it.
+// What the bank says: swapped whole on reload, grown in place by feedback (a row appended
+// under the writer's lock; requests plan under the reader's, a few microseconds each).
 struct BankView {
+  mutable std::shared_mutex mutex;
   PriorBank bank;
   std::vector<int> pool;              // pool member -> bank column (-1: no results yet)
   std::vector<AnswerKind> task_kind;  // per bank task
@@ -42,6 +45,11 @@ struct BankView {
 struct GatewayOptions {
   size_t fanout_threads = 128;  // threads for backends without async calls (in-process llama)
   std::string bank_file{};      // the .sqlite bank feedback is written to ("": memory only)
+  // With a bank of data files: the SQLite journal feedback is written to, and that reloads
+  // fold back in (load_bank_from's `journal`); "": memory only.
+  std::string feedback_journal{};
+  size_t remember_bytes = 64 << 20;  // the remembered answers' bound
+  double feedback_per_second = 100;  // per API key; bursts of twice that
   std::vector<Price> prices{};  // per backend, in pool order (missing: unknown)
   std::string escalate_to{};    // a backend kept out of the rounds, asked when SMACS stays unsure
 };
@@ -60,28 +68,52 @@ class Gateway {
   using AnswerFn = std::function<void(Result<GatewayAnswer, ApiError>)>;
   void answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline, AnswerFn done);
   Backend* backend(const std::string& name);  // nullptr when not in the pool
+  int backend_index(const std::string& name) const;  // -1 when not in the pool
+
+  // Pass-through (server/pass_through.cpp): the request as it came, to pool member `j`,
+  // inside the circuit breaker (an open circuit: a 503-like BackendError at once, kind
+  // circuit_open) and without a thread waiting where the backend allows. `done` once.
+  void pass_through(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
+                    std::function<void(BackendReply)> done);
+  // The same streamed: the events go to `sink` (Backend::StreamSink) as they come.
+  void pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request,
+                           Deadline deadline, Backend::StreamSink sink,
+                           std::function<void(BackendReply)> done);
   std::vector<std::string> model_names() const;
   std::vector<std::string> cold_models() const;  // pool models without results in the bank
 
   void reload(PriorBank bank);  // swaps the bank in; requests in flight finish on the old one
-  std::shared_ptr<const BankView> view() const;
+  // Loads and swaps in a bank with feedback held off meanwhile, so none can land in the
+  // bank being replaced after `load` has read the files (it must read the journal too).
+  void reload(const std::function<PriorBank()>& load);
+  std::shared_ptr<const BankView> view() const;  // read its bank under its mutex (shared)
+  size_t bank_questions() const;
 
-  // Online feedback: remember answers by id (the last `kRemembered`), then fold a client's
-  // score for one of them into the bank as a new question.
+  // Online feedback: remember answers by id (the last `kRemembered`, and at most
+  // remember_bytes of them), then fold a client's score for one of them into the bank as a
+  // new question: appended in place (no rebuild), written first to the bank file or journal.
   static constexpr size_t kRemembered = 10000;
   // `owner` is the API key that asked ("" when keys are off): only it may score the answer.
   void remember(const std::string& id, const std::string& question, const GatewayAnswer& answer,
                 const std::string& owner);
   // `model` "" scores the model SMACS chose. Returns the model scored, or what was wrong with
-  // the client's feedback.
+  // the client's feedback (429 with Retry-After past feedback_per_second for its key).
   Result<std::string, ApiError> feedback(const std::string& id, const std::string& model,
                                          float score, const std::string& owner);
 
  private:
-  std::shared_ptr<const BankView> make_view(PriorBank bank) const;
+  std::shared_ptr<BankView> make_view(PriorBank bank) const;
+  // Backend j's reply into the circuit breaker and the error metrics.
+  void record_health(size_t j, const BackendReply& reply);
+  // The refusal for a call to `j` while its circuit is open; nullopt when it is closed.
+  std::optional<BackendError> circuit_refusal(size_t j) const;
+  // One call to `j`: thread-free where the backend can, else on a fan-out worker.
+  void call_backend(size_t j, const nlohmann::json& body, std::string_view fields,
+                    Deadline deadline, std::function<void(BackendReply)> done);
   // RPS and dropping over the pool members whose circuit is closed (never the escalation
   // backend).
-  Plan plan_for(const BankView& view, const ChatRequest& request) const;
+  // `question` is the request's retrieval key, embedded by the view's embedder.
+  Plan plan_for(const BankView& view, const ChatRequest& request, const SparseVec& question) const;
   // What backend j is expected to cost for this request (USD): the neighbours' recorded cost,
   // else its price at the prompt's size and max_tokens (or 512) completion tokens.
   struct TokenGuess {  // a request's size, for prices: measured once per request
@@ -112,6 +144,9 @@ class Gateway {
   void account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
                GatewayAnswer& out);
 
+  std::optional<ApiError> over_feedback_rate(const std::string& owner);  // holds feedback_mutex_
+  void fold_feedback(Record row, const std::string& model, float score);  // the same
+
   SmacsParams params_;
   std::vector<std::unique_ptr<Backend>> backends_;  // in pool order
   std::vector<Price> prices_;                       // in pool order
@@ -120,15 +155,24 @@ class Gateway {
   TaskPool fanout_;
   CircuitBreaker health_;
   mutable std::mutex view_mutex_;
-  std::shared_ptr<const BankView> view_;
-  std::mutex feedback_mutex_;  // one feedback at a time: each builds the next view
+  std::shared_ptr<BankView> view_;
+  std::mutex feedback_mutex_;  // one feedback (or reload) at a time
   struct Remembered {
     std::string question, task, chosen, owner;
     std::vector<std::string> answered;
+    size_t bytes = 0;
   };
-  std::map<std::string, Remembered> remembered_;
-  std::deque<std::string> remembered_order_;
-  std::unique_ptr<BankFile> bank_file_;
+  std::unordered_map<std::string, Remembered> remembered_;
+  std::deque<std::string> remembered_order_;  // oldest first (ids scored since may linger)
+  size_t remembered_bytes_ = 0;
+  size_t remember_bytes_;
+  struct Bucket {  // feedback_per_second per key: a token bucket
+    double tokens;
+    Clock::time_point at;
+  };
+  std::unordered_map<std::string, Bucket> feedback_rate_;
+  double feedback_per_second_;
+  std::unique_ptr<BankFile> bank_file_;  // the bank file or the journal feedback goes to
 };
 
 }  // namespace smacs

@@ -37,6 +37,20 @@ std::string endpoint_label(const std::string& path) {
   return "other";
 }
 
+std::string percent_decoded(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 HttpLimits limits_of(const ServerConfig& c) {
   HttpLimits l;
   l.max_body_bytes = c.max_body_bytes;
@@ -67,6 +81,17 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
   server_.on_response([this](const HttpRequest& req, const HttpResponse& res, double ms) {
     metrics_.count_request(endpoint_label(req.path), res.status, ms / 1000.0);
     log_access(req, res, ms);
+  });
+  // The key is checked as soon as the header is in: an unauthenticated client cannot make the
+  // server buffer its body.
+  server_.on_header([this](const HttpRequest& head) -> std::optional<HttpResponse> {
+    const std::string endpoint = endpoint_label(head.path);
+    if (config_.api_keys.empty() || head.method == "OPTIONS" || endpoint == "/health" ||
+        endpoint == "/metrics" || endpoint == "other" || client_key(head))
+      return std::nullopt;  // an unknown path is a 404 either way
+    HttpResponse denied;
+    reject_unauthorized(head, denied);
+    return denied;
   });
   server_.route("POST", "/v1/chat/completions",
                 [this](const HttpRequest& req, HttpResponse& res) { chat_completions(req, res); });
@@ -104,8 +129,15 @@ GatewayServer::~GatewayServer() {
 }
 
 json GatewayServer::reload_bank() {
-  gateway_.reload(load_bank_from(config_.bank_files, options_of(gateway_.view()->bank)));
+  const BankOptions options = [&] {
+    const auto view = gateway_.view();
+    std::shared_lock lock(view->mutex);
+    return options_of(view->bank);
+  }();
+  gateway_.reload(
+      [&] { return load_bank_from(config_.bank_files, options, config_.feedback_journal); });
   const auto view = gateway_.view();
+  std::shared_lock lock(view->mutex);
   return {{"status", "reloaded"},
           {"questions", view->bank.size()},
           {"models", view->bank.data.models.size()},
@@ -120,7 +152,8 @@ void GatewayServer::list_models(const HttpRequest& req, HttpResponse& res) {
   json data = json::array({entry("smacs", "smacs")});
   for (const auto& name : gateway_.model_names()) data.push_back(entry(name, "smacs-pool"));
   if (req.path == "/v1/models") return send_json(res, {{"object", "list"}, {"data", data}});
-  const std::string id = req.path.substr(std::string("/v1/models/").size());
+  // SDKs percent-encode the '/' of ids like "org/model".
+  const std::string id = percent_decoded(req.path.substr(std::string("/v1/models/").size()));
   for (const auto& m : data)
     if (m["id"] == id) return send_json(res, m);
   send_error(res, {.status = 404,
@@ -161,11 +194,10 @@ void GatewayServer::feedback(const HttpRequest& req, HttpResponse& res) {
   const auto scored =
       gateway_.feedback(id->get<std::string>(), named, score->get<float>(), *client_key(req));
   if (!scored.ok()) return send_error(res, scored.error());
-  const auto view = gateway_.view();
   send_json(res, {{"status", "recorded"},
                   {"id", *id},
                   {"model", *scored},
-                  {"bank_questions", view->bank.size()}});
+                  {"bank_questions", gateway_.bank_questions()}});
 }
 
 int GatewayServer::bind() { return server_.bind(config_.host, config_.port); }
@@ -205,6 +237,8 @@ void GatewayServer::log_access(const HttpRequest& req, const HttpResponse& res, 
                {"status", res.status},
                {"latency_ms", ms}};
   for (const auto& [k, v] : res.notes) line[k] = v;
+  if (const std::string own = req.header("x-request-id"); usable_request_id(own))
+    line["request_id"] = own;  // the client's own, to find its requests
   const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   std::fwrite(text.data(), 1, text.size(), access_log_);
   std::fflush(access_log_);
@@ -232,8 +266,8 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
   res.notes.emplace_back("model", chat.model);
   const Deadline deadline = Clock::now() + std::chrono::milliseconds(config_.request_timeout_ms);
   if (chat.model == "smacs") return answer_with_smacs(req, std::move(chat), id, deadline, res);
-  Backend* backend = gateway_.backend(chat.model);
-  if (!backend)
+  const int backend = gateway_.backend_index(chat.model);
+  if (backend < 0)
     return send_error(res,
                       {.status = 404,
                        .type = "invalid_request_error",
@@ -241,36 +275,73 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
                                   "' does not exist; use 'smacs' or a pool model (GET /v1/models)",
                        .param = "model",
                        .code = "model_not_found"});
-  if (chat.stream) {  // relayed as the backend sends it
-    res.content_type = "text/event-stream";
-    res.set_header("Cache-Control", "no-cache");
-    auto body = std::make_shared<nlohmann::json>(chat.body);
-    res.stream = [this, backend, body, deadline](const ChunkWriter& write, HttpResponse& self) {
-      bool wrote = false;
-      const BackendReply r = backend->stream(*body, deadline, [&](std::string_view bytes) {
-        wrote = true;
-        return write(bytes);
-      });
-      metrics_.count_backend(backend->name(), r.ok(), latency_ms(r) / 1000.0);
-      if (r.ok()) return;
-      const ApiError e = backend_error(backend->name(), r.error());
-      if (!wrote) return send_error(self, e);
-      write("data: " + error_body(e).dump() + "\n\ndata: [DONE]\n\n");  // cut mid-stream
-    };
-    return;
-  }
-  const BackendReply r = backend->complete(chat.body, deadline);
-  metrics_.count_backend(backend->name(), r.ok(), latency_ms(r) / 1000.0);
-  if (!r.ok()) return send_error(res, backend_error(backend->name(), r.error()));
-  send_json(res, r->body);
+  pass_through(static_cast<size_t>(backend), std::make_shared<const ChatRequest>(std::move(chat)),
+               deadline, res);
 }
 
-// A pass-through failure as clients should see it: the backend's own refusal (4xx) as it
-// came, a timeout as 504, anything a retry could fix as 502.
+// Relayed without a thread waiting: the backend's reply bytes as they came (validated), or its
+// events as they arrive; a failure as backend_error says.
+void GatewayServer::pass_through(size_t backend, std::shared_ptr<const ChatRequest> request,
+                                 Deadline deadline, HttpResponse& res) {
+  const std::string name = request->model;
+  if (request->stream) {
+    res.content_type = "text/event-stream";
+    res.set_header("Cache-Control", "no-cache");
+    HttpResponse head = res;
+    auto out = res.stream_later();
+    gateway_.pass_through_stream(
+        backend, request, deadline,
+        [out](std::string piece, std::function<void(bool)> resume) {
+          out->write(std::move(piece), std::move(resume));
+        },
+        [out, name, head](BackendReply r) mutable {
+          if (r.ok()) return out->end(true);
+          fail_stream(*out, std::move(head), backend_error(name, r.error()));
+        });
+    return;
+  }
+  HttpResponse::Reply reply = res.answer_later();
+  gateway_.pass_through(backend, std::move(request), deadline,
+                        [reply, name, head = res](BackendReply r) mutable {
+                          HttpResponse out = std::move(head);
+                          if (!r.ok()) {
+                            send_error(out, backend_error(name, r.error()));
+                          } else if (!r->raw.empty()) {
+                            out.content_type = "application/json";
+                            out.body = std::move(r->raw);
+                          } else {
+                            send_json(out, r->body);
+                          }
+                          reply(std::move(out));
+                        });
+}
+
+// A stream that failed: a JSON error when nothing was sent yet, else an error event and the end.
+void GatewayServer::fail_stream(StreamReply& out, HttpResponse head, const ApiError& e) {
+  send_error(head, e);
+  head.content_type = "application/json";
+  out.respond(std::move(head), "data: " + dump_safe(error_body(e)) + "\n\ndata: [DONE]\n\n");
+}
+
+// A backend failure as clients should see it: the backend's own refusal (4xx) as it came, a
+// 429 with the backend's Retry-After, an open circuit as 503, a timeout as 504, anything
+// else a retry could fix as 502.
 ApiError GatewayServer::backend_error(const std::string& name, const BackendError& e) {
   if (e.refused())
     return {e.status, "invalid_request_error", name + " refused the request: " + e.message, "",
             "backend_refused"};
+  if (e.status == 429)
+    return {.status = 429,
+            .type = "rate_limit_error",
+            .message = name + " is rate limited: " + e.message,
+            .code = "rate_limit_exceeded",
+            .retry_after_s = std::max(1.0, e.retry_after_s)};
+  if (e.kind == "circuit_open")
+    return {.status = 503,
+            .type = "server_error",
+            .message = name + ": " + e.message,
+            .code = "backend_unavailable",
+            .retry_after_s = std::max(1.0, e.retry_after_s)};
   if (e.timed_out)
     return {.status = 504,
             .type = "server_error",
@@ -283,21 +354,47 @@ ApiError GatewayServer::backend_error(const std::string& name, const BackendErro
 }
 
 // Plans on this worker, then returns: the backends answer without a thread waiting, and the
-// last reply's thread sends the answer.
+// last reply's thread sends the answer. A stream starts with keep-alive comments while the
+// backends think, so proxies with idle timeouts keep the connection.
 void GatewayServer::answer_with_smacs(const HttpRequest& req, ChatRequest chat,
                                       const std::string& id, Deadline deadline, HttpResponse& res) {
   auto request = std::make_shared<const ChatRequest>(std::move(chat));
-  HttpResponse::Reply reply = res.answer_later();
-  auto respond = [this, request, id, owner = *client_key(req), reply,
-                  head = res](Result<GatewayAnswer, ApiError> answered) mutable {
+  std::shared_ptr<StreamReply> stream;
+  HttpResponse::Reply reply;
+  HttpResponse head = res;
+  if (request->stream) {
+    res.content_type = "text/event-stream";
+    res.set_header("Cache-Control", "no-cache");
+    stream = res.stream_later();
+    if (config_.sse_keepalive_ms > 0) stream->keep_alive(config_.sse_keepalive_ms, ": keep-alive\n\n");
+  } else {
+    reply = res.answer_later();
+  }
+  auto respond = [this, request, id, owner = *client_key(req), reply, stream,
+                  head](Result<GatewayAnswer, ApiError> answered) mutable {
     HttpResponse out = std::move(head);
-    if (answered.ok()) {
+    try {
+      if (!answered.ok()) {
+        if (stream) return fail_stream(*stream, std::move(out), answered.error());
+        send_error(out, answered.error());
+        return reply(std::move(out));
+      }
       gateway_.remember(id, request->retrieval_key, *answered, owner);
       smacs_response(*request, id, *answered, out);
-    } else {
-      send_error(out, answered.error());
+    } catch (const std::exception& e) {  // whatever happens, the client gets an answer
+      send_error(out, {.status = 500,
+                       .type = "server_error",
+                       .message = std::string("internal error: ") + e.what(),
+                       .code = "internal_error"});
+      if (stream) return fail_stream(*stream, std::move(out), {.status = 500,
+                                                              .type = "server_error",
+                                                              .message = "internal error",
+                                                              .code = "internal_error"});
+      return reply(std::move(out));
     }
-    reply(std::move(out));
+    if (!stream) return reply(std::move(out));
+    stream->write(std::move(out.body));
+    stream->end(true);
   };
   try {
     gateway_.answer_async(request, deadline, respond);

@@ -39,6 +39,9 @@ class GatewayServer {
   // The answer as the client asked for it (a chat.completion, or its events when streaming).
   static void smacs_response(const ChatRequest& chat, const std::string& id, GatewayAnswer& answer,
                              HttpResponse& res);
+  void pass_through(size_t backend, std::shared_ptr<const ChatRequest> request, Deadline deadline,
+                    HttpResponse& res);
+  static void fail_stream(StreamReply& out, HttpResponse head, const ApiError& e);
   static ApiError backend_error(const std::string& name, const BackendError& error);
   void feedback(const HttpRequest& req, HttpResponse& res);
   void list_models(const HttpRequest& req, HttpResponse& res);

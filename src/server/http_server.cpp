@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
+#include <deque>
 #include <future>
 #include <optional>
 #include <unordered_map>
@@ -34,6 +35,11 @@ HttpResponse::Reply HttpResponse::answer_later() {
   return reply_later_;
 }
 
+std::shared_ptr<StreamReply> HttpResponse::stream_later() {
+  deferred_ = true;
+  return stream_later_(*this);
+}
+
 void HttpResponse::set_header(std::string name, std::string value) {
   for (auto& [k, v] : headers)
     if (beast::iequals(k, name)) return void(v = std::move(value));
@@ -52,7 +58,7 @@ HttpResponse error_response(int status, std::string message, std::string code) {
   r.status = status;
   ApiError e{status, status >= 500 ? "server_error" : "invalid_request_error", std::move(message),
              "", std::move(code)};
-  r.body = error_body(e).dump();
+  r.body = error_body(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 
@@ -75,6 +81,10 @@ struct Route {
 };
 
 class Session;
+std::shared_ptr<StreamReply> make_streamer(std::shared_ptr<Session> session,
+                                           std::shared_ptr<HttpRequest> req,
+                                           const HttpResponse& head,
+                                           std::shared_ptr<std::atomic<bool>> sent);
 
 }  // namespace
 
@@ -90,6 +100,7 @@ struct HttpServer::Impl {
   size_t open_at_last_look = 0;
   std::vector<Route> routes;
   std::function<void(const HttpRequest&, const HttpResponse&, double)> hook;
+  std::function<std::optional<HttpResponse>(const HttpRequest&)> header_check;
   std::atomic<size_t> open{0};    // connections
   std::atomic<size_t> queued{0};  // requests handed to the workers, not yet answered
   std::atomic<bool> stopping{false};
@@ -114,9 +125,13 @@ namespace {
 
 // One connection. Everything but the handler and a stream's body runs on the event thread.
 class Session : public std::enable_shared_from_this<Session> {
+  friend class Streamer;
+
  public:
   Session(tcp::socket socket, HttpServer::Impl& server)
-      : stream_(std::move(socket)), server_(server) {
+      : stream_(std::move(socket)),
+        server_(server),
+        buffer_(server.limits.max_header_bytes + (16 << 10)) {
     ++server_.open;
     beast::error_code ec;
     remote_ = stream_.socket().remote_endpoint(ec).address().to_string();
@@ -169,6 +184,15 @@ class Session : public std::enable_shared_from_this<Session> {
           431, "more than " + std::to_string(server_.limits.max_header_fields) + " header fields",
           "header_too_large");
     if (lengths > 1) return reject(400, "more than one Content-Length header", "bad_request");
+    if (server_.header_check) {  // e.g. the API key: refused before the body costs anything
+      auto head = std::make_shared<HttpRequest>();
+      fill(*head, parser_->get());
+      if (auto refused = server_.header_check(*head)) {
+        busy_ = true;
+        keep_alive_ = false;
+        return respond(*head, std::move(*refused));
+      }
+    }
     if (parser_->is_done()) return dispatch();
     auto read_body = [self = shared_from_this()] {
       self->stream_.expires_after(ms(self->server_.limits.body_timeout_ms));
@@ -193,9 +217,15 @@ class Session : public std::enable_shared_from_this<Session> {
                     "the request body is larger than the server accepts (" +
                         std::to_string(server_.limits.max_body_bytes) + " bytes)",
                     "request_too_large");
-    if (ec == http::error::header_limit)
-      return reject(431, "the request header is larger than the server accepts",
+    if (ec == http::error::buffer_overflow)
+      return reject(431, "a chunked trailer is larger than the server accepts", "header_too_large");
+    if (ec == http::error::header_limit) {
+      // The request line itself did not fit (no target parsed): it is the URL that is too long.
+      if (parser_ && !parser_->is_header_done() && parser_->get().target().empty())
+        return reject(414, "the request URL is longer than the server accepts", "uri_too_long");
+      return reject(431, "the request header (or a chunked trailer) is larger than the server accepts",
                     "header_too_large");
+    }
     if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
         ec != http::error::end_of_stream && ec != http::error::partial_message)
       return reject(400, "malformed HTTP request: " + ec.message(), "bad_request");
@@ -221,12 +251,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.reset();
     keep_alive_ = msg.keep_alive();
     auto req = std::make_shared<HttpRequest>();
-    req->method = std::string(msg.method_string());
-    const std::string_view target = msg.target();
-    req->path = std::string(target.substr(0, target.find('?')));
-    for (const auto& f : msg) req->headers.emplace_back(f.name_string(), f.value());
+    fill(*req, msg);
     req->body = std::move(msg.body());
-    req->remote = remote_;
     HttpResponse res;
     const Route* route = server_.find(*req, res);
     if (!route) return respond(*req, std::move(res));
@@ -251,6 +277,9 @@ class Session : public std::enable_shared_from_this<Session> {
       };
       HttpResponse res;
       res.reply_later_ = reply;
+      res.stream_later_ = [self, req, sent](const HttpResponse& head) {
+        return make_streamer(self, req, head, sent);
+      };
       if (!route->run(*req, res)) return reply(std::move(res));
       if (res.deferred()) return;
       if (res.stream) return self->stream_body(*req, res);
@@ -258,15 +287,41 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // Writes a whole response (event thread); then the next request, or close.
+  // The request's method, path, headers and peer (not its body).
+  template <class Header>
+  void fill(HttpRequest& req, const Header& msg) const {
+    req.method = std::string(msg.method_string());
+    const std::string_view target = msg.target();
+    req.path = std::string(target.substr(0, target.find('?')));
+    for (const auto& f : msg) req.headers.emplace_back(f.name_string(), f.value());
+    req.remote = remote_;
+  }
+
+  // Writes a whole response (event thread); then the next request, or close. Whatever goes
+  // wrong in building it (a header value Beast refuses, a throwing hook), the client still
+  // gets an answer: a plain 500.
   void respond(const HttpRequest& req, HttpResponse res) {
-    server_.add_cors(req, res);
-    server_.answered(req, res, start_);
-    auto msg = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(res.status), 11);
-    head(*msg, res);
-    msg->body() = std::move(res.body);
-    msg->prepare_payload();
+    std::shared_ptr<http::response<http::string_body>> msg;
+    try {
+      server_.add_cors(req, res);
+      server_.answered(req, res, start_);
+      msg = std::make_shared<http::response<http::string_body>>(
+          static_cast<http::status>(res.status), 11);
+      head(*msg, res);
+      if (req.method != "HEAD") msg->body() = std::move(res.body);
+      msg->prepare_payload();
+      if (req.method == "HEAD") msg->content_length(res.body.size());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "smacs: http: cannot send a %d response: %s\n", res.status, e.what());
+      msg = std::make_shared<http::response<http::string_body>>(
+          http::status::internal_server_error, 11);
+      msg->set(http::field::content_type, "application/json");
+      msg->body() = error_response(500, "internal error: the response could not be built",
+                                   "internal_error")
+                        .body;
+      msg->keep_alive(false);
+      msg->prepare_payload();
+    }
     stream_.expires_after(ms(server_.limits.write_timeout_ms));
     http::async_write(stream_, *msg,
                       [self = shared_from_this(), msg](beast::error_code ec, size_t) {
@@ -386,13 +441,179 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   HttpServer::Impl& server_;
-  beast::flat_buffer buffer_;  // bounded by the parser's header and body limits
+  // Bounded: the header by its limit; a chunked body's trailer, which Beast does not count
+  // against any limit, by this buffer's size (beyond it: 431, not a thrown length_error).
+  beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string remote_;
   bool busy_ = false;  // a request is being read, handled or answered
   bool keep_alive_ = true;
   Clock::time_point start_ = Clock::now();
 };
+
+// A StreamReply on one session: every call hops to the event thread, where a queue writes the
+// pieces one at a time (a slow reader holds the queue, not a thread).
+class Streamer : public StreamReply, public std::enable_shared_from_this<Streamer> {
+ public:
+  Streamer(std::shared_ptr<Session> session, std::shared_ptr<HttpRequest> req, HttpResponse head,
+           std::shared_ptr<std::atomic<bool>> sent)
+      : s_(std::move(session)),
+        req_(std::move(req)),
+        head_(std::move(head)),
+        sent_(std::move(sent)),
+        timer_(s_->stream_.get_executor()) {}
+
+  void write(std::string piece, std::function<void(bool)> written) override {
+    on_loop([piece = std::move(piece), written = std::move(written)](Streamer& me) mutable {
+      me.queue_.emplace_back(std::move(piece), std::move(written));
+      me.pump();
+    });
+  }
+  void end(bool ok) override {
+    on_loop([ok](Streamer& me) {
+      me.ending_ = true;
+      me.end_ok_ = ok;
+      me.pump();
+    });
+  }
+  void respond(HttpResponse plain, std::string if_started) override {
+    on_loop([plain = std::move(plain), if_started = std::move(if_started)](Streamer& me) mutable {
+      if (!me.started_ && !me.writing_ && me.queue_.empty()) {
+        me.done_ = true;
+        me.timer_.cancel();
+        --me.s_->server_.queued;
+        return me.s_->respond(*me.req_, std::move(plain));
+      }
+      me.queue_.emplace_back(std::move(if_started), nullptr);
+      me.ending_ = true;
+      me.pump();
+    });
+  }
+  void keep_alive(int ms, std::string comment) override {
+    on_loop([ms, comment = std::move(comment)](Streamer& me) mutable {
+      me.keep_ms_ = ms;
+      me.comment_ = std::move(comment);
+      me.arm();
+    });
+  }
+
+ private:
+  // Runs `f` on the event thread; nothing once the worker answered for this request (its
+  // handler threw) or the stream is over.
+  template <class F>
+  void on_loop(F f) {
+    if (!claimed_.exchange(true) && sent_->exchange(true)) dropped_ = true;
+    asio::post(s_->stream_.get_executor(),
+               [me = shared_from_this(), f = std::move(f)]() mutable {
+                 if (me->dropped_ || me->done_) return me->fail_queue();
+                 f(*me);
+               });
+  }
+
+  void fail_queue() {
+    for (auto& [piece, written] : queue_)
+      if (written) written(false);
+    queue_.clear();
+  }
+
+  void arm() {
+    if (keep_ms_ <= 0 || done_) return;
+    timer_.expires_after(ms(keep_ms_));
+    timer_.async_wait([me = shared_from_this()](beast::error_code ec) {
+      if (ec || me->done_) return;
+      if (!me->writing_ && me->queue_.empty() && ms_since(me->last_write_) >= me->keep_ms_ - 1) {
+        me->queue_.emplace_back(me->comment_, nullptr);
+        me->pump();
+      }
+      me->arm();
+    });
+  }
+
+  // Writes the next thing due: the header, a queued piece, or the end.
+  void pump() {
+    if (writing_ || done_) return;
+    Session& s = *s_;
+    if (!started_ && (!queue_.empty() || (ending_ && end_ok_))) {
+      msg_ = std::make_shared<http::response<http::empty_body>>(
+          static_cast<http::status>(head_.status), 11);
+      s.server_.add_cors(*req_, head_);
+      s.head(*msg_, head_);
+      msg_->chunked(true);
+      started_ = writing_ = true;
+      auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*msg_);
+      s.stream_.expires_after(ms(s.server_.limits.write_timeout_ms));
+      http::async_write_header(s.stream_, *sr,
+                               [me = shared_from_this(), sr](beast::error_code ec, size_t) {
+                                 me->wrote(!ec, nullptr);
+                               });
+      return;
+    }
+    if (!queue_.empty()) {
+      auto piece = std::make_shared<std::string>(std::move(queue_.front().first));
+      auto written = std::move(queue_.front().second);
+      queue_.pop_front();
+      writing_ = true;
+      s.stream_.expires_after(ms(s.server_.limits.write_timeout_ms));
+      asio::async_write(s.stream_, http::make_chunk(asio::buffer(*piece)),
+                        [me = shared_from_this(), piece, written = std::move(written)](
+                            beast::error_code ec, size_t) { me->wrote(!ec, written); });
+      return;
+    }
+    if (!ending_) return;
+    if (!started_ || !end_ok_) return finish(false);
+    writing_ = true;
+    s.stream_.expires_after(ms(s.server_.limits.write_timeout_ms));
+    asio::async_write(s.stream_, http::make_chunk_last(),
+                      [me = shared_from_this()](beast::error_code ec, size_t) {
+                        me->writing_ = false;
+                        me->finish(!ec);
+                      });
+  }
+
+  void wrote(bool ok, const std::function<void(bool)>& written) {
+    writing_ = false;
+    last_write_ = Clock::now();
+    if (written) written(ok);
+    if (!ok) return finish(false);
+    pump();
+  }
+
+  // The request is over: logged, counted, and the connection reused only after a whole stream.
+  void finish(bool ok) {
+    if (done_) return;
+    done_ = true;
+    timer_.cancel();
+    fail_queue();
+    Session& s = *s_;
+    --s.server_.queued;
+    if (!ok) head_.notes.emplace_back("stream", "cut");
+    s.server_.answered(*req_, head_, s.start_);
+    if (ok && msg_ && msg_->keep_alive()) return s.wait_for_request();
+    s.close();
+  }
+
+  std::shared_ptr<Session> s_;
+  std::shared_ptr<HttpRequest> req_;
+  HttpResponse head_;
+  std::shared_ptr<std::atomic<bool>> sent_;
+  std::atomic<bool> claimed_{false};
+  std::atomic<bool> dropped_{false};  // the worker answered first (its handler threw)
+  // Event thread only:
+  std::deque<std::pair<std::string, std::function<void(bool)>>> queue_;
+  std::shared_ptr<http::response<http::empty_body>> msg_;
+  bool started_ = false, writing_ = false, ending_ = false, end_ok_ = true, done_ = false;
+  asio::steady_timer timer_;
+  int keep_ms_ = 0;
+  std::string comment_;
+  Clock::time_point last_write_ = Clock::now();
+};
+
+std::shared_ptr<StreamReply> make_streamer(std::shared_ptr<Session> session,
+                                           std::shared_ptr<HttpRequest> req,
+                                           const HttpResponse& head,
+                                           std::shared_ptr<std::atomic<bool>> sent) {
+  return std::make_shared<Streamer>(std::move(session), std::move(req), head, std::move(sent));
+}
 
 }  // namespace
 
@@ -451,7 +672,7 @@ const Route* HttpServer::Impl::find(const HttpRequest& req, HttpResponse& res) c
   std::string allow;
   for (const auto& r : routes) {
     if (!r.matches(req.path)) continue;
-    if (r.method == req.method) return &r;
+    if (r.method == req.method || (req.method == "HEAD" && r.method == "GET")) return &r;
     if (allow.find(r.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + r.method;
   }
   if (allow.empty()) {
@@ -475,12 +696,13 @@ const Route* HttpServer::Impl::find(const HttpRequest& req, HttpResponse& res) c
 }
 
 void HttpServer::Impl::add_cors(const HttpRequest& req, HttpResponse& res) const {
+  if (limits.cors_origins.empty()) return;
+  res.set_header("Vary", "Origin");  // whatever the origin, or none: caches must keep them apart
   const std::string origin = req.header("Origin");
   if (origin.empty()) return;
   for (const auto& allowed : limits.cors_origins)
     if (allowed == "*" || allowed == origin) {
       res.set_header("Access-Control-Allow-Origin", origin);
-      res.set_header("Vary", "Origin");
       res.set_header("Access-Control-Expose-Headers", "x-request-id");
       return;
     }
@@ -521,6 +743,11 @@ void HttpServer::route(const std::string& method, const std::string& path, HttpH
     r.prefix = true;
   }
   impl_->routes.push_back(std::move(r));
+}
+
+void HttpServer::on_header(
+    std::function<std::optional<HttpResponse>(const HttpRequest& head)> check) {
+  impl_->header_check = std::move(check);
 }
 
 void HttpServer::on_response(

@@ -10,6 +10,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,27 @@ struct HttpRequest {
 // Sends one piece of a streamed body; false once the client has gone (stop writing then).
 using ChunkWriter = std::function<bool(std::string_view)>;
 
+struct HttpResponse;
+
+// A streamed response whose pieces come later from any thread, without a thread waiting (a
+// backend's events as they arrive): HttpResponse::stream_later. Every call returns at once;
+// the pieces go out in order, the status line and headers with the first.
+class StreamReply {
+ public:
+  virtual ~StreamReply() = default;
+  // Queues a piece; `written(ok)` once it is on the wire (false: the client is gone), from the
+  // event thread (keep it short).
+  virtual void write(std::string piece, std::function<void(bool ok)> written = {}) = 0;
+  // The last chunk (ok), or the stream cut short (a broken response the client can tell).
+  virtual void end(bool ok = true) = 0;
+  // Finishes with `plain` as a whole response when nothing was streamed yet; else writes
+  // `if_started` (an error event, say) and ends the stream.
+  virtual void respond(HttpResponse plain, std::string if_started) = 0;
+  // While nothing else is written for `ms`, writes `comment` (an SSE keep-alive comment),
+  // starting the stream when it has not started.
+  virtual void keep_alive(int ms, std::string comment) = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
@@ -49,8 +71,12 @@ struct HttpResponse {
   // and a deferred reply after it is dropped. Only in handlers run by the workers.
   using Reply = std::function<void(HttpResponse)>;
   Reply answer_later();
+  // The same for a streamed answer: this response's status and headers head the stream.
+  std::shared_ptr<StreamReply> stream_later();
   bool deferred() const { return deferred_; }
-  Reply reply_later_;  // set by the server before the handler runs; handlers use answer_later
+  // Set by the server before the handler runs; handlers use answer_later and stream_later.
+  Reply reply_later_;
+  std::function<std::shared_ptr<StreamReply>(const HttpResponse&)> stream_later_;
 
  private:
   bool deferred_ = false;
@@ -87,6 +113,10 @@ class HttpServer {
   // no thread hop is paid). A body over 64 KiB still goes to a worker.
   void route(const std::string& method, const std::string& path, HttpHandler handler,
              bool inline_handler = false);
+  // Called on the event thread once a request's header has arrived, before any of its body is
+  // read: a response to send instead (a 401, say; the connection then closes), or nullopt to go
+  // on. `head` has no body. Keep it short: it runs on the event thread.
+  void on_header(std::function<std::optional<HttpResponse>(const HttpRequest& head)> check);
   // Called for every answered request (on the worker or event thread): for logs and metrics.
   void on_response(std::function<void(const HttpRequest&, const HttpResponse&, double ms)> hook);
 

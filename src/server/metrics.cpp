@@ -45,6 +45,16 @@ void Metrics::count_cost(const std::string& model, double usd) {
   cost_usd_[model] += usd;
 }
 
+void Metrics::count_backend_error(const std::string& backend, const std::string& kind) {
+  std::lock_guard lock(mutex_);
+  ++backend_errors_[{backend, kind.empty() ? "other" : kind}];
+}
+
+void Metrics::set_remembered_bytes(size_t bytes) {
+  std::lock_guard lock(mutex_);
+  remembered_bytes_ = bytes;
+}
+
 void Metrics::count_rounds(size_t rounds, const std::string& stop) {
   std::lock_guard lock(mutex_);
   ++rounds_[{rounds, stop}];
@@ -53,9 +63,12 @@ void Metrics::count_rounds(size_t rounds, const std::string& stop) {
 std::string Metrics::render() const {
   std::lock_guard lock(mutex_);
   std::ostringstream out;
-  auto histogram = [&](const char* name, const char* key,
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  };
+  auto histogram = [&](const char* name, const char* help, const char* key,
                        const std::map<std::string, Histogram>& hs) {
-    out << "# TYPE " << name << " histogram\n";
+    family(name, "histogram", help);
     for (const auto& [k, h] : hs) {
       for (size_t i = 0; i < kBounds.size(); ++i)
         out << name << "_bucket{" << key << "=\"" << label(k) << "\",le=\"" << kBounds[i] << "\"} "
@@ -66,27 +79,40 @@ std::string Metrics::render() const {
       out << name << "_count{" << key << "=\"" << label(k) << "\"} " << h.count << '\n';
     }
   };
-  out << "# TYPE smacs_requests_total counter\n";
+  family("smacs_requests_total", "counter", "HTTP requests answered, by endpoint and status.");
   for (const auto& [k, n] : requests_)
     out << "smacs_requests_total{endpoint=\"" << label(k.first) << "\",code=\"" << k.second
         << "\"} " << n << '\n';
-  histogram("smacs_request_duration_seconds", "endpoint", request_latency_);
-  out << "# TYPE smacs_backend_requests_total counter\n";
+  histogram("smacs_request_duration_seconds", "Time from a request's header to its answer.",
+            "endpoint", request_latency_);
+  family("smacs_backend_requests_total", "counter", "Calls to pool backends, by outcome.");
   for (const auto& [k, n] : backend_calls_)
     out << "smacs_backend_requests_total{backend=\"" << label(k.first) << "\",outcome=\""
         << (k.second ? "ok" : "error") << "\"} " << n << '\n';
-  histogram("smacs_backend_duration_seconds", "backend", backend_latency_);
-  out << "# TYPE smacs_model_events_total counter\n";
+  histogram("smacs_backend_duration_seconds", "Wall time of one backend call, retries included.",
+            "backend", backend_latency_);
+  family("smacs_backend_errors_total", "counter",
+         "Failed backend calls by what went wrong (timeout, connect, closed, status, "
+         "rate_limited, malformed, invalid_utf8, busy, circuit_open).");
+  for (const auto& [k, n] : backend_errors_)
+    out << "smacs_backend_errors_total{backend=\"" << label(k.first) << "\",kind=\""
+        << label(k.second) << "\"} " << n << '\n';
+  family("smacs_model_events_total", "counter",
+         "SMACS decisions per model: selected, dropped, chosen, escalated, circuit_opened.");
   for (const auto& [k, n] : model_events_)
     out << "smacs_model_events_total{event=\"" << k.first << "\",model=\"" << label(k.second)
         << "\"} " << n << '\n';
-  out << "# TYPE smacs_answer_rounds_total counter\n";
+  family("smacs_answer_rounds_total", "counter",
+         "SMACS answers by rounds asked and why they stopped.");
   for (const auto& [k, n] : rounds_)
     out << "smacs_answer_rounds_total{rounds=\"" << k.first << "\",stop=\"" << k.second << "\"} "
         << n << '\n';
-  out << "# TYPE smacs_backend_cost_usd_total counter\n";
+  family("smacs_backend_cost_usd_total", "counter", "What the backends' answers cost, in USD.");
   for (const auto& [model, usd] : cost_usd_)
     out << "smacs_backend_cost_usd_total{model=\"" << label(model) << "\"} " << usd << '\n';
+  family("smacs_remembered_answer_bytes", "gauge",
+         "Bytes held by the answers remembered for feedback.");
+  out << "smacs_remembered_answer_bytes " << remembered_bytes_ << '\n';
   return out.str();
 }
 

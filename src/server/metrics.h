@@ -11,6 +11,9 @@ class Metrics {
  public:
   void count_request(const std::string& endpoint, int status, double seconds);
   void count_backend(const std::string& backend, bool ok, double seconds);
+  // A failed backend call by what went wrong (BackendError::kind).
+  void count_backend_error(const std::string& backend, const std::string& kind);
+  void set_remembered_bytes(size_t bytes);  // what the remembered answers hold now
   void count_model(const std::string& event, const std::string& model);  // selected|dropped|chosen
   void count_cost(const std::string& model, double usd);
   // One SMACS answer's rounds and why they stopped: settled | all_asked | budget.
@@ -32,6 +35,8 @@ class Metrics {
   std::map<std::pair<std::string, std::string>, uint64_t> model_events_;
   std::map<std::pair<size_t, std::string>, uint64_t> rounds_;
   std::map<std::string, double> cost_usd_;
+  std::map<std::pair<std::string, std::string>, uint64_t> backend_errors_;
+  size_t remembered_bytes_ = 0;
 };
 
 }  // namespace smacs

@@ -1,0 +1,195 @@
+#include "fake_backend.h"
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+namespace smacs::test {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using nlohmann::json;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out(1);
+  for (char c : s) {
+    if (c == sep)
+      out.emplace_back();
+    else
+      out.back() += c;
+  }
+  return out;
+}
+
+std::string completion(const std::string& content, const std::string& model) {
+  // dump() would refuse a Latin-1 byte: the body is put together by hand around it.
+  const std::string marker = "@@CONTENT@@";
+  std::string body = json{{"id", "chatcmpl-fake"},
+                          {"object", "chat.completion"},
+                          {"created", 0},
+                          {"model", model},
+                          {"choices", json::array({{{"index", 0},
+                                                    {"message", {{"role", "assistant"},
+                                                                 {"content", marker}}},
+                                                    {"finish_reason", "stop"}}})},
+                          {"usage", {{"prompt_tokens", 10}, {"completion_tokens", 5},
+                                     {"total_tokens", 15}}}}
+                         .dump();
+  return body.replace(body.find(marker), marker.size(), content);
+}
+
+std::string events(const std::vector<std::string>& contents) {
+  std::string out;
+  for (const auto& c : contents)
+    out += "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":0,"
+           "\"model\":\"fake\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
+           c + "\"},\"finish_reason\":null}]}\n\n";
+  out +=
+      "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":0,"
+      "\"model\":\"fake\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
+      "\n\ndata: [DONE]\n\n";
+  return out;
+}
+
+std::string reply(int status, const std::string& type, const std::string& body,
+                  const std::string& extra = "") {
+  const char* reason = status == 200 ? "OK" : status == 429 ? "Too Many Requests" : "Error";
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + type +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
+}
+
+}  // namespace
+
+struct FakeBackend::Impl {
+  asio::io_context io{1};
+  tcp::acceptor acceptor{io};
+  std::thread thread;
+  mutable std::mutex mutex;
+  std::map<std::string, int> calls;
+  std::atomic<int> open{0};
+
+  int count(const std::string& mode) {
+    std::lock_guard lock(mutex);
+    return ++calls[mode];
+  }
+
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+      if (ec) co_return;
+      asio::co_spawn(io, serve(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> wait_ms(int ms) {
+    asio::steady_timer t(io);
+    t.expires_after(std::chrono::milliseconds(ms));
+    co_await t.async_wait(kNoThrow);
+  }
+
+  asio::awaitable<void> serve(tcp::socket socket) {
+    ++open;
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request<http::string_body> req;
+      auto [ec, n] = co_await http::async_read(socket, buffer, req, kNoThrow);
+      if (ec) break;
+      const bool keep = co_await answer(socket, req);
+      if (!keep) break;
+    }
+    beast::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    --open;
+  }
+
+  // Writes the reply for `req`'s mode; false when the connection is to be closed.
+  asio::awaitable<bool> answer(tcp::socket& socket, const http::request<http::string_body>& req) {
+    std::string out;
+    if (req.method() == http::verb::get && req.target() == "/calls") {
+      std::lock_guard lock(mutex);
+      out = reply(200, "application/json", json(calls).dump());
+    } else {
+      const json body = json::parse(req.body(), nullptr, false);
+      const std::string mode =
+          body.is_object() ? body.value("model", std::string("ok")) : std::string("ok");
+      const bool stream = body.is_object() && body.value("stream", false);
+      const int seen = count(mode);
+      const auto parts = split(mode, ':');
+      const std::string& name = parts[0];
+      const auto arg = [&](size_t i, int fallback) {
+        return parts.size() > i && !parts[i].empty() ? std::atoi(parts[i].c_str()) : fallback;
+      };
+      std::string content = name == "ok" && parts.size() > 1 ? parts[1] : "The answer is A.";
+      if (name == "slow") co_await wait_ms(arg(1, 1000));
+      if (name == "hang") {
+        char byte;  // until the client gives up
+        co_await socket.async_read_some(asio::buffer(&byte, 1), kNoThrow);
+        co_return false;
+      }
+      if (name == "utf8") content = "caf\xe9";
+      if (name == "huge") content = std::string(static_cast<size_t>(arg(1, 1)) << 20, 'x');
+      const std::string sse = "text/event-stream";
+      if (name == "garbage") {
+        out = reply(200, "application/json", "<html>not json</html>");
+      } else if (name == "binary-error") {
+        out = reply(500, "text/html", std::string("\x89PNG\r\n\x1a\n\xff\xfe\x00\x01", 12));
+      } else if (name == "429" || (name == "429-then-ok" && seen <= arg(1, 1))) {
+        const int after = name == "429" ? arg(1, 1) : arg(2, 1);
+        out = reply(429, "application/json",
+                    R"({"error":{"message":"rate limited","type":"rate_limit_error"}})",
+                    "Retry-After: " + std::to_string(after) + "\r\n");
+      } else if (name == "500") {
+        out = reply(500, "application/json", R"({"error":{"message":"boom","type":"server"}})");
+      } else if (name == "close-mid") {
+        const std::string whole = reply(200, "application/json", completion(content, mode));
+        co_await asio::async_write(socket, asio::buffer(whole.data(), whole.size() / 2), kNoThrow);
+        co_await wait_ms(20);
+        co_return false;
+      } else if (stream && name != "json-for-stream") {
+        out = reply(200, sse,
+                    events(name == "sse-utf8" ? std::vector<std::string>{"caf", "\xe9", "!"}
+                                              : std::vector<std::string>{"The answer", " is A."}));
+      } else {
+        out = reply(200, "application/json", completion(content, mode));
+      }
+    }
+    auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out), kNoThrow);
+    co_return !ec && req.keep_alive();
+  }
+};
+
+FakeBackend::FakeBackend(int port) : impl_(std::make_unique<Impl>()) {
+  const tcp::endpoint at(asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port));
+  impl_->acceptor.open(at.protocol());
+  impl_->acceptor.set_option(asio::socket_base::reuse_address(true));
+  impl_->acceptor.bind(at);
+  impl_->acceptor.listen(asio::socket_base::max_listen_connections);
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+FakeBackend::~FakeBackend() {
+  impl_->io.stop();
+  impl_->thread.join();
+}
+
+int FakeBackend::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+int FakeBackend::calls(const std::string& mode) const {
+  std::lock_guard lock(impl_->mutex);
+  const auto it = impl_->calls.find(mode);
+  return it == impl_->calls.end() ? 0 : it->second;
+}
+
+int FakeBackend::open_connections() const { return impl_->open; }
+
+}  // namespace smacs::test
