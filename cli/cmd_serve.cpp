@@ -1,4 +1,6 @@
 // `smacs serve` and `smacs replay-serve`.
+#include <malloc.h>
+
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -45,6 +47,10 @@ void serve_until_signal(Server& server, const std::function<void()>& on_reload) 
 }
 
 int serve(const std::string& config_path) {
+  // Request bodies up to max_body_bytes come and go: a fixed mmap threshold gives each large
+  // one its own mapping, returned to the system when freed. (glibc's default threshold rises
+  // after such a free, and then large bodies fragment the heap and RSS stays up.)
+  ::mallopt(M_MMAP_THRESHOLD, 256 << 10);
   const ServerConfig config = load_server_config(config_path);
   if (config.bank_files.empty())
     throw Error(config_path + ": key 'bank' is required (a .sqlite bank or data files)");

@@ -10,6 +10,9 @@ namespace smacs {
 
 namespace {
 
+// What an id left in the order list after its answer was scored still holds.
+size_t stale_bytes(const std::string& id) { return id.size() + 32; }
+
 size_t bytes_of(const std::string& id, const std::string& question, const GatewayAnswer& answer,
                 const std::string& owner) {
   constexpr size_t kPerString = 32;  // a std::string's own size, about
@@ -34,9 +37,13 @@ void Gateway::remember(const std::string& id, const std::string& question,
   remembered_order_.push_back(id);
   while (!remembered_order_.empty() &&
          (remembered_bytes_ > remember_bytes_ || remembered_order_.size() > kRemembered)) {
-    const auto old = remembered_.find(remembered_order_.front());
+    const std::string oldest = std::move(remembered_order_.front());
     remembered_order_.pop_front();
-    if (old == remembered_.end()) continue;  // scored already
+    const auto old = remembered_.find(oldest);
+    if (old == remembered_.end()) {  // scored already: only its id was left
+      remembered_bytes_ -= stale_bytes(oldest);
+      continue;
+    }
     remembered_bytes_ -= old->second.bytes;
     remembered_.erase(old);
   }
@@ -92,7 +99,7 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
                            ResultRow{.score = score});
   }
   fold_feedback(std::move(row), model, score);
-  remembered_bytes_ -= it->second.bytes;
+  remembered_bytes_ -= it->second.bytes - stale_bytes(id);  // its id stays in the order list
   metrics_.set_remembered_bytes(remembered_bytes_);
   remembered_.erase(it);  // one score per answer
   return model;

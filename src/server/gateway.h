@@ -92,7 +92,7 @@ class Gateway {
   // Online feedback: remember answers by id (the last `kRemembered`, and at most
   // remember_bytes of them), then fold a client's score for one of them into the bank as a
   // new question: appended in place (no rebuild), written first to the bank file or journal.
-  static constexpr size_t kRemembered = 10000;
+  static constexpr size_t kRemembered = 1000000;  // remember_bytes is the bound that bites
   // `owner` is the API key that asked ("" when keys are off): only it may score the answer.
   void remember(const std::string& id, const std::string& question, const GatewayAnswer& answer,
                 const std::string& owner);
