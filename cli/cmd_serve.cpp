@@ -46,12 +46,26 @@ void serve_until_signal(Server& server, const std::function<void()>& on_reload) 
   watcher.join();
 }
 
+// The default journal is best effort (a read-only config folder means memory-only feedback);
+// a journal the config names must open.
+void check_journal(ServerConfig& config) {
+  if (config.feedback_journal.empty()) return;
+  try {
+    (void)BankFile::open(config.feedback_journal, BankFile::Mode::kCreate);
+  } catch (const Error& e) {
+    if (!config.feedback_journal_default) throw;
+    std::cerr << "smacs serve: warning: feedback stays in memory (" << e.what() << ")" << std::endl;
+    config.feedback_journal.clear();
+  }
+}
+
 int serve(const std::string& config_path) {
   // Request bodies up to max_body_bytes come and go: a fixed mmap threshold gives each large
   // one its own mapping, returned to the system when freed. (glibc's default threshold rises
   // after such a free, and then large bodies fragment the heap and RSS stays up.)
   ::mallopt(M_MMAP_THRESHOLD, 256 << 10);
-  const ServerConfig config = load_server_config(config_path);
+  ServerConfig config = load_server_config(config_path);
+  check_journal(config);
   if (config.bank_files.empty())
     throw Error(config_path + ": key 'bank' is required (a .sqlite bank or data files)");
   BankOptions options;

@@ -13,6 +13,7 @@
 
 #include "fake_backend.h"
 #include "gateway_fixture.h"
+#include "raw_socket.h"
 
 using namespace smacs;
 using namespace smacs::test;
@@ -82,36 +83,11 @@ std::string post_body(const std::string& model, const std::string& question, boo
   return body.dump();
 }
 
-int connect_to(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in at{};
-  at.sin_family = AF_INET;
-  at.sin_port = htons(static_cast<uint16_t>(port));
-  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) return -1;
-  return fd;
-}
-
-// What the server sends until it closes or `wait_ms` passes.
-std::string read_for(int fd, int wait_ms) {
-  std::string out;
-  char buf[16384];
-  const auto until = Clock::now() + std::chrono::milliseconds(wait_ms);
-  while (Clock::now() < until) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 20) <= 0) continue;
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
 std::string raw_exchange(int port, const std::string& bytes, int wait_ms = 3000) {
   const int fd = connect_to(port);
   if (fd < 0) return "";
-  (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  std::string out = read_for(fd, wait_ms);
+  send_all(fd, bytes);
+  std::string out = read_until_close(fd, wait_ms);
   ::close(fd);
   return out;
 }

@@ -313,6 +313,7 @@ ServerConfig load_server_config(const std::string& path) {
     std::filesystem::path journal(path);
     journal.replace_extension(".feedback.sqlite");
     c.feedback_journal = journal.string();
+    c.feedback_journal_default = true;
   }
   if (sqlite_bank) c.feedback_journal.clear();  // feedback goes into the bank file itself
   return c;
