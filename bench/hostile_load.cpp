@@ -4,11 +4,11 @@
 #include <httplib.h>
 
 #include <algorithm>
-#include <cstring>
-#include <mutex>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -49,9 +49,8 @@ long status_field(int pid, const char* field) {  // a number from /proc/PID/stat
 
 std::vector<std::string> questions() {
   std::vector<std::string> out;
-  for (const auto& r : load_file(std::string(SMACS_SHARED_DATA) +
-                                 "/routerbench/arc_challenge_test.csv")
-                           .records)
+  for (const auto& r :
+       load_file(std::string(SMACS_SHARED_DATA) + "/routerbench/arc_challenge_test.csv").records)
     out.push_back(r.question);
   return out;
 }
@@ -92,8 +91,8 @@ std::vector<double> smacs_traffic(const Options& o, int seconds, int clients,
       for (size_t i = t; Clock::now() < until; i += clients) {
         if (sent++ >= max) break;
         const auto start = Clock::now();
-        auto r = c.Post("/v1/chat/completions", chat("smacs", qs[i % qs.size()]),
-                        "application/json");
+        auto r =
+            c.Post("/v1/chat/completions", chat("smacs", qs[i % qs.size()]), "application/json");
         const double ms = ms_since(start);
         if (!r || r->status != 200) {
           if (failed++ == 0)
@@ -131,12 +130,13 @@ int slow_pass(const Options& o) {
       ++done;
     });
   std::this_thread::sleep_for(std::chrono::seconds(2));  // all of them open and waiting
-  std::printf("open pass-through calls: %d sent, %d answered so far; server threads %ld\n",
-              o.calls, done.load(), status_field(o.pid, "Threads:"));
+  std::printf("open pass-through calls: %d sent, %d answered so far; server threads %ld\n", o.calls,
+              done.load(), status_field(o.pid, "Threads:"));
   const auto beside = smacs_traffic(o, o.seconds, o.clients);
   report("SMACS beside the slow calls", beside);
   std::printf("server threads while they were open: %ld\n", status_field(o.pid, "Threads:"));
-  std::printf("p99 moved by %+.2f ms (target: within 5 ms)\n", pct(beside, 0.99) - pct(alone, 0.99));
+  std::printf("p99 moved by %+.2f ms (target: within 5 ms)\n",
+              pct(beside, 0.99) - pct(alone, 0.99));
   for (auto& t : slow) t.join();
   std::printf("slow pass-through calls answered 200: %d of %d\n", ok.load(), o.calls);
   return 0;
@@ -245,8 +245,8 @@ int pass_rate(const Options& o) {
     ts.emplace_back([&, t] {
       auto c = client(o, o.key);
       for (size_t i = t; Clock::now() < until; i += o.clients) {
-        auto r = c.Post("/v1/chat/completions", chat(o.model, qs[i % qs.size()]),
-                        "application/json");
+        auto r =
+            c.Post("/v1/chat/completions", chat(o.model, qs[i % qs.size()]), "application/json");
         if (r && r->status == 200)
           ++ok;
         else
@@ -272,17 +272,28 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (a == "--port") o.port = std::stoi(next());
-    else if (a == "--pid") o.pid = std::stoi(next());
-    else if (a == "--calls") o.calls = std::stoi(next());
-    else if (a == "--model") o.model = next();
-    else if (a == "--seconds") o.seconds = std::min(60, std::stoi(next()));
-    else if (a == "--rate") o.rate = std::min(5000, std::stoi(next()));
-    else if (a == "--kb") o.kb = std::stoi(next());
-    else if (a == "--clients") o.clients = std::stoi(next());
-    else if (a == "--key") o.key = next();
-    else if (o.scenario.empty() && a[0] != '-') o.scenario = a;
-    else return usage();
+    if (a == "--port")
+      o.port = std::stoi(next());
+    else if (a == "--pid")
+      o.pid = std::stoi(next());
+    else if (a == "--calls")
+      o.calls = std::stoi(next());
+    else if (a == "--model")
+      o.model = next();
+    else if (a == "--seconds")
+      o.seconds = std::min(60, std::stoi(next()));
+    else if (a == "--rate")
+      o.rate = std::min(5000, std::stoi(next()));
+    else if (a == "--kb")
+      o.kb = std::stoi(next());
+    else if (a == "--clients")
+      o.clients = std::stoi(next());
+    else if (a == "--key")
+      o.key = next();
+    else if (o.scenario.empty() && a[0] != '-')
+      o.scenario = a;
+    else
+      return usage();
   }
   if (o.port == 0 || o.pid == 0) return usage();
   if (o.scenario == "slow-pass") return slow_pass(o);

@@ -70,10 +70,9 @@ int serve(const std::string& config_path) {
     throw Error(config_path + ": key 'bank' is required (a .sqlite bank or data files)");
   BankOptions options;
   options.embedder = make_embedder(config.embedder);
-  PriorBank bank = with_embedding_bar(
-      options, [&](const BankOptions& o) {
-        return load_bank_from(config.bank_files, o, config.feedback_journal);
-      });
+  PriorBank bank = with_embedding_bar(options, [&](const BankOptions& o) {
+    return load_bank_from(config.bank_files, o, config.feedback_journal);
+  });
   SmacsParams params = config.params;
   std::vector<std::string> pool;
   for (const auto& b : config.pool) pool.push_back(b.name());
@@ -90,8 +89,7 @@ int serve(const std::string& config_path) {
   }
   Metrics metrics;
   // Feedback is written to the bank file when the bank is one; else to the journal.
-  if (config.bank_files.size() == 1 && config.bank_files[0].ends_with(".sqlite"))
-    gateway_options.bank_file = config.bank_files[0];
+  if (is_sqlite_bank(config.bank_files)) gateway_options.bank_file = config.bank_files[0];
   Gateway gateway(std::move(bank), params, std::move(backends), metrics,
                   std::move(gateway_options));
   for (const auto& m : gateway.cold_models())
@@ -102,8 +100,8 @@ int serve(const std::string& config_path) {
   const std::string embedder_name = gateway.view()->bank.embedder->name();
   const int port = server.bind();
   std::cerr << "smacs serve: listening on http://" << config.host << ":" << port << "/v1 with "
-            << config.pool.size() << " models; embedder " << embedder_name
-            << "; params " << params_to_json(params).dump() << std::endl;
+            << config.pool.size() << " models; embedder " << embedder_name << "; params "
+            << params_to_json(params).dump() << std::endl;
   serve_until_signal(server, [&server] {
     try {
       std::cerr << "smacs serve: SIGHUP: reloaded the bank: " << server.reload_bank().dump()

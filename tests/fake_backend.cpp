@@ -33,26 +33,26 @@ std::vector<std::string> split(const std::string& s, char sep) {
 std::string completion(const std::string& content, const std::string& model) {
   // dump() would refuse a Latin-1 byte: the body is put together by hand around it.
   const std::string marker = "@@CONTENT@@";
-  std::string body = json{{"id", "chatcmpl-fake"},
-                          {"object", "chat.completion"},
-                          {"created", 0},
-                          {"model", model},
-                          {"choices", json::array({{{"index", 0},
-                                                    {"message", {{"role", "assistant"},
-                                                                 {"content", marker}}},
-                                                    {"finish_reason", "stop"}}})},
-                          {"usage", {{"prompt_tokens", 10}, {"completion_tokens", 5},
-                                     {"total_tokens", 15}}}}
-                         .dump();
+  std::string body =
+      json{{"id", "chatcmpl-fake"},
+           {"object", "chat.completion"},
+           {"created", 0},
+           {"model", model},
+           {"choices", json::array({{{"index", 0},
+                                     {"message", {{"role", "assistant"}, {"content", marker}}},
+                                     {"finish_reason", "stop"}}})},
+           {"usage", {{"prompt_tokens", 10}, {"completion_tokens", 5}, {"total_tokens", 15}}}}
+          .dump();
   return body.replace(body.find(marker), marker.size(), content);
 }
 
 std::string events(const std::vector<std::string>& contents) {
   std::string out;
   for (const auto& c : contents)
-    out += "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":0,"
-           "\"model\":\"fake\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
-           c + "\"},\"finish_reason\":null}]}\n\n";
+    out +=
+        "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":0,"
+        "\"model\":\"fake\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
+        c + "\"},\"finish_reason\":null}]}\n\n";
   out +=
       "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"created\":0,"
       "\"model\":\"fake\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
@@ -154,6 +154,20 @@ struct FakeBackend::Impl {
         co_await asio::async_write(socket, asio::buffer(whole.data(), whole.size() / 2), kNoThrow);
         co_await wait_ms(20);
         co_return false;
+      } else if (stream && name == "sse-slow") {  // an event every MS milliseconds
+        const std::string all = events({"The", " answer", " is", " A", "."});
+        const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: " + sse +
+                                 "\r\nContent-Length: " + std::to_string(all.size()) + "\r\n\r\n";
+        auto [hec, hn] = co_await asio::async_write(socket, asio::buffer(head), kNoThrow);
+        for (size_t at = 0; !hec && at < all.size();) {
+          const size_t end = all.find("\n\n", at) + 2;
+          auto [ec, n] =
+              co_await asio::async_write(socket, asio::buffer(all.data() + at, end - at), kNoThrow);
+          if (ec) co_return false;
+          at = end;
+          if (at < all.size()) co_await wait_ms(arg(1, 100));
+        }
+        co_return !hec && req.keep_alive();
       } else if (stream && name != "json-for-stream") {
         out = reply(200, sse,
                     events(name == "sse-utf8" ? std::vector<std::string>{"caf", "\xe9", "!"}

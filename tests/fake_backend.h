@@ -15,6 +15,7 @@
 //   huge:MB          ok with MB MiB of content
 //   json-for-stream  answers stream requests with a plain JSON completion
 //   sse-utf8         stream requests get events whose second holds a Latin-1 byte
+//   sse-slow:MS      stream requests get their events one every MS milliseconds
 // Streaming requests ("stream": true) get the reply as Server-Sent Events in every mode that
 // answers 200 (but json-for-stream). GET /calls: {"mode": calls so far}.
 #pragma once

@@ -1,10 +1,11 @@
 // `smacs_fake_backend [--port P]`: the misbehaving backend of tests/fake_backend.h as a process,
 // for the benchmarks and the Node.js client tests. Runs until SIGINT or SIGTERM.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 
 #include "fake_backend.h"
 
@@ -14,7 +15,8 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       port = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: smacs_fake_backend [--port P]   (modes: tests/fake_backend.h)\n");
+      std::fprintf(stderr,
+                   "usage: smacs_fake_backend [--port P]   (modes: tests/fake_backend.h)\n");
       return 2;
     }
   }

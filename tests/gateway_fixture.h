@@ -57,14 +57,14 @@ struct GatewayFixture {
       config.pool.emplace_back().http = b;
       backends.push_back(make_http_backend(b));
     }
-    gateway = std::make_unique<Gateway>(build_bank(bank_data ? *bank_data : load_file(rb("train"))),
-                                        config.params, std::move(backends), metrics,
-                                        GatewayOptions{.fanout_threads = config.threads,
-                                                       .remember_bytes = config.remember_bytes,
-                                                       .feedback_per_second =
-                                                           config.feedback_per_second,
-                                                       .prices = std::move(prices),
-                                                       .escalate_to = config.escalate_to});
+    gateway =
+        std::make_unique<Gateway>(build_bank(bank_data ? *bank_data : load_file(rb("train"))),
+                                  config.params, std::move(backends), metrics,
+                                  GatewayOptions{.fanout_threads = config.threads,
+                                                 .remember_bytes = config.remember_bytes,
+                                                 .feedback_per_second = config.feedback_per_second,
+                                                 .prices = std::move(prices),
+                                                 .escalate_to = config.escalate_to});
     running = std::make_unique<Serving<GatewayServer>>(
         std::make_unique<GatewayServer>(config, *gateway, metrics));
   }

@@ -73,9 +73,7 @@ struct HostileGateway {
   static inline int count = 0;
 };
 
-json parse(const httplib::Result& r) {
-  return r ? json::parse(r->body, nullptr, false) : json();
-}
+json parse(const httplib::Result& r) { return r ? json::parse(r->body, nullptr, false) : json(); }
 
 std::string post_body(const std::string& model, const std::string& question, bool stream = false) {
   json body = chat(model, question);
@@ -142,11 +140,43 @@ TEST(HostileBackend, InvalidUtf8FailsThatBackendAndSmacsAnswersFromTheOthers) {
 TEST(HostileBackend, AStreamWithABadByteIsCutWithAnError) {
   HostileGateway g({"sse-utf8"});
   auto c = g.client();
-  auto s = c.Post("/v1/chat/completions", post_body(kOpenPool[0], kQuestion, true),
-                  "application/json");
+  auto s =
+      c.Post("/v1/chat/completions", post_body(kOpenPool[0], kQuestion, true), "application/json");
   ASSERT_TRUE(s);
   EXPECT_NE(s->body.find("invalid UTF-8"), std::string::npos) << s->body;
   EXPECT_EQ(s->body.find('\xe9'), std::string::npos);
+}
+
+// A client that leaves a pass-through stream early says nothing of the backend's health: it
+// used to be counted as a backend timeout, so six impatient clients opened the circuit.
+TEST(HostileBackend, AClientLeavingAStreamIsNotABackendFailure) {
+  HostileGateway g({"sse-slow:150"});
+  const std::string body = post_body(kOpenPool[0], kQuestion, true);
+  const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  for (int i = 0; i < 6; ++i) {
+    const int fd = connect_to(g.running->port);
+    ASSERT_GE(fd, 0);
+    send_all(fd, request);
+    std::string got;
+    char buf[4096];
+    for (int tries = 0; tries < 100 && got.find("data: ") == std::string::npos; ++tries) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    EXPECT_NE(got.find("data: "), std::string::npos);
+    ::close(fd);  // gone before the rest of the stream
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // the relays notice
+  auto c = g.client();
+  auto r = c.Post("/v1/chat/completions", body, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;  // not 503: the circuit stayed closed
+  const std::string metrics = c.Get("/metrics")->body;
+  EXPECT_EQ(metrics.find("smacs_backend_errors_total{"), std::string::npos) << metrics;
 }
 
 // Defect 2: a pass-through held a handler thread for its whole call.
@@ -211,8 +241,9 @@ TEST(HostileBackend, TheApiKeyIsCheckedBeforeTheBody) {
   EXPECT_EQ(reply.rfind("HTTP/1.1 401", 0), 0u) << reply;
   EXPECT_LT(ms_since(start), 1500);  // not the body timeout
   // With the key the same header waits for its body (no early answer).
-  const std::string keyed = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: "
-                            "Bearer k\r\nContent-Length: 900000\r\n\r\n{";
+  const std::string keyed =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: "
+      "Bearer k\r\nContent-Length: 900000\r\n\r\n{";
   EXPECT_EQ(raw_exchange(g.running->port, keyed, 300), "");
 }
 
@@ -293,8 +324,8 @@ TEST(HostileBackend, PassThroughIsInsideTheBreakerAndAnOpeningCountsOnce) {
   for (int i = 0; i < 12; ++i)
     calls.push_back(std::async(std::launch::async, [&] {
       auto c = g.client();
-      auto r = c.Post("/v1/chat/completions", post_body(kOpenPool[0], kQuestion),
-                      "application/json");
+      auto r =
+          c.Post("/v1/chat/completions", post_body(kOpenPool[0], kQuestion), "application/json");
       return r ? r->status : 0;
     }));
   for (auto& f : calls) EXPECT_EQ(f.get(), 502);
@@ -339,8 +370,8 @@ TEST(HostileBackend, SmallProtocolItems) {
   auto missing = c.Get("/nowhere");
   EXPECT_EQ(missing->get_header_value("Vary"), "Origin");
   // A backend that answers a stream request with plain JSON: relayed as events.
-  auto s = c.Post("/v1/chat/completions", post_body(kOpenPool[0], kQuestion, true),
-                  "application/json");
+  auto s =
+      c.Post("/v1/chat/completions", post_body(kOpenPool[0], kQuestion, true), "application/json");
   EXPECT_NE(s->body.find("data: {"), std::string::npos) << s->body;
   EXPECT_NE(s->body.find("data: [DONE]"), std::string::npos);
   // The client's own x-request-id is in the access log.

@@ -8,11 +8,11 @@ using namespace smacs;
 TEST(Utf8, FindsTheFirstIllFormedByte) {
   EXPECT_EQ(invalid_utf8_at("plain ascii, long enough to take the eight-byte path"), std::nullopt);
   EXPECT_EQ(invalid_utf8_at("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), std::nullopt);
-  EXPECT_EQ(invalid_utf8_at("caf\xe9"), 3u);               // Latin-1
-  EXPECT_EQ(invalid_utf8_at("x\xc0\xaf"), 1u);              // overlong
-  EXPECT_EQ(invalid_utf8_at("\xed\xa0\x80"), 0u);           // a surrogate
-  EXPECT_EQ(invalid_utf8_at("ab\xf4\x90\x80\x80"), 2u);     // past U+10FFFF
-  EXPECT_EQ(invalid_utf8_at("abcdefgh\xe2\x82"), 8u);       // cut short
+  EXPECT_EQ(invalid_utf8_at("caf\xe9"), 3u);             // Latin-1
+  EXPECT_EQ(invalid_utf8_at("x\xc0\xaf"), 1u);           // overlong
+  EXPECT_EQ(invalid_utf8_at("\xed\xa0\x80"), 0u);        // a surrogate
+  EXPECT_EQ(invalid_utf8_at("ab\xf4\x90\x80\x80"), 2u);  // past U+10FFFF
+  EXPECT_EQ(invalid_utf8_at("abcdefgh\xe2\x82"), 8u);    // cut short
   EXPECT_EQ(printable("caf\xe9!"), "caf\xef\xbf\xbd!");
   EXPECT_EQ(printable("\xc3\xa9\xc3\xa9", 3), "\xc3\xa9");  // cut on a character boundary
 }

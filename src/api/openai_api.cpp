@@ -174,9 +174,9 @@ Result<ChatRequest, ApiError> parse_chat_request(std::string_view text) {
   if (n != body.end() && n->is_number() && n->get<double>() != 1)
     return fail("only n = 1 is supported", "n");
   if (const auto stop = body.find("stop"); stop != body.end() && !stop->is_null()) {
-    const bool strings = stop->is_array() && stop->size() <= 4 &&
-                         std::all_of(stop->begin(), stop->end(),
-                                     [](const json& s) { return s.is_string(); });
+    const bool strings =
+        stop->is_array() && stop->size() <= 4 &&
+        std::all_of(stop->begin(), stop->end(), [](const json& s) { return s.is_string(); });
     if (!stop->is_string() && !strings)
       return fail("'stop' must be a string or an array of at most 4 strings", "stop");
   }
@@ -236,7 +236,9 @@ std::vector<std::string> completion_sse(const std::string& id, const std::string
         {"model", model},
         {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}};
   };
-  auto event = [](const json& j) { return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"; };
+  auto event = [](const json& j) {
+    return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+  };
   std::vector<std::string> events;
   json first = chunk({{"role", "assistant"}, {"content", ""}}, nullptr);
   if (extra.is_object())

@@ -360,7 +360,7 @@ PriorBank open_bank(const std::string& path, const BankOptions& options) {
 
 PriorBank load_bank_from(const std::vector<std::string>& files, const BankOptions& options,
                          const std::string& journal) {
-  if (files.size() == 1 && files[0].ends_with(".sqlite")) return open_bank(files[0], options);
+  if (is_sqlite_bank(files)) return open_bank(files[0], options);
   Dataset data = load_files(files);
   if (!journal.empty() && std::filesystem::exists(journal))
     merge_into(data, BankFile::open(journal, BankFile::Mode::kRead)->load());

@@ -65,6 +65,11 @@ Dataset load_bank_data(const std::string& path);
 // and leaves a fresh snapshot (best effort: a read-only folder just means no cache).
 PriorBank open_bank(const std::string& path, const BankOptions& options = {});
 
+// Whether `files` name one .sqlite bank (else they are data files).
+inline bool is_sqlite_bank(const std::vector<std::string>& files) {
+  return files.size() == 1 && files[0].ends_with(".sqlite");
+}
+
 // A bank from a .sqlite file, or built from data files (RouterDC, RouterBench, JSONL) and the
 // feedback `journal` (a .sqlite bank the gateway writes feedback to; "" or a missing file:
 // none) folded in.

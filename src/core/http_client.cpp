@@ -62,7 +62,6 @@ void transport_failure(HttpError& err, bool timed_out, bool connected, const std
                             : "connection failed: " + why;
 }
 
-
 std::optional<double> retry_wait_ms(const HttpError& err, int attempt, int backoff_ms,
                                     Deadline deadline) {
   const double left = ms_between(Clock::now(), deadline);
@@ -132,7 +131,8 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
     } else if (judge_reply(res->status, res->body, res->get_header_value("Retry-After"), usable,
                            what, err)) {
       release(std::move(client));
-      return HttpReply{std::move(res->body), err.attempts, false, res->get_header_value("Content-Type")};
+      return HttpReply{std::move(res->body), err.attempts, false,
+                       res->get_header_value("Content-Type")};
     }
     if (!retryable_status(err.status)) break;
   }

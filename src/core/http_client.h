@@ -38,7 +38,7 @@ struct HttpReply {
   std::string body;  // the usable reply (streamed: empty, the body went to the sink)
   int attempts = 0;
   bool streamed = false;     // post_stream_async: the body went to the sink as events
-  std::string content_type;  // the reply's (async calls)
+  std::string content_type;  // the reply's Content-Type
 };
 
 struct HttpError {
@@ -87,13 +87,14 @@ class HttpClientPool {
 
   // Where a streamed reply's pieces go, on the I/O thread: pass the piece on, then call
   // `resume(true)` (from any thread) for the next, or `resume(false)` to stop reading.
-  using StreamSink =
-      std::function<void(std::string piece, std::function<void(bool go_on)> resume)>;
+  using StreamSink = std::function<void(std::string piece, std::function<void(bool go_on)> resume)>;
   // post_async for `"stream": true`: a 200 text/event-stream reply's body goes to `sink` as it
   // arrives (UTF-8 checked across pieces; no retry once a byte went), and `done` gets
-  // streamed = true; any other 200 (a plain JSON reply) comes whole in `done`'s body. Time is
-  // bounded by the deadline alone, not by the per-attempt timeout.
+  // streamed = true; any other 200 (a plain JSON reply) is judged by `usable` as post_async
+  // does and comes whole in `done`'s body. Time is bounded by the deadline alone, not by the
+  // per-attempt timeout.
   void post_stream_async(const std::string& path, std::string payload, Deadline deadline,
+                         std::function<bool(const std::string&)> usable, std::string what,
                          StreamSink sink, std::function<void(HttpResult)> done) const;
 
   const HttpEndpoint& endpoint() const { return endpoint_; }

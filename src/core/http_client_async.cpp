@@ -65,7 +65,8 @@ struct Attempt {
   std::string retry_after;
   bool keep_alive = false;
   bool streamed = false;      // body bytes went to the sink: no retry can undo that
-  bool invalid_utf8 = false;  // the sink's stream held an ill-formed byte (at `body.size()`)
+  bool stopped = false;       // the sink asked for no more (its client went): not a failure
+  bool invalid_utf8 = false;  // the streamed body held an ill-formed byte
   std::string content_type;
 };
 
@@ -91,10 +92,10 @@ struct Connection {
   }
 };
 
-// Waits, without a thread, until the sink has passed a piece on (true) or cannot (false, or the
-// deadline came first).
-awaitable<bool> hand_over(const HttpClientPool::StreamSink& sink, std::string piece,
-                          Deadline deadline) {
+// Waits, without a thread, until the sink has passed a piece on (true) or wants no more
+// (false); nullopt when the deadline came first.
+awaitable<std::optional<bool>> hand_over(const HttpClientPool::StreamSink& sink, std::string piece,
+                                         Deadline deadline) {
   const auto ex = co_await asio::this_coro::executor;
   auto timer = std::make_shared<asio::steady_timer>(ex);
   auto go_on = std::make_shared<std::optional<bool>>();
@@ -106,7 +107,7 @@ awaitable<bool> hand_over(const HttpClientPool::StreamSink& sink, std::string pi
     });
   });
   co_await timer->async_wait(kNoThrow);
-  co_return go_on->value_or(false);
+  co_return *go_on;
 }
 
 // The body of a 200 text/event-stream reply, piece by piece into the sink (UTF-8 checked
@@ -135,10 +136,10 @@ awaitable<void> read_streaming(Stream& stream, beast::flat_buffer& buffer,
         co_return;
       }
       out.streamed = true;
-      if (!co_await hand_over(sink, std::string(piece, got), deadline)) {
-        out.ec = beast::error::timeout;  // the client went away, or no time is left
-        co_return;
-      }
+      const std::optional<bool> go_on = co_await hand_over(sink, std::string(piece, got), deadline);
+      if (!go_on) out.ec = beast::error::timeout;
+      out.stopped = go_on == false;
+      if (!go_on || !*go_on) co_return;
     }
     if (ec) {
       out.ec = ec;
@@ -274,9 +275,11 @@ void HttpClientPool::post_async(const std::string& path, std::string payload, De
 }
 
 void HttpClientPool::post_stream_async(const std::string& path, std::string payload,
-                                       Deadline deadline, StreamSink sink,
+                                       Deadline deadline,
+                                       std::function<bool(const std::string&)> usable,
+                                       std::string what, StreamSink sink,
                                        std::function<void(HttpResult)> done) const {
-  call_async(path, std::move(payload), deadline, {}, "reply",
+  call_async(path, std::move(payload), deadline, std::move(usable), std::move(what),
              std::make_shared<StreamSink>(std::move(sink)), std::move(done));
 }
 
@@ -342,6 +345,10 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
       } else if (r.ec) {
         conn->close();
         transport_failure(err, r.ec == beast::error::timeout, r.connected, r.ec.message());
+      } else if (r.stopped) {  // the connection has the rest of a reply nobody reads
+        conn->close();
+        a.release(std::move(conn), false);
+        co_return HttpReply{"", err.attempts, true, r.content_type};
       } else if (r.streamed) {
         a.release(std::move(conn), r.keep_alive);
         co_return HttpReply{"", err.attempts, true, r.content_type};

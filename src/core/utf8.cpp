@@ -1,5 +1,7 @@
 #include "core/utf8.h"
 
+#include <cstring>
+
 namespace smacs {
 
 namespace {
@@ -40,7 +42,7 @@ std::optional<size_t> invalid_utf8_at(std::string_view s) {
     // Plain ASCII eight bytes at a time: most of any JSON reply.
     while (i + 8 <= s.size()) {
       uint64_t word;
-      __builtin_memcpy(&word, s.data() + i, 8);
+      std::memcpy(&word, s.data() + i, 8);
       if (word & 0x8080808080808080ull) break;
       i += 8;
     }

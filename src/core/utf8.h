@@ -21,7 +21,7 @@ std::string printable(std::string_view bytes, size_t max_bytes = 200);
 // fine, an ill-formed byte is not.
 class Utf8Stream {
  public:
-  bool feed(std::string_view piece);  // false from the first ill-formed byte on
+  bool feed(std::string_view piece);                  // false from the first ill-formed byte on
   bool complete() const { return pending_.empty(); }  // no character left half-way
 
  private:

@@ -33,9 +33,10 @@ bool wants_usage(const nlohmann::json& request) {
 std::vector<std::string> completion_events(const nlohmann::json& body, const std::string& model,
                                            bool usage) {
   const nlohmann::json& choice = body["choices"][0];
-  return completion_sse(body.value("id", std::string("chatcmpl-stream")), body.value("model", model),
-                        choice["message"], choice.value("finish_reason", nlohmann::json("stop")),
-                        nullptr, usage ? body.value("usage", nlohmann::json()) : nlohmann::json());
+  return completion_sse(body.value("id", std::string("chatcmpl-stream")),
+                        body.value("model", model), choice["message"],
+                        choice.value("finish_reason", nlohmann::json("stop")), nullptr,
+                        usage ? body.value("usage", nlohmann::json()) : nlohmann::json());
 }
 
 BackendReply Backend::stream(const nlohmann::json& request, Deadline deadline,

@@ -26,14 +26,14 @@ struct Completion {
 
 // Why a backend gave no answer.
 struct BackendError {
-  int status = 0;  // last HTTP status, 0 when no response came
+  int status = 0;          // last HTTP status, 0 when no response came
   std::string message{};   // valid UTF-8
   bool timed_out = false;  // time ran out
   // timeout | connect | closed | status | rate_limited | malformed | invalid_utf8 | busy |
   // circuit_open (the gateway did not ask it) | refused_queue (in-process: queue full) | ""
   std::string kind{};
   double retry_after_s = 0;  // how long the backend asked to be left alone (429), if it said
-  double latency_ms = 0;   // wall time including retries
+  double latency_ms = 0;     // wall time including retries
   int attempts = 0;
   // The backend refused the request itself (a 4xx other than 408 and 429): the request is at
   // fault, not the backend, and no retry elsewhere would help.
@@ -87,8 +87,7 @@ class Backend {
   // they arrive (pass each on, then call resume(true), or resume(false) to stop), then `done`
   // once (ok: every byte went; !ok with nothing sent: nothing did). A backend answering a
   // stream request with plain JSON has it turned into events. False where it cannot.
-  using StreamSink =
-      std::function<void(std::string piece, std::function<void(bool go_on)> resume)>;
+  using StreamSink = std::function<void(std::string piece, std::function<void(bool go_on)> resume)>;
   virtual bool stream_async(const nlohmann::json& request, Deadline deadline, StreamSink sink,
                             std::function<void(BackendReply)> done);
   virtual const std::string& name() const = 0;

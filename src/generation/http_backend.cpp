@@ -2,7 +2,6 @@
 #include "api/openai_api.h"
 #include "core/error.h"
 #include "core/http_client.h"
-#include "core/utf8.h"
 #include "generation/backend.h"
 
 namespace smacs {
@@ -82,31 +81,22 @@ class HttpBackend : public Backend {
                     std::function<void(BackendReply)> done) override {
     const auto start = Clock::now();
     auto shared_sink = std::make_shared<StreamSink>(std::move(sink));
+    auto reply = std::make_shared<Completion>();  // a plain JSON reply, read by `usable`
     pool_.post_stream_async(
         "/chat/completions", upstream_payload(request, true), deadline,
+        [reply](const std::string& body) { return read_completion(body, *reply); }, kWhat,
         [shared_sink](std::string piece, std::function<void(bool)> resume) {
           (*shared_sink)(std::move(piece), std::move(resume));
         },
-        [this, shared_sink, start, usage = wants_usage(request),
+        [this, shared_sink, reply, start, usage = wants_usage(request),
          done = std::move(done)](HttpResult r) {
           if (!r.ok()) return done(failed(r, start));
           Completion c{.body = nullptr, .latency_ms = ms_since(start), .attempts = r->attempts};
           if (r->streamed) return done(std::move(c));
           // A plain JSON reply to a stream request: its events, in one piece.
-          if (!read_completion(r->body, c))
-            return done(failure(BackendError{
-                .status = 502,
-                .message = "malformed reply (not " + std::string(kWhat) +
-                           "): " + printable(r->body, 120),
-                .kind = "malformed",
-                .latency_ms = ms_since(start),
-                .attempts = r->attempts}));
           std::string events;
-          for (const auto& e : completion_events(c.body, name(), usage)) events += e;
-          (*shared_sink)(std::move(events), [done, c](bool) mutable {
-            c.body = nullptr;
-            done(std::move(c));
-          });
+          for (const auto& e : completion_events(reply->body, name(), usage)) events += e;
+          (*shared_sink)(std::move(events), [done, c](bool) mutable { done(std::move(c)); });
         });
     return true;
   }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "bank/bank_store.h"
 #include "core/error.h"
 #include "data/load.h"
 
@@ -264,7 +265,8 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   c.sse_keepalive_ms = get<int>(root, "sse_keepalive_ms", where, c.sse_keepalive_ms);
   c.remember_bytes = get<size_t>(root, "remember_bytes", where, c.remember_bytes);
   c.feedback_per_second = get<double>(root, "feedback_per_second", where, c.feedback_per_second);
-  if (root["feedback_journal"]) {
+  c.feedback_journal_default = !root["feedback_journal"];
+  if (!c.feedback_journal_default) {
     const auto journal = get<std::string>(root, "feedback_journal", where, "none");
     c.feedback_journal = journal == "none" ? "" : resolve(journal, base_dir);
   }
@@ -307,13 +309,11 @@ ServerConfig load_server_config(const std::string& path) {
   ServerConfig c = parse_server_config(read_text_file(path), dir.empty() ? "." : dir, path);
   // Feedback on a bank of data files goes to a journal beside the config unless it names one
   // (or none): a reload or a restart folds it back in.
-  const bool sqlite_bank = c.bank_files.size() == 1 && c.bank_files[0].ends_with(".sqlite");
-  const bool named = YAML::Load(read_text_file(path))["feedback_journal"].IsDefined();
-  if (!sqlite_bank && !named) {
+  const bool sqlite_bank = is_sqlite_bank(c.bank_files);
+  if (!sqlite_bank && c.feedback_journal_default) {
     std::filesystem::path journal(path);
     journal.replace_extension(".feedback.sqlite");
     c.feedback_journal = journal.string();
-    c.feedback_journal_default = true;
   }
   if (sqlite_bank) c.feedback_journal.clear();  // feedback goes into the bank file itself
   return c;

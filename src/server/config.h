@@ -95,8 +95,8 @@ struct ServerConfig {
   // With a bank of data files: the SQLite file feedback is kept in and folded back from on
   // every reload ("": memory only). load_server_config defaults it to <config>.feedback.sqlite.
   std::string feedback_journal;
-  bool feedback_journal_default = false;  // chosen by load_server_config, not named
-  double feedback_per_second = 100;  // per API key (bursts of twice that)
+  bool feedback_journal_default = false;  // not named in the config: load_server_config's own
+  double feedback_per_second = 100;       // per API key (bursts of twice that)
   std::vector<BackendConfig> pool;
   EmbedderConfig embedder;  // default: the built-in TF-IDF
 };

@@ -31,7 +31,8 @@ void Gateway::remember(const std::string& id, const std::string& question,
   if (bytes > remember_bytes_) return;  // larger than the whole bound: not kept
   auto [it, fresh] = remembered_.try_emplace(id);
   if (!fresh) remembered_bytes_ -= it->second.bytes;
-  it->second = {question, answer.task.empty() ? "feedback" : answer.task, answer.chosen, owner,
+  it->second = {question,        answer.task.empty() ? "feedback" : answer.task,
+                answer.chosen,   owner,
                 answer.answered, bytes};
   remembered_bytes_ += bytes;
   remembered_order_.push_back(id);

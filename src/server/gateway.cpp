@@ -74,12 +74,6 @@ std::vector<std::string> Gateway::cold_models() const {
   return out;
 }
 
-Backend* Gateway::backend(const std::string& name) {
-  for (auto& b : backends_)
-    if (b->name() == name) return b.get();
-  return nullptr;
-}
-
 int Gateway::backend_index(const std::string& name) const {
   for (size_t j = 0; j < backends_.size(); ++j)
     if (backends_[j]->name() == name) return static_cast<int>(j);
@@ -286,8 +280,9 @@ ApiError explain_failure(const std::vector<BackendReply>& replies, const json& e
       replies.begin(), replies.end(), [](const auto& r) { return !r.ok() && r.error().refused(); });
   const bool all_timed_out = std::all_of(
       replies.begin(), replies.end(), [](const auto& r) { return !r.ok() && r.error().timed_out; });
-  const bool all_rate_limited = std::all_of(
-      replies.begin(), replies.end(), [](const auto& r) { return !r.ok() && r.error().status == 429; });
+  const bool all_rate_limited = std::all_of(replies.begin(), replies.end(), [](const auto& r) {
+    return !r.ok() && r.error().status == 429;
+  });
   std::string why;
   for (const auto& [name, e] : errors.items()) {
     if (!why.empty()) why += "; ";

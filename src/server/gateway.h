@@ -50,8 +50,8 @@ struct GatewayOptions {
   std::string feedback_journal{};
   size_t remember_bytes = 64 << 20;  // the remembered answers' bound
   double feedback_per_second = 100;  // per API key; bursts of twice that
-  std::vector<Price> prices{};  // per backend, in pool order (missing: unknown)
-  std::string escalate_to{};    // a backend kept out of the rounds, asked when SMACS stays unsure
+  std::vector<Price> prices{};       // per backend, in pool order (missing: unknown)
+  std::string escalate_to{};  // a backend kept out of the rounds, asked when SMACS stays unsure
 };
 
 class Gateway {
@@ -67,7 +67,6 @@ class Gateway {
   // before asking anyone (a question the embedder could not embed).
   using AnswerFn = std::function<void(Result<GatewayAnswer, ApiError>)>;
   void answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline, AnswerFn done);
-  Backend* backend(const std::string& name);  // nullptr when not in the pool
   int backend_index(const std::string& name) const;  // -1 when not in the pool
 
   // Pass-through (server/pass_through.cpp): the request as it came, to pool member `j`,
@@ -76,9 +75,8 @@ class Gateway {
   void pass_through(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
                     std::function<void(BackendReply)> done);
   // The same streamed: the events go to `sink` (Backend::StreamSink) as they come.
-  void pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request,
-                           Deadline deadline, Backend::StreamSink sink,
-                           std::function<void(BackendReply)> done);
+  void pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
+                           Backend::StreamSink sink, std::function<void(BackendReply)> done);
   std::vector<std::string> model_names() const;
   std::vector<std::string> cold_models() const;  // pool models without results in the bank
 
@@ -105,8 +103,10 @@ class Gateway {
   std::shared_ptr<BankView> make_view(PriorBank bank) const;
   // Backend j's reply into the circuit breaker and the error metrics.
   void record_health(size_t j, const BackendReply& reply);
-  // The refusal for a call to `j` while its circuit is open; nullopt when it is closed.
-  std::optional<BackendError> circuit_refusal(size_t j) const;
+  // `done` wrapped to count a pass-through call to `j` and feed the breaker with its reply;
+  // nullptr when j's circuit is open (`done` then has had the refusal, kind circuit_open).
+  std::function<void(BackendReply)> through_breaker(size_t j,
+                                                    std::function<void(BackendReply)> done);
   // One call to `j`: thread-free where the backend can, else on a fan-out worker.
   void call_backend(size_t j, const nlohmann::json& body, std::string_view fields,
                     Deadline deadline, std::function<void(BackendReply)> done);
@@ -144,7 +144,7 @@ class Gateway {
   void account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
                GatewayAnswer& out);
 
-  std::optional<ApiError> over_feedback_rate(const std::string& owner);  // holds feedback_mutex_
+  std::optional<ApiError> over_feedback_rate(const std::string& owner);   // holds feedback_mutex_
   void fold_feedback(Record row, const std::string& model, float score);  // the same
 
   SmacsParams params_;

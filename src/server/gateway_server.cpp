@@ -366,31 +366,28 @@ void GatewayServer::answer_with_smacs(const HttpRequest& req, ChatRequest chat,
     res.content_type = "text/event-stream";
     res.set_header("Cache-Control", "no-cache");
     stream = res.stream_later();
-    if (config_.sse_keepalive_ms > 0) stream->keep_alive(config_.sse_keepalive_ms, ": keep-alive\n\n");
+    if (config_.sse_keepalive_ms > 0)
+      stream->keep_alive(config_.sse_keepalive_ms, ": keep-alive\n\n");
   } else {
     reply = res.answer_later();
   }
   auto respond = [this, request, id, owner = *client_key(req), reply, stream,
                   head](Result<GatewayAnswer, ApiError> answered) mutable {
     HttpResponse out = std::move(head);
+    auto fail = [&](const ApiError& e) {
+      if (stream) return fail_stream(*stream, std::move(out), e);
+      send_error(out, e);
+      reply(std::move(out));
+    };
     try {
-      if (!answered.ok()) {
-        if (stream) return fail_stream(*stream, std::move(out), answered.error());
-        send_error(out, answered.error());
-        return reply(std::move(out));
-      }
+      if (!answered.ok()) return fail(answered.error());
       gateway_.remember(id, request->retrieval_key, *answered, owner);
       smacs_response(*request, id, *answered, out);
     } catch (const std::exception& e) {  // whatever happens, the client gets an answer
-      send_error(out, {.status = 500,
-                       .type = "server_error",
-                       .message = std::string("internal error: ") + e.what(),
-                       .code = "internal_error"});
-      if (stream) return fail_stream(*stream, std::move(out), {.status = 500,
-                                                              .type = "server_error",
-                                                              .message = "internal error",
-                                                              .code = "internal_error"});
-      return reply(std::move(out));
+      return fail({.status = 500,
+                   .type = "server_error",
+                   .message = std::string("internal error: ") + e.what(),
+                   .code = "internal_error"});
     }
     if (!stream) return reply(std::move(out));
     stream->write(std::move(out.body));

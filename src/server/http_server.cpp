@@ -9,7 +9,6 @@
 #include <boost/beast/http.hpp>
 #include <cstdio>
 #include <deque>
-#include <future>
 #include <optional>
 #include <unordered_map>
 
@@ -223,7 +222,8 @@ class Session : public std::enable_shared_from_this<Session> {
       // The request line itself did not fit (no target parsed): it is the URL that is too long.
       if (parser_ && !parser_->is_header_done() && parser_->get().target().empty())
         return reject(414, "the request URL is longer than the server accepts", "uri_too_long");
-      return reject(431, "the request header (or a chunked trailer) is larger than the server accepts",
+      return reject(431,
+                    "the request header (or a chunked trailer) is larger than the server accepts",
                     "header_too_large");
     }
     if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
@@ -282,7 +282,6 @@ class Session : public std::enable_shared_from_this<Session> {
       };
       if (!route->run(*req, res)) return reply(std::move(res));
       if (res.deferred()) return;
-      if (res.stream) return self->stream_body(*req, res);
       reply(std::move(res));
     });
   }
@@ -313,12 +312,12 @@ class Session : public std::enable_shared_from_this<Session> {
       if (req.method == "HEAD") msg->content_length(res.body.size());
     } catch (const std::exception& e) {
       std::fprintf(stderr, "smacs: http: cannot send a %d response: %s\n", res.status, e.what());
-      msg = std::make_shared<http::response<http::string_body>>(
-          http::status::internal_server_error, 11);
+      msg = std::make_shared<http::response<http::string_body>>(http::status::internal_server_error,
+                                                                11);
       msg->set(http::field::content_type, "application/json");
-      msg->body() = error_response(500, "internal error: the response could not be built",
-                                   "internal_error")
-                        .body;
+      msg->body() =
+          error_response(500, "internal error: the response could not be built", "internal_error")
+              .body;
       msg->keep_alive(false);
       msg->prepare_payload();
     }
@@ -337,80 +336,6 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!res.content_type.empty()) msg.set(http::field::content_type, res.content_type);
     for (const auto& [k, v] : res.headers) msg.set(k, v);
     msg.keep_alive(keep_alive_ && !server_.stopping);
-  }
-
-  // A streamed response, written from the worker thread: each piece is handed to the event
-  // thread and waited for, so a slow reader slows the writer instead of filling memory. The
-  // header goes out with the first piece; a stream that writes none is a plain response.
-  void stream_body(const HttpRequest& req, HttpResponse& res) {
-    auto body = std::move(res.stream);
-    res.stream = nullptr;
-    std::shared_ptr<http::response<http::empty_body>> msg;
-    bool ok = true;
-    const ChunkWriter write = [&](std::string_view piece) {
-      if (!ok) return false;
-      if (!msg) {
-        msg = std::make_shared<http::response<http::empty_body>>(
-            static_cast<http::status>(res.status), 11);
-        server_.add_cors(req, res);
-        head(*msg, res);
-        msg->chunked(true);
-        ok = on_event_thread([self = shared_from_this(), msg](auto done) {
-          auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*msg);
-          self->stream_.expires_after(ms(self->server_.limits.write_timeout_ms));
-          http::async_write_header(self->stream_, *sr,
-                                   [sr, msg, done](beast::error_code ec, size_t) { done(!ec); });
-        });
-      }
-      if (ok && !piece.empty()) ok = write_raw(std::make_shared<std::string>(piece), true);
-      return ok;
-    };
-    try {
-      body(write, res);
-    } catch (const std::exception& e) {
-      if (!msg)
-        res = error_response(500, std::string("internal error: ") + e.what(), "internal_error");
-      ok = false;  // after the header, all that is left is to cut the stream short
-    }
-    if (!msg) {  // nothing was streamed: answer as usual
-      asio::post(stream_.get_executor(),
-                 [self = shared_from_this(), req, res = std::move(res)]() mutable {
-                   --self->server_.queued;
-                   self->respond(req, std::move(res));
-                 });
-      return;
-    }
-    if (ok) ok = write_raw(std::make_shared<std::string>(), false);
-    server_.answered(req, res, start_);
-    asio::post(stream_.get_executor(), [self = shared_from_this(), ok, keep = msg->keep_alive()] {
-      --self->server_.queued;
-      if (ok && keep) return self->wait_for_request();
-      self->close();
-    });
-  }
-
-  // One chunk (or the last, empty one) written on the event thread; waits for it.
-  bool write_raw(std::shared_ptr<std::string> data, bool chunk) {
-    return on_event_thread([self = shared_from_this(), data, chunk](auto done) {
-      self->stream_.expires_after(ms(self->server_.limits.write_timeout_ms));
-      auto handler = [data, done](beast::error_code ec, size_t) { done(!ec); };
-      if (chunk)
-        asio::async_write(self->stream_, http::make_chunk(asio::buffer(*data)), handler);
-      else
-        asio::async_write(self->stream_, http::make_chunk_last(), handler);
-    });
-  }
-
-  // Runs `start(done)` on the event thread and waits until it calls done(ok); false when the
-  // loop stops first (the write timeout bounds every write).
-  template <class Start>
-  bool on_event_thread(Start start) {
-    auto promise = std::make_shared<std::promise<bool>>();
-    auto result = promise->get_future();
-    asio::post(stream_.get_executor(),
-               [start, promise] { start([promise](bool ok) { promise->set_value(ok); }); });
-    const auto wait = ms(server_.limits.write_timeout_ms + 1000);
-    return result.wait_for(wait) == std::future_status::ready && result.get();
   }
 
   // Closing with unread request bytes would reset the connection and could destroy the reply
@@ -503,11 +428,10 @@ class Streamer : public StreamReply, public std::enable_shared_from_this<Streame
   template <class F>
   void on_loop(F f) {
     if (!claimed_.exchange(true) && sent_->exchange(true)) dropped_ = true;
-    asio::post(s_->stream_.get_executor(),
-               [me = shared_from_this(), f = std::move(f)]() mutable {
-                 if (me->dropped_ || me->done_) return me->fail_queue();
-                 f(*me);
-               });
+    asio::post(s_->stream_.get_executor(), [me = shared_from_this(), f = std::move(f)]() mutable {
+      if (me->dropped_ || me->done_) return me->fail_queue();
+      f(*me);
+    });
   }
 
   void fail_queue() {
@@ -542,10 +466,9 @@ class Streamer : public StreamReply, public std::enable_shared_from_this<Streame
       started_ = writing_ = true;
       auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*msg_);
       s.stream_.expires_after(ms(s.server_.limits.write_timeout_ms));
-      http::async_write_header(s.stream_, *sr,
-                               [me = shared_from_this(), sr](beast::error_code ec, size_t) {
-                                 me->wrote(!ec, nullptr);
-                               });
+      http::async_write_header(
+          s.stream_, *sr,
+          [me = shared_from_this(), sr](beast::error_code ec, size_t) { me->wrote(!ec, nullptr); });
       return;
     }
     if (!queue_.empty()) {

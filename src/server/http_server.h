@@ -29,9 +29,6 @@ struct HttpRequest {
   std::string header(std::string_view name) const;  // case-insensitive; "" when absent
 };
 
-// Sends one piece of a streamed body; false once the client has gone (stop writing then).
-using ChunkWriter = std::function<bool(std::string_view)>;
-
 struct HttpResponse;
 
 // A streamed response whose pieces come later from any thread, without a thread waiting (a
@@ -59,10 +56,6 @@ struct HttpResponse {
   std::string body;
   HttpHeaders headers;
   HttpHeaders notes;  // fields for the access log, never sent
-  // When set, the body is streamed instead (chunked), called on the worker thread with this
-  // response: the status line and headers go out with the first piece written, so until then
-  // it may still turn into a plain response (an error, say) by setting status and body.
-  std::function<void(const ChunkWriter&, HttpResponse&)> stream;
   void set_header(std::string name, std::string value);
 
   // Answer after the handler has returned, without a thread waiting: the handler calls this,

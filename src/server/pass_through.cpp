@@ -8,44 +8,43 @@
 
 namespace smacs {
 
-std::optional<BackendError> Gateway::circuit_refusal(size_t j) const {
-  if (!health_.open(j)) return std::nullopt;
-  const double wait_ms = health_.retry_in_ms(j);
-  return BackendError{.status = 503,
-                      .message = "not asked: its circuit is open after repeated failures (tried "
-                                 "again in " +
-                                 std::to_string(static_cast<int>(wait_ms / 1000) + 1) + " s)",
-                      .kind = "circuit_open",
-                      .retry_after_s = wait_ms / 1000};
+std::function<void(BackendReply)> Gateway::through_breaker(size_t j,
+                                                           std::function<void(BackendReply)> done) {
+  if (health_.open(j)) {
+    const double wait_ms = health_.retry_in_ms(j);
+    BackendError refused{.status = 503,
+                         .message =
+                             "not asked: its circuit is open after repeated failures "
+                             "(tried again in " +
+                             std::to_string(static_cast<int>(wait_ms / 1000) + 1) + " s)",
+                         .kind = "circuit_open",
+                         .retry_after_s = wait_ms / 1000};
+    record_health(j, failure(refused));
+    done(failure(std::move(refused)));
+    return nullptr;
+  }
+  return [this, j, done = std::move(done)](BackendReply r) {
+    metrics_.count_backend(backends_[j]->name(), r.ok(), latency_ms(r) / 1000.0);
+    record_health(j, r);
+    done(std::move(r));
+  };
 }
 
 void Gateway::pass_through(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
                            std::function<void(BackendReply)> done) {
-  if (auto refused = circuit_refusal(j)) {
-    record_health(j, failure(*refused));
-    return done(failure(std::move(*refused)));
-  }
+  auto finish = through_breaker(j, std::move(done));
+  if (!finish) return;
   auto fields = std::make_shared<std::string>(fields_for_upstream(request->body));
+  // The request and its fields live until the reply: the backend reads them meanwhile.
   call_backend(j, request->body, *fields, deadline,
-               [this, j, request, fields, done = std::move(done)](BackendReply r) {
-                 metrics_.count_backend(backends_[j]->name(), r.ok(), latency_ms(r) / 1000.0);
-                 record_health(j, r);
-                 done(std::move(r));
-               });
+               [request, fields, finish](BackendReply r) { finish(std::move(r)); });
 }
 
 void Gateway::pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request,
                                   Deadline deadline, Backend::StreamSink sink,
                                   std::function<void(BackendReply)> done) {
-  if (auto refused = circuit_refusal(j)) {
-    record_health(j, failure(*refused));
-    return done(failure(std::move(*refused)));
-  }
-  auto finish = [this, j, request, done = std::move(done)](BackendReply r) {
-    metrics_.count_backend(backends_[j]->name(), r.ok(), latency_ms(r) / 1000.0);
-    record_health(j, r);
-    done(std::move(r));
-  };
+  auto finish = through_breaker(j, std::move(done));
+  if (!finish) return;
   Backend* backend = backends_[j].get();
   if (backend->stream_async(request->body, deadline, sink, finish)) return;
   // An in-process backend streams on a fan-out worker, waiting for each piece to go out.
