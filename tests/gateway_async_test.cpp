@@ -133,3 +133,56 @@ TEST(HttpServerInline, AHandlerThatDefersAndThenThrowsStillGetsA500) {
   server.stop();
   loop.join();
 }
+
+// A pass-through is looked at on the event thread; SMACS's planning is handed on: the rest of
+// an inline handler runs on a worker, and one handed on from a worker runs right there.
+TEST(HttpServerInline, AnInlineHandlerHandsTheRestToAWorker) {
+  HttpServer server(HttpLimits{.workers = 2});
+  std::mutex mutex;
+  std::vector<std::thread::id> first, rest;
+  auto handler = [&](const HttpRequest& req, HttpResponse& res) {
+    {
+      std::lock_guard lock(mutex);
+      first.push_back(std::this_thread::get_id());
+    }
+    if (req.body == "here") return void(res.body = "answered here");
+    if (req.body == "later") {
+      auto reply = res.answer_later();
+      std::thread([reply] {
+        HttpResponse out;
+        out.body = "answered later";
+        reply(out);
+      }).detach();
+      return;
+    }
+    res.set_header("x-seen", "inline");
+    res.finish_on_worker([&](const HttpRequest&, HttpResponse& r) {
+      std::lock_guard lock(mutex);
+      rest.push_back(std::this_thread::get_id());
+      r.body = "answered by the rest";
+    });
+  };
+  server.route("POST", "/inline", handler, /*inline_handler=*/true);
+  server.route("POST", "/worker", handler);
+  const int port = server.bind("127.0.0.1", 0);
+  std::thread loop([&] { server.run(); });
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(5, 0);
+  const auto here = c.Post("/inline", "here", "text/plain");
+  const auto later = c.Post("/inline", "later", "text/plain");
+  const auto handed = c.Post("/inline", "rest", "text/plain");
+  const auto from_worker = c.Post("/worker", "rest", "text/plain");
+  server.stop();
+  loop.join();
+  ASSERT_TRUE(here && later && handed && from_worker);
+  EXPECT_EQ(here->body, "answered here");
+  EXPECT_EQ(later->body, "answered later");
+  EXPECT_EQ(handed->body, "answered by the rest");
+  EXPECT_EQ(handed->get_header_value("x-seen"), "inline");  // the response carried over
+  EXPECT_EQ(from_worker->body, "answered by the rest");
+  ASSERT_EQ(first.size(), 4u);
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(first[0], first[2]);  // inline: the event thread
+  EXPECT_NE(rest[0], first[2]);   // its rest: a worker
+  EXPECT_EQ(rest[1], first[3]);   // from a worker: the same worker, no second hop
+}

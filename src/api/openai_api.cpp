@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "api/json_members.h"
+
 namespace smacs {
 
 using nlohmann::json;
@@ -55,6 +57,24 @@ std::string fields_for_upstream(const json& body) {
     out += value.dump();
   }
   return out;
+}
+
+std::string fields_for_upstream(const json& body, std::string_view text) {
+  const auto members = top_level_members(text);
+  if (!members) return fields_for_upstream(body);
+  std::string out;
+  size_t kept = 0;
+  for (const auto& [key, value] : *members) {
+    if (key == "model" || key == "stream" || key == "stream_options" || key == "smacs") continue;
+    // A key the parsed body lacks, or one written twice: the text is not what was validated.
+    if (!body.contains(key)) return fields_for_upstream(body);
+    ++kept;
+    if (!out.empty()) out += ',';
+    out.append("\"").append(key).append("\":").append(value);
+  }
+  size_t expected = body.size();
+  for (const char* own : {"model", "stream", "stream_options"}) expected -= body.contains(own);
+  return kept == expected ? out : fields_for_upstream(body);
 }
 
 std::string upstream_body(const std::string& model, bool stream, std::string_view fields) {
@@ -205,6 +225,7 @@ Result<ChatRequest, ApiError> parse_chat_request(std::string_view text) {
   }
   req.model = model->get<std::string>();
   req.stream = stream != body.end() && stream->is_boolean() && stream->get<bool>();
+  req.upstream_fields = fields_for_upstream(body, text);
   req.body = std::move(body);
   return req;
 }

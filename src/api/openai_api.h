@@ -40,6 +40,8 @@ struct ChatRequest {
   // The extension field {"smacs": {"max_cost_usd": x}}: what this request may spend at most
   // (taken out of `body`, so backends never see it).
   std::optional<double> max_cost_usd;
+  // fields_for_upstream of this request, taken from the client's own text where it can be.
+  std::string upstream_fields;
 };
 
 // The request, or why it is not one (a 400 naming the field).
@@ -49,6 +51,9 @@ Result<ChatRequest, ApiError> parse_chat_request(std::string_view body);
 // pairs joined by commas: what every upstream is sent whatever model it names, so a request
 // asked of several backends is serialised once.
 std::string fields_for_upstream(const nlohmann::json& body);
+// The same, cut from the text `body` was parsed from (no re-serialisation) when every top-level
+// key is written plainly and once; else as above.
+std::string fields_for_upstream(const nlohmann::json& body, std::string_view text);
 // The body an upstream gets: its model id, streaming or not, then `fields` (from above).
 std::string upstream_body(const std::string& model, bool stream, std::string_view fields);
 

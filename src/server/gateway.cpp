@@ -178,7 +178,6 @@ void Gateway::fit_budget(Plan& plan, const TokenGuess& tokens, double budget) co
 struct Gateway::Job {
   std::shared_ptr<const BankView> view;  // one consistent bank for the whole request
   std::shared_ptr<const ChatRequest> request;
-  std::string upstream_fields;  // the request as every HTTP backend gets it, serialised once
   Deadline deadline;
   AnswerFn done;
   Plan plan;
@@ -238,8 +237,8 @@ void Gateway::fan_out(std::vector<int> members, const std::shared_ptr<Job>& job,
     gather->done(std::move(replies));
   };
   for (size_t i = 0; i < gather->members.size(); ++i)
-    call_backend(gather->members[i], job->request->body, job->upstream_fields, job->deadline,
-                 [store, i, job](BackendReply r) { store(i, std::move(r)); });
+    call_backend(gather->members[i], job->request->body, job->request->upstream_fields,
+                 job->deadline, [store, i, job](BackendReply r) { store(i, std::move(r)); });
 }
 
 void Gateway::account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
@@ -320,7 +319,6 @@ void Gateway::answer_async(std::shared_ptr<const ChatRequest> request, Deadline 
   auto job = std::make_shared<Job>();
   job->view = view();
   job->request = std::move(request);
-  job->upstream_fields = fields_for_upstream(job->request->body);
   job->deadline = deadline;
   job->done = std::move(done);
   // Embedded before the lock (an embedder may call out); feedback may be appending a row.

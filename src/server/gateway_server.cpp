@@ -93,8 +93,11 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
     reject_unauthorized(head, denied);
     return denied;
   });
-  server_.route("POST", "/v1/chat/completions",
-                [this](const HttpRequest& req, HttpResponse& res) { chat_completions(req, res); });
+  // On the event thread: a pass-through costs a parse and a call that needs no thread; SMACS's
+  // planning (embedding, retrieval) goes on to a worker.
+  server_.route(
+      "POST", "/v1/chat/completions",
+      [this](const HttpRequest& req, HttpResponse& res) { chat_completions(req, res); }, true);
   server_.route("GET", "/v1/models",
                 [this](const HttpRequest& req, HttpResponse& res) { list_models(req, res); });
   server_.route("GET", "/v1/models/*",
@@ -265,7 +268,12 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
   }
   res.notes.emplace_back("model", chat.model);
   const Deadline deadline = Clock::now() + std::chrono::milliseconds(config_.request_timeout_ms);
-  if (chat.model == "smacs") return answer_with_smacs(req, std::move(chat), id, deadline, res);
+  if (chat.model == "smacs") {
+    auto owned = std::make_shared<ChatRequest>(std::move(chat));
+    return res.finish_on_worker([this, owned, id, deadline](const HttpRequest& r, HttpResponse& s) {
+      answer_with_smacs(r, std::move(*owned), id, deadline, s);
+    });
+  }
   const int backend = gateway_.backend_index(chat.model);
   if (backend < 0)
     return send_error(res,

@@ -39,6 +39,10 @@ std::shared_ptr<StreamReply> HttpResponse::stream_later() {
   return stream_later_(*this);
 }
 
+void HttpResponse::finish_on_worker(std::function<void(const HttpRequest&, HttpResponse&)> rest) {
+  rest_ = std::move(rest);
+}
+
 void HttpResponse::set_header(std::string name, std::string value) {
   for (auto& [k, v] : headers)
     if (beast::iequals(k, name)) return void(v = std::move(value));
@@ -49,8 +53,9 @@ namespace {
 
 std::chrono::milliseconds ms(int n) { return std::chrono::milliseconds(n); }
 
-// An inline route's handler runs on the event thread only for bodies up to this size.
-constexpr size_t kInlineBodyBytes = 64 << 10;
+// An inline route's handler runs on the event thread only for bodies up to this size (parsing
+// 16 KiB of JSON takes tens of microseconds; the loop serves every other connection meanwhile).
+constexpr size_t kInlineBodyBytes = 16 << 10;
 
 HttpResponse error_response(int status, std::string message, std::string code) {
   HttpResponse r;
@@ -67,17 +72,18 @@ struct Route {
   HttpHandler handler;
   bool inline_handler = false;
   bool matches(const std::string& p) const { return prefix ? p.rfind(path, 0) == 0 : p == path; }
-  // Runs the handler into `res`; false when it threw (`res` is then a 500).
-  bool run(const HttpRequest& req, HttpResponse& res) const {
-    try {
-      handler(req, res);
-      return true;
-    } catch (const std::exception& e) {
-      res = error_response(500, std::string("internal error: ") + e.what(), "internal_error");
-      return false;
-    }
-  }
 };
+
+// Runs a handler into `res`; false when it threw (`res` is then a 500).
+bool run_handler(const HttpHandler& handler, const HttpRequest& req, HttpResponse& res) {
+  try {
+    handler(req, res);
+    return true;
+  } catch (const std::exception& e) {
+    res = error_response(500, std::string("internal error: ") + e.what(), "internal_error");
+    return false;
+  }
+}
 
 class Session;
 std::shared_ptr<StreamReply> make_streamer(std::shared_ptr<Session> session,
@@ -257,34 +263,50 @@ class Session : public std::enable_shared_from_this<Session> {
     const Route* route = server_.find(*req, res);
     if (!route) return respond(*req, std::move(res));
     // A large body goes to a worker even on an inline route: parsing it would hold the loop.
-    if (route->inline_handler && req->body.size() <= kInlineBodyBytes) {
-      route->run(*req, res);
-      return respond(*req, std::move(res));
-    }
-    if (server_.queued >= server_.limits.max_queued)
-      return respond(*req, error_response(503, "the server is busy; retry later", "overloaded"));
+    const bool here = route->inline_handler && req->body.size() <= kInlineBodyBytes;
+    if (!here && server_.queued >= server_.limits.max_queued) return busy(*req);
     ++server_.queued;
-    asio::post(server_.workers, [self = shared_from_this(), req, route] {
-      // Answers on the event thread, once: by this worker or by a deferred handler, whichever
-      // comes first (a handler that deferred and then threw still gets its 500 out).
-      auto sent = std::make_shared<std::atomic<bool>>(false);
-      HttpResponse::Reply reply = [self, req, sent](HttpResponse res) {
-        if (sent->exchange(true)) return;
-        asio::post(self->stream_.get_executor(), [self, req, res = std::move(res)]() mutable {
-          --self->server_.queued;
-          self->respond(*req, std::move(res));
-        });
-      };
-      HttpResponse res;
-      res.reply_later_ = reply;
-      res.stream_later_ = [self, req, sent](const HttpResponse& head) {
-        return make_streamer(self, req, head, sent);
-      };
-      if (!route->run(*req, res)) return reply(std::move(res));
-      if (res.deferred()) return;
-      reply(std::move(res));
-    });
+    if (here) return handle(req, route->handler);
+    asio::post(server_.workers,
+               [self = shared_from_this(), req, route] { self->handle(req, route->handler); });
   }
+
+  // Runs `handler` (on this thread) and answers on the event thread, once: by it, by a
+  // deferred reply or by the rest it hands to a worker, whichever comes first (a handler that
+  // deferred and then threw still gets its 500 out).
+  void handle(std::shared_ptr<HttpRequest> req, const HttpHandler& handler, HttpResponse res = {},
+              std::shared_ptr<std::atomic<bool>> sent = nullptr) {
+    if (!sent) sent = std::make_shared<std::atomic<bool>>(false);
+    HttpResponse::Reply reply = [self = shared_from_this(), req, sent](HttpResponse res) {
+      if (sent->exchange(true)) return;
+      asio::post(self->stream_.get_executor(), [self, req, res = std::move(res)]() mutable {
+        --self->server_.queued;
+        self->respond(*req, std::move(res));
+      });
+    };
+    res.reply_later_ = reply;
+    res.stream_later_ = [self = shared_from_this(), req, sent](const HttpResponse& head) {
+      return make_streamer(self, req, head, sent);
+    };
+    if (!run_handler(handler, *req, res)) return reply(std::move(res));
+    if (res.deferred()) return;
+    if (auto rest = std::move(res.rest_)) {
+      res.rest_ = nullptr;
+      if (!on_event_thread()) return handle(req, rest, std::move(res), sent);
+      if (server_.queued > server_.limits.max_queued) return reply(busy_response());
+      asio::post(server_.workers,
+                 [self = shared_from_this(), req, rest = std::move(rest), res = std::move(res),
+                  sent]() mutable { self->handle(req, rest, std::move(res), sent); });
+      return;
+    }
+    reply(std::move(res));
+  }
+
+  bool on_event_thread() const { return server_.io.get_executor().running_in_this_thread(); }
+  static HttpResponse busy_response() {
+    return error_response(503, "the server is busy; retry later", "overloaded");
+  }
+  void busy(const HttpRequest& req) { respond(req, busy_response()); }
 
   // The request's method, path, headers and peer (not its body).
   template <class Header>

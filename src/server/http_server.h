@@ -1,7 +1,8 @@
 // The HTTP/1.1 server under `smacs serve` and `smacs replay-serve`: one event loop (Boost.Beast
 // on Asio) reads and writes every connection, so an idle or slow client costs a few KB and no
 // thread; a pool of worker threads runs the handlers (a handler may also answer later, from
-// another thread, without holding its worker: HttpResponse::answer_later).
+// another thread, without holding its worker: HttpResponse::answer_later), and a route that
+// answers in microseconds runs on the event thread itself, without a thread hop.
 //
 // Hostile clients meet limits at every step: a deadline for the whole header, an idle
 // keep-alive timeout, a cap on header bytes and fields, one Content-Length, chunked bodies
@@ -67,9 +68,15 @@ struct HttpResponse {
   // The same for a streamed answer: this response's status and headers head the stream.
   std::shared_ptr<StreamReply> stream_later();
   bool deferred() const { return deferred_; }
+  // From a handler run on the event thread (an inline route): the rest of the work, `rest(req,
+  // res)` with this response, runs on a worker once the handler returns. For a handler that
+  // looks at a request in microseconds and only sometimes has more to do (answer_later and
+  // stream_later work there too). From a worker, `rest` simply runs next.
+  void finish_on_worker(std::function<void(const HttpRequest&, HttpResponse&)> rest);
   // Set by the server before the handler runs; handlers use answer_later and stream_later.
   Reply reply_later_;
   std::function<std::shared_ptr<StreamReply>(const HttpResponse&)> stream_later_;
+  std::function<void(const HttpRequest&, HttpResponse&)> rest_;
 
  private:
   bool deferred_ = false;
@@ -103,7 +110,8 @@ class HttpServer {
   // another method is a 405 with Allow; an unknown one a 404.
   // `inline_handler`: run it on the event thread itself (only for handlers that never block and
   // take microseconds, such as /health: they then answer even while every worker is busy, and
-  // no thread hop is paid). A body over 64 KiB still goes to a worker.
+  // no thread hop is paid; one with more to do hands it on with finish_on_worker). A body over
+  // 16 KiB still goes to a worker.
   void route(const std::string& method, const std::string& path, HttpHandler handler,
              bool inline_handler = false);
   // Called on the event thread once a request's header has arrived, before any of its body is

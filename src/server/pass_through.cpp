@@ -34,10 +34,9 @@ void Gateway::pass_through(size_t j, std::shared_ptr<const ChatRequest> request,
                            std::function<void(BackendReply)> done) {
   auto finish = through_breaker(j, std::move(done));
   if (!finish) return;
-  auto fields = std::make_shared<std::string>(fields_for_upstream(request->body));
-  // The request and its fields live until the reply: the backend reads them meanwhile.
-  call_backend(j, request->body, *fields, deadline,
-               [request, fields, finish](BackendReply r) { finish(std::move(r)); });
+  // The request lives until the reply: the backend reads it meanwhile.
+  call_backend(j, request->body, request->upstream_fields, deadline,
+               [request, finish](BackendReply r) { finish(std::move(r)); });
 }
 
 void Gateway::pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request,
