@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "answers/extract.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "data/load.h"
@@ -18,10 +19,43 @@ struct GradeFlags {
   std::vector<std::string> data;
   std::string rule = "smacs";
   std::string json_out;
+  size_t differences = 0;
 };
+
+// Up to `limit` rows per task where smacs's grader and ZeroEval's rule disagree, with what
+// smacs read as the answer: to see why the two numbers differ.
+void print_differences(const Dataset& smacs, const Dataset& zeroeval, size_t limit) {
+  std::map<std::string, size_t> shown, total;
+  for (size_t i = 0; i < smacs.records.size(); ++i) {
+    const Record& r = smacs.records[i];
+    for (size_t m = 0; m < r.scores.size(); ++m) {
+      if (is_missing(r.scores[m]) || r.scores[m] == zeroeval.records[i].scores[m]) continue;
+      ++total[r.task];
+      if (shown[r.task]++ >= limit) continue;
+      const std::string reply = r.responses[m].size() > 300
+                                    ? r.responses[m].substr(r.responses[m].size() - 300)
+                                    : r.responses[m];
+      std::cout << r.id << "  " << smacs.models[m] << ": smacs "
+                << (r.scores[m] > 0 ? "right" : "wrong") << ", zeroeval "
+                << (r.scores[m] > 0 ? "wrong" : "right") << "\n  gold:    " << r.gold
+                << "\n  smacs read: " << extract_answer(parse_answer_kind(r.grader), r.responses[m])
+                << "\n  reply (end): "
+                << nlohmann::json(reply).dump(-1, ' ', false,
+                                              nlohmann::json::error_handler_t::replace)
+                << "\n";
+    }
+  }
+  for (const auto& [task, n] : total)
+    std::cout << task << ": the two rules differ on " << n << " graded replies\n";
+}
 
 int grade(const GradeFlags& f) {
   Dataset data = load_files(f.data);
+  if (f.differences > 0) {
+    Dataset theirs = data;
+    regrade_with_zeroeval_rule(theirs);
+    print_differences(data, theirs, f.differences);
+  }
   if (f.rule == "zeroeval") regrade_with_zeroeval_rule(data);
   std::vector<std::string> tasks;
   for (const auto& r : data.records)
@@ -54,8 +88,10 @@ int grade(const GradeFlags& f) {
     std::cout << '\n';
   }
   std::cout << "accuracy in % of the graded rows, "
-            << (f.rule == "zeroeval" ? "by ZeroEval's rule (first number of the answer field)"
-                                     : "as smacs grades")
+            << (f.rule == "zeroeval"
+                    ? "by ZeroEval's rule (gsm, math-l5: the first number of the answer field; "
+                      "crux: the answer field as text, quotes stripped)"
+                    : "as smacs grades")
             << '\n';
   if (!f.json_out.empty()) {
     std::ofstream out(f.json_out);
@@ -74,10 +110,14 @@ void add_grade_command(CLI::App& app, Commands& commands) {
       ->required()
       ->expected(1, -1);
   cmd->add_option("--rule", f->rule,
-                  "smacs (default) or zeroeval: the first number of the answer field, as "
-                  "ZeroEval's own scripts grade (to compare with its published numbers)")
+                  "smacs (default) or zeroeval: ZeroEval's own rule per benchmark (the first "
+                  "number of the answer field; for CRUXEval-O the field as text with quotes "
+                  "stripped), to compare with its published numbers")
       ->check(CLI::IsMember({"smacs", "zeroeval"}));
   cmd->add_option("--json", f->json_out, "Also write {rule, accuracy: {model: {task: %}}}");
+  cmd->add_option("--differences", f->differences,
+                  "Also print up to N replies per task where smacs's grader and ZeroEval's "
+                  "rule disagree, with the answer smacs read");
   commands.emplace_back(cmd, [f] { return grade(*f); });
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "answers/literal_answer.h"
 #include "answers/math.h"
 #include "answers/reply_json.h"
 #include "core/error.h"
@@ -18,8 +19,9 @@ AnswerKind parse_answer_kind(const std::string& name) {
   if (name == "math") return AnswerKind::kMath;
   if (name == "text" || name == "exact") return AnswerKind::kText;
   if (name == "code") return AnswerKind::kCode;
+  if (name == "literal") return AnswerKind::kLiteral;
   throw Error("unknown answer kind '" + name +
-              "' (expected choice, number, math, text (or exact) or code)");
+              "' (expected choice, number, math, text (or exact), code or literal)");
 }
 
 std::string to_string(AnswerKind kind) {
@@ -34,6 +36,8 @@ std::string to_string(AnswerKind kind) {
       return "text";
     case AnswerKind::kCode:
       return "code";
+    case AnswerKind::kLiteral:
+      return "literal";
   }
   return "text";
 }
@@ -152,6 +156,8 @@ std::string extract_answer(AnswerKind kind, std::string_view response) {
       return normalise_text(response);
     case AnswerKind::kCode:
       return normalise_code(response);
+    case AnswerKind::kLiteral:
+      return extract_literal_answer(response);
   }
   return "";
 }
@@ -166,14 +172,24 @@ std::string extract_gold(AnswerKind kind, std::string_view gold) {
     }
     case AnswerKind::kMath:
       return canonical_math(gold);
+    case AnswerKind::kLiteral:
+      return literal_gold(gold);
     default:
       return extract_answer(kind, gold);
   }
 }
 
+bool answer_matches(AnswerKind kind, std::string_view response, const std::string& gold) {
+  if (gold.empty()) return false;
+  if (kind != AnswerKind::kLiteral) return extract_answer(kind, response) == gold;
+  const auto readings = literal_readings(response);
+  return std::find(readings.begin(), readings.end(), gold) != readings.end();
+}
+
 double answer_similarity(AnswerKind kind, const std::string& a, const std::string& b) {
   if (a.empty() || b.empty()) return 0.0;
-  if (kind == AnswerKind::kChoice || kind == AnswerKind::kNumber || kind == AnswerKind::kMath)
+  if (kind == AnswerKind::kChoice || kind == AnswerKind::kNumber || kind == AnswerKind::kMath ||
+      kind == AnswerKind::kLiteral)
     return a == b ? 1.0 : 0.0;
   if (a == b) return 1.0;
   const auto ta = tokens(a), tb = tokens(b);

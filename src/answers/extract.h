@@ -9,13 +9,14 @@
 
 namespace smacs {
 
-enum class AnswerKind { kChoice, kNumber, kMath, kText, kCode };
+enum class AnswerKind { kChoice, kNumber, kMath, kText, kCode, kLiteral };
 
-AnswerKind parse_answer_kind(const std::string& name);  // choice|number|math|text|code
+AnswerKind parse_answer_kind(const std::string& name);  // choice|number|math|text|code|literal
 std::string to_string(AnswerKind kind);
 
 // Multiple choice: the option letter ("B"); number: the final number, normalised ("1250");
-// math: the canonical form (answers/math.h); text and code: the normalised text. A reply that
+// math: the canonical form (answers/math.h); literal: the Python value in canonical form
+// (answers/literal_answer.h); text and code: the normalised text. A reply that
 // answers in JSON ({"reasoning", "answer"}) is read from its answer field. Empty when nothing
 // can be extracted.
 std::string extract_answer(AnswerKind kind, std::string_view response);
@@ -26,8 +27,12 @@ std::string trim(std::string_view s);
 // A gold answer in the same form as extract_answer's (GSM8K's "#### 18" is 18).
 std::string extract_gold(AnswerKind kind, std::string_view gold);
 
-// 1/0 for choice, number and math (same extracted answer or not); token-set Jaccard for
-// text/code.
+// Whether `response` answers `gold` (extract_gold's form): its extracted answer is the gold;
+// for literals, any fair reading of it is (answers/literal_answer.h).
+bool answer_matches(AnswerKind kind, std::string_view response, const std::string& gold);
+
+// 1/0 for choice, number, math and literal (same extracted answer or not); token-set Jaccard
+// for text/code.
 double answer_similarity(AnswerKind kind, const std::string& a, const std::string& b);
 
 // Guesses the kind of a task from its questions (and gold answers, when present).

@@ -7,10 +7,7 @@
 
 namespace smacs {
 
-namespace {
-
-// The first balanced {...} of the text (braces counted as ZeroEval does, strings included).
-std::string_view first_object(std::string_view s) {
+std::string_view first_json_object(std::string_view s) {
   const size_t start = s.find('{');
   if (start == std::string_view::npos) return {};
   int depth = 0;
@@ -20,6 +17,8 @@ std::string_view first_object(std::string_view s) {
   }
   return {};
 }
+
+namespace {
 
 // A LaTeX answer written with single backslashes parses as JSON escapes: "\frac" becomes a
 // form feed and "rac". Turn such control characters back into the command they began.
@@ -44,18 +43,24 @@ std::string repair_latex_escapes(const std::string& v) {
   return out;
 }
 
-std::optional<std::string> field_of_object(std::string_view object) {
+std::optional<nlohmann::json> value_of_object(std::string_view object) {
   std::string text;
   for (char c : object)
     if (c != '\n' && c != '\r') text += c;  // raw newlines inside strings are common
   if (json_nesting(text) > kMaxJsonDepth) return std::nullopt;
-  const auto doc = nlohmann::json::parse(text, nullptr, false);
+  auto doc = nlohmann::json::parse(text, nullptr, false);
   if (!doc.is_object()) return std::nullopt;
   const auto it = doc.find("answer");
   if (it == doc.end()) return std::nullopt;
-  if (it->is_string()) return repair_latex_escapes(it->get<std::string>());
-  if (it->is_null()) return std::string();
-  return it->dump();
+  return std::move(*it);
+}
+
+std::optional<std::string> field_of_object(std::string_view object) {
+  const auto v = value_of_object(object);
+  if (!v) return std::nullopt;
+  if (v->is_string()) return repair_latex_escapes(v->get<std::string>());
+  if (v->is_null()) return std::string();
+  return v->dump();
 }
 
 // After `"answer":` (or `answer:`): a quoted value up to its closing quote, else a bare value
@@ -99,9 +104,16 @@ std::optional<std::string> lenient_field(std::string_view s) {
 }  // namespace
 
 std::optional<std::string> json_answer_field(std::string_view reply) {
-  if (const auto object = first_object(reply); !object.empty())
+  if (const auto object = first_json_object(reply); !object.empty())
     if (auto v = field_of_object(object)) return v;
   return lenient_field(reply);
+}
+
+std::optional<nlohmann::json> json_answer_value(std::string_view reply) {
+  if (const auto object = first_json_object(reply); !object.empty())
+    if (auto v = value_of_object(object)) return v;
+  if (auto v = lenient_field(reply)) return nlohmann::json(std::move(*v));
+  return std::nullopt;
 }
 
 }  // namespace smacs

@@ -1,4 +1,4 @@
-// ZeroEval's own grading rule (its gsm_eval.py; MATH is graded the same way there), kept only
+// ZeroEval's own grading rules (its gsm_eval.py, MATH graded the same way; crux_eval.py), kept only
 // to check that smacs reads ZeroEval's result files as ZeroEval does (`smacs grade --rule
 // zeroeval`). It is not smacs's grader: it compares the first number of a reply's answer field
 // with the first number of the gold, so it reads "$105 - $90 = $15" as 105 and "\frac{3}{5}"
@@ -16,5 +16,9 @@ std::optional<double> zeroeval_first_number(std::string_view answer);
 
 // Whether ZeroEval's rule counts `reply` (from `model`) right against `gold` ("# 18" or "18").
 bool zeroeval_rule_correct(std::string_view model, std::string_view reply, std::string_view gold);
+
+// ZeroEval's rule for CRUXEval-O (its crux_eval.py): the answer field as Python's str() of the
+// JSON value and the gold, each with quotes stripped from both ends, are equal and not empty.
+bool zeroeval_crux_correct(std::string_view model, std::string_view reply, std::string_view gold);
 
 }  // namespace smacs

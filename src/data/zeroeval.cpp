@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "answers/extract.h"
+#include "answers/python_literal.h"
 #include "answers/zeroeval_rule.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -32,12 +33,21 @@ std::string text_field(const json& row, const char* key) {
   return it->is_string() ? it->get<std::string>() : it->dump();
 }
 
-// GSM8K-like tasks (every gold a plain number) are graded as numbers, the rest as math.
+// GSM8K-like tasks (every gold a plain number) are graded as numbers; CRUXEval-like ones (every
+// gold a Python literal, some of them strings or containers) as Python values; the rest as math.
 AnswerKind kind_of_task(const std::vector<const Record*>& rows) {
   static const std::regex number(R"(^\s*#*\s*-?[\d,]+(\.\d+)?\s*$)");
-  for (const Record* r : rows)
-    if (!std::regex_match(r->gold, number)) return AnswerKind::kMath;
-  return AnswerKind::kNumber;
+  bool numbers = true, literals = true, quoted = false;
+  for (const Record* r : rows) {
+    if (numbers && std::regex_match(r->gold, number)) continue;
+    numbers = false;
+    const auto v = parse_python_literal(r->gold);
+    literals = literals && v;
+    quoted = quoted || (v && v->type != PyValue::Type::kInt && v->type != PyValue::Type::kFloat);
+    if (!literals) break;
+  }
+  if (numbers) return AnswerKind::kNumber;
+  return literals && quoted ? AnswerKind::kLiteral : AnswerKind::kMath;
 }
 
 }  // namespace
@@ -110,7 +120,7 @@ Dataset read_zeroeval(const std::vector<std::string>& files) {
     const std::string gold = extract_gold(kind, r.gold);
     for (const auto& [col, text] : replies[i]) {
       r.responses[col] = text;
-      r.scores[col] = !gold.empty() && extract_answer(kind, text) == gold ? 1.0f : 0.0f;
+      r.scores[col] = answer_matches(kind, text, gold) ? 1.0f : 0.0f;
     }
   });
   return data;
@@ -122,7 +132,9 @@ void regrade_with_zeroeval_rule(Dataset& data) {
     if (r.gold.empty()) return;
     for (size_t col = 0; col < r.responses.size() && col < r.scores.size(); ++col)
       if (!is_missing(r.scores[col]))
-        r.scores[col] = zeroeval_rule_correct(data.models[col], r.responses[col], r.gold);
+        r.scores[col] = r.grader == to_string(AnswerKind::kLiteral)
+                            ? zeroeval_crux_correct(data.models[col], r.responses[col], r.gold)
+                            : zeroeval_rule_correct(data.models[col], r.responses[col], r.gold);
   });
 }
 

@@ -40,9 +40,9 @@ double grade_response(const Record& q, AnswerKind kind, const std::string& respo
       return !gold.empty() && extract_answer(AnswerKind::kChoice, response) == gold ? 1.0 : 0.0;
     }
     case AnswerKind::kNumber:
-    case AnswerKind::kMath: {
-      const std::string gold = extract_gold(kind, q.gold);
-      return !gold.empty() && extract_answer(kind, response) == gold ? 1.0 : 0.0;
+    case AnswerKind::kMath:
+    case AnswerKind::kLiteral: {
+      return answer_matches(kind, response, extract_gold(kind, q.gold)) ? 1.0 : 0.0;
     }
     case AnswerKind::kText:
       return extract_answer(AnswerKind::kText, response) ==
