@@ -14,6 +14,7 @@
 #include "eval/folds.h"
 #include "eval/frontier.h"
 #include "eval/report.h"
+#include "router/router.h"
 
 namespace smacs::cli {
 
@@ -24,7 +25,8 @@ struct EvalFlags {
   std::string bank, report, markdown, plot, versus_plot, escalate_to, frontier,
       index = "exact", embedder_gguf, embedder_url, embedder_model, embedding_cache;
   SmacsParams params;
-  bool tune = false, no_gate = false, no_drop = false, no_agreement = false, loto = false;
+  bool tune = false, no_gate = false, no_drop = false, no_agreement = false, loto = false,
+       no_routers = false;
   size_t folds = 0;  // > 0: cross-fit the test data instead of a train split
 };
 
@@ -50,8 +52,7 @@ SmacsParams fitted_params(const PriorBank& bank, const EvalFlags& f,
   }
   std::cerr << "tuned on the train data by "
             << (split == TuneSplit::kLeaveOneTaskOut ? "leave-one-task-out" : "leave-one-out")
-            << " CV in " << ms_since(start) / 1000
-            << " s: " << params_to_json(p).dump() << '\n';
+            << " CV in " << ms_since(start) / 1000 << " s: " << params_to_json(p).dump() << '\n';
   return p;
 }
 
@@ -62,6 +63,14 @@ EvalInput prepare_test(const PriorBank& bank, const Dataset& test, const EvalFla
   EvalInput in =
       prepare_eval(bank, test, f.pool, kinds, p.rps.retrieval_depth(), false, bar.callback());
   set_escalation(in, f.escalate_to);
+  std::vector<std::string> routers;
+  if (!f.no_routers)
+    for (RouterKind k : kRouterKinds) routers.push_back(router_name(k));
+  else if (p.prior != "rps")
+    routers.push_back(p.prior);
+  add_routers(in, routers, false, p.seed);
+  for (const auto& r : in.routers)
+    std::cerr << r.name << ": " << r.fitted << " (trained in " << r.train_seconds << " s)\n";
   return in;
 }
 
@@ -87,7 +96,8 @@ int leave_one_task_out(const Dataset& train, const Dataset& test, const EvalFlag
     for (const auto& r : test.records)
       if (r.task == held) te.records.push_back(r);
     const PriorBank bank = build_bank(std::move(tr), options);
-    const EvalReport rep = evaluate_once(bank, te, f, kinds, fitted_params(bank, f, kinds, TuneSplit::kLeaveOneTaskOut));
+    const EvalReport rep = evaluate_once(
+        bank, te, f, kinds, fitted_params(bank, f, kinds, TuneSplit::kLeaveOneTaskOut));
     const auto& acc = rep.tasks.front().accuracy;
     std::printf("%-16s %12.2f %12.2f %12.2f %12.2f\n", held.c_str(), acc.at("best_single"),
                 acc.at("rps_top1"), acc.at("smacs"), acc.at("oracle"));
@@ -109,6 +119,7 @@ Frontier frontier_of(const PriorBank& bank, const EvalInput& in, const EvalFlags
   const auto start = Clock::now();
   ProgressBar bar("frontier (train CV)");
   EvalInput train = prepare_eval(bank, bank.data, f.pool, kinds, p.rps.retrieval_depth(), true);
+  if (p.prior != "rps") add_routers(train, {p.prior}, true, p.seed);
   if (!f.escalate_to.empty()) {
     train.escalate = bank.data.model_index(f.escalate_to);
     if (train.escalate < 0)
@@ -300,8 +311,16 @@ void add_eval_command(CLI::App& app, Commands& commands) {
                   "highest expected cost (needs recorded costs)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--prior", f->params.prior,
+                  "What ranks the models before the posterior: rps (retrieval, the default) or a "
+                  "trained router (router_knn, router_mlp, router_mf; trained on the bank)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"rps", "router_knn", "router_mlp", "router_mf"}));
+  cmd->add_flag("--no-routers", f->no_routers,
+                "Do not train the router_knn/router_mlp/router_mf baselines (saves their "
+                "training time)");
   cmd->add_option("--answer-kind", f->kinds,
-                  "Override answer extraction per task: TASK=choice|number|text|code");
+                  "Override answer extraction per task: TASK=choice|number|text|code|literal");
   cmd->add_option("--index", f->index, "Neighbour index: exact or hnsw")->capture_default_str();
   cmd->add_option("--embedder-gguf", f->embedder_gguf,
                   "Embed questions with this GGUF embedding model (llama.cpp) instead of TF-IDF");

@@ -24,18 +24,18 @@ $SMACS eval --train "$DATA/routerbench/arc_challenge_train.csv" --test "$DATA/ro
   --report "$OUT/routerbench.json" --markdown "$OUT/routerbench.md" --plot "$OUT/routerbench.svg"
 echo
 ZE_OPEN=Athene-70B,Llama-3.1-405B-Inst@sambanova,Meta-Llama-3-70B-Instruct,Meta-Llama-3-8B-Instruct,Meta-Llama-3.1-70B-Instruct,Meta-Llama-3.1-8B-Instruct,Mistral-Large-2,Phi-3.5-mini-instruct,Qwen2-72B-Instruct,Qwen2-7B-Instruct,Yi-1.5-34B-Chat,Yi-1.5-9B-Chat,deepseek-v2.5-0908,gemma-2-2b-it,gemma-2-9b-it
-ZE=("$DATA/zeroeval/gsm" "$DATA/zeroeval/math-l5")
-echo "== The open-source collective vs closed models: ZeroEval GSM8K + MATH-L5, 15 open models =="
+ZE=("$DATA/zeroeval/gsm" "$DATA/zeroeval/math-l5" "$DATA/zeroeval/crux")
+echo "== The open-source collective vs closed models: ZeroEval GSM8K + MATH-L5 + CRUXEval-O, 15 open models =="
 echo "   (real responses graded by smacs; 5-fold cross-fitting, parameters tuned inside the folds)"
 $SMACS eval --test "${ZE[@]}" --folds 5 --tune --adaptive --pool "$ZE_OPEN" \
   --report "$OUT/zeroeval.json" --markdown "$OUT/zeroeval.md" --plot "$OUT/zeroeval.svg" \
   --versus-plot "$OUT/zeroeval_versus.svg"
 echo
-echo "== ZeroEval ablations (default RPS parameters, 5 folds, no tuning): average of the 2 benchmarks =="
+echo "== ZeroEval ablations (default RPS parameters, 5 folds, no tuning): average of the 3 benchmarks =="
 ablation() {  # label, extra flags...
   local label="$1"; shift
   printf "%-28s %s\n" "$label" "$($SMACS eval --test "${ZE[@]}" --folds 5 --pool "$ZE_OPEN" "$@" 2>/dev/null |
-    awk '$1 == "smacs" && NF == 5 {print "smacs " $4 "   (gsm " $2 ", math-l5 " $3 ")"}')"
+    awk '$1 == "smacs" && NF == 6 {print "smacs " $5 "   (crux " $2 ", gsm " $3 ", math-l5 " $4 ")"}')"
 }
 for k in 1 2 3 4 5 6 7; do ablation "k=$k" --k "$k"; done
 ablation "k=5, no prior dropping" --k 5 --no-drop

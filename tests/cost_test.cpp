@@ -18,6 +18,7 @@ Plan plan_of(std::vector<double> proxy) {
   p.proxy.score = proxy;
   p.proxy.cost.assign(proxy.size(), std::nullopt);
   p.selection = select_models(proxy, proxy.size(), 0, 0);
+  p.k = proxy.size();
   return p;
 }
 

@@ -10,8 +10,9 @@ namespace smacs {
 
 // Names of the methods in reports (the JSON contract), in table order.
 inline const std::vector<std::string> kMethods = {
-    "smacs",         "smacs_no_drop", "smacs_adaptive", "smacs_escalate", "rps_top1", "best_single",
-    "best_per_task", "random",        "vote",           "vote_best_k",    "oracle"};
+    "smacs",      "smacs_no_drop", "smacs_adaptive", "smacs_escalate", "rps_top1",
+    "router_knn", "router_mlp",    "router_mf",      "best_single",    "best_per_task",
+    "random",     "vote",          "vote_best_k",    "oracle"};
 
 // A mean built one value at a time (0 when empty).
 struct RunningMean {
@@ -44,7 +45,16 @@ struct EvalReport {
   std::string escalate_to;                // smacs_escalate's model ("" = none)
   std::vector<std::string> pool, models;  // pool and every model in the test data
   SmacsParams params;
-  std::vector<std::string> notes;  // things the reader must know (e.g. fallbacks)
+  std::vector<std::string> notes;                // things the reader must know (e.g. fallbacks)
+  std::map<std::string, double> router_seconds;  // training time per router (summed over folds)
+};
+
+// A trained router's expected scores for one test set (eval/routers.cpp).
+struct RouterColumn {
+  std::string name;                         // "router_mlp"
+  std::vector<std::vector<double>> scores;  // per test row, per pool member
+  double train_seconds = 0;
+  std::string fitted;  // what training chose
 };
 
 // Everything about a test set that does not depend on SMACS's parameters, computed once.
@@ -57,9 +67,10 @@ struct EvalInput {
   std::vector<std::vector<Neighbor>> neighbors;   // per test row
   std::vector<std::vector<std::string>> answers;  // per test row, per pool member
   std::map<std::string, AnswerKind> kinds;        // per task
-  bool cost_in_usd = false;   // the test data records USD costs (else a call costs 1)
-  int escalate = -1;          // test column of smacs_escalate's model (-1: not evaluated)
-  bool methods_only = false;  // skip the single models' rows (tuning reads only methods)
+  bool cost_in_usd = false;           // the test data records USD costs (else a call costs 1)
+  int escalate = -1;                  // test column of smacs_escalate's model (-1: not evaluated)
+  bool methods_only = false;          // skip the single models' rows (tuning reads only methods)
+  std::vector<RouterColumn> routers;  // add_routers: baselines, and priors for --prior
 };
 
 // `leave_one_out`: the test set is the bank itself and each row's own entry is excluded
@@ -67,6 +78,12 @@ struct EvalInput {
 EvalInput prepare_eval(const PriorBank& bank, const Dataset& test, std::vector<std::string> pool,
                        const std::map<std::string, AnswerKind>& kind_overrides, size_t depth,
                        bool leave_one_out = false, const Progress& progress = {});
+
+// Trains `names` (router_knn, router_mlp, router_mf) on the input's bank and scores every test
+// row with them. Out of sample when the test set is the bank itself (`leave_one_out`, as in
+// tuning): router_knn leaves the row out, the networks are cross-fitted in 5 folds of the bank.
+void add_routers(EvalInput& input, const std::vector<std::string>& names, bool leave_one_out,
+                 uint64_t seed);
 
 // Sets the model smacs_escalate escalates to (a model of the test data; "" = none).
 void set_escalation(EvalInput& input, const std::string& model);
@@ -92,7 +109,6 @@ enum class TuneSplit { kLeaveOneOut, kLeaveOneTaskOut };
 // for smacs (when the bank has responses). Returns the fitted params.
 SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& pool,
                         const std::map<std::string, AnswerKind>& kind_overrides, SmacsParams base,
-                        const Progress& progress = {},
-                        TuneSplit split = TuneSplit::kLeaveOneOut);
+                        const Progress& progress = {}, TuneSplit split = TuneSplit::kLeaveOneOut);
 
 }  // namespace smacs

@@ -163,7 +163,11 @@ Frontier sweep_frontier(const EvalInput& train_in, const EvalInput& test_in,
   double best = -1, lo = 1e300, hi = 0;
   for (size_t j = 0; j < test_in.pool_test.size(); ++j) {
     const double a = 100 * acc[j].value(), c = cost[j].value();
-    f.models.push_back({.accuracy = a, .cost = c, .label = test_in.pool_names[j]});
+    FrontierPoint model;  // (not designated: GCC 12 then warns falsely on the params' map)
+    model.accuracy = a;
+    model.cost = c;
+    model.label = test_in.pool_names[j];
+    f.models.push_back(std::move(model));
     lo = std::min(lo, c);
     hi = std::max(hi, c);
     if (a > best) {

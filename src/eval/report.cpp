@@ -106,6 +106,7 @@ nlohmann::json report_to_json(const EvalReport& r) {
                         {"params", params_to_json(r.params)},
                         {"notes", r.notes}};
   if (!r.escalate_to.empty()) out["escalate_to"] = r.escalate_to;
+  if (!r.router_seconds.empty()) out["router_train_seconds"] = r.router_seconds;
   return out;
 }
 
@@ -190,12 +191,29 @@ std::string bars_svg(const std::string& title, const std::vector<Bar>& bars) {
 
 }  // namespace
 
+// What the trained routers are and what their training took.
+std::string router_note(const EvalReport& r) {
+  std::string out =
+      "router_knn / router_mlp / router_mf: trained routers (k nearest train questions; a "
+      "one-hidden-layer network; matrix factorisation), fitted on the bank only; training time";
+  char buf[64];
+  double total = 0;
+  for (const auto& [name, s] : r.router_seconds) {
+    std::snprintf(buf, sizeof buf, " %s %.1f s,", name.c_str(), s);
+    out += buf;
+    total += s;
+  }
+  std::snprintf(buf, sizeof buf, " all %.1f s", total);
+  return out + buf;
+}
+
 void print_table(std::ostream& out, const EvalReport& r) {
   print_grid(out, make_grid(r), methods_of(r).size());
   out << "accuracy in %, '*' = pool member; average = mean over tasks; cost = mean per question"
          " ("
       << cost_header(r) << "), averaged over tasks\n";
   for (const auto& note : r.notes) out << "note: " << note << '\n';
+  if (!r.router_seconds.empty()) out << "note: " << router_note(r) << '\n';
 }
 
 std::string report_to_markdown(const EvalReport& r) {
@@ -205,6 +223,7 @@ std::string report_to_markdown(const EvalReport& r) {
       "question (" +
       cost_header(r) + "), averaged over tasks.\n";
   for (const auto& note : r.notes) md += "\n- " + note;
+  if (!r.router_seconds.empty()) md += "\n- " + router_note(r);
   return md + "\n";
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/error.h"
 #include "eval/evaluate.h"
 
 namespace smacs {
@@ -79,10 +80,16 @@ class RowScorer {
         t_(tally),
         // Seeded by the question text, as the gateway is (it sees no ids): same draws.
         plan_(plan_from_neighbors(*in_.bank, in_.neighbors[row], in_.pool_bank, ctx.params,
-                                  r_.question)) {
+                                  r_.question)),
+        prior_plan_(plan_) {
     for (int col : in_.pool_test) {
       view_.scores.push_back(r_.scores[col]);
       view_.costs.push_back(cost_in_unit(in_, r_, col));
+    }
+    if (ctx.params.prior != "rps") {  // a trained router's scores in place of RPS's
+      Proxy proxy = plan_.proxy;
+      proxy.score = router(ctx.params.prior).scores[row];
+      prior_plan_ = plan_from_proxy(*in_.bank, std::move(proxy), ctx.params, r_.question);
     }
   }
 
@@ -140,14 +147,44 @@ class RowScorer {
 
   static int member_of(const Rounds& rounds) { return rounds.choice ? rounds.choice->member : -1; }
 
+  const RouterColumn& router(const std::string& name) const {
+    for (const auto& r : in_.routers)
+      if (r.name == name) return r;
+    throw Error("--prior " + name + ": that router was not trained for this evaluation");
+  }
+
+  // The first of `ranked` (pool members, best first) with a recorded result; every one tried
+  // is charged, as a failed call hands over to the next.
+  void first_answering(const std::string& name, const std::vector<int>& ranked) {
+    std::vector<int> tried;
+    for (int m : ranked) {
+      tried.push_back(m);
+      if (!is_missing(view_.scores[m])) break;
+    }
+    answered(name, tried.empty() || is_missing(view_.scores[tried.back()]) ? -1 : tried.back(),
+             tried);
+  }
+
+  void routers() {
+    for (const auto& r : in_.routers) {
+      const std::vector<double>& score = r.scores[row_];
+      std::vector<int> ranked(score.size());
+      std::iota(ranked.begin(), ranked.end(), 0);
+      std::stable_sort(ranked.begin(), ranked.end(),
+                       [&](int a, int b) { return score[a] > score[b]; });
+      first_answering(r.name, ranked);
+    }
+  }
+
   void smacs_methods() {
-    const Plan& plan = plan_;
+    const Plan& plan = prior_plan_;
     SmacsParams fixed = ctx_.params;
     fixed.adaptive.enabled = false;
     SmacsParams no_drop = fixed;
     no_drop.p_drop = 0;
-    const Plan plan_nd{
-        plan.proxy, select_models(rank_scores(plan.proxy, fixed.rps.cost_weight), fixed.k, 0, 0)};
+    const Plan plan_nd{plan.proxy,
+                       select_models(rank_scores(plan.proxy, fixed.rps.cost_weight), plan.k, 0, 0),
+                       plan.k, plan.posterior};
     const auto& selected = plan.selection.selected;
     const Rounds all = replay(plan, fixed);
     answered("smacs", member_of(all), selected);
@@ -180,13 +217,8 @@ class RowScorer {
   }
 
   void baselines() {
-    // rps_top1: the best-ranked model; a failed call hands over to the next.
-    std::vector<int> tried;
-    for (int m : plan_.selection.ranked) {
-      tried.push_back(m);
-      if (!is_missing(view_.scores[m])) break;
-    }
-    answered("rps_top1", is_missing(view_.scores[tried.back()]) ? -1 : tried.back(), tried);
+    first_answering("rps_top1", plan_.selection.ranked);  // the best-ranked model
+    routers();
     answered("best_single", ctx_.best_single, {ctx_.best_single});
     answered("best_per_task", ctx_.best_of_task, {ctx_.best_of_task});
     RunningMean random, random_cost;
@@ -220,7 +252,8 @@ class RowScorer {
   size_t row_;
   const Record& r_;
   Tally& t_;
-  Plan plan_;
+  Plan plan_;        // RPS's
+  Plan prior_plan_;  // what smacs selects from: RPS's, or a trained router's (--prior)
   RowView view_;
 };
 
@@ -259,6 +292,7 @@ EvalReport aggregate(const EvalInput& in, const SmacsParams& params,
     rep.notes.push_back("score-only data (no response texts) for " + score_only +
                         ": SMACS's posterior falls back to the prior (so smacs = rps_top1 there) "
                         "and majority vote is not available");
+  for (const auto& r : in.routers) rep.router_seconds[r.name] = r.train_seconds;
   rep.average = average_over_tasks(rep.tasks, &TaskResult::accuracy);
   rep.average_cost = average_over_tasks(rep.tasks, &TaskResult::cost);
   rep.average_calls = average_over_tasks(rep.tasks, &TaskResult::calls);

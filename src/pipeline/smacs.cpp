@@ -21,7 +21,25 @@ nlohmann::json params_to_json(const SmacsParams& p) {
           {"adaptive", p.adaptive.enabled},
           {"settle", p.adaptive.settle},
           {"solo", p.adaptive.solo},
-          {"seed", p.seed}};
+          {"seed", p.seed},
+          {"prior", p.prior},
+          {"per_task", [&] {
+             nlohmann::json out = nlohmann::json::object();
+             for (const auto& [task, t] : p.per_task)
+               out[task] = {{"k", t.k}, {"p_drop", t.p_drop}, {"alpha", t.alpha}};
+             return out;
+           }()}};
+}
+
+SmacsParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task) {
+  SmacsParams out = p;
+  if (task < 0 || static_cast<size_t>(task) >= bank.tasks.size()) return out;
+  const auto it = p.per_task.find(bank.tasks[static_cast<size_t>(task)]);
+  if (it == p.per_task.end()) return out;
+  out.k = it->second.k;
+  out.p_drop = it->second.p_drop;
+  out.posterior.alpha = it->second.alpha;
+  return out;
 }
 
 std::vector<Neighbor> retrieve(const PriorBank& bank, std::string_view question, const RpsParams& p,
@@ -32,16 +50,25 @@ std::vector<Neighbor> retrieve(const PriorBank& bank, std::string_view question,
 Plan plan_from_neighbors(const PriorBank& bank, std::span<const Neighbor> neighbors,
                          const std::vector<int>& pool, const SmacsParams& params,
                          std::string_view question_key) {
+  return plan_from_proxy(bank, proxy_scores(bank, neighbors, pool, params.rps), params,
+                         question_key);
+}
+
+Plan plan_from_proxy(const PriorBank& bank, Proxy proxy, const SmacsParams& params,
+                     std::string_view question_key) {
   Plan plan;
-  plan.proxy = proxy_scores(bank, neighbors, pool, params.rps);
-  plan.selection = select_models(rank_scores(plan.proxy, params.rps.cost_weight), params.k,
-                                 params.p_drop, mix_seed(params.seed, question_key));
+  plan.proxy = std::move(proxy);
+  const SmacsParams own = params_for_task(params, bank, plan.proxy.task);
+  plan.k = own.k;
+  plan.posterior = own.posterior;
+  plan.selection = select_models(rank_scores(plan.proxy, params.rps.cost_weight), own.k, own.p_drop,
+                                 mix_seed(params.seed, question_key));
   return plan;
 }
 
 std::optional<Choice> choose(const Plan& plan,
                              const std::vector<std::optional<std::string>>& answers,
-                             AnswerKind kind, const SmacsParams& params) {
+                             AnswerKind kind) {
   Choice choice;
   std::vector<Candidate> candidates;
   for (size_t i = 0; i < plan.selection.selected.size() && i < answers.size(); ++i) {
@@ -51,7 +78,7 @@ std::optional<Choice> choose(const Plan& plan,
     choice.candidates.push_back(member);
   }
   if (candidates.empty()) return std::nullopt;
-  choice.posterior = score_candidates(candidates, kind, params.posterior);
+  choice.posterior = score_candidates(candidates, kind, plan.posterior);
   choice.member = candidates[choice.posterior.best].member;
   return choice;
 }
@@ -98,7 +125,7 @@ void RoundsInProgress::take(std::vector<std::optional<std::string>> replies,
   out_.answers.resize(next_);  // an ask that returned too few: the rest failed
   ++out_.rounds;
   out_.kind = kind_of(out_.answers);
-  out_.choice = choose(*plan_, out_.answers, out_.kind, params_);
+  out_.choice = choose(*plan_, out_.answers, out_.kind);
   // A solo reply settles the question only with an answer to read: a runaway or cut-off
   // reply asks the next models after all.
   const bool solo_answered =

@@ -4,9 +4,11 @@
 // the server can query real backends concurrently.
 #pragma once
 #include <functional>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "bank/prior_bank.h"
@@ -29,6 +31,14 @@ struct AdaptiveParams {
                            // of fixed-k SMACS on the train data
 };
 
+// What --tune may fit for one bank task alone: a bank that holds several tasks keeps each
+// task's own best fan-out and trust in the prior, instead of one compromise for all.
+struct TaskParams {
+  size_t k = 3;
+  double p_drop = 0.2;
+  double alpha = 0.5;
+};
+
 struct SmacsParams {
   RpsParams rps;
   size_t k = 3;         // models selected per question
@@ -36,17 +46,33 @@ struct SmacsParams {
   PosteriorParams posterior;
   AdaptiveParams adaptive;
   uint64_t seed = 42;
+  // By bank task name: k, p_drop and alpha for a question whose neighbourhood votes for that
+  // task (the proxy's task); the values above for the others.
+  std::map<std::string, TaskParams> per_task{};
+  // What ranks the models before the posterior: "rps" (retrieval, the paper's prior) or a
+  // trained router ("router_knn", "router_mlp", "router_mf"; eval only).
+  std::string prior = "rps";
 };
+
+// `p` with the per-task values of bank task `task` (-1 or none fitted: `p` as it is).
+SmacsParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task);
 
 nlohmann::json params_to_json(const SmacsParams& p);
 
 struct Plan {
-  Proxy proxy;          // per pool member
-  Selection selection;  // positions in the pool
+  Proxy proxy;                // per pool member
+  Selection selection;        // positions in the pool
+  size_t k = 0;               // models this question selects (params_for_task's)
+  PosteriorParams posterior;  // and how its posterior weighs them
 };
 
 std::vector<Neighbor> retrieve(const PriorBank& bank, std::string_view question, const RpsParams& p,
                                uint32_t exclude = kNoRow);
+
+// The selection of a plan whose proxy scores are given (a trained router's, say): the per-task
+// k and dropping of the proxy's task.
+Plan plan_from_proxy(const PriorBank& bank, Proxy proxy, const SmacsParams& params,
+                     std::string_view question_key);
 
 // `question_key` seeds this question's dropping draw (with params.seed): same key, same draw.
 Plan plan_from_neighbors(const PriorBank& bank, std::span<const Neighbor> neighbors,
@@ -62,7 +88,7 @@ struct Choice {
 };
 std::optional<Choice> choose(const Plan& plan,
                              const std::vector<std::optional<std::string>>& answers,
-                             AnswerKind kind, const SmacsParams& params);
+                             AnswerKind kind);
 
 // Whether more answers could change `choice`: not when the posterior cannot use agreement
 // (off, or no answer has text); otherwise the adaptive rule above.

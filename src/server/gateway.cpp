@@ -143,8 +143,11 @@ Plan Gateway::plan_for(const BankView& view, const ChatRequest& request,
   const std::vector<double> rank = rank_scores(plan.proxy, params_.rps.cost_weight);
   std::vector<double> scores;
   for (int j : usable) scores.push_back(rank[j]);
-  Selection s = select_models(scores, params_.k, params_.p_drop,
-                              mix_seed(params_.seed, request.retrieval_key));
+  const SmacsParams own = params_for_task(params_, view.bank, plan.proxy.task);
+  plan.k = own.k;
+  plan.posterior = own.posterior;
+  Selection s =
+      select_models(scores, own.k, own.p_drop, mix_seed(params_.seed, request.retrieval_key));
   for (auto* members : {&s.ranked, &s.selected, &s.dropped, &s.replacements})
     for (int& m : *members) m = usable[m];
   plan.selection = std::move(s);
@@ -401,7 +404,7 @@ bool Gateway::escalate(const std::shared_ptr<Job>& job) {
 
 void Gateway::finish(Job& job) {
   const Rounds& rounds = job.rounds->result();
-  const bool capped = job.plan.selection.selected.size() < params_.k && job.request->max_cost_usd;
+  const bool capped = job.plan.selection.selected.size() < job.plan.k && job.request->max_cost_usd;
   const std::string stop = rounds.settled ? "settled" : capped ? "budget" : "all_asked";
   metrics_.count_rounds(rounds.rounds, stop);
   for (int m : job.plan.selection.dropped) metrics_.count_model("dropped", backends_[m]->name());
