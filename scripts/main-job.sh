@@ -34,7 +34,7 @@ echo
 echo "== ZeroEval ablations (default RPS parameters, 5 folds, no tuning): average of the 3 benchmarks =="
 ablation() {  # label, extra flags...
   local label="$1"; shift
-  printf "%-28s %s\n" "$label" "$($SMACS eval --test "${ZE[@]}" --folds 5 --pool "$ZE_OPEN" "$@" 2>/dev/null |
+  printf "%-28s %s\n" "$label" "$($SMACS eval --test "${ZE[@]}" --folds 5 --pool "$ZE_OPEN" --no-routers "$@" 2>/dev/null |
     awk '$1 == "smacs" && NF == 6 {print "smacs " $5 "   (crux " $2 ", gsm " $3 ", math-l5 " $4 ")"}')"
 }
 for k in 1 2 3 4 5 6 7; do ablation "k=$k" --k "$k"; done
@@ -42,23 +42,23 @@ ablation "k=5, no prior dropping" --k 5 --no-drop
 ablation "k=5, no agreement" --k 5 --no-agreement
 echo
 echo "== Generalisation across benchmarks: a bank of one ZeroEval benchmark answers the other =="
-$SMACS eval --train "$DATA/zeroeval/gsm" --test "$DATA/zeroeval/math-l5" --pool "$ZE_OPEN" --tune 2>/dev/null |
+$SMACS eval --train "$DATA/zeroeval/gsm" --test "$DATA/zeroeval/math-l5" --pool "$ZE_OPEN" --tune --no-routers 2>/dev/null |
   awk 'NR <= 11'
-$SMACS eval --train "$DATA/zeroeval/math-l5" --test "$DATA/zeroeval/gsm" --pool "$ZE_OPEN" --tune 2>/dev/null |
+$SMACS eval --train "$DATA/zeroeval/math-l5" --test "$DATA/zeroeval/gsm" --pool "$ZE_OPEN" --tune --no-routers 2>/dev/null |
   awk 'NR <= 11'
 echo
 echo "== Accuracy vs cost: RouterBench ARC-C, all 11 models, escalation to GPT-4 (knobs fitted on train) =="
 $SMACS eval --train "$DATA/routerbench/arc_challenge_train.csv" --test "$DATA/routerbench/arc_challenge_test.csv" \
-  --tune --adaptive --escalate-to gpt-4-1106-preview \
+  --tune --adaptive --escalate-to gpt-4-1106-preview --no-routers \
   --report "$OUT/frontier.json" --frontier "$OUT/frontier.svg" 2>/dev/null | sed -n '/^Accuracy vs cost/,$p'
 echo
 echo "== Accuracy vs cost: RouterBench ARC-C, the 6 open models =="
 $SMACS eval --train "$DATA/routerbench/arc_challenge_train.csv" --test "$DATA/routerbench/arc_challenge_test.csv" \
-  --tune --adaptive --pool "$OPEN_POOL" \
+  --tune --adaptive --pool "$OPEN_POOL" --no-routers \
   --report "$OUT/frontier_open.json" --frontier "$OUT/frontier_open.svg" 2>/dev/null | sed -n '/^Accuracy vs cost/,$p'
 echo
 echo "== Generalisation: RouterDC leave-one-task-out (bank from the 4 other tasks) =="
-$SMACS eval --train "${DC_TRAIN[@]}" --test "${DC_TEST[@]}" --tune --leave-one-task-out \
+$SMACS eval --train "${DC_TRAIN[@]}" --test "${DC_TEST[@]}" --tune --leave-one-task-out --no-routers \
   --report "$OUT/routerdc_loto.json"
 echo
 echo "reports and plots are in $OUT/"

@@ -33,10 +33,15 @@ bool method_present(const EvalReport& r, const std::string& method) {
 }
 
 // The methods the report has (smacs_adaptive and smacs_escalate only when asked for).
+// Every method, but the optional ones (adaptive rounds, escalation, the routers) only when
+// they were run.
 std::vector<std::string> methods_of(const EvalReport& r) {
   std::vector<std::string> out;
-  for (const auto& m : kMethods)
-    if (method_present(r, m) || (m != "smacs_adaptive" && m != "smacs_escalate")) out.push_back(m);
+  for (const auto& m : kMethods) {
+    const bool optional =
+        m == "smacs_adaptive" || m == "smacs_escalate" || m.starts_with("router_");
+    if (method_present(r, m) || !optional) out.push_back(m);
+  }
   return out;
 }
 
