@@ -131,6 +131,15 @@ Frontier frontier_of(const PriorBank& bank, const EvalInput& in, const EvalFlags
 }
 
 void write_outputs(const EvalReport& rep, const EvalFlags& f, const Frontier* frontier = nullptr) {
+  if (!rep.router_seconds.empty()) {  // not in the reports: they are deterministic
+    double total = 0;
+    std::cerr << "routers trained in";
+    for (const auto& [name, s] : rep.router_seconds) {
+      std::cerr << ' ' << name << ' ' << s << " s,";
+      total += s;
+    }
+    std::cerr << " all " << total << " s\n";
+  }
   print_table(std::cout, rep);
   const bool versus = has_comparators(rep);
   if (versus) print_versus(std::cout, rep);

@@ -330,31 +330,6 @@ class Parser {
   size_t i_ = 0;
 };
 
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '\\' || c == '\'') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (u < 0x20 || u == 0x7F) {
-      static const char* hexd = "0123456789abcdef";
-      out += "\\x";
-      out += hexd[u >> 4];
-      out += hexd[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
 // Floats equal to an int are written as that int (Python's 1.0 == 1).
 std::string number_text(double x) {
   if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9007199254740992.0)
@@ -391,6 +366,32 @@ std::optional<PyValue> parse_python_literal(std::string_view text) {
   return v;
 }
 
+std::string python_quoted(const std::string& s, char quote) {
+  std::string out(1, quote);
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\\' || c == quote) {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7F) {
+      static const char* hexd = "0123456789abcdef";
+      out += "\\x";
+      out += hexd[u >> 4];
+      out += hexd[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += quote;
+  return out;
+}
+
 PyValue py_str(std::string s) { return PyValue{.type = PyValue::Type::kStr, .text = std::move(s)}; }
 
 std::string canonical(const PyValue& v) {
@@ -406,9 +407,9 @@ std::string canonical(const PyValue& v) {
     case T::kFloat:
       return number_text(v.number);
     case T::kStr:
-      return quoted(v.text);
+      return python_quoted(v.text);
     case T::kBytes:
-      return cat({"b", quoted(v.text)});
+      return cat({"b", python_quoted(v.text)});
     case T::kList:
     case T::kTuple:
     case T::kSet:

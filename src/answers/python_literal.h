@@ -29,6 +29,10 @@ std::optional<PyValue> parse_python_literal(std::string_view text);
 // order) give equal strings. Strings are written '...' with \\ \' \n \r \t \xNN escapes.
 std::string canonical(const PyValue& v);
 
+// `s` written as a Python string literal between `quote`s, escaping \\, the quote, \n \r \t
+// and other control bytes (\xNN); other bytes as they are.
+std::string python_quoted(const std::string& s, char quote = '\'');
+
 // A plain str value.
 PyValue py_str(std::string s);
 

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "answers/python_literal.h"
 #include "answers/reply_json.h"
 #include "answers/zeroeval_rule.h"
 #include "api/openai_api.h"
@@ -20,29 +21,8 @@ bool space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 
 // Python's repr of a str: single quotes unless the text holds ' and no ".
 std::string python_repr(const std::string& s) {
-  const char q = s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
-  std::string out(1, q);
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '\\' || c == q) {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (u < 0x20 || u == 0x7F) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  return out + q;
+  return python_quoted(
+      s, s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'');
 }
 
 // Python's str() of what json.loads made of `v`.
