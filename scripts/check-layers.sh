@@ -3,7 +3,7 @@
 # question's way through the system; a folder may include its own and the ones before it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ORDER=(core api answers data llama embedding retrieval bank selection router posterior pipeline
+ORDER=(core api answers data llama embedding retrieval bank selection router aggregation posterior pipeline
        generation grading prior eval server)
 rank() { local i; for i in "${!ORDER[@]}"; do [ "${ORDER[$i]}" = "$1" ] && { echo "$i"; return; }; done; echo -1; }
 bad=0

@@ -1,0 +1,95 @@
+// The paper's aggregate step (method.md 2a): the subset sampler's probabilities on a worked
+// example and its degenerate fallbacks, seeded draws without replacement, the aggregator's
+// exact system message, and the candidates' consensus and log-probability scores.
+#include "aggregation/aggregate.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "embedding/tfidf.h"
+
+using namespace smacs;
+
+TEST(Aggregate, PriorSamplerOnAWorkedExample) {
+  // d = (0.4, 0.3, 0), D = 0.25 / sqrt(3), p ~ exp((d - 0.2333...) / D).
+  const auto p = subset_probabilities({0.9, 0.8, 0.5}, SubsetSampler::kPrior);
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_NEAR(p[0], 0.639899572296762, 1e-9);
+  EXPECT_NEAR(p[1], 0.320054381238887, 1e-9);
+  EXPECT_NEAR(p[2], 0.040046046464351, 1e-9);
+  const auto soft = subset_probabilities({1, 2, 4}, SubsetSampler::kSoftmax, 2.0);
+  EXPECT_NEAR(soft[0], 0.140244383166088, 1e-9);
+  EXPECT_NEAR(soft[2], 0.628531719211762, 1e-9);
+  for (double v : subset_probabilities({1, 2, 4}, SubsetSampler::kUniform))
+    EXPECT_DOUBLE_EQ(v, 1.0 / 3);
+}
+
+TEST(Aggregate, DegenerateScoresFallBackToUniform) {
+  for (const auto& s :
+       {std::vector<double>{0.5, 0.5, 0.5, 0.5}, std::vector<double>{0.5, NAN, 0.7, 0.1},
+        std::vector<double>{INFINITY, 0.2, 0.3, 0.4}}) {
+    const auto p = subset_probabilities(s, SubsetSampler::kPrior);
+    for (double v : p) EXPECT_DOUBLE_EQ(v, 0.25);
+  }
+  EXPECT_TRUE(subset_probabilities({}, SubsetSampler::kPrior).empty());
+  for (double v : subset_probabilities({1, 2}, SubsetSampler::kSoftmax, 0.0))
+    EXPECT_DOUBLE_EQ(v, 0.5);  // no temperature: uniform, not a division by zero
+}
+
+TEST(Aggregate, SubsetsAreSeededDrawsWithoutReplacement) {
+  const auto p = subset_probabilities({0.9, 0.85, 0.8, 0.6, 0.5, 0.4, 0.2}, SubsetSampler::kPrior);
+  const auto a = draw_subsets(p, 6, 8, 42);
+  EXPECT_EQ(a, draw_subsets(p, 6, 8, 42));
+  EXPECT_NE(a, draw_subsets(p, 6, 8, 43));
+  ASSERT_EQ(a.size(), 8u);
+  for (const auto& s : a) {
+    EXPECT_EQ(s.size(), 6u);
+    EXPECT_EQ(std::set<size_t>(s.begin(), s.end()).size(), 6u);  // no reference twice
+  }
+  // The least likely reference is the one most often left out.
+  std::vector<int> left_out(7, 0);
+  for (const auto& s : draw_subsets(p, 6, 2000, 7))
+    for (size_t i = 0; i < 7; ++i) left_out[i] += std::find(s.begin(), s.end(), i) == s.end();
+  EXPECT_EQ(std::max_element(left_out.begin(), left_out.end()) - left_out.begin(), 6);
+  EXPECT_EQ(draw_subsets({0.5, 0.5}, 6, 1, 1).front().size(), 2u);       // keep > references
+  EXPECT_EQ(draw_subsets({1.0, 0.0, 0.0}, 3, 1, 1).front().size(), 3u);  // zero weights too
+}
+
+TEST(Aggregate, TheAggregatorsSystemMessageExactly) {
+  const std::string block =
+      "You have been provided with a set of responses from various models to the latest user "
+      "query. Your task is to synthesize these responses into a single, high-quality response. "
+      "Critically evaluate the information in them, recognizing that some of it may be biased "
+      "or incorrect. Do not simply copy one of the given answers: write one refined, accurate "
+      "and complete reply to the instruction, well structured and coherent, held to the "
+      "highest standards of accuracy and reliability.\n\nResponses from models:\n1. It is 4.\n"
+      "2. The answer is 5.";
+  EXPECT_EQ(aggregator_system_message("", {"It is 4.", "The answer is 5."}), block);
+  EXPECT_EQ(aggregator_system_message("You are terse.", {"It is 4.", "The answer is 5."}),
+            "You are terse.\n\n" + block);
+}
+
+TEST(Aggregate, ConsensusAndConfidenceRankTheCandidates) {
+  TfidfEmbedder e;
+  const std::vector<std::string> texts = {"the answer is 42 because six times seven",
+                                          "six times seven gives 42 the answer",
+                                          "the capital of france is paris"};
+  e.fit(texts);
+  const auto s = score_aggregates(texts, {std::nullopt, std::nullopt, std::nullopt}, e, 1.0);
+  ASSERT_EQ(s.size(), 3u);
+  // The diagonal counts: each consensus is (1 + its two cosines) / 3.
+  for (const auto& c : s) EXPECT_GT(c.consensus, 1.0 / 3 - 1e-9);
+  EXPECT_GT(s[0].consensus, s[2].consensus);
+  EXPECT_FALSE(s[0].ppl);
+  EXPECT_LT(best_candidate(s), 2);
+  // A confident candidate gains: ppl = 1 - exp(-mean logprob) (0 when certain, < 0 otherwise).
+  const auto t = score_aggregates(texts, {-2.0, -0.01, 0.0}, e, 1.0);
+  EXPECT_NEAR(*t[0].ppl, 1 - std::exp(2.0), 1e-12);
+  EXPECT_DOUBLE_EQ(*t[2].ppl, 0.0);
+  EXPECT_NEAR(t[1].total, t[1].consensus + 1 - std::exp(0.01), 1e-12);
+  EXPECT_EQ(best_candidate(t), 1);
+  EXPECT_EQ(best_candidate({{.consensus = 1, .total = 1}, {.consensus = 1, .total = 1}}), 0);
+  EXPECT_EQ(best_candidate({}), -1);
+}
