@@ -23,7 +23,8 @@ namespace {
 struct EvalFlags {
   std::vector<std::string> train, test, pool, kinds;
   std::string bank, report, markdown, plot, versus_plot, escalate_to, frontier,
-      index = "exact", embedder_gguf, embedder_url, embedder_model, embedding_cache;
+      proxy = "smacs", agreement_rule = "answers", index = "exact", embedder_gguf, embedder_url,
+      embedder_model, embedding_cache;
   SmacsParams params;
   bool tune = false, no_gate = false, no_drop = false, no_agreement = false, loto = false,
        no_routers = false;
@@ -294,6 +295,12 @@ void add_eval_command(CLI::App& app, Commands& commands) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--no-agreement", f->no_agreement, "Choose by the prior alone (ablation)");
+  cmd->add_option("--agreement", f->agreement_rule,
+                  "What the posterior's agreement compares: answers (extracted answers where the "
+                  "kind has them, embedded responses for text and code) or responses (embedded "
+                  "whole responses for every kind: the paper's consensus, an ablation)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"answers", "responses"}));
   cmd->add_flag("--adaptive", f->params.adaptive.enabled,
                 "Also report smacs_adaptive: ask the selected models in rounds (2, then one "
                 "more at a time) until their answers settle the question");
@@ -320,6 +327,12 @@ void add_eval_command(CLI::App& app, Commands& commands) {
                   "highest expected cost (needs recorded costs)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--proxy", f->proxy,
+                  "The proxy-score rule: smacs (shrunk, weighted mean of the neighbours' scores) "
+                  "or smcs (the paper's: similarity-weighted count of correct answers among the "
+                  "neighbours within 95 % of the 401st's similarity)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"smacs", "smcs"}));
   cmd->add_option("--prior", f->params.prior,
                   "What ranks the models before the posterior: rps (retrieval, the default) or a "
                   "trained router (router_knn, router_mlp, router_mf; trained on the bank)")
@@ -354,6 +367,8 @@ void add_eval_command(CLI::App& app, Commands& commands) {
   commands.emplace_back(cmd, [f] {
     EvalFlags flags = *f;
     flags.params.rps.task_gate = !flags.no_gate;
+    flags.params.rps.rule = parse_proxy_rule(flags.proxy);
+    flags.params.posterior.rule = parse_agreement_rule(flags.agreement_rule);
     if (flags.no_drop) flags.params.p_drop = 0;
     flags.params.posterior.agreement = !flags.no_agreement;
     return run(flags);

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh
+scripts/build.sh --target smacs  # the tests build with scripts/test.sh
 DATA=data
 [ -d ../shared/data/routerdc ] && DATA=../shared/data
 OUT=${OUT:-out}

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "embedding/sparse_vec.h"
+#include "embedding/tfidf.h"
 #include "posterior/hybrid.h"
 
 using namespace smacs;
@@ -61,4 +63,32 @@ TEST(Hybrid, NoTextsFallsBackToPrior) {
   const Posterior p = score_candidates(c, AnswerKind::kChoice, {0.1, true});
   EXPECT_FALSE(p.used_agreement);
   EXPECT_EQ(p.best, 1u);
+}
+
+// Free text and code agree by the cosine of their embedded responses; extracted answers keep
+// deciding for the kinds that have them, unless agreement compares whole responses (the
+// paper's consensus, an ablation).
+TEST(Hybrid, FreeTextAgreesByResponseEmbeddings) {
+  TfidfEmbedder e;
+  const std::vector<std::string> texts = {
+      "Paris is the capital of France, on the Seine.", "The capital of France is Paris.",
+      "It must be Marseille, in the south.", "the answer is 4", "the answer is 5"};
+  e.fit(texts);
+  const std::vector<Candidate> c = {{0, 0.4, texts[2]}, {1, 0.3, texts[0]}, {2, 0.3, texts[1]}};
+  const Posterior with = score_candidates(c, AnswerKind::kText, {.alpha = 0.3}, &e);
+  const auto v = e.embed_all({texts[2], texts[0], texts[1]});
+  const double pn1 = 0.3 / 1.0, pn2 = 0.3 / 1.0, pn0 = 0.4;
+  EXPECT_NEAR(with.agreement[0], (pn1 * dot(v[0], v[1]) + pn2 * dot(v[0], v[2])) / (pn1 + pn2),
+              1e-6);
+  EXPECT_NEAR(with.agreement[1], (pn0 * dot(v[1], v[0]) + pn2 * dot(v[1], v[2])) / (pn0 + pn2),
+              1e-6);
+  EXPECT_NE(with.best, 0u);  // the two that agree outvote the higher prior
+  // A number question: extracted answers decide by default, whole responses under kResponses.
+  const std::vector<Candidate> n = {{0, 0.5, texts[3]}, {1, 0.5, texts[4]}};
+  const Posterior answers = score_candidates(n, AnswerKind::kNumber, {.alpha = 0.5}, &e);
+  EXPECT_EQ(answers.agreement[0], 0.0);  // 4 and 5 differ
+  const Posterior responses = score_candidates(
+      n, AnswerKind::kNumber, {.alpha = 0.5, .rule = AgreementRule::kResponses}, &e);
+  EXPECT_GT(responses.agreement[0], 0.3);  // "the answer is" in common
+  EXPECT_EQ(parse_agreement_rule("responses"), AgreementRule::kResponses);
 }

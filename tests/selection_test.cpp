@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "bank/prior_bank.h"
+#include "core/error.h"
 #include "selection/proxy.h"
 #include "selection/select.h"
 
@@ -54,6 +55,32 @@ TEST(Proxy, ShrinkageFormula) {
   // math: (w*1 + 2*task_mean(1) + 1*global(0.5)) / (w + 3)
   EXPECT_NEAR(px.score[0], (w * 1 + 2 * 1.0 + 0.5) / (w + 3), 1e-6);
   EXPECT_NEAR(px.score[1], (0 + 0 + 0.5) / (w + 3), 1e-6);
+}
+
+// The paper's rule (method.md 1): sim = 100 cos, K = min(400, n - 1) = 7 here, every neighbour
+// with sim > 0.95 x the K-th largest (0-based) counts, P_m = sum (sim / 100) x score.
+TEST(Proxy, ThePapersRuleOnASmallBank) {
+  const PriorBank bank = build_bank(hand_made());  // 8 questions
+  RpsParams p;
+  p.rule = ProxyRule::kPaper;
+  // Eight neighbours, best first; the 8th (index 7) has sim 0.40: the threshold is 0.38.
+  const std::vector<Neighbor> nb = {{0, 0.90f}, {1, 0.80f}, {4, 0.70f}, {2, 0.60f},
+                                    {5, 0.50f}, {3, 0.45f}, {6, 0.39f}, {7, 0.40f}};
+  const Proxy px = proxy_scores(bank, nb, {0, 1, 2}, p);
+  // rows 0-3 are arithmetic (math 1, words 0), 4-7 vocabulary (math 0, words 1); avg 0.5.
+  EXPECT_NEAR(px.score[0], 0.90 + 0.80 + 0.60 + 0.45, 1e-6);
+  EXPECT_NEAR(px.score[1], 0.70 + 0.50 + 0.39 + 0.40, 1e-6);
+  EXPECT_NEAR(px.score[2], 0.5 * (0.90 + 0.80 + 0.70 + 0.60 + 0.50 + 0.45 + 0.39 + 0.40), 1e-6);
+  // Past the K-th, a neighbour counts only above 95 % of its similarity (0.38 here).
+  std::vector<Neighbor> deeper = nb;
+  deeper.push_back({0, 0.381f});
+  deeper.push_back({1, 0.379f});
+  const Proxy d = proxy_scores(bank, deeper, {0, 1, 2}, p);
+  EXPECT_NEAR(d.score[0], px.score[0] + 0.381, 1e-6);
+  EXPECT_NEAR(d.score[1], px.score[1], 1e-6);
+  EXPECT_EQ(parse_proxy_rule("smcs"), ProxyRule::kPaper);
+  EXPECT_THROW(parse_proxy_rule("mean"), Error);
+  EXPECT_GE(p.retrieval_depth(), 401u);  // deep enough to see the 401st neighbour
 }
 
 TEST(Proxy, MissingScoresDropOut) {

@@ -53,10 +53,14 @@ std::optional<double> vote_score(const std::vector<std::string>& answers, const 
   return m.value();
 }
 
+// A selected model's reply in the replay: its extracted answer (what agreement compares, read
+// once per row), or its whole response when agreement compares responses.
 std::optional<std::string> replayed_answer(const EvalInput& in, size_t row, int member,
-                                           const RowView& view) {
+                                           const RowView& view, bool whole) {
   if (is_missing(view.scores[member])) return std::nullopt;  // no recorded result: a failed call
-  return in.answers[row].empty() ? std::string() : in.answers[row][member];
+  if (in.answers[row].empty()) return std::string();
+  if (whole) return in.test->records[row].responses[static_cast<size_t>(in.pool_test[member])];
+  return in.answers[row][member];
 }
 
 // Everything one test row needs besides the row: the parameters and the static choices.
@@ -139,7 +143,8 @@ class RowScorer {
         [&](size_t from, size_t to) {
           std::vector<std::optional<std::string>> replies;
           for (size_t i = from; i < to; ++i)
-            replies.push_back(replayed_answer(in_, row_, plan.selection.selected[i], view_));
+            replies.push_back(replayed_answer(in_, row_, plan.selection.selected[i], view_,
+                                              params.posterior.rule == AgreementRule::kResponses));
           return replies;
         },
         [kind](const auto&) { return kind; });
@@ -184,7 +189,7 @@ class RowScorer {
     no_drop.p_drop = 0;
     const Plan plan_nd{plan.proxy,
                        select_models(rank_scores(plan.proxy, fixed.rps.cost_weight), plan.k, 0, 0),
-                       plan.k, plan.posterior};
+                       plan.k, plan.posterior, plan.embedder};
     const auto& selected = plan.selection.selected;
     const Rounds all = replay(plan, fixed);
     answered("smacs", member_of(all), selected);

@@ -6,29 +6,32 @@
 namespace smacs {
 
 nlohmann::json params_to_json(const SmacsParams& p) {
-  return {{"neighbors", p.rps.neighbors},
-          {"tau", p.rps.tau},
-          {"beta", p.rps.beta},
-          {"gamma", p.rps.gamma},
-          {"task_gate", p.rps.task_gate},
-          {"task_vote", p.rps.task_vote},
-          {"task_tau", p.rps.task_tau},
-          {"k", p.k},
-          {"p_drop", p.p_drop},
-          {"alpha", p.posterior.alpha},
-          {"agreement", p.posterior.agreement},
-          {"cost_weight", p.rps.cost_weight},
-          {"adaptive", p.adaptive.enabled},
-          {"settle", p.adaptive.settle},
-          {"solo", p.adaptive.solo},
-          {"seed", p.seed},
-          {"prior", p.prior},
-          {"per_task", [&] {
-             nlohmann::json out = nlohmann::json::object();
-             for (const auto& [task, t] : p.per_task)
-               out[task] = {{"k", t.k}, {"p_drop", t.p_drop}, {"alpha", t.alpha}};
-             return out;
-           }()}};
+  return {
+      {"proxy", to_string(p.rps.rule)},
+      {"neighbors", p.rps.neighbors},
+      {"tau", p.rps.tau},
+      {"beta", p.rps.beta},
+      {"gamma", p.rps.gamma},
+      {"task_gate", p.rps.task_gate},
+      {"task_vote", p.rps.task_vote},
+      {"task_tau", p.rps.task_tau},
+      {"k", p.k},
+      {"p_drop", p.p_drop},
+      {"alpha", p.posterior.alpha},
+      {"agreement", p.posterior.agreement},
+      {"agreement_rule", p.posterior.rule == AgreementRule::kResponses ? "responses" : "answers"},
+      {"cost_weight", p.rps.cost_weight},
+      {"adaptive", p.adaptive.enabled},
+      {"settle", p.adaptive.settle},
+      {"solo", p.adaptive.solo},
+      {"seed", p.seed},
+      {"prior", p.prior},
+      {"per_task", [&] {
+         nlohmann::json out = nlohmann::json::object();
+         for (const auto& [task, t] : p.per_task)
+           out[task] = {{"k", t.k}, {"p_drop", t.p_drop}, {"alpha", t.alpha}};
+         return out;
+       }()}};
 }
 
 SmacsParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task) {
@@ -61,6 +64,7 @@ Plan plan_from_proxy(const PriorBank& bank, Proxy proxy, const SmacsParams& para
   const SmacsParams own = params_for_task(params, bank, plan.proxy.task);
   plan.k = own.k;
   plan.posterior = own.posterior;
+  plan.embedder = bank.embedder.get();
   plan.selection = select_models(rank_scores(plan.proxy, params.rps.cost_weight), own.k, own.p_drop,
                                  mix_seed(params.seed, question_key));
   return plan;
@@ -78,7 +82,7 @@ std::optional<Choice> choose(const Plan& plan,
     choice.candidates.push_back(member);
   }
   if (candidates.empty()) return std::nullopt;
-  choice.posterior = score_candidates(candidates, kind, plan.posterior);
+  choice.posterior = score_candidates(candidates, kind, plan.posterior, plan.embedder);
   choice.member = candidates[choice.posterior.best].member;
   return choice;
 }

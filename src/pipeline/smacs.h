@@ -64,6 +64,7 @@ struct Plan {
   Selection selection;        // positions in the pool
   size_t k = 0;               // models this question selects (params_for_task's)
   PosteriorParams posterior;  // and how its posterior weighs them
+  const Embedder* embedder = nullptr;  // the bank's: free-text agreement embeds with it
 };
 
 std::vector<Neighbor> retrieve(const PriorBank& bank, std::string_view question, const RpsParams& p,

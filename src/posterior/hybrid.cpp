@@ -2,10 +2,45 @@
 
 #include <algorithm>
 
+#include "core/error.h"
+#include "embedding/sparse_vec.h"
+
 namespace smacs {
 
+AgreementRule parse_agreement_rule(const std::string& name) {
+  if (name == "answers") return AgreementRule::kAnswers;
+  if (name == "responses") return AgreementRule::kResponses;
+  throw Error("unknown agreement rule '" + name + "' (expected answers or responses)");
+}
+
+namespace {
+
+// Pairwise similarity of the candidates: of their embedded responses (cosines, negatives as 0),
+// or of their extracted answers.
+std::vector<std::vector<double>> similarities(const std::vector<Candidate>& c, AnswerKind kind,
+                                              const std::vector<std::string>& answers,
+                                              const Embedder* vectors) {
+  const size_t n = c.size();
+  std::vector<std::vector<double>> sim(n, std::vector<double>(n, 0.0));
+  if (vectors) {
+    std::vector<std::string> texts;
+    for (size_t j = 0; j < n; ++j)
+      texts.push_back(kind == AnswerKind::kCode ? answers[j] : c[j].response);
+    const auto v = vectors->embed_all(texts);
+    for (size_t j = 0; j < n; ++j)
+      for (size_t k = 0; k < n; ++k)
+        sim[j][k] = texts[j].empty() || texts[k].empty() ? 0.0 : std::max(0.0f, dot(v[j], v[k]));
+    return sim;
+  }
+  for (size_t j = 0; j < n; ++j)
+    for (size_t k = 0; k < n; ++k) sim[j][k] = answer_similarity(kind, answers[j], answers[k]);
+  return sim;
+}
+
+}  // namespace
+
 Posterior score_candidates(const std::vector<Candidate>& c, AnswerKind kind,
-                           const PosteriorParams& p) {
+                           const PosteriorParams& p, const Embedder* embedder) {
   Posterior out;
   const size_t n = c.size();
   if (n == 0) return out;
@@ -21,11 +56,14 @@ Posterior score_candidates(const std::vector<Candidate>& c, AnswerKind kind,
   for (const auto& x : c)
     out.answers.push_back(out.used_agreement ? extract_answer(kind, x.response) : "");
   if (out.used_agreement) {
+    const bool free_text = kind == AnswerKind::kText || kind == AnswerKind::kCode;
+    const bool by_vectors = embedder && (free_text || p.rule == AgreementRule::kResponses);
+    const auto sim = similarities(c, kind, out.answers, by_vectors ? embedder : nullptr);
     for (size_t j = 0; j < n; ++j) {
       double num = 0, den = 0;
       for (size_t k = 0; k < n; ++k) {
         if (k == j) continue;
-        num += out.prior_norm[k] * answer_similarity(kind, out.answers[j], out.answers[k]);
+        num += out.prior_norm[k] * sim[j][k];
         den += out.prior_norm[k];
       }
       out.agreement[j] = den > 0 ? num / den : 0.0;
@@ -36,8 +74,8 @@ Posterior score_candidates(const std::vector<Candidate>& c, AnswerKind kind,
     out.hybrid.push_back(alpha * out.prior_norm[j] + (1 - alpha) * out.agreement[j]);
   // A reply with no answer to read (a runaway or cut-off response) loses to any that has one,
   // whatever its prior: it cannot be right where answers are extracted.
-  const bool extracted =
-      kind == AnswerKind::kChoice || kind == AnswerKind::kNumber || kind == AnswerKind::kMath;
+  const bool extracted = kind == AnswerKind::kChoice || kind == AnswerKind::kNumber ||
+                         kind == AnswerKind::kMath || kind == AnswerKind::kLiteral;
   const bool any_answer = std::any_of(out.answers.begin(), out.answers.end(),
                                       [](const std::string& a) { return !a.empty(); });
   if (out.used_agreement && extracted && any_answer)

@@ -3,12 +3,15 @@
 //   H_j = alpha * Pn(m_j) + (1 - alpha) * C_j
 //
 // Pn is the proxy score normalised over the candidates; C_j is the prior-weighted agreement
-// of response j with the other candidates' responses.
+// of response j with the other candidates' responses: equal extracted answers for choice,
+// number, math and literals; for free text and code the cosine of their embeddings (by the
+// bank's embedder; of the extracted code for code), which says more than string overlap.
 #pragma once
 #include <string>
 #include <vector>
 
 #include "answers/extract.h"
+#include "embedding/embedder.h"
 
 namespace smacs {
 
@@ -18,9 +21,15 @@ struct Candidate {
   std::string response;  // the model's answer text ("" when only scores are known)
 };
 
+// What agreement compares: extracted answers where a kind has them (default), or whole
+// responses by embedding for every kind (the paper's consensus; an ablation).
+enum class AgreementRule { kAnswers, kResponses };
+AgreementRule parse_agreement_rule(const std::string& name);  // "answers" | "responses"
+
 struct PosteriorParams {
   double alpha = 0.5;     // weight of the prior against agreement
   bool agreement = true;  // off: choose by the prior alone (also when no texts exist)
+  AgreementRule rule = AgreementRule::kAnswers;
 };
 
 struct Posterior {
@@ -31,7 +40,9 @@ struct Posterior {
 };
 
 // Candidates should come in rank order: ties go to the earlier (higher-prior) candidate.
+// `embedder` embeds responses for free text and code (null: their normalised texts are
+// compared by token overlap instead).
 Posterior score_candidates(const std::vector<Candidate>& candidates, AnswerKind kind,
-                           const PosteriorParams& params);
+                           const PosteriorParams& params, const Embedder* embedder = nullptr);
 
 }  // namespace smacs

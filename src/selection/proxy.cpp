@@ -3,9 +3,28 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
+
 namespace smacs {
 
-size_t RpsParams::retrieval_depth() const { return std::max(neighbors * 4, task_vote); }
+namespace {
+constexpr size_t kPaperK = 400;       // method.md: K = min(400, bank size - 1)
+constexpr double kPaperShare = 0.95;  // counted: sim > 0.95 x the K-th largest
+constexpr size_t kPaperDepth = 4000;  // retrieved for it: far enough past the K-th
+}  // namespace
+
+size_t RpsParams::retrieval_depth() const {
+  const size_t own = std::max(neighbors * 4, task_vote);
+  return rule == ProxyRule::kPaper ? std::max(own, kPaperDepth) : own;
+}
+
+ProxyRule parse_proxy_rule(const std::string& name) {
+  if (name == "smacs") return ProxyRule::kSmacs;
+  if (name == "smcs" || name == "paper") return ProxyRule::kPaper;
+  throw Error("unknown proxy rule '" + name + "' (expected smacs or smcs, the paper's)");
+}
+
+std::string to_string(ProxyRule rule) { return rule == ProxyRule::kPaper ? "smcs" : "smacs"; }
 
 namespace {
 
@@ -24,6 +43,26 @@ std::vector<double> task_shares(const PriorBank& bank, std::span<const Neighbor>
   return share;
 }
 
+// The paper's similarity-weighted count of correct answers over the neighbours above its
+// threshold.
+void paper_scores(const PriorBank& bank, std::span<const Neighbor> nb, const std::vector<int>& pool,
+                  Proxy& out) {
+  if (nb.empty() || bank.size() < 2) return;
+  const size_t k = std::min(kPaperK, bank.size() - 1);
+  const double kth = 100.0 * nb[std::min(k, nb.size() - 1)].sim;
+  for (size_t j = 0; j < pool.size(); ++j) {
+    if (pool[j] < 0) continue;
+    double p = 0;
+    for (const auto& n : nb) {
+      const double sim = 100.0 * n.sim;
+      if (!(sim > kPaperShare * kth)) break;  // best first: the rest are below too
+      const float s = bank.data.records[n.row].scores[static_cast<size_t>(pool[j])];
+      if (!is_missing(s)) p += sim / 100.0 * s;
+    }
+    out.score[j] = p;
+  }
+}
+
 }  // namespace
 
 Proxy proxy_scores(const PriorBank& bank, std::span<const Neighbor> nb,
@@ -34,6 +73,13 @@ Proxy proxy_scores(const PriorBank& bank, std::span<const Neighbor> nb,
   const auto share = task_shares(bank, nb, p);
   if (!share.empty() && !nb.empty()) {
     out.task = static_cast<int>(std::max_element(share.begin(), share.end()) - share.begin());
+  }
+  if (p.rule == ProxyRule::kPaper) {
+    paper_scores(bank, nb, pool, out);
+    for (size_t j = 0; j < pool.size(); ++j)
+      if (pool[j] >= 0 && !is_missing(bank.global_cost[static_cast<size_t>(pool[j])]))
+        out.cost[j] = bank.global_cost[static_cast<size_t>(pool[j])];
+    return out;
   }
   // The neighbours averaged and their weights, the same for every model.
   std::vector<std::pair<const Record*, double>> used;

@@ -12,16 +12,28 @@
 // neighbours (falling back to its bank-wide mean), and models are ranked by
 // P_m - cost_weight * cost_m / max_j cost_j, so cost_weight is the accuracy (0..1) one would
 // give up to avoid the most expensive model of the pool. The posterior still uses P_m.
+//
+// The paper's rule instead (`rule = kPaper`, `--proxy smcs`): sim_i = 100 cos; K = min(400, bank
+// size - 1); every neighbour with sim_i > 0.95 x the K-th largest (0-based) counts, and
+// P_m = sum_i (sim_i / 100) x score_im (missing: 0). No shrinkage, no gate.
 #pragma once
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "bank/prior_bank.h"
 
 namespace smacs {
 
+// How P_m is computed from the neighbours: smacs's shrunk, weighted mean, or the paper's
+// similarity-weighted count of correct answers (method.md 1, [paper]).
+enum class ProxyRule { kSmacs, kPaper };
+ProxyRule parse_proxy_rule(const std::string& name);  // "smacs" | "smcs"
+std::string to_string(ProxyRule rule);
+
 struct RpsParams {
+  ProxyRule rule = ProxyRule::kSmacs;
   size_t neighbors = 50;   // N: neighbours averaged
   double tau = 1.0;        // similarity temperature for w_i
   double beta = 30.0;      // shrinkage weight towards the neighbourhood's task mean

@@ -48,16 +48,23 @@ void parse_listen(const std::string& listen, ServerConfig& c, const std::string&
 void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where) {
   if (!s) return;
   if (!s.IsMap()) throw Error(where + ": key 'smacs' must be a mapping");
-  check_keys(
-      s,
-      {"k", "p_drop", "alpha", "neighbors", "tau", "beta", "gamma", "task_gate", "seed", "tune",
-       "agreement", "adaptive", "first_round", "settle", "solo", "cost_weight", "escalate_to"},
-      where + ": smacs");
+  check_keys(s,
+             {"k", "p_drop", "alpha", "neighbors", "tau", "beta", "gamma", "task_gate", "seed",
+              "tune", "agreement", "adaptive", "first_round", "settle", "solo", "cost_weight",
+              "escalate_to", "proxy"},
+             where + ": smacs");
   SmacsParams& p = c.params;
   const std::string w = where + ": smacs";
   p.k = get<size_t>(s, "k", w, p.k);
   p.p_drop = get<double>(s, "p_drop", w, p.p_drop);
   p.posterior.alpha = get<double>(s, "alpha", w, p.posterior.alpha);
+  if (s["proxy"]) {
+    try {
+      p.rps.rule = parse_proxy_rule(get<std::string>(s, "proxy", w, "smacs"));
+    } catch (const Error& e) {
+      throw Error(w + ": key 'proxy': " + e.what());
+    }
+  }
   p.posterior.agreement = get<bool>(s, "agreement", w, p.posterior.agreement);
   p.rps.neighbors = get<size_t>(s, "neighbors", w, p.rps.neighbors);
   p.rps.tau = get<double>(s, "tau", w, p.rps.tau);

@@ -146,6 +146,7 @@ Plan Gateway::plan_for(const BankView& view, const ChatRequest& request,
   const SmacsParams own = params_for_task(params_, view.bank, plan.proxy.task);
   plan.k = own.k;
   plan.posterior = own.posterior;
+  plan.embedder = view.bank.embedder.get();
   Selection s =
       select_models(scores, own.k, own.p_drop, mix_seed(params_.seed, request.retrieval_key));
   for (auto* members : {&s.ranked, &s.selected, &s.dropped, &s.replacements})
