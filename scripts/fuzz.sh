@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/fuzz
 FLAGS=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc)
-clang++ "${FLAGS[@]}" tests/fuzz/chat_request_fuzz.cpp src/api/openai_api.cpp \
+clang++ "${FLAGS[@]}" tests/fuzz/chat_request_fuzz.cpp src/api/*.cpp \
   -o build/fuzz/chat_request_fuzz
-clang++ "${FLAGS[@]}" tests/fuzz/answers_fuzz.cpp src/answers/*.cpp src/api/openai_api.cpp \
+clang++ "${FLAGS[@]}" tests/fuzz/answers_fuzz.cpp src/answers/*.cpp src/api/*.cpp \
   -o build/fuzz/answers_fuzz
 status=0
 for target in chat_request_fuzz answers_fuzz; do
