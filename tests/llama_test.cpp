@@ -126,6 +126,45 @@ TEST(LlamaBackend, GeneratesExactlyTheRequestedTokensDeterministically) {
   EXPECT_EQ(c->content, d->content);  // sampling is seeded
 }
 
+// An aggregator's confidence term needs token log-probabilities: OpenAI's `logprobs.content`,
+// each the log-softmax of the model's logits, with the most likely alternatives.
+TEST(LlamaBackend, RepliesCarryTokenLogProbabilities) {
+  auto backend =
+      make_llama_backend({.name = "tiny", .gguf = tiny_model(), .context = 256, .threads = 1});
+  json req = chat("Say something.", 8);
+  req["logprobs"] = true;
+  req["top_logprobs"] = 3;
+  const BackendReply r = backend->complete(req, in_seconds(60));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const json& content = r->body["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 8u);
+  std::string text;
+  for (const auto& t : content) {
+    const double lp = t["logprob"].get<double>();
+    EXPECT_LE(lp, 1e-9);
+    ASSERT_EQ(t["top_logprobs"].size(), 3u);
+    double mass = 0, previous = 1;
+    for (const auto& alt : t["top_logprobs"]) {
+      const double a = alt["logprob"].get<double>();
+      EXPECT_LE(a, previous + 1e-12);  // most likely first
+      previous = a;
+      mass += std::exp(a);
+    }
+    EXPECT_LE(mass, 1 + 1e-6);
+    // Greedy: the sampled token is the most likely one.
+    EXPECT_NEAR(lp, t["top_logprobs"][0]["logprob"].get<double>(), 1e-6);
+    text += t["token"].get<std::string>();
+  }
+  EXPECT_EQ(text, r->content);
+  const BackendReply plain = backend->complete(chat("Say something.", 8), in_seconds(60));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->body["choices"][0].contains("logprobs") &&
+               !plain->body["choices"][0]["logprobs"].is_null());
+  json bad = chat("Say something.", 8);
+  bad["top_logprobs"] = 2;  // without logprobs: true
+  EXPECT_FALSE(backend->complete(bad, in_seconds(60)).ok());
+}
+
 TEST(LlamaBackend, RejectsBadRequestsAndPromptsLongerThanTheContext) {
   auto backend =
       make_llama_backend({.name = "tiny", .gguf = tiny_model(), .context = 64, .threads = 1});

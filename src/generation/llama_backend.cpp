@@ -12,6 +12,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <numeric>
 #include <thread>
 #include <vector>
 
@@ -36,6 +37,8 @@ struct Generation {
   uint64_t seed = 0;
   std::vector<std::string> stop;
   bool ignore_eos = false;  // generate max_tokens whatever comes (llama-server's flag; benchmarks)
+  bool logprobs = false;    // OpenAI's: each token's log-probability in the reply
+  int top_logprobs = 0;     // and the n most likely alternatives (0..20)
 };
 
 // Throws smacs::Error for a request this backend cannot run.
@@ -66,6 +69,9 @@ Generation read_request(const json& body, const LlamaBackendConfig& c) {
   g.seed = static_cast<uint64_t>(number("seed", static_cast<double>(c.seed), 0, 1e18));
   if (g.max_tokens < 1) throw Error("'max_tokens' must be at least 1");
   if (const auto e = body.find("ignore_eos"); e != body.end() && e->is_boolean()) g.ignore_eos = *e;
+  if (const auto l = body.find("logprobs"); l != body.end() && l->is_boolean()) g.logprobs = *l;
+  g.top_logprobs = static_cast<int>(number("top_logprobs", 0, 0, 20));
+  if (g.top_logprobs > 0 && !g.logprobs) throw Error("'top_logprobs' needs 'logprobs': true");
   if (const auto s = body.find("stop"); s != body.end()) {
     if (s->is_string()) g.stop.push_back(s->get<std::string>());
     if (s->is_array())
@@ -217,6 +223,40 @@ class LlamaBackend final : public Backend {
   std::atomic<uint64_t> served_{0};
 };
 
+namespace {
+
+json token_entry(const llama_vocab* vocab, llama_token tok, double logprob) {
+  const std::string piece = valid_utf8(token_piece(vocab, tok));
+  json bytes = json::array();
+  for (const unsigned char c : piece) bytes.push_back(c);
+  return {{"token", piece}, {"logprob", logprob}, {"bytes", bytes}};
+}
+
+// The sampled token's log-probability under the model (the log-softmax of the last logits,
+// before temperature and truncation, as OpenAI reports it) and the `top` most likely tokens,
+// in OpenAI's `logprobs.content[i]` shape.
+json logprob_entry(llama_context* ctx, const llama_vocab* vocab, llama_token tok, int top) {
+  const float* logits = llama_get_logits_ith(ctx, -1);
+  const int n = llama_vocab_n_tokens(vocab);
+  const float most = *std::max_element(logits, logits + n);
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i] - most));
+  const double lse = most + std::log(sum);
+  json entry = token_entry(vocab, tok, logits[tok] - lse);
+  std::vector<llama_token> best(static_cast<size_t>(n));
+  std::iota(best.begin(), best.end(), 0);
+  const size_t k = std::min<size_t>(static_cast<size_t>(top), best.size());
+  std::partial_sort(best.begin(), best.begin() + static_cast<long>(k), best.end(),
+                    [&](llama_token a, llama_token b) { return logits[a] > logits[b]; });
+  json alternatives = json::array();
+  for (size_t i = 0; i < k; ++i)
+    alternatives.push_back(token_entry(vocab, best[i], logits[best[i]] - lse));
+  entry["top_logprobs"] = std::move(alternatives);
+  return entry;
+}
+
+}  // namespace
+
 BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& job) {
   const auto start = Clock::now();
   llama_context* ctx = slot.context.get();
@@ -241,6 +281,7 @@ BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& 
   auto sampler = make_sampler(g);
   std::string text, finish = "length";
   int n_gen = 0;
+  std::vector<std::pair<size_t, json>> logprobs;  // (where the token's text starts, its entry)
   while (n_gen < max_tokens) {
     llama_token tok = llama_sampler_sample(sampler.get(), ctx, -1);
     if (!g.ignore_eos && llama_vocab_is_eog(vocab_, tok)) {
@@ -248,6 +289,8 @@ BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& 
       break;
     }
     ++n_gen;
+    if (g.logprobs)
+      logprobs.emplace_back(text.size(), logprob_entry(ctx, vocab_, tok, g.top_logprobs));
     text += token_piece(vocab_, tok);
     const auto hit = std::find_if(g.stop.begin(), g.stop.end(),
                                   [&](const std::string& s) { return text.find(s) != text.npos; });
@@ -274,6 +317,12 @@ BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& 
   id += std::to_string(++served_);
   r.body = completion_body(id, config_.name, r.content, usage);
   r.body["choices"][0]["finish_reason"] = finish;
+  if (g.logprobs) {  // the tokens of the text returned (not those a stop string cut off)
+    json content = json::array();
+    for (auto& [at, entry] : logprobs)
+      if (at < text.size()) content.push_back(std::move(entry));
+    r.body["choices"][0]["logprobs"] = {{"content", std::move(content)}};
+  }
   r.body["timings"] = {{"prompt_n", n_prompt},
                        {"prompt_ms", prompt_ms},
                        {"predicted_n", n_gen},
