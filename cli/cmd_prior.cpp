@@ -7,6 +7,8 @@
 #include "cli/progress.h"
 #include "core/error.h"
 #include "data/load.h"
+#include "embedding/embedder.h"
+#include "embedding/embedding_cache.h"
 #include "prior/builder.h"
 #include "server/config.h"
 
@@ -16,7 +18,8 @@ namespace {
 
 struct PriorFlags {
   std::vector<std::string> data, models;
-  std::string out, bank, config, model;
+  std::string out, bank, config, model, smcs_bank, embedder_url, embedder_model, embedder_gguf,
+      embedding_cache;
   size_t sample = 0;
   uint64_t seed = 42;
   int timeout_ms = 120000;
@@ -58,6 +61,38 @@ int run_build(BankFile& bank, const std::vector<Record>& questions,
   return 0;
 }
 
+// --smcs-bank: the authors' bank into a smacs bank, and its precomputed vectors into the
+// embedding cache as those of the embedder that made them (which must be given: queries are
+// embedded by it at serve time, and must have the same width).
+int import_smcs_bank(const PriorFlags& f) {
+  if (f.embedder_url.empty() == f.embedder_gguf.empty())
+    throw Error(
+        "--smcs-bank: give the embedder its vectors came from: --embedder-url URL "
+        "--embedder-model M (the paper's: Linq-Embed-Mistral) or --embedder-gguf F");
+  EmbedderConfig config;
+  if (f.embedding_cache == "none")
+    throw Error("--smcs-bank keeps its vectors in the embedding cache: it cannot be 'none'");
+  if (!f.embedding_cache.empty()) config.cache = f.embedding_cache;
+  if (!config.cache) throw Error("--smcs-bank: no embedding cache path (set --embedding-cache)");
+  if (!f.embedder_url.empty()) {
+    config.type = EmbedderConfig::Type::kHttp;
+    config.http = {.base_url = f.embedder_url, .model = f.embedder_model};
+  } else {
+    config.type = EmbedderConfig::Type::kLlama;
+    config.llama.gguf = f.embedder_gguf;
+  }
+  const SmcsBank imported = read_smcs_bank(f.smcs_bank);
+  std::vector<std::string> questions;
+  for (const auto& r : imported.data.records) questions.push_back(r.question);
+  seed_embedding_cache(*config.cache, make_embedder(config), questions, imported.embeddings);
+  save_bank(imported.data, f.out);
+  std::cout << "wrote " << f.out << ": " << imported.data.records.size() << " questions, "
+            << imported.data.models.size() << " models; their "
+            << imported.embeddings.front().size() << "-dimensional vectors into " << *config.cache
+            << '\n';
+  return 0;
+}
+
 int info(const std::string& path) {
   const PriorBank bank = open_bank(path);
   std::cout << path << ": " << bank.size() << " questions, " << bank.data.models.size()
@@ -79,8 +114,23 @@ void add_prior_commands(CLI::App& app, Commands& commands) {
   auto f = std::make_shared<PriorFlags>();
   auto* import =
       prior->add_subcommand("import", "Import recorded results into a SQLite prior bank");
-  import->add_option("--data", f->data, "Files with recorded results (.json, .csv, .jsonl)")
-      ->required();
+  auto* data_flag =
+      import->add_option("--data", f->data, "Files with recorded results (.json, .csv, .jsonl)");
+  auto* smcs_flag = import->add_option(
+      "--smcs-bank", f->smcs_bank,
+      "The SMACS authors' released bank (one JSON object of questions with model_res and a "
+      "precomputed embedding each) instead of --data");
+  data_flag->excludes(smcs_flag);
+  import->add_option(
+      "--embedder-url", f->embedder_url,
+      "With --smcs-bank: the OpenAI-compatible /v1/embeddings endpoint that made its "
+      "vectors (queries are embedded by it later)");
+  import->add_option("--embedder-model", f->embedder_model, "The model name for --embedder-url");
+  import->add_option("--embedder-gguf", f->embedder_gguf,
+                     "With --smcs-bank: the GGUF embedding model that made its vectors");
+  import->add_option("--embedding-cache", f->embedding_cache,
+                     "Where --smcs-bank's vectors are kept (default: "
+                     "~/.cache/smacs/embeddings.sqlite; serve and eval read them there)");
   import->add_option("--out", f->out, "The bank file to write (replaced atomically)")->required();
   auto* build = prior->add_subcommand(
       "build",
@@ -124,6 +174,8 @@ void add_prior_commands(CLI::App& app, Commands& commands) {
     return code;
   };
   commands.emplace_back(import, [f, refreshed] {
+    if (!f->smcs_bank.empty()) return refreshed(f->out, import_smcs_bank(*f));
+    if (f->data.empty()) throw Error("give --data (or --smcs-bank)");
     const Dataset data = load_files(f->data);
     save_bank(data, f->out);
     std::cout << "wrote " << f->out << ": " << data.records.size() << " questions, "

@@ -5,10 +5,12 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <set>
 #include <sstream>
 
+#include "bank/bank_store.h"
 #include "bank/prior_bank.h"
 #include "core/error.h"
 #include "data/load.h"
@@ -242,6 +244,82 @@ TEST(EmbeddingCache, TheServeConfigNamesTheFileOrNone) {
       std::nullopt);
   const auto home = default_embedding_cache_path();
   EXPECT_TRUE(!home || home->ends_with("/smacs/embeddings.sqlite")) << home.value_or("");
+}
+
+}  // namespace
+}  // namespace smacs
+
+namespace smacs {
+namespace {
+
+// A file in the shape of the SMACS authors' released bank, with 32-wide vectors (`width`) that
+// differ from what the embedding server would give, so a hit is visibly the imported vector.
+std::string write_smcs_bank(const std::string& name, size_t width) {
+  json bank = json::object();
+  const char* questions[] = {"What is 2 + 3?", "Name the capital of France.", "Sort [3, 1, 2]."};
+  for (int i = 0; i < 3; ++i) {
+    std::vector<float> v(width, 0.0f);
+    v[static_cast<size_t>(i) + 5] = 1.0f;
+    bank[std::to_string(i)] = {
+        {"question", questions[i]},
+        {"src", i == 1 ? "geo" : "math"},
+        {"src_subject", "x"},
+        {"model_res", {{"m1", {{"is_correct", i != 1}}}, {"m2", {{"is_correct", i == 1}}}}},
+        {"embedding", v}};
+  }
+  const std::string path = test::temp_path(name);
+  std::ofstream(path) << bank.dump();
+  return path;
+}
+
+TEST(SmcsBank, ImportKeepsItsVectorsForTheEmbedderThatMadeThem) {
+  EmbeddingServer srv;
+  const std::string cache = test::temp_path("smcs-cache.sqlite"),
+                    out = test::temp_path("smcs.sqlite");
+  std::filesystem::remove(cache);
+  const std::string flags =
+      " --embedder-url " + srv.url() + " --embedder-model bag --embedding-cache " + cache;
+  auto r = test::run_smacs("prior import --smcs-bank " + write_smcs_bank("smcs.json", 32) + flags +
+                           " --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("3 questions, 2 models; their 32-dimensional vectors"), std::string::npos)
+      << r.output;
+  const Dataset d = load_bank_data(out);
+  ASSERT_EQ(d.records.size(), 3u);
+  EXPECT_EQ(d.records[1].task, "geo");
+  EXPECT_EQ(d.records[0].scores, (std::vector<float>{1, 0}));
+  // A bank built with that embedder finds the imported vectors: no question is embedded again.
+  srv.texts = 0;
+  BankOptions options;
+  options.embedder =
+      with_embedding_cache(make_http_embedder({.base_url = srv.url(), .model = "bag"}), cache);
+  const PriorBank bank = build_bank(d, options);
+  EXPECT_EQ(srv.texts, 1);  // the probe only
+  SparseVec imported = dense_vector(std::vector<float>(32, 0.0f));
+  imported.val[6] = 1.0f;
+  const auto near = bank.index->search(imported, 1);
+  ASSERT_FALSE(near.empty());
+  EXPECT_EQ(near[0].row, 1u);
+  EXPECT_NEAR(near[0].sim, 1.0, 1e-6);
+  // Vectors of another width than the embedder's: a clear error, nothing written.
+  const std::string other = test::temp_path("smcs-other.sqlite");
+  std::filesystem::remove(other);
+  r = test::run_smacs("prior import --smcs-bank " + write_smcs_bank("smcs-wide.json", 48) + flags +
+                      " --out " + other);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("the bank's embeddings have 48 dimensions; the embedder"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(std::filesystem::exists(other));
+  // No embedder named, or a file of another shape: one line each.
+  EXPECT_NE(test::run_smacs("prior import --smcs-bank " + write_smcs_bank("s.json", 32) +
+                            " --out " + other)
+                .output.find("give the embedder its vectors came from"),
+            std::string::npos);
+  const std::string bad = test::write_temp("smcs-bad.json", R"({"0": {"question": "q"}})");
+  EXPECT_NE(test::run_smacs("prior import --smcs-bank " + bad + flags + " --out " + other)
+                .output.find("question \"0\": expected {question, src, model_res"),
+            std::string::npos);
 }
 
 }  // namespace

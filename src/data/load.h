@@ -32,6 +32,14 @@ void regrade_with_zeroeval_rule(Dataset& data);
 // Writes records in the smacs JSONL format (the inverse of read_smacs_jsonl).
 void write_smacs_jsonl(const Dataset& data, const std::string& path);
 
+// The SMACS authors' released bank (data/smcs_bank.cpp): its questions and results, and the
+// precomputed question vectors (one width), aligned with data.records.
+struct SmcsBank {
+  Dataset data;
+  std::vector<std::vector<float>> embeddings;
+};
+SmcsBank read_smcs_bank(const std::string& path);
+
 // Parses a Python list literal of strings, e.g. ['a\n', "b"]; throws on bad syntax.
 std::vector<std::string> parse_python_str_list(const std::string& text);
 

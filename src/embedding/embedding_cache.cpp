@@ -74,6 +74,25 @@ class CachedEmbedder final : public Embedder {
     return out;
   }
 
+  // Precomputed vectors, stored as this embedder's (seed_embedding_cache).
+  void seed(const std::vector<std::string>& texts, const std::vector<std::vector<float>>& vecs) {
+    std::lock_guard lock(mu_);
+    if (!db_) throw Error("embedding cache " + path_ + ": cannot be opened");
+    if (key_id_ < 0) check_key();
+    if (!db_) throw Error("embedding cache " + path_ + ": not usable (see above)");
+    std::vector<SparseVec> rows;
+    for (const auto& v : vecs) {
+      if (v.size() != dim_)
+        throw Error("the bank's embeddings have " + std::to_string(v.size()) +
+                    " dimensions; the embedder " + name() + " gives " + std::to_string(dim_) +
+                    ": give the embedder the bank was embedded with");
+      SparseVec d = dense_vector(v);
+      l2_normalize(d);
+      rows.push_back(std::move(d));
+    }
+    store(texts, rows);
+  }
+
  private:
   // Runs a cache operation; a failure disables the cache for this run, with one warning.
   template <typename F>
@@ -179,6 +198,13 @@ std::optional<std::string> default_embedding_cache_path() {
   if (const char* home = std::getenv("HOME"); home && *home)
     return std::string(home) + "/.cache/smacs/embeddings.sqlite";
   return std::nullopt;
+}
+
+void seed_embedding_cache(const std::string& path, std::shared_ptr<Embedder> embedder,
+                          const std::vector<std::string>& texts,
+                          const std::vector<std::vector<float>>& vectors) {
+  if (!embedder) throw Error("precomputed embeddings need the pretrained embedder they came from");
+  CachedEmbedder(std::move(embedder), path).seed(texts, vectors);
 }
 
 std::shared_ptr<Embedder> with_embedding_cache(std::shared_ptr<Embedder> inner,

@@ -9,6 +9,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "embedding/embedder.h"
 
@@ -17,5 +18,13 @@ namespace smacs {
 // `inner` with its bank embeddings cached in `path`; `inner` itself for nullopt.
 std::shared_ptr<Embedder> with_embedding_cache(std::shared_ptr<Embedder> inner,
                                                const std::optional<std::string>& path);
+
+// Stores precomputed vectors of `texts` (an imported bank's) in the cache at `path` as the
+// vectors of `embedder` (a pretrained one), so that a bank built with it finds them instead of
+// embedding again. The embedder is asked once (a probe) for its width: vectors of another width
+// are a clear error, for they could never be compared with its query vectors.
+void seed_embedding_cache(const std::string& path, std::shared_ptr<Embedder> embedder,
+                          const std::vector<std::string>& texts,
+                          const std::vector<std::vector<float>>& vectors);
 
 }  // namespace smacs
