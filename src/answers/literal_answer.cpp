@@ -125,20 +125,15 @@ PyValue from_text(std::string_view text) {
   return py_str(whole);
 }
 
-}  // namespace
-
-std::string extract_literal_answer(std::string_view reply) {
-  const auto readings = literal_readings(reply);
-  return readings.empty() ? "" : readings.front();
-}
-
-std::vector<std::string> literal_readings(std::string_view reply) {
+// The readings of a reply, the first (what agreement compares) alone unless `all`: the
+// posterior reads every candidate, and needs no more than that.
+std::vector<std::string> readings(std::string_view reply, bool all) {
   const auto field = json_answer_value(reply);
   if (field && !field->is_string()) return {canonical(from_json(*field))};
   const std::string text = field ? field->get<std::string>() : trim(reply);
   if (!field && text.empty()) return {};
   std::vector<std::string> out{canonical(from_text(text))};
-  if (!field) return out;
+  if (!field || !all) return out;
   out.push_back(canonical(py_str(text)));
   // Quoted without escaping the quotes inside ('148: b'148''): the string between the ends.
   const std::string bare = trim(text);
@@ -149,6 +144,17 @@ std::vector<std::string> literal_readings(std::string_view reply) {
     if (const auto spelled = parse_python_literal("'''" + text + "'''"))
       out.push_back(canonical(*spelled));
   return out;
+}
+
+}  // namespace
+
+std::string extract_literal_answer(std::string_view reply) {
+  const auto first = readings(reply, /*all=*/false);
+  return first.empty() ? "" : first.front();
+}
+
+std::vector<std::string> literal_readings(std::string_view reply) {
+  return readings(reply, /*all=*/true);
 }
 
 std::string literal_gold(std::string_view gold) {

@@ -86,21 +86,6 @@ std::optional<std::string> regex_answer(std::string_view s) {
   return bare_from("answer");
 }
 
-// model_specific_extraction: Llama-3.1's \boxed{word}.
-std::optional<std::string> boxed_word(std::string_view model, std::string_view reply) {
-  if (model.find("Llama-3.1") == std::string_view::npos) return std::nullopt;
-  for (size_t at = reply.find("\\boxed{"); at != std::string_view::npos;
-       at = reply.find("\\boxed{", at + 1)) {
-    size_t i = at + 7;
-    while (i < reply.size() &&
-           (std::isalnum(static_cast<unsigned char>(reply[i])) || reply[i] == '_'))
-      ++i;
-    if (i > at + 7 && i < reply.size() && reply[i] == '}')
-      return std::string(reply.substr(at + 7, i - at - 7));
-  }
-  return std::nullopt;
-}
-
 // Python's s.strip("'\""): quotes of either kind off both ends, as many as there are.
 std::string_view strip_quotes(std::string_view s) {
   while (!s.empty() && (s.front() == '\'' || s.front() == '"')) s.remove_prefix(1);
@@ -117,7 +102,7 @@ bool zeroeval_crux_correct(std::string_view model, std::string_view reply, std::
   if (!answer)
     if (auto v = regex_answer(reply)) answer = ordered_json(*v);
   if (!answer)
-    if (auto v = boxed_word(model, reply)) answer = ordered_json(*v);
+    if (auto v = zeroeval_boxed_word(model, reply)) answer = ordered_json(*v);
   if (!answer) return false;
   const std::string mine = python_str(*answer);
   const std::string_view ours = strip_quotes(mine), right = strip_quotes(gold);

@@ -43,22 +43,6 @@ std::string divide_out(const std::string& s) {
   return std::string(buf, r.ptr);
 }
 
-// The model-specific fallback ZeroEval has for Llama-3.1 replies without an answer field:
-// the word in the first \boxed{...}.
-std::optional<std::string> boxed_word(std::string_view reply) {
-  for (size_t at = reply.find("\\boxed{"); at != std::string_view::npos;
-       at = reply.find("\\boxed{", at + 1)) {
-    size_t i = at + 7;
-    const size_t start = i;
-    while (i < reply.size() &&
-           (std::isalnum(static_cast<unsigned char>(reply[i])) || reply[i] == '_'))
-      ++i;
-    if (i > start && i < reply.size() && reply[i] == '}')
-      return std::string(reply.substr(start, i - start));
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::optional<double> zeroeval_first_number(std::string_view answer) {
@@ -81,9 +65,24 @@ std::optional<double> zeroeval_first_number(std::string_view answer) {
   return std::nullopt;
 }
 
+std::optional<std::string> zeroeval_boxed_word(std::string_view model, std::string_view reply) {
+  if (model.find("Llama-3.1") == std::string_view::npos) return std::nullopt;
+  for (size_t at = reply.find("\\boxed{"); at != std::string_view::npos;
+       at = reply.find("\\boxed{", at + 1)) {
+    size_t i = at + 7;
+    const size_t start = i;
+    while (i < reply.size() &&
+           (std::isalnum(static_cast<unsigned char>(reply[i])) || reply[i] == '_'))
+      ++i;
+    if (i > start && i < reply.size() && reply[i] == '}')
+      return std::string(reply.substr(start, i - start));
+  }
+  return std::nullopt;
+}
+
 bool zeroeval_rule_correct(std::string_view model, std::string_view reply, std::string_view gold) {
   std::optional<std::string> answer = json_answer_field(reply);
-  if (!answer && model.find("Llama-3.1") != std::string_view::npos) answer = boxed_word(reply);
+  if (!answer) answer = zeroeval_boxed_word(model, reply);
   if (!answer) return false;
   std::string g(gold);
   std::erase(g, '#');

@@ -14,6 +14,10 @@ namespace smacs {
 // plain "a/b" is divided out; nullopt when there is none.
 std::optional<double> zeroeval_first_number(std::string_view answer);
 
+// The model-specific fallback ZeroEval has for Llama-3.1 replies without an answer field: the
+// word in the first \boxed{...}; nullopt for other models or without one.
+std::optional<std::string> zeroeval_boxed_word(std::string_view model, std::string_view reply);
+
 // Whether ZeroEval's rule counts `reply` (from `model`) right against `gold` ("# 18" or "18").
 bool zeroeval_rule_correct(std::string_view model, std::string_view reply, std::string_view gold);
 

@@ -70,6 +70,14 @@ struct Attempt {
   std::string content_type;
 };
 
+// What an attempt reads from a reply's head, whatever its body type.
+template <class Message>
+void take_head(const Message& reply, Attempt& out) {
+  out.status = reply.result_int();
+  out.retry_after = std::string(reply[http::field::retry_after]);
+  out.keep_alive = reply.keep_alive();
+}
+
 Attempt failed_with(beast::error_code ec) {
   Attempt a;
   a.ec = ec;
@@ -169,10 +177,8 @@ awaitable<Attempt> exchange(Stream& stream, const http::request<http::string_bod
       out.ec = hec;
       co_return out;
     }
-    out.status = parser.get().result_int();
-    out.retry_after = std::string(parser.get()[http::field::retry_after]);
+    take_head(parser.get(), out);
     out.content_type = std::string(parser.get()[http::field::content_type]);
-    out.keep_alive = parser.get().keep_alive();
     co_await read_streaming(stream, buffer, parser, *sink, deadline, out);
     co_return out;
   }
@@ -183,9 +189,7 @@ awaitable<Attempt> exchange(Stream& stream, const http::request<http::string_bod
     out.ec = rec;
     co_return out;
   }
-  out.status = parser.get().result_int();
-  out.retry_after = std::string(parser.get()[http::field::retry_after]);
-  out.keep_alive = parser.get().keep_alive();
+  take_head(parser.get(), out);
   out.body = std::move(parser.get().body());
   co_return out;
 }

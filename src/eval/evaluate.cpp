@@ -49,9 +49,10 @@ EvalInput prepare_eval(const PriorBank& bank, const Dataset& test, std::vector<s
   std::vector<std::string> questions;
   questions.reserve(n);
   for (const auto& r : test.records) questions.push_back(r.question);
-  const auto vecs = embed_in_chunks(*bank.embedder, questions, [&](size_t d, size_t) {
+  in.vectors = embed_in_chunks(*bank.embedder, questions, [&](size_t d, size_t) {
     if (progress) progress(d, 2 * n);
   });
+  const auto& vecs = in.vectors;
   std::atomic<size_t> done{0};
   parallel_for(n, [&](size_t i) {
     const Record& r = test.records[i];

@@ -64,6 +64,7 @@ struct EvalInput {
   std::vector<std::string> pool_names;
   std::vector<int> pool_bank;                     // pool member -> bank column
   std::vector<int> pool_test;                     // pool member -> test column
+  std::vector<SparseVec> vectors;                 // per test row: its embedding
   std::vector<std::vector<Neighbor>> neighbors;   // per test row
   std::vector<std::vector<std::string>> answers;  // per test row, per pool member
   std::map<std::string, AnswerKind> kinds;        // per task

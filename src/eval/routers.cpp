@@ -44,9 +44,7 @@ void add_routers(EvalInput& in, const std::vector<std::string>& names, bool leav
                  uint64_t seed) {
   const PriorBank& bank = *in.bank;
   const size_t n = in.test->records.size();
-  std::vector<std::string> questions;
-  for (const auto& r : in.test->records) questions.push_back(r.question);
-  const std::vector<SparseVec> vecs = bank.embedder->embed_all(questions);
+  const std::vector<SparseVec>& vecs = in.vectors;  // prepare_eval's: not embedded again
   RouterOptions options;
   options.seed = seed;
   for (const auto& name : names) {

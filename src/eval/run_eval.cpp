@@ -187,9 +187,8 @@ class RowScorer {
     fixed.adaptive.enabled = false;
     SmacsParams no_drop = fixed;
     no_drop.p_drop = 0;
-    const Plan plan_nd{plan.proxy,
-                       select_models(rank_scores(plan.proxy, fixed.rps.cost_weight), plan.k, 0, 0),
-                       plan.k, plan.posterior, plan.embedder};
+    Plan plan_nd = plan;  // the same plan, selected without dropping
+    plan_nd.selection = select_models(rank_scores(plan.proxy, fixed.rps.cost_weight), plan.k, 0, 0);
     const auto& selected = plan.selection.selected;
     const Rounds all = replay(plan, fixed);
     answered("smacs", member_of(all), selected);

@@ -34,15 +34,21 @@ nlohmann::json params_to_json(const SmacsParams& p) {
        }()}};
 }
 
-SmacsParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task) {
-  SmacsParams out = p;
-  if (task < 0 || static_cast<size_t>(task) >= bank.tasks.size()) return out;
-  const auto it = p.per_task.find(bank.tasks[static_cast<size_t>(task)]);
-  if (it == p.per_task.end()) return out;
-  out.k = it->second.k;
-  out.p_drop = it->second.p_drop;
-  out.posterior.alpha = it->second.alpha;
-  return out;
+TaskParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task) {
+  if (task >= 0 && static_cast<size_t>(task) < bank.tasks.size())
+    if (const auto it = p.per_task.find(bank.tasks[static_cast<size_t>(task)]);
+        it != p.per_task.end())
+      return it->second;
+  return {.k = p.k, .p_drop = p.p_drop, .alpha = p.posterior.alpha};
+}
+
+TaskParams apply_task_params(Plan& plan, const SmacsParams& params, const PriorBank& bank) {
+  const TaskParams own = params_for_task(params, bank, plan.proxy.task);
+  plan.k = own.k;
+  plan.posterior = params.posterior;
+  plan.posterior.alpha = own.alpha;
+  plan.embedder = bank.embedder.get();
+  return own;
 }
 
 std::vector<Neighbor> retrieve(const PriorBank& bank, std::string_view question, const RpsParams& p,
@@ -61,10 +67,7 @@ Plan plan_from_proxy(const PriorBank& bank, Proxy proxy, const SmacsParams& para
                      std::string_view question_key) {
   Plan plan;
   plan.proxy = std::move(proxy);
-  const SmacsParams own = params_for_task(params, bank, plan.proxy.task);
-  plan.k = own.k;
-  plan.posterior = own.posterior;
-  plan.embedder = bank.embedder.get();
+  const TaskParams own = apply_task_params(plan, params, bank);
   plan.selection = select_models(rank_scores(plan.proxy, params.rps.cost_weight), own.k, own.p_drop,
                                  mix_seed(params.seed, question_key));
   return plan;

@@ -54,21 +54,27 @@ struct SmacsParams {
   std::string prior = "rps";
 };
 
-// `p` with the per-task values of bank task `task` (-1 or none fitted: `p` as it is).
-SmacsParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task);
+// The k, dropping and alpha for a question of bank task `task`: its fitted values, or `p`'s
+// own (task -1, or none fitted for it).
+TaskParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task);
 
 nlohmann::json params_to_json(const SmacsParams& p);
 
 struct Plan {
-  Proxy proxy;                // per pool member
-  Selection selection;        // positions in the pool
-  size_t k = 0;               // models this question selects (params_for_task's)
-  PosteriorParams posterior;  // and how its posterior weighs them
+  Proxy proxy;                         // per pool member
+  Selection selection;                 // positions in the pool
+  size_t k = 0;                        // models this question selects (params_for_task's)
+  PosteriorParams posterior;           // and how its posterior weighs them
   const Embedder* embedder = nullptr;  // the bank's: free-text agreement embeds with it
 };
 
 std::vector<Neighbor> retrieve(const PriorBank& bank, std::string_view question, const RpsParams& p,
                                uint32_t exclude = kNoRow);
+
+// Gives `plan` (its proxy scores set) the k and posterior of its voted task and the bank's
+// embedder; returns that task's parameters, whose dropping the selection then uses. The one
+// place eval's plans and the gateway's take their per-task settings.
+TaskParams apply_task_params(Plan& plan, const SmacsParams& params, const PriorBank& bank);
 
 // The selection of a plan whose proxy scores are given (a trained router's, say): the per-task
 // k and dropping of the proxy's task.

@@ -63,10 +63,14 @@ TrainedRouter train_knn_router(const PriorBank& bank) {
   const size_t deepest = kKnnGrid[std::size(kKnnGrid) - 1];
   const size_t rows = bank.size();
   std::vector<std::vector<double>> routed(rows, std::vector<double>(std::size(kKnnGrid), 0));
+  // All at once: a pretrained embedder batches them, and its cache already holds them (one
+  // call per row would reach an embeddings endpoint once per bank question).
+  std::vector<std::string> questions;
+  for (const auto& r : bank.data.records) questions.push_back(r.question);
+  const std::vector<SparseVec> vecs = bank.embedder->embed_all(questions);
   parallel_for(rows, [&](size_t i) {
     const Record& r = bank.data.records[i];
-    const auto nb =
-        bank.index->search(bank.embedder->embed(r.question), deepest, static_cast<uint32_t>(i));
+    const auto nb = bank.index->search(vecs[i], deepest, static_cast<uint32_t>(i));
     for (size_t g = 0; g < std::size(kKnnGrid); ++g) {
       const float s = r.scores[argmax(neighbour_means(bank, nb, kKnnGrid[g]))];
       routed[i][g] = is_missing(s) ? 0.0 : s;

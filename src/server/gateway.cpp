@@ -143,10 +143,7 @@ Plan Gateway::plan_for(const BankView& view, const ChatRequest& request,
   const std::vector<double> rank = rank_scores(plan.proxy, params_.rps.cost_weight);
   std::vector<double> scores;
   for (int j : usable) scores.push_back(rank[j]);
-  const SmacsParams own = params_for_task(params_, view.bank, plan.proxy.task);
-  plan.k = own.k;
-  plan.posterior = own.posterior;
-  plan.embedder = view.bank.embedder.get();
+  const TaskParams own = apply_task_params(plan, params_, view.bank);
   Selection s =
       select_models(scores, own.k, own.p_drop, mix_seed(params_.seed, request.retrieval_key));
   for (auto* members : {&s.ranked, &s.selected, &s.dropped, &s.replacements})
