@@ -82,10 +82,16 @@ int serve(const std::string& config_path) {
                                  .feedback_journal = config.feedback_journal,
                                  .remember_bytes = config.remember_bytes,
                                  .feedback_per_second = config.feedback_per_second,
-                                 .escalate_to = config.escalate_to};
+                                 .escalate_to = config.escalate_to,
+                                 .aggregator = config.aggregator};
   for (const auto& b : config.pool) {
     backends.push_back(make_backend(b));
     gateway_options.prices.push_back(b.price);
+  }
+  for (const auto& b : config.aggregators) {  // after the pool: never selected
+    backends.push_back(make_backend(b));
+    gateway_options.prices.push_back(b.price);
+    gateway_options.unrouted.push_back(b.name());
   }
   Metrics metrics;
   // Feedback is written to the bank file when the bank is one; else to the journal.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "embedding/tfidf.h"
@@ -92,4 +93,35 @@ TEST(Aggregate, ConsensusAndConfidenceRankTheCandidates) {
   EXPECT_EQ(best_candidate(t), 1);
   EXPECT_EQ(best_candidate({{.consensus = 1, .total = 1}, {.consensus = 1, .total = 1}}), 0);
   EXPECT_EQ(best_candidate({}), -1);
+}
+
+TEST(Aggregate, TheAggregatorRequestKeepsTheUserTurnsAndAsksForLogProbabilities) {
+  const nlohmann::json plain = {{"model", "smacs"},
+                                {"n", 3},
+                                {"temperature", 0.1},
+                                {"messages", {{{"role", "user"}, {"content", "What is 2+2?"}}}}};
+  const auto r = aggregator_request(plain, {"4", "5"}, 0.7);
+  ASSERT_EQ(r["messages"].size(), 2u);
+  EXPECT_EQ(
+      r["messages"][0],
+      (nlohmann::json{{"role", "system"}, {"content", aggregator_system_message("", {"4", "5"})}}));
+  EXPECT_EQ(r["messages"][1], plain["messages"][0]);
+  EXPECT_EQ(r["temperature"], 0.7);
+  EXPECT_EQ(r["logprobs"], true);
+  EXPECT_FALSE(r.contains("n"));
+  nlohmann::json with_system = plain;
+  with_system["messages"].insert(with_system["messages"].begin(),
+                                 nlohmann::json{{"role", "system"}, {"content", "Be terse."}});
+  const auto s = aggregator_request(with_system, {"4"}, 0.7);
+  ASSERT_EQ(s["messages"].size(), 2u);
+  EXPECT_EQ(s["messages"][0]["content"], aggregator_system_message("Be terse.", {"4"}));
+}
+
+TEST(Aggregate, MeanTokenLogprobReadsOpenAIsShape) {
+  const auto reply = nlohmann::json::parse(R"({"choices":[{"message":{"content":"x"},
+      "logprobs":{"content":[{"token":"a","logprob":-1.0},{"token":"b","logprob":-0.5}]}}]})");
+  EXPECT_DOUBLE_EQ(*mean_token_logprob(reply), -0.75);
+  EXPECT_FALSE(mean_token_logprob(nlohmann::json::parse(R"({"choices":[{"logprobs":null}]})")));
+  EXPECT_FALSE(mean_token_logprob(nlohmann::json::parse(R"({"choices":[]})")));
+  EXPECT_FALSE(mean_token_logprob(nlohmann::json()));
 }

@@ -4,9 +4,13 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
+
+#include "answers/extract.h"
 
 namespace smacs::test {
 
@@ -44,6 +48,55 @@ std::string completion(const std::string& content, const std::string& model) {
            {"usage", {{"prompt_tokens", 10}, {"completion_tokens", 5}, {"total_tokens", 15}}}}
           .dump();
   return body.replace(body.find(marker), marker.size(), content);
+}
+
+// The references an aggregator request carries: the system message's "Responses from models:"
+// list, split at "\n1. ", "\n2. ", ... in turn.
+std::vector<std::string> references_in(const json& body) {
+  std::string system;
+  for (const auto& m : body.value("messages", json::array()))
+    if (m.is_object() && m.value("role", "") == "system" && m["content"].is_string())
+      system = m["content"].get<std::string>();
+  const std::string header = "Responses from models:";
+  size_t at = system.find(header);
+  if (at == std::string::npos) return {};
+  std::vector<std::string> out;
+  at = system.find("\n1. ", at);
+  for (size_t i = 1; at != std::string::npos; ++i) {
+    const size_t begin = at + 3 + std::to_string(i).size();
+    at = system.find("\n" + std::to_string(i + 1) + ". ", begin);
+    out.push_back(system.substr(begin, at == std::string::npos ? at : at - begin));
+  }
+  return out;
+}
+
+// vote-aggregator: the first reference whose extracted answer is the most common, with
+// log-probabilities whose mean is log(that answer's share of the votes).
+std::string vote_completion(const json& body, const std::string& model) {
+  const auto refs = references_in(body);
+  std::map<std::string, int> votes;
+  for (const auto& r : refs) ++votes[smacs::extract_answer(smacs::AnswerKind::kMath, r)];
+  std::string content = refs.empty() ? "no references" : refs[0];
+  int top = 0;
+  for (const auto& r : refs)
+    if (const int v = votes[smacs::extract_answer(smacs::AnswerKind::kMath, r)]; v > top) {
+      top = v;
+      content = r;
+    }
+  const double share = refs.empty() ? 0.5 : static_cast<double>(top) / refs.size();
+  json tokens = json::array();
+  for (const char* t : {"The", " answer", "."})
+    tokens.push_back({{"token", t}, {"logprob", std::log(share)}, {"top_logprobs", json::array()}});
+  return json{{"id", "chatcmpl-fake"},
+              {"object", "chat.completion"},
+              {"created", 0},
+              {"model", model},
+              {"choices", json::array({{{"index", 0},
+                                        {"message", {{"role", "assistant"}, {"content", content}}},
+                                        {"logprobs", {{"content", tokens}}},
+                                        {"finish_reason", "stop"}}})},
+              {"usage", {{"prompt_tokens", 100}, {"completion_tokens", 20}, {"total_tokens", 120}}}}
+      .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string events(const std::vector<std::string>& contents) {
@@ -129,7 +182,8 @@ struct FakeBackend::Impl {
         return parts.size() > i && !parts[i].empty() ? std::atoi(parts[i].c_str()) : fallback;
       };
       std::string content = name == "ok" && parts.size() > 1 ? parts[1] : "The answer is A.";
-      if (name == "slow") co_await wait_ms(arg(1, 1000));
+      if (name == "slow" || name == "vote-aggregator")
+        co_await wait_ms(arg(1, name == "slow" ? 1000 : 0));
       if (name == "hang") {
         char byte;  // until the client gives up
         co_await socket.async_read_some(asio::buffer(&byte, 1), kNoThrow);
@@ -138,7 +192,9 @@ struct FakeBackend::Impl {
       if (name == "utf8") content = "caf\xe9";
       if (name == "huge") content = std::string(static_cast<size_t>(arg(1, 1)) << 20, 'x');
       const std::string sse = "text/event-stream";
-      if (name == "garbage") {
+      if (name == "vote-aggregator") {
+        out = reply(200, "application/json", vote_completion(body, mode));
+      } else if (name == "garbage") {
         out = reply(200, "application/json", "<html>not json</html>");
       } else if (name == "binary-error") {
         out = reply(500, "text/html", std::string("\x89PNG\r\n\x1a\n\xff\xfe\x00\x01", 12));

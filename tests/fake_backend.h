@@ -16,6 +16,9 @@
 //   json-for-stream  answers stream requests with a plain JSON completion
 //   sse-utf8         stream requests get events whose second holds a Latin-1 byte
 //   sse-slow:MS      stream requests get their events one every MS milliseconds
+//   vote-aggregator[:MS]  an aggregate-mode aggregator (after MS ms): reads the references
+//                    from the system message and answers with the first whose extracted
+//                    (math) answer is the most common, with logprobs of mean log(its share)
 // Streaming requests ("stream": true) get the reply as Server-Sent Events in every mode that
 // answers 200 (but json-for-stream). GET /calls: {"mode": calls so far}.
 #pragma once

@@ -57,6 +57,11 @@ struct GatewayFixture {
       config.pool.emplace_back().http = b;
       backends.push_back(make_http_backend(b));
     }
+    std::vector<std::string> unrouted;  // dedicated aggregators, after the pool
+    for (const auto& a : config.aggregators) {
+      backends.push_back(make_backend(a));
+      unrouted.push_back(a.name());
+    }
     gateway =
         std::make_unique<Gateway>(build_bank(bank_data ? *bank_data : load_file(rb("train"))),
                                   config.params, std::move(backends), metrics,
@@ -64,7 +69,9 @@ struct GatewayFixture {
                                                  .remember_bytes = config.remember_bytes,
                                                  .feedback_per_second = config.feedback_per_second,
                                                  .prices = std::move(prices),
-                                                 .escalate_to = config.escalate_to});
+                                                 .escalate_to = config.escalate_to,
+                                                 .aggregator = config.aggregator,
+                                                 .unrouted = unrouted});
     running = std::make_unique<Serving<GatewayServer>>(
         std::make_unique<GatewayServer>(config, *gateway, metrics));
   }

@@ -127,6 +127,52 @@ pool:
   EXPECT_EQ(reply["usage"]["completion_tokens"], 3);
 }
 
+// A tiny GGUF in-process as aggregate mode's aggregator: its replies carry log-probabilities,
+// so every candidate's score has a ppl term.
+TEST(LlamaGateway, ATinyGgufAggregatesWithLogProbabilities) {
+  const std::string a = test::temp_path("agg-a.gguf"), agg = test::temp_path("agg.gguf");
+  write_tiny_gguf(a, {.seed = 1});
+  write_tiny_gguf(agg, {.seed = 4});
+  const auto replay = test::serve_replay(bank_data());
+  test::write_temp("llama-bank.jsonl", bank_jsonl(bank_data()));
+  const std::string config = test::write_temp("llama-agg.yaml", R"(
+listen: 127.0.0.1:0
+bank: llama-bank.jsonl
+request_timeout_ms: 60000
+access_log: none
+smacs: {k: 2, seed: 1, mode: aggregate, aggregator: tiny-agg, candidates: 3, keep: 2}
+pool:
+  - {name: tiny-a, type: llama, gguf: agg-a.gguf, context: 256, threads: 1, max_tokens: 6}
+  - {name: recorded, base_url: "http://127.0.0.1:)" + std::to_string(replay->port) +
+                                                                    R"(/v1"}
+aggregators:
+  - {name: tiny-agg, type: llama, gguf: agg.gguf, context: 512, threads: 1, max_tokens: 6, slots: 3}
+)");
+  const std::string log = test::temp_path("llama-agg.log");
+  Running server{test::spawn_smacs("serve --config " + config, log), 0};
+  server.port = test::wait_for_port(log);
+  ASSERT_GT(server.port, 0) << "no port in the log";
+  httplib::Client c("127.0.0.1", server.port);
+  c.set_read_timeout(60, 0);
+  const json ask = {{"model", "smacs"},
+                    {"messages", {{{"role", "user"}, {"content", "Who wrote the play Hamlet?"}}}}};
+  auto res = c.Post("/v1/chat/completions", ask.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json body = json::parse(res->body);
+  const json& aggregate = body["smacs"]["aggregate"];
+  ASSERT_EQ(aggregate["candidates"].size(), 3u) << body.dump();
+  for (const auto& cand : aggregate["candidates"]) {
+    EXPECT_EQ(cand["subset"].size(), 2u);
+    ASSERT_TRUE(cand["ppl"].is_number()) << cand.dump();
+    EXPECT_LE(cand["ppl"].get<double>(), 0.0);  // 1 - perplexity
+    EXPECT_NEAR(cand["total"].get<double>(),
+                cand["consensus"].get<double>() + cand["ppl"].get<double>(), 1e-9);
+  }
+  EXPECT_EQ(body["smacs"]["chosen"], "tiny-agg");
+  EXPECT_TRUE(body["smacs"]["selected"].size() == 2u);
+}
+
 // `prior build` through an in-process model: every answer graded and stored with its tokens,
 // and with the cost the config's prices give them.
 TEST(LlamaGateway, PriorBuildStoresTokensAndCostFromPrices) {

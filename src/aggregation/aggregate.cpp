@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "api/openai_api.h"
 #include "core/error.h"
 #include "embedding/sparse_vec.h"
 #include "selection/select.h"
@@ -15,6 +17,18 @@ SubsetSampler parse_subset_sampler(const std::string& name) {
   if (name == "softmax") return SubsetSampler::kSoftmax;
   if (name == "uniform") return SubsetSampler::kUniform;
   throw Error("unknown sampler '" + name + "' (expected prior, softmax or uniform)");
+}
+
+const char* to_string(SubsetSampler sampler) {
+  switch (sampler) {
+    case SubsetSampler::kPrior:
+      return "prior";
+    case SubsetSampler::kSoftmax:
+      return "softmax";
+    case SubsetSampler::kUniform:
+      return "uniform";
+  }
+  return "prior";
 }
 
 namespace {
@@ -112,21 +126,71 @@ std::string aggregator_system_message(const std::string& existing,
   return out;
 }
 
-std::vector<CandidateScore> score_aggregates(
-    const std::vector<std::string>& texts, const std::vector<std::optional<double>>& mean_logprobs,
-    const Embedder& embedder, double ppl_coef) {
-  const size_t n = texts.size();
-  const std::vector<SparseVec> vecs = embedder.embed_all(texts);
+nlohmann::json aggregator_request(const nlohmann::json& request,
+                                  const std::vector<std::string>& references, double temperature) {
+  nlohmann::json out = request;
+  nlohmann::json& messages = out["messages"];
+  auto system = std::find_if(messages.begin(), messages.end(), [](const nlohmann::json& m) {
+    return m.is_object() && m.value("role", "") == "system";
+  });
+  if (system == messages.end()) {
+    const nlohmann::json system_message = {{"role", "system"},
+                                           {"content", aggregator_system_message("", references)}};
+    messages.insert(messages.begin(), system_message);  // one object, not its two pairs
+  } else {
+    const auto existing = content_text(system->value("content", nlohmann::json("")));
+    (*system)["content"] = aggregator_system_message(existing.value_or(""), references);
+  }
+  out["temperature"] = temperature;
+  out["logprobs"] = true;
+  out.erase("n");  // one candidate per call: the subsets are the exploration
+  return out;
+}
+
+std::optional<double> mean_token_logprob(const nlohmann::json& reply) {
+  if (!reply.is_object()) return std::nullopt;
+  const auto choices = reply.find("choices");
+  if (choices == reply.end() || !choices->is_array() || choices->empty()) return std::nullopt;
+  const auto& choice = choices->front();
+  if (!choice.is_object() || !choice.contains("logprobs")) return std::nullopt;
+  const auto& logprobs = choice["logprobs"];
+  if (!logprobs.is_object() || !logprobs.contains("content")) return std::nullopt;
+  const auto& tokens = logprobs["content"];
+  if (!tokens.is_array() || tokens.empty()) return std::nullopt;
+  double sum = 0;
+  size_t n = 0;
+  for (const auto& t : tokens) {
+    const auto lp = t.is_object() ? t.find("logprob") : t.end();
+    if (lp == t.end() || !lp->is_number()) continue;
+    sum += lp->get<double>();
+    ++n;
+  }
+  if (n == 0 || !std::isfinite(sum)) return std::nullopt;
+  return sum / static_cast<double>(n);
+}
+
+std::vector<CandidateScore> score_aggregates_by(
+    size_t n, const std::function<double(size_t, size_t)>& similarity,
+    const std::vector<std::optional<double>>& mean_logprobs, double ppl_coef) {
   std::vector<CandidateScore> out(n);
   for (size_t j = 0; j < n; ++j) {
     double sum = 0;
-    for (size_t i = 0; i < n; ++i) sum += dot(vecs[j], vecs[i]);  // unit vectors: cosine
+    for (size_t i = 0; i < n; ++i) sum += similarity(j, i);
     out[j].consensus = sum / static_cast<double>(n);
     if (j < mean_logprobs.size() && mean_logprobs[j] && std::isfinite(*mean_logprobs[j]))
       out[j].ppl = 1.0 - std::exp(-*mean_logprobs[j]);
     out[j].total = out[j].consensus + (out[j].ppl ? ppl_coef * *out[j].ppl : 0.0);
   }
   return out;
+}
+
+std::vector<CandidateScore> score_aggregates(
+    const std::vector<std::string>& texts, const std::vector<std::optional<double>>& mean_logprobs,
+    const Embedder& embedder, double ppl_coef) {
+  const std::vector<SparseVec> vecs = embedder.embed_all(texts);
+  return score_aggregates_by(
+      texts.size(), [&](size_t j, size_t i) { return dot(vecs[j], vecs[i]); },  // unit: cosine
+      mean_logprobs, ppl_coef);
 }
 
 int best_candidate(const std::vector<CandidateScore>& scores) {

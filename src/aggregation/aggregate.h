@@ -5,6 +5,8 @@
 // log-probability confidence term.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@ namespace smacs {
 
 enum class SubsetSampler { kPrior, kSoftmax, kUniform };
 SubsetSampler parse_subset_sampler(const std::string& name);  // prior | softmax | uniform
+const char* to_string(SubsetSampler sampler);
 
 struct AggregateParams {
   size_t candidates = 8;  // N: aggregator calls, one per subset
@@ -45,6 +48,16 @@ std::string aggregator_instruction(const std::vector<std::string>& references);
 std::string aggregator_system_message(const std::string& existing,
                                       const std::vector<std::string>& references);
 
+// The request one aggregator call sends: the client's `request` (user turns unchanged) with
+// aggregator_system_message in its system message (added first when it has none), the given
+// sampling temperature, and log-probabilities asked for.
+nlohmann::json aggregator_request(const nlohmann::json& request,
+                                  const std::vector<std::string>& references, double temperature);
+
+// The mean token log-probability of a chat completion's first choice (OpenAI's
+// choices[0].logprobs.content[].logprob); nullopt when it carries none.
+std::optional<double> mean_token_logprob(const nlohmann::json& reply);
+
 struct CandidateScore {
   double consensus = 0;         // mean cosine to every candidate, itself included
   std::optional<double> ppl{};  // 1 - exp(-mean token logprob), when logprobs came back
@@ -56,6 +69,12 @@ struct CandidateScore {
 std::vector<CandidateScore> score_aggregates(
     const std::vector<std::string>& texts, const std::vector<std::optional<double>>& mean_logprobs,
     const Embedder& embedder, double ppl_coef);
+
+// The same with agreement given as a similarity of candidates i and j in [0, 1] (tool calls
+// agree by function and arguments, not by embedding).
+std::vector<CandidateScore> score_aggregates_by(
+    size_t n, const std::function<double(size_t, size_t)>& similarity,
+    const std::vector<std::optional<double>>& mean_logprobs, double ppl_coef);
 
 // The best total, ties to the earliest; -1 when there is none.
 int best_candidate(const std::vector<CandidateScore>& scores);

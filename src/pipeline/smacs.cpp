@@ -3,10 +3,20 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+
 namespace smacs {
 
+EpeMode parse_epe_mode(const std::string& name) {
+  if (name == "select") return EpeMode::kSelect;
+  if (name == "aggregate") return EpeMode::kAggregate;
+  throw Error("unknown mode '" + name + "' (expected select or aggregate)");
+}
+
+const char* to_string(EpeMode mode) { return mode == EpeMode::kSelect ? "select" : "aggregate"; }
+
 nlohmann::json params_to_json(const SmacsParams& p) {
-  return {
+  nlohmann::json out = {
       {"proxy", to_string(p.rps.rule)},
       {"neighbors", p.rps.neighbors},
       {"tau", p.rps.tau},
@@ -32,6 +42,16 @@ nlohmann::json params_to_json(const SmacsParams& p) {
            out[task] = {{"k", t.k}, {"p_drop", t.p_drop}, {"alpha", t.alpha}};
          return out;
        }()}};
+  if (p.mode == EpeMode::kAggregate) {
+    const AggregateParams& a = p.aggregate;
+    out["mode"] = to_string(p.mode);
+    out["aggregate"] = {{"candidates", a.candidates},
+                        {"keep", a.keep},
+                        {"sampler", to_string(a.sampler)},
+                        {"ppl_coef", a.ppl_coef},
+                        {"temperature", a.temperature}};
+  }
+  return out;
 }
 
 TaskParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task) {
@@ -43,7 +63,8 @@ TaskParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task
 }
 
 TaskParams apply_task_params(Plan& plan, const SmacsParams& params, const PriorBank& bank) {
-  const TaskParams own = params_for_task(params, bank, plan.proxy.task);
+  TaskParams own = params_for_task(params, bank, plan.proxy.task);
+  if (params.mode == EpeMode::kAggregate) own.p_drop = 0;  // the subsets explore instead
   plan.k = own.k;
   plan.posterior = params.posterior;
   plan.posterior.alpha = own.alpha;

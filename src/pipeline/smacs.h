@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "aggregation/aggregate.h"
 #include "bank/prior_bank.h"
 #include "posterior/hybrid.h"
 #include "selection/proxy.h"
@@ -39,7 +40,17 @@ struct TaskParams {
   double alpha = 0.5;
 };
 
+// EPE's two modes (method.md 2): select one of the k replies (k calls), or aggregate N
+// prior-sampled subsets of them through an aggregator model (k + N calls, two rounds).
+enum class EpeMode { kSelect, kAggregate };
+EpeMode parse_epe_mode(const std::string& name);  // select | aggregate
+const char* to_string(EpeMode mode);
+
 struct SmacsParams {
+  EpeMode mode = EpeMode::kSelect;
+  AggregateParams aggregate{};  // aggregate mode: the k selected models are its references,
+                                // asked in one round with no dropping (the subsets explore);
+                                // adaptive.enabled skips the aggregator once they settle
   RpsParams rps;
   size_t k = 3;         // models selected per question
   double p_drop = 0.2;  // prior dropping probability (0 turns exploration off)

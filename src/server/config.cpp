@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -49,9 +50,11 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   if (!s) return;
   if (!s.IsMap()) throw Error(where + ": key 'smacs' must be a mapping");
   check_keys(s,
-             {"k", "p_drop", "alpha", "neighbors", "tau", "beta", "gamma", "task_gate", "seed",
-              "tune", "agreement", "adaptive", "first_round", "settle", "solo", "cost_weight",
-              "escalate_to", "proxy"},
+             {"k",           "p_drop",      "alpha",       "neighbors", "tau",
+              "beta",        "gamma",       "task_gate",   "seed",      "tune",
+              "agreement",   "adaptive",    "first_round", "settle",    "solo",
+              "cost_weight", "escalate_to", "proxy",       "mode",      "aggregator",
+              "candidates",  "keep",        "sampler",     "ppl_coef",  "aggregator_temperature"},
              where + ": smacs");
   SmacsParams& p = c.params;
   const std::string w = where + ": smacs";
@@ -85,6 +88,26 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   p.adaptive.solo = get<double>(s, "solo", w, p.adaptive.solo);
   p.rps.cost_weight = get<double>(s, "cost_weight", w, p.rps.cost_weight);
   c.escalate_to = get<std::string>(s, "escalate_to", w, "");
+  try {
+    p.mode = parse_epe_mode(get<std::string>(s, "mode", w, "select"));
+    p.aggregate.sampler = parse_subset_sampler(get<std::string>(s, "sampler", w, "prior"));
+  } catch (const Error& e) {
+    throw Error(w + ": " + e.what());
+  }
+  c.aggregator = get<std::string>(s, "aggregator", w, "");
+  AggregateParams& a = p.aggregate;
+  a.candidates = get<size_t>(s, "candidates", w, a.candidates);
+  a.keep = get<size_t>(s, "keep", w, a.keep);
+  a.ppl_coef = get<double>(s, "ppl_coef", w, a.ppl_coef);
+  a.temperature = get<double>(s, "aggregator_temperature", w, a.temperature);
+  if (p.mode == EpeMode::kAggregate && c.aggregator.empty())
+    throw Error(w + ": mode aggregate needs key 'aggregator' (a pool or aggregators entry)");
+  if (a.candidates == 0 || a.candidates > 64)
+    throw Error(w + ": key 'candidates' must be within 1..64");
+  if (a.keep == 0) throw Error(w + ": key 'keep' must be at least 1");
+  if (!std::isfinite(a.ppl_coef)) throw Error(w + ": key 'ppl_coef' must be a number");
+  if (!(a.temperature >= 0 && a.temperature <= 2))
+    throw Error(w + ": key 'aggregator_temperature' must be within 0..2");
   if (p.adaptive.first_round == 0) throw Error(w + ": key 'first_round' must be at least 1");
   if (p.adaptive.settle < 0 || p.adaptive.settle > 1)
     throw Error(w + ": key 'settle' must be within 0..1");
@@ -252,10 +275,26 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   }
   if (!root.IsMap()) throw Error(where + ": expected a YAML mapping at the top");
   check_keys(root,
-             {"listen", "api_keys", "max_body_bytes", "request_timeout_ms", "bank", "smacs", "pool",
-              "threads", "embedder", "max_connections", "idle_timeout_ms", "header_timeout_ms",
-              "cors_origins", "access_log", "allow_open_admin", "sse_keepalive_ms",
-              "remember_bytes", "feedback_journal", "feedback_per_second"},
+             {"listen",
+              "api_keys",
+              "max_body_bytes",
+              "request_timeout_ms",
+              "bank",
+              "smacs",
+              "pool",
+              "threads",
+              "embedder",
+              "max_connections",
+              "idle_timeout_ms",
+              "header_timeout_ms",
+              "cors_origins",
+              "access_log",
+              "allow_open_admin",
+              "sse_keepalive_ms",
+              "remember_bytes",
+              "feedback_journal",
+              "feedback_per_second",
+              "aggregators"},
              where);
   ServerConfig c;
   parse_listen(get<std::string>(root, "listen", where, "127.0.0.1:8080"), c, where);
@@ -304,6 +343,18 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
     if (!names.insert(c.pool.back().name()).second)
       throw Error(where + ": pool: duplicate name '" + c.pool.back().name() + "'");
   }
+  // Dedicated aggregators: backends like the pool's, never selected as references.
+  const YAML::Node aggregators = root["aggregators"];
+  if (aggregators && !aggregators.IsSequence())
+    throw Error(where + ": key 'aggregators' must be a list of backends");
+  for (size_t i = 0; aggregators && i < aggregators.size(); ++i) {
+    c.aggregators.push_back(parse_backend(aggregators[i], i, where + ": aggregators", base_dir));
+    if (!names.insert(c.aggregators.back().name()).second)
+      throw Error(where + ": aggregators: duplicate name '" + c.aggregators.back().name() + "'");
+  }
+  if (!c.aggregator.empty() && !names.count(c.aggregator))
+    throw Error(where + ": smacs: aggregator '" + c.aggregator +
+                "' is neither a pool model nor an aggregators entry");
   if (!c.escalate_to.empty() && !names.count(c.escalate_to))
     throw Error(where + ": smacs: escalate_to '" + c.escalate_to + "' is not a pool model");
   if (!c.escalate_to.empty() && c.pool.size() < 2)

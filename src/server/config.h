@@ -28,8 +28,17 @@
 //           settle: 0.6,         #   prior weight; `solo`: the top model alone when its proxy
 //           solo: 2.0,           #   score is at least this (> 1: never)
 //           cost_weight: 0,      # rank by proxy - cost_weight * expected cost / the highest
-//           escalate_to: name}   # a pool model kept out of the rounds, asked when the
+//           escalate_to: name,   # a pool model kept out of the rounds, asked when the
 //                                #   answers stay unsettled; its answer is taken
+//           mode: select,        # aggregate: the paper's EPE (README "Two EPE modes"): the
+//           aggregator: name,    #   k selected models answer as references, `candidates`
+//           candidates: 8,       #   subsets of `keep` of them (drawn by `sampler`: prior,
+//           keep: 6,             #   softmax or uniform) go to the aggregator, which writes a
+//           sampler: prior,      #   candidate from each; consensus + ppl_coef x confidence
+//           ppl_coef: 1.0,       #   picks one. adaptive: skip it when the references settle
+//           aggregator_temperature: 0.7}
+//   aggregators:                 # backends only ever asked as the aggregator (as pool entries)
+//     - {name: agg, base_url: http://127.0.0.1:8002/v1, model: llama-3.3-70b}
 //   embedder: {type: llama, gguf: embed.gguf, context: 512, threads: 0}   # default: tfidf
 //   embedder: {type: http, base_url: http://127.0.0.1:8001/v1, model: bge-small,
 //              api_key_env: EMBED_KEY, batch: 64, timeout_ms: 30000, retries: 2,
@@ -77,7 +86,9 @@ struct ServerConfig {
   int request_timeout_ms = 30000;
   std::vector<std::string> bank_files;  // resolved against the config file's folder
   SmacsParams params;
-  std::string escalate_to;        // a pool model asked only when SMACS stays unsure ("" = none)
+  std::string escalate_to;  // a pool model asked only when SMACS stays unsure ("" = none)
+  std::string aggregator;   // aggregate mode's aggregator: a pool or `aggregators` name
+  std::vector<BackendConfig> aggregators;  // backends asked only as the aggregator
   std::optional<TuneSplit> tune;  // fit the parameters on the bank at startup (nullopt: no)
   // Handler threads; also bounds the calls in flight to backends that need a thread per call
   // (in-process llama). HTTP backends are asked from one I/O thread, bounded by their

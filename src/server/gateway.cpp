@@ -5,6 +5,7 @@
 
 #include "bank/bank_store.h"
 #include "core/error.h"
+#include "pipeline/aggregate_mode.h"
 
 namespace smacs {
 
@@ -21,10 +22,18 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
       remember_bytes_(options.remember_bytes),
       feedback_per_second_(options.feedback_per_second) {
   prices_.resize(backends_.size());
-  for (size_t j = 0; j < backends_.size(); ++j)
-    if (backends_[j]->name() == options.escalate_to) escalate_ = static_cast<int>(j);
+  unrouted_.assign(backends_.size(), false);
+  for (size_t j = 0; j < backends_.size(); ++j) {
+    const std::string& name = backends_[j]->name();
+    if (name == options.escalate_to) escalate_ = static_cast<int>(j);
+    if (name == options.aggregator) aggregator_ = static_cast<int>(j);
+    unrouted_[j] = name == options.escalate_to ||
+                   std::count(options.unrouted.begin(), options.unrouted.end(), name) > 0;
+  }
   if (!options.escalate_to.empty() && escalate_ < 0)
     throw Error("escalate_to '" + options.escalate_to + "' is not a pool model");
+  if (params_.mode == EpeMode::kAggregate && aggregator_ < 0)
+    throw Error("mode aggregate: aggregator '" + options.aggregator + "' is not a backend");
   view_ = make_view(std::move(bank));
   if (!options.bank_file.empty())
     bank_file_ = BankFile::open(options.bank_file, BankFile::Mode::kWrite);
@@ -70,7 +79,7 @@ std::vector<std::string> Gateway::cold_models() const {
   std::shared_lock lock(v->mutex);
   std::vector<std::string> out;
   for (size_t j = 0; j < backends_.size(); ++j)
-    if (v->pool[j] < 0) out.push_back(backends_[j]->name());
+    if (v->pool[j] < 0 && !unrouted_[j]) out.push_back(backends_[j]->name());
   return out;
 }
 
@@ -123,6 +132,12 @@ std::string candidate_text(const Completion& r) {
   return out;
 }
 
+// A reply's token counts added to `usage`.
+void add_usage(const json& reply, json& usage) {
+  for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"})
+    if (const auto n = usage_tokens(reply, k)) usage[k] = usage[k].get<int64_t>() + *n;
+}
+
 bool has_tool_calls(const std::vector<std::optional<std::string>>& answers) {
   return std::any_of(answers.begin(), answers.end(),
                      [](const auto& a) { return a && a->starts_with(kToolCalls); });
@@ -138,8 +153,7 @@ Plan Gateway::plan_for(const BankView& view, const ChatRequest& request,
   std::vector<int> usable;  // pool positions with a closed circuit, but the escalation model
   for (int pass = 0; pass < 2 && usable.empty(); ++pass)  // all open: try them all
     for (size_t j = 0; j < backends_.size(); ++j)
-      if (static_cast<int>(j) != escalate_ && (pass == 1 || !health_.open(j)))
-        usable.push_back(static_cast<int>(j));
+      if (!unrouted_[j] && (pass == 1 || !health_.open(j))) usable.push_back(static_cast<int>(j));
   const std::vector<double> rank = rank_scores(plan.proxy, params_.rps.cost_weight);
   std::vector<double> scores;
   for (int j : usable) scores.push_back(rank[j]);
@@ -191,6 +205,11 @@ struct Gateway::Job {
   std::vector<BackendReply> replies;
   std::optional<size_t> chosen;  // index into asked/replies
   std::string escalated;         // the escalation model's name once asked
+  // Aggregate mode: the second round, its request bodies and the aggregator's replies.
+  std::optional<AggregationInProgress> aggregation;
+  std::vector<json> aggregate_bodies;
+  std::vector<std::string> aggregate_fields;
+  std::vector<BackendReply> aggregate_replies;
   bool answered = false;
 
   void answer(Result<GatewayAnswer, ApiError> r) {
@@ -210,7 +229,8 @@ struct Gateway::Job {
   }
 };
 
-void Gateway::fan_out(std::vector<int> members, const std::shared_ptr<Job>& job, RepliesFn done) {
+void Gateway::fan_out(std::vector<int> members, const std::shared_ptr<Job>& job, RepliesFn done,
+                      const std::vector<json>* bodies, const std::vector<std::string>* fields) {
   struct Gather {
     std::mutex mutex;
     std::vector<int> members;
@@ -238,8 +258,9 @@ void Gateway::fan_out(std::vector<int> members, const std::shared_ptr<Job>& job,
     gather->done(std::move(replies));
   };
   for (size_t i = 0; i < gather->members.size(); ++i)
-    call_backend(gather->members[i], job->request->body, job->request->upstream_fields,
-                 job->deadline, [store, i, job](BackendReply r) { store(i, std::move(r)); });
+    call_backend(gather->members[i], bodies ? (*bodies)[i] : job->request->body,
+                 fields ? (*fields)[i] : job->request->upstream_fields, job->deadline,
+                 [store, i, job](BackendReply r) { store(i, std::move(r)); });
 }
 
 void Gateway::account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
@@ -257,8 +278,7 @@ void Gateway::account(const std::vector<int>& asked, const std::vector<BackendRe
       continue;
     }
     out.answered.push_back(name);
-    for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"})
-      if (const auto n = usage_tokens(r->body, k)) usage[k] = usage[k].get<int64_t>() + *n;
+    add_usage(r->body, usage);
     if (const auto usd = prices_[asked[i]].cost_of(r->body)) {
       cost[name] = *usd;
       out.cost_usd = out.cost_usd.value_or(0) + *usd;
@@ -344,7 +364,9 @@ void Gateway::answer_async(std::shared_ptr<const ChatRequest> request, Deadline 
                            .param = "smacs.max_cost_usd",
                            .code = "budget_too_small"}));
   }
-  job->rounds.emplace(job->plan, params_);
+  SmacsParams rounds = params_;  // aggregate mode: the references answer in one round
+  if (params_.mode == EpeMode::kAggregate) rounds.adaptive.enabled = false;
+  job->rounds.emplace(job->plan, rounds);
   next_round(job);
 }
 
@@ -354,6 +376,7 @@ void Gateway::next_round(const std::shared_ptr<Job>& job) {
     if (const auto& choice = job->rounds->result().choice)
       for (size_t i = 0; i < job->asked.size(); ++i)
         if (job->asked[i] == choice->member) job->chosen = i;
+    if (params_.mode == EpeMode::kAggregate && aggregate(job)) return;
     // The posterior stayed unsure: the escalation model answers if it can.
     if (!job->rounds->result().settled && escalate(job)) return;
     return finish(*job);
@@ -414,13 +437,105 @@ void Gateway::finish(Job& job) {
   out.trace["rounds"] = rounds.rounds;
   out.trace["stopped"] = stop;
   out.trace["escalated_to"] = job.escalated.empty() ? json() : json(job.escalated);
+  if (job.aggregation) account_aggregate(job, out);
   if (!job.chosen) return job.answer(failure(explain_failure(job.replies, out.trace["errors"])));
-  out.chosen = backends_[job.asked[*job.chosen]]->name();
-  out.content = job.replies[*job.chosen]->content;
-  out.reply = std::move(job.replies[*job.chosen]->body);
+  const int candidate = job.aggregation ? job.aggregation->result().best : -1;
+  BackendReply& chosen = candidate >= 0 ? job.aggregate_replies[static_cast<size_t>(candidate)]
+                                        : job.replies[*job.chosen];
+  out.chosen = backends_[candidate >= 0 ? aggregator_ : job.asked[*job.chosen]]->name();
+  out.content = chosen->content;
+  out.reply = std::move(chosen->body);
+  const json& asked_logprobs = job.request->body.value("logprobs", json(false));
+  if (candidate >= 0 && !(asked_logprobs.is_boolean() && asked_logprobs.get<bool>()))
+    out.reply["choices"][0].erase("logprobs");  // asked for the ppl term, not by the client
   out.trace["chosen"] = out.chosen;
   metrics_.count_model("chosen", out.chosen);
   job.answer(std::move(out));
+}
+
+bool Gateway::aggregate(const std::shared_ptr<Job>& job) {
+  const Rounds& rounds = job->rounds->result();
+  std::vector<std::optional<std::string>> texts;  // aligned with the selection: asked in order
+  for (const auto& r : job->replies)
+    texts.push_back(r.ok() ? std::optional<std::string>(candidate_text(*r)) : std::nullopt);
+  job->aggregation.emplace(job->plan, rounds, std::move(texts), params_,
+                           job->request->retrieval_key);
+  if (!job->aggregation->result().asked()) {
+    if (job->aggregation->result().skipped == "settled")
+      metrics_.count_model("aggregate_skipped", backends_[aggregator_]->name());
+    return false;
+  }
+  for (const auto& refs : job->aggregation->call_references()) {
+    job->aggregate_bodies.push_back(
+        aggregator_request(job->request->body, refs, params_.aggregate.temperature));
+    job->aggregate_fields.push_back(fields_for_upstream(job->aggregate_bodies.back()));
+  }
+  std::vector<int> members(job->aggregate_bodies.size(), aggregator_);
+  fan_out(
+      std::move(members), job,
+      [this, job](std::vector<BackendReply> replies) {
+        job->guarded([&] {
+          std::vector<std::optional<AggregateCandidate>> candidates;
+          for (const auto& r : replies)
+            candidates.push_back(
+                r.ok() ? std::optional(aggregate_candidate(r->body, candidate_text(*r)))
+                       : std::nullopt);
+          job->aggregate_replies = std::move(replies);
+          job->aggregation->take(
+              std::move(candidates),
+              has_tool_calls(job->rounds->result().answers) ? AnswerKind::kCode : job->task_kind,
+              *job->view->bank.embedder);
+          finish(*job);
+        });
+      },
+      &job->aggregate_bodies, &job->aggregate_fields);
+  return true;
+}
+
+void Gateway::account_aggregate(const Job& job, GatewayAnswer& out) {
+  const Aggregation& a = job.aggregation->result();
+  const std::string& name = backends_[aggregator_]->name();
+  json candidates = json::array();
+  for (size_t j = 0; j < a.subsets.size(); ++j) {
+    json subset = json::array();
+    for (size_t s : a.subsets[j])
+      subset.push_back(backends_[job.plan.selection.selected[s]]->name());
+    json c = {{"subset", subset}};
+    if (j < job.aggregate_replies.size()) {
+      const BackendReply& r = job.aggregate_replies[j];
+      metrics_.count_backend(name, r.ok(), latency_ms(r) / 1000.0);
+      metrics_.count_model("aggregator_call", name);
+      c["latency_ms"] = latency_ms(r);
+      if (r.ok()) {
+        add_usage(r->body, out.usage);
+        if (const auto usd = prices_[aggregator_].cost_of(r->body)) {
+          out.cost_usd = out.cost_usd.value_or(0) + *usd;
+          metrics_.count_cost(name, *usd);
+        }
+        const CandidateScore& score = a.scores[j];
+        c["consensus"] = score.consensus;
+        c["ppl"] = score.ppl ? json(*score.ppl) : json();
+        c["total"] = score.total;
+      } else {
+        c["error"] = r.error().message;
+      }
+    }
+    candidates.push_back(std::move(c));
+  }
+  if (a.fell_back()) metrics_.count_model("aggregate_fallback", name);
+  json references = json::array();
+  for (size_t i : a.references)
+    references.push_back({{"model", backends_[job.plan.selection.selected[i]]->name()},
+                          {"latency_ms", latency_ms(job.replies[i])}});
+  out.trace["aggregate"] = {
+      {"aggregator", name},
+      {"references", references},
+      {"candidates", candidates},
+      {"chosen", a.best >= 0 ? json(a.best) : json()},
+      {"skipped", a.skipped.empty() ? json() : json(a.skipped)},
+      {"fallback",
+       a.fell_back() ? json("every aggregator call failed: the select-mode answer") : json()}};
+  if (out.cost_usd) out.trace["cost_usd"]["total"] = *out.cost_usd;
 }
 
 json Gateway::trace_of(const Plan& plan, const Rounds& rounds, const std::string& task) const {
@@ -433,7 +548,7 @@ json Gateway::trace_of(const Plan& plan, const Rounds& rounds, const std::string
   for (size_t j = 0; j < backends_.size(); ++j) {
     proxy[backends_[j]->name()] = plan.proxy.score[j];
     const auto& ranked = plan.selection.ranked;
-    if (static_cast<int>(j) != escalate_ &&
+    if (!unrouted_[j] &&
         std::find(ranked.begin(), ranked.end(), static_cast<int>(j)) == ranked.end())
       skipped.push_back(backends_[j]->name());
   }

@@ -52,6 +52,10 @@ struct GatewayOptions {
   double feedback_per_second = 100;  // per API key; bursts of twice that
   std::vector<Price> prices{};       // per backend, in pool order (missing: unknown)
   std::string escalate_to{};  // a backend kept out of the rounds, asked when SMACS stays unsure
+  // Aggregate mode: the backend that writes the candidates (a pool model, or one of
+  // `unrouted`), and the backends never selected as references (dedicated aggregators).
+  std::string aggregator{};
+  std::vector<std::string> unrouted{};
 };
 
 class Gateway {
@@ -129,7 +133,11 @@ class Gateway {
   // backends asked.
   struct Job;
   using RepliesFn = std::function<void(std::vector<BackendReply>)>;
-  void fan_out(std::vector<int> members, const std::shared_ptr<Job>& job, RepliesFn done);
+  // `bodies` (and their upstream `fields`), when given, are what each member is sent instead
+  // of the request; they must live as long as the job.
+  void fan_out(std::vector<int> members, const std::shared_ptr<Job>& job, RepliesFn done,
+               const std::vector<nlohmann::json>* bodies = nullptr,
+               const std::vector<std::string>* fields = nullptr);
   // The decision as the client sees it: selection, proxy and posterior scores.
   nlohmann::json trace_of(const Plan& plan, const Rounds& rounds, const std::string& task) const;
   // SMACS's rounds over the plan's selected models (all at once unless adaptive), one fan-out
@@ -139,6 +147,11 @@ class Gateway {
   // Asks the escalation model (with a budget: when it fits what the rounds left of it); its
   // answer becomes the chosen one. False when it is not asked.
   bool escalate(const std::shared_ptr<Job>& job);
+  // Aggregate mode's second round: the aggregator's N calls over subsets of the references,
+  // then `finish`. False when it is skipped (adaptive and settled, or no reference answered).
+  bool aggregate(const std::shared_ptr<Job>& job);
+  // The aggregator's calls: metrics, usage and cost into `out`, its part of the trace.
+  void account_aggregate(const Job& job, GatewayAnswer& out);
   void finish(Job& job);
   // Usage, cost, latency, errors and metrics of every reply, into `out` and its trace.
   void account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
@@ -151,6 +164,8 @@ class Gateway {
   std::vector<std::unique_ptr<Backend>> backends_;  // in pool order
   std::vector<Price> prices_;                       // in pool order
   int escalate_ = -1;                               // pool position of escalate_to
+  int aggregator_ = -1;                             // pool position of options.aggregator
+  std::vector<bool> unrouted_;                      // in pool order: never selected
   Metrics& metrics_;
   TaskPool fanout_;
   CircuitBreaker health_;

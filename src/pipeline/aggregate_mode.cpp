@@ -1,0 +1,92 @@
+#include "pipeline/aggregate_mode.h"
+
+#include <nlohmann/json.hpp>
+
+#include "answers/extract.h"
+#include "selection/select.h"
+
+namespace smacs {
+
+namespace {
+
+constexpr std::string_view kToolCalls = "tool_calls:";  // how candidate texts mark tool calls
+
+bool any_tool_calls(const std::vector<std::string>& texts) {
+  for (const auto& t : texts)
+    if (t.starts_with(kToolCalls)) return true;
+  return false;
+}
+
+}  // namespace
+
+AggregationInProgress::AggregationInProgress(
+    const Plan& plan, const Rounds& rounds, std::vector<std::optional<std::string>> reference_texts,
+    const SmacsParams& params, std::string_view question_key)
+    : params_(params.aggregate), texts_(std::move(reference_texts)) {
+  const auto& selected = plan.selection.selected;
+  std::vector<double> scores;
+  for (size_t i = 0; i < selected.size() && i < texts_.size(); ++i)
+    if (texts_[i] && i < rounds.answers.size() && rounds.answers[i]) {
+      out_.references.push_back(i);
+      scores.push_back(plan.proxy.score[selected[i]]);
+    }
+  if (out_.references.empty()) {
+    out_.skipped = "no_references";
+    return;
+  }
+  if (params.adaptive.enabled && rounds.settled) {
+    out_.skipped = "settled";
+    return;
+  }
+  const auto p = subset_probabilities(scores, params_.sampler, params_.softmax_temperature);
+  // Its own stream, apart from the selection's dropping draw of the same question.
+  const uint64_t seed = mix_seed(params.seed ^ 0x61676772656761ULL, question_key);
+  for (auto& subset : draw_subsets(p, params_.keep, params_.candidates, seed)) {
+    for (size_t& s : subset) s = out_.references[s];
+    out_.subsets.push_back(std::move(subset));
+  }
+}
+
+std::vector<std::vector<std::string>> AggregationInProgress::call_references() const {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& subset : out_.subsets) {
+    std::vector<std::string> refs;
+    for (size_t s : subset) refs.push_back(*texts_[s]);
+    out.push_back(std::move(refs));
+  }
+  return out;
+}
+
+void AggregationInProgress::take(std::vector<std::optional<AggregateCandidate>> replies,
+                                 AnswerKind kind, const Embedder& embedder) {
+  replies.resize(out_.subsets.size());
+  out_.candidates = std::move(replies);
+  out_.scores.assign(out_.candidates.size(), CandidateScore{});
+  std::vector<size_t> answered;
+  std::vector<std::string> texts;
+  std::vector<std::optional<double>> logprobs;
+  for (size_t j = 0; j < out_.candidates.size(); ++j)
+    if (const auto& c = out_.candidates[j]) {
+      answered.push_back(j);
+      texts.push_back(kind == AnswerKind::kCode ? extract_answer(kind, c->text) : c->text);
+      logprobs.push_back(c->mean_logprob);
+    }
+  if (answered.empty()) return;  // out_.best stays -1: the select-mode answer stands
+  const auto scores =
+      any_tool_calls(texts)
+          ? score_aggregates_by(
+                texts.size(),
+                [&](size_t a, size_t b) {
+                  return a == b ? 1.0 : answer_similarity(AnswerKind::kCode, texts[a], texts[b]);
+                },
+                logprobs, params_.ppl_coef)
+          : score_aggregates(texts, logprobs, embedder, params_.ppl_coef);
+  for (size_t i = 0; i < answered.size(); ++i) out_.scores[answered[i]] = scores[i];
+  out_.best = static_cast<int>(answered[static_cast<size_t>(best_candidate(scores))]);
+}
+
+AggregateCandidate aggregate_candidate(const nlohmann::json& reply, std::string content) {
+  return {.text = std::move(content), .mean_logprob = mean_token_logprob(reply)};
+}
+
+}  // namespace smacs

@@ -1,0 +1,140 @@
+// Aggregate mode through the gateway (method.md 2a): replay-serve of the ZeroEval MATH-L5
+// files answers as the references, tests/fake_backend's vote-aggregator writes the candidates.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "fake_backend.h"
+#include "gateway_fixture.h"
+
+namespace smacs::test {
+namespace {
+
+const std::vector<std::string> kZeroEvalOpen = {"Athene-70B",
+                                                "Llama-3.1-405B-Inst@sambanova",
+                                                "Meta-Llama-3-70B-Instruct",
+                                                "Meta-Llama-3-8B-Instruct",
+                                                "Meta-Llama-3.1-70B-Instruct",
+                                                "Meta-Llama-3.1-8B-Instruct",
+                                                "Mistral-Large-2",
+                                                "Phi-3.5-mini-instruct",
+                                                "Qwen2-72B-Instruct",
+                                                "Qwen2-7B-Instruct",
+                                                "Yi-1.5-34B-Chat",
+                                                "Yi-1.5-9B-Chat",
+                                                "deepseek-v2.5-0908",
+                                                "gemma-2-2b-it",
+                                                "gemma-2-9b-it"};
+
+const Dataset& math_l5() {
+  static const Dataset data = load_file(data_file("zeroeval/math-l5"));
+  return data;
+}
+
+constexpr int kAggregatorMs = 300;  // each aggregator call takes this long
+
+// A gateway in aggregate mode over the 15 open models (k = 7), its aggregator at `aggregator`
+// (an OpenAI base URL) under the upstream model `mode`.
+struct AggregateGateway {
+  std::unique_ptr<Serving<ReplayServer>> replay = serve_replay(math_l5());
+  std::unique_ptr<GatewayFixture> gw;
+  AggregateGateway(const std::string& aggregator, const std::string& mode, bool adaptive) {
+    std::vector<std::pair<std::string, std::string>> pool;
+    for (const auto& m : kZeroEvalOpen) pool.emplace_back(m, url(replay->port));
+    gw = std::make_unique<GatewayFixture>(
+        pool, 10000, 5000, std::vector<std::string>{}, std::vector<Price>{},
+        [&](ServerConfig& c) {
+          c.params.mode = EpeMode::kAggregate;
+          c.params.k = 7;
+          c.params.adaptive.enabled = adaptive;
+          c.aggregator = "agg";
+          BackendConfig& b = c.aggregators.emplace_back();
+          b.http = {.name = "agg", .base_url = aggregator, .model = mode, .retries = 0};
+        },
+        &math_l5());
+  }
+  json ask(const std::string& question) const {
+    auto r = gw->client().Post("/v1/chat/completions", chat("smacs", question).dump(),
+                               "application/json");
+    if (!r) ADD_FAILURE() << "no reply";
+    if (!r) return json();
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body);
+  }
+};
+
+TEST(AggregateGateway, EightCandidatesOfSixReferencesAskedAtOnceAndTheBestChosen) {
+  FakeBackend aggregator;
+  const std::string mode = "vote-aggregator:" + std::to_string(kAggregatorMs);
+  AggregateGateway g(aggregator.url(), mode, false);
+  const auto start = std::chrono::steady_clock::now();
+  const json r = g.ask(math_l5().records[3].question);
+  const double wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const json& a = r["smacs"]["aggregate"];
+  ASSERT_TRUE(a.is_object()) << r.dump();
+  EXPECT_EQ(a["aggregator"], "agg");
+  EXPECT_EQ(a["references"].size(), 7u);
+  ASSERT_EQ(a["candidates"].size(), 8u);
+  EXPECT_EQ(aggregator.calls(mode), 8);
+  int best = 0;
+  for (size_t j = 0; j < 8; ++j) {
+    const json& c = a["candidates"][j];
+    EXPECT_EQ(c["subset"].size(), 6u);
+    EXPECT_GE(c["latency_ms"].get<double>(), kAggregatorMs * 0.9);
+    EXPECT_TRUE(c["ppl"].is_number()) << "the aggregator sent logprobs";
+    if (c["total"].get<double>() > a["candidates"][best]["total"].get<double>())
+      best = static_cast<int>(j);
+  }
+  EXPECT_EQ(a["chosen"], best);
+  EXPECT_EQ(r["smacs"]["chosen"], "agg");
+  EXPECT_TRUE(a["fallback"].is_null());
+  EXPECT_TRUE(r["choices"][0]["logprobs"].is_null()) << "asked for the ppl term, not by the client";
+  // Eight calls of 300 ms that overlap: the whole request well under two calls' time.
+  EXPECT_LT(wall_ms, 2 * kAggregatorMs + 400) << "the aggregator calls did not overlap";
+  // The usage sums the references' and the aggregator's calls (120 tokens each).
+  EXPECT_GE(r["usage"]["total_tokens"].get<int>(), 8 * 120);
+  const std::string metrics = g.gw->metrics.render();
+  EXPECT_NE(metrics.find("aggregator_call"), std::string::npos);
+}
+
+TEST(AggregateGateway, AggregatorDownAnswersInSelectModeAndSaysSo) {
+  AggregateGateway g("http://127.0.0.1:1/v1", "vote-aggregator", false);  // nothing listens
+  const json r = g.ask(math_l5().records[3].question);
+  const json& a = r["smacs"]["aggregate"];
+  ASSERT_TRUE(a.is_object()) << r.dump();
+  EXPECT_TRUE(a["fallback"].is_string());
+  EXPECT_TRUE(a["chosen"].is_null());
+  EXPECT_EQ(a["candidates"].size(), 8u);
+  EXPECT_TRUE(a["candidates"][0].contains("error"));
+  const std::string chosen = r["smacs"]["chosen"];
+  EXPECT_NE(std::find(kZeroEvalOpen.begin(), kZeroEvalOpen.end(), chosen), kZeroEvalOpen.end());
+  EXPECT_NE(g.gw->metrics.render().find("aggregate_fallback"), std::string::npos);
+}
+
+TEST(AggregateGateway, AdaptiveSkipsTheAggregatorOnSettledQuestions) {
+  FakeBackend aggregator;
+  AggregateGateway g(aggregator.url(), "vote-aggregator", true);
+  int skipped = 0, asked = 0;
+  for (size_t i = 0; i < 12; ++i) {
+    const int before = aggregator.calls("vote-aggregator");
+    const json r = g.ask(math_l5().records[i].question);
+    const json& a = r["smacs"]["aggregate"];
+    ASSERT_TRUE(a.is_object()) << r.dump();
+    const int calls = aggregator.calls("vote-aggregator") - before;
+    if (a["skipped"] == "settled") {
+      ++skipped;
+      EXPECT_EQ(calls, 0);
+      EXPECT_TRUE(a["candidates"].empty());
+      EXPECT_NE(r["smacs"]["chosen"], "agg");
+    } else {
+      ++asked;
+      EXPECT_EQ(calls, 8);
+    }
+  }
+  EXPECT_GT(skipped, 0);
+  EXPECT_GT(asked, 0);
+}
+
+}  // namespace
+}  // namespace smacs::test
