@@ -1,5 +1,7 @@
 // `smacs eval`: measure SMACS against single models, baselines and the oracle.
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -11,6 +13,8 @@
 #include "core/deadline.h"
 #include "core/error.h"
 #include "data/load.h"
+#include "embedding/embedding_cache.h"
+#include "eval/aggregate_eval.h"
 #include "eval/folds.h"
 #include "eval/frontier.h"
 #include "eval/report.h"
@@ -25,6 +29,11 @@ struct EvalFlags {
   std::string bank, report, markdown, plot, versus_plot, escalate_to, frontier,
       proxy = "smacs", agreement_rule = "answers", index = "exact", embedder_gguf, embedder_url,
       embedder_model, embedding_cache;
+  // Aggregate mode (eval/aggregate_eval.h): measured when --mode aggregate or an aggregator.
+  std::string mode = "select", sampler = "prior", aggregator_key_env;
+  AggregateEvalOptions aggregate;
+  AggregatorEndpoint aggregator;
+  int aggregator_max_tokens = 0;  // 0: the server's default
   SmacsParams params;
   bool tune = false, no_gate = false, no_drop = false, no_agreement = false, loto = false,
        no_routers = false;
@@ -75,9 +84,22 @@ EvalInput prepare_test(const PriorBank& bank, const Dataset& test, const EvalFla
   return in;
 }
 
+// run_eval, then aggregate mode when asked for (its calls counted on stderr: a re-run takes
+// them from the cache, and the report stays the same).
+EvalReport evaluate_input(const EvalInput& in, const EvalFlags& f, const SmacsParams& p) {
+  EvalReport rep = run_eval(in, p);
+  if (f.mode != "aggregate") return rep;
+  ProgressBar bar("aggregator calls");
+  const AggregatorCalls calls = add_aggregate_mode(in, p, f.aggregate, rep, bar.callback());
+  if (f.aggregate.live)
+    std::cerr << "aggregator " << f.aggregate.live->model << ": " << calls.made << " calls made, "
+              << calls.cached << " from the cache, " << calls.failed << " failed\n";
+  return rep;
+}
+
 EvalReport evaluate_once(const PriorBank& bank, const Dataset& test, const EvalFlags& f,
                          const std::map<std::string, AnswerKind>& kinds, const SmacsParams& p) {
-  return run_eval(prepare_test(bank, test, f, kinds, p), p);
+  return evaluate_input(prepare_test(bank, test, f, kinds, p), f, p);
 }
 
 // Trains on every task but one and tests on that one: how SMACS does on a task it never saw.
@@ -232,7 +254,7 @@ int run(const EvalFlags& f) {
   const SmacsParams params = fitted_params(bank, f, kinds);
   start = Clock::now();
   const EvalInput in = prepare_test(bank, test, f, kinds, params);
-  const EvalReport rep = run_eval(in, params);
+  const EvalReport rep = evaluate_input(in, f, params);
   std::cerr << "evaluated in " << ms_since(start) / 1000 << " s\n";
   if (f.frontier.empty()) {
     write_outputs(rep, f);
@@ -241,6 +263,88 @@ int run(const EvalFlags& f) {
     write_outputs(rep, f, &frontier);
   }
   return 0;
+}
+
+}  // namespace
+
+namespace {
+
+void add_aggregate_flags(CLI::App& cmd, EvalFlags& f) {
+  AggregateParams& a = f.aggregate.params;
+  AggregatorEndpoint& e = f.aggregator;
+  cmd.add_option("--mode", f.mode,
+                 "select: SMACS picks one of the k replies (the default); aggregate: also "
+                 "measure the paper's EPE (smacs_aggregate and smacs_aggregate_adaptive): "
+                 "calls per question and the share of questions the references settle, and "
+                 "with --aggregator-url its accuracy")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"select", "aggregate"}));
+  cmd.add_option("--references", f.aggregate.references,
+                 "Aggregate mode: the top-k models by the prior that answer as references")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--candidates", a.candidates,
+                 "Aggregate mode: N subsets, one aggregator call each")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd.add_option("--keep", a.keep, "Aggregate mode: references per subset")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--sampler", f.sampler, "How subsets are drawn: prior, softmax or uniform")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"prior", "softmax", "uniform"}));
+  cmd.add_option("--ppl-coef", a.ppl_coef,
+                 "Weight of the aggregator's log-probability confidence in the candidates' score")
+      ->capture_default_str();
+  cmd.add_option("--aggregator-url", e.url,
+                 "Ask this OpenAI-compatible endpoint as the aggregator (implies --mode "
+                 "aggregate); its replies are cached (--aggregate-cache)");
+  cmd.add_option("--aggregator-model", e.model, "The aggregator's model id at --aggregator-url");
+  cmd.add_option("--aggregator-api-key-env", f.aggregator_key_env,
+                 "The environment variable holding the aggregator's API key (sent as Bearer)");
+  cmd.add_option("--aggregator-concurrency", e.concurrency, "Aggregator calls in flight at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd.add_option("--aggregator-timeout-ms", e.timeout_ms, "Per aggregator call attempt")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--aggregator-retries", e.retries, "Extra attempts on 429, 5xx and errors")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10));
+  cmd.add_option("--aggregator-max-tokens", f.aggregator_max_tokens,
+                 "max_tokens of each candidate (default: the server's)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--aggregator-temperature", a.temperature, "The aggregator's sampling temperature")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 2.0));
+  cmd.add_option("--aggregate-cache", e.cache_path,
+                 "The SQLite cache of aggregator replies, keyed by (aggregator, question, "
+                 "ordered subset, sampling settings) (default: ~/.cache/smacs/aggregate.sqlite)");
+}
+
+// The aggregate flags checked and folded into f.aggregate.
+void resolve_aggregate_flags(EvalFlags& f) {
+  f.aggregate.params.sampler = parse_subset_sampler(f.sampler);
+  if (f.aggregator.url.empty()) {
+    if (!f.aggregator.model.empty()) throw Error("--aggregator-model needs --aggregator-url");
+    return;
+  }
+  f.mode = "aggregate";
+  if (f.aggregator.model.empty()) throw Error("--aggregator-url needs --aggregator-model");
+  if (!f.aggregator_key_env.empty()) {
+    const char* key = std::getenv(f.aggregator_key_env.c_str());
+    if (!key) throw Error("--aggregator-api-key-env: $" + f.aggregator_key_env + " is not set");
+    f.aggregator.api_key = key;
+  }
+  if (f.aggregator_max_tokens > 0) f.aggregator.max_tokens = f.aggregator_max_tokens;
+  if (f.aggregator.cache_path.empty()) {
+    const auto embeddings = default_embedding_cache_path();
+    if (!embeddings)
+      throw Error("--aggregate-cache: no HOME or XDG_CACHE_HOME for the default; give a path");
+    f.aggregator.cache_path =
+        std::filesystem::path(*embeddings).replace_filename("aggregate.sqlite").string();
+  }
+  f.aggregate.live = f.aggregator;
 }
 
 }  // namespace
@@ -359,6 +463,7 @@ void add_eval_command(CLI::App& app, Commands& commands) {
                   "Sweep the cost knobs (cost weight, k, adaptive stop rule, escalation) on the "
                   "train data, measure the fitted ones on the test data and draw accuracy vs "
                   "cost per question as an SVG here (the points also go into --report)");
+  add_aggregate_flags(*cmd, *f);
   cmd->add_option("--report", f->report, "Write the JSON report here");
   cmd->add_option("--markdown", f->markdown, "Write a Markdown table here");
   cmd->add_option("--plot", f->plot, "Write an SVG bar chart here");
@@ -371,6 +476,7 @@ void add_eval_command(CLI::App& app, Commands& commands) {
     flags.params.posterior.rule = parse_agreement_rule(flags.agreement_rule);
     if (flags.no_drop) flags.params.p_drop = 0;
     flags.params.posterior.agreement = !flags.no_agreement;
+    resolve_aggregate_flags(flags);
     return run(flags);
   });
 }

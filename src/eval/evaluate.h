@@ -3,16 +3,21 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <optional>
 
 #include "pipeline/smacs.h"
 
 namespace smacs {
 
 // Names of the methods in reports (the JSON contract), in table order.
-inline const std::vector<std::string> kMethods = {
-    "smacs",      "smacs_no_drop", "smacs_adaptive", "smacs_escalate", "rps_top1",
-    "router_knn", "router_mlp",    "router_mf",      "best_single",    "best_per_task",
-    "random",     "vote",          "vote_best_k",    "oracle"};
+inline const std::vector<std::string> kMethods = {"smacs",           "smacs_no_drop",
+                                                  "smacs_adaptive",  "smacs_escalate",
+                                                  "smacs_aggregate", "smacs_aggregate_adaptive",
+                                                  "rps_top1",        "router_knn",
+                                                  "router_mlp",      "router_mf",
+                                                  "best_single",     "best_per_task",
+                                                  "random",          "vote",
+                                                  "vote_best_k",     "oracle"};
 
 // A mean built one value at a time (0 when empty).
 struct RunningMean {
@@ -33,8 +38,16 @@ struct TaskResult {
   std::map<std::string, double> calls;     // model calls per question
   double rounds = 0;                       // smacs_adaptive's mean rounds per question
   double escalated = 0;                    // percent of questions smacs_escalate escalated
+  double references_settled = -1;  // aggregate mode: percent whose references settle (-1: not run)
   AnswerKind kind = AnswerKind::kText;
   bool posterior_used = false;  // false: no responses, posterior = prior
+};
+
+// What aggregate mode ran with (eval/aggregate_eval.h).
+struct AggregateSetup {
+  size_t references = 7;
+  AggregateParams params;
+  std::string aggregator;  // its model id ("": the cost side alone, no aggregator asked)
 };
 
 struct EvalReport {
@@ -47,6 +60,7 @@ struct EvalReport {
   SmacsParams params;
   std::vector<std::string> notes;                // things the reader must know (e.g. fallbacks)
   std::map<std::string, double> router_seconds;  // training time per router (summed over folds)
+  std::optional<AggregateSetup> aggregate;       // aggregate mode was measured
 };
 
 // A trained router's expected scores for one test set (eval/routers.cpp).

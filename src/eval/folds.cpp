@@ -53,6 +53,8 @@ EvalReport merge_fold_reports(const std::vector<EvalReport>& folds) {
       m.posterior_used = m.posterior_used || t.posterior_used;
       m.rounds += t.rounds * n;
       m.escalated += t.escalated * n;
+      if (t.references_settled >= 0)  // -1 until a fold has it
+        m.references_settled = std::max(m.references_settled, 0.0) + t.references_settled * n;
       accuracy[t.task].add(t.accuracy, n);
       cost[t.task].add(t.cost, n);
       calls[t.task].add(t.calls, n);
@@ -64,6 +66,7 @@ EvalReport merge_fold_reports(const std::vector<EvalReport>& folds) {
     const double n = static_cast<double>(std::max<size_t>(t.n, 1));
     t.rounds /= n;
     t.escalated /= n;
+    if (t.references_settled >= 0) t.references_settled /= n;
     out.tasks.push_back(std::move(t));
   }
   out.router_seconds.clear();

@@ -38,9 +38,9 @@ bool method_present(const EvalReport& r, const std::string& method) {
 std::vector<std::string> methods_of(const EvalReport& r) {
   std::vector<std::string> out;
   for (const auto& m : kMethods) {
-    const bool optional =
-        m == "smacs_adaptive" || m == "smacs_escalate" || m.starts_with("router_");
-    if (method_present(r, m) || !optional) out.push_back(m);
+    const bool optional = m == "smacs_adaptive" || m == "smacs_escalate" ||
+                          m.starts_with("smacs_aggregate") || m.starts_with("router_");
+    if (method_present(r, m) || r.average_calls.count(m) || !optional) out.push_back(m);
   }
   return out;
 }
@@ -101,6 +101,8 @@ nlohmann::json report_to_json(const EvalReport& r) {
                      {"posterior_used", t.posterior_used}};
     if (t.accuracy.count("smacs_adaptive")) tasks[t.task]["adaptive_rounds"] = t.rounds;
     if (t.accuracy.count("smacs_escalate")) tasks[t.task]["escalated_percent"] = t.escalated;
+    if (t.references_settled >= 0)
+      tasks[t.task]["aggregate_references_settled_percent"] = t.references_settled;
   }
   nlohmann::json out = {{"tasks", tasks},
                         {"average", r.average},
@@ -111,6 +113,15 @@ nlohmann::json report_to_json(const EvalReport& r) {
                         {"params", params_to_json(r.params)},
                         {"notes", r.notes}};
   if (!r.escalate_to.empty()) out["escalate_to"] = r.escalate_to;
+  if (const auto& a = r.aggregate)
+    out["aggregate_mode"] = {
+        {"references", a->references},
+        {"candidates", a->params.candidates},
+        {"keep", a->params.keep},
+        {"sampler", to_string(a->params.sampler)},
+        {"ppl_coef", a->params.ppl_coef},
+        {"temperature", a->params.temperature},
+        {"aggregator", a->aggregator.empty() ? nlohmann::json() : nlohmann::json(a->aggregator)}};
   return out;
 }
 
@@ -202,6 +213,37 @@ std::string router_note() {
          "one-hidden-layer network; matrix factorisation), fitted on the bank only";
 }
 
+namespace {
+
+// Aggregate mode's cost side: how often the references settle, hence what adaptive saves.
+std::string aggregate_note(const EvalReport& r) {
+  if (!r.aggregate) return "";
+  const AggregateSetup& a = *r.aggregate;
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                "aggregate mode: %zu references, %zu candidates of %zu each%s; references "
+                "settle ",
+                a.references, a.params.candidates, a.params.keep,
+                a.aggregator.empty() ? " (no aggregator asked: calls only)" : "");
+  std::string out = buf;
+  for (size_t i = 0; i < r.tasks.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%s %.1f%%", i ? ", " : "", r.tasks[i].task.c_str(),
+                  r.tasks[i].references_settled);
+    out += buf;
+  }
+  const auto fixed = r.average_calls.find("smacs_aggregate");
+  const auto adaptive = r.average_calls.find("smacs_aggregate_adaptive");
+  if (fixed != r.average_calls.end() && adaptive != r.average_calls.end()) {
+    std::snprintf(buf, sizeof buf,
+                  "; calls per question %.2f (k + N), %.2f with adaptive (k + N x unsettled)",
+                  fixed->second, adaptive->second);
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace
+
 void print_table(std::ostream& out, const EvalReport& r) {
   print_grid(out, make_grid(r), methods_of(r).size());
   out << "accuracy in %, '*' = pool member; average = mean over tasks; cost = mean per question"
@@ -209,6 +251,7 @@ void print_table(std::ostream& out, const EvalReport& r) {
       << cost_header(r) << "), averaged over tasks\n";
   for (const auto& note : r.notes) out << "note: " << note << '\n';
   if (!r.router_seconds.empty()) out << "note: " << router_note() << '\n';
+  if (r.aggregate) out << "note: " << aggregate_note(r) << '\n';
 }
 
 std::string report_to_markdown(const EvalReport& r) {
@@ -219,6 +262,7 @@ std::string report_to_markdown(const EvalReport& r) {
       cost_header(r) + "), averaged over tasks.\n";
   for (const auto& note : r.notes) md += "\n- " + note;
   if (!r.router_seconds.empty()) md += "\n- " + router_note();
+  if (r.aggregate) md += "\n- " + aggregate_note(r);
   return md + "\n";
 }
 
