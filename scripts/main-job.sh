@@ -27,7 +27,7 @@ ZE_OPEN=Athene-70B,Llama-3.1-405B-Inst@sambanova,Meta-Llama-3-70B-Instruct,Meta-
 ZE=("$DATA/zeroeval/gsm" "$DATA/zeroeval/math-l5" "$DATA/zeroeval/crux")
 echo "== The open-source collective vs closed models: ZeroEval GSM8K + MATH-L5 + CRUXEval-O, 15 open models =="
 echo "   (real responses graded by smacs; 5-fold cross-fitting, parameters tuned inside the folds)"
-$SMACS eval --test "${ZE[@]}" --folds 5 --tune --adaptive --pool "$ZE_OPEN" \
+$SMACS eval --test "${ZE[@]}" --folds 5 --tune --adaptive --mode aggregate --pool "$ZE_OPEN" \
   --report "$OUT/zeroeval.json" --markdown "$OUT/zeroeval.md" --plot "$OUT/zeroeval.svg" \
   --versus-plot "$OUT/zeroeval_versus.svg"
 echo

@@ -138,3 +138,39 @@ TEST(AggregateGateway, AdaptiveSkipsTheAggregatorOnSettledQuestions) {
 
 }  // namespace
 }  // namespace smacs::test
+
+namespace smacs::test {
+namespace {
+
+TEST(AggregateConfig, TheExampleLoadsAndMistakesAreNamed) {
+  const ServerConfig c = load_server_config(data_file("../examples/aggregate.yaml"));
+  EXPECT_EQ(c.params.mode, EpeMode::kAggregate);
+  EXPECT_EQ(c.params.k, 7u);
+  EXPECT_EQ(c.aggregator, "agg");
+  ASSERT_EQ(c.aggregators.size(), 1u);
+  EXPECT_EQ(c.aggregators[0].http.model, "vote-aggregator");
+  EXPECT_EQ(c.params.aggregate.candidates, 8u);
+  EXPECT_EQ(c.params.aggregate.keep, 6u);
+  EXPECT_EQ(c.pool.size(), 15u);
+  const std::string pool = "bank: b.csv\npool:\n  - {name: m, base_url: http://127.0.0.1:1/v1}\n";
+  auto error = [&](const std::string& smacs, const std::string& extra = "") {
+    return error_of([&] { parse_server_config(pool + extra + "smacs: " + smacs + "\n", "."); });
+  };
+  EXPECT_NE(error("{mode: aggregate}").find("mode aggregate needs key 'aggregator'"),
+            std::string::npos);
+  EXPECT_NE(error("{mode: aggregate, aggregator: nobody}").find("'nobody' is neither"),
+            std::string::npos);
+  EXPECT_NE(error("{mode: blend}").find("unknown mode 'blend'"), std::string::npos);
+  EXPECT_NE(error("{mode: aggregate, aggregator: m, sampler: best}").find("unknown sampler"),
+            std::string::npos);
+  EXPECT_NE(error("{mode: aggregate, aggregator: m, candidates: 0}").find("'candidates'"),
+            std::string::npos);
+  EXPECT_NE(error("{mode: aggregate, aggregator: a}",
+                  "aggregators:\n  - {name: m, base_url: http://127.0.0.1:1/v1}\n")
+                .find("duplicate name 'm'"),
+            std::string::npos);
+  EXPECT_EQ(error("{mode: aggregate, aggregator: m}"), "(no error)");  // a pool model will do
+}
+
+}  // namespace
+}  // namespace smacs::test

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "embedding/tfidf.h"
+#include "pipeline/aggregate_mode.h"
 
 using namespace smacs;
 
@@ -124,4 +125,76 @@ TEST(Aggregate, MeanTokenLogprobReadsOpenAIsShape) {
   EXPECT_FALSE(mean_token_logprob(nlohmann::json::parse(R"({"choices":[{"logprobs":null}]})")));
   EXPECT_FALSE(mean_token_logprob(nlohmann::json::parse(R"({"choices":[]})")));
   EXPECT_FALSE(mean_token_logprob(nlohmann::json()));
+}
+
+// The driver both faces share (pipeline/aggregate_mode.h), on a plan made by hand.
+struct DriverCase {
+  Plan plan;
+  Rounds rounds;
+  std::vector<std::optional<std::string>> texts = {"ref a", std::nullopt, "ref c", "ref d"};
+  SmacsParams params;
+  DriverCase() {
+    plan.proxy.score = {0.9, 0.5, 0.7, 0.2};
+    plan.selection.selected = {0, 2, 1, 3};  // pool positions, best first
+    rounds.answers = {"12", std::nullopt, "12", "7"};
+    params.mode = EpeMode::kAggregate;
+    params.aggregate.candidates = 5;
+    params.aggregate.keep = 2;
+  }
+  AggregationInProgress start() const {
+    return AggregationInProgress(plan, rounds, texts, params, "the question");
+  }
+};
+
+TEST(AggregateMode, SubsetsComeFromTheReferencesThatAnsweredSeededByTheQuestion) {
+  const DriverCase c;
+  const auto a = c.start();
+  EXPECT_TRUE(a.result().asked());
+  EXPECT_EQ(a.result().references, (std::vector<size_t>{0, 2, 3}));
+  ASSERT_EQ(a.result().subsets.size(), 5u);
+  const auto refs = a.call_references();
+  for (size_t j = 0; j < 5; ++j) {
+    const auto& s = a.result().subsets[j];
+    ASSERT_EQ(s.size(), 2u);
+    EXPECT_NE(s[0], s[1]);
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_NE(s[i], 1u) << "the failed reference is never drawn";
+      EXPECT_EQ(refs[j][i], *c.texts[s[i]]);
+    }
+  }
+  EXPECT_EQ(c.start().result().subsets, a.result().subsets);  // same question, same draws
+  const auto other = AggregationInProgress(c.plan, c.rounds, c.texts, c.params, "another");
+  EXPECT_EQ(other.result().subsets.size(), 5u);
+}
+
+TEST(AggregateMode, ToolCallsAgreeByFunctionAndArgumentsAndAllFailedFallsBack) {
+  const DriverCase c;
+  TfidfEmbedder e;
+  e.fit({"unused"});
+  auto a = c.start();
+  const std::string paris = R"(tool_calls: get_weather{"city":"Paris"})";
+  a.take({AggregateCandidate{.text = R"(tool_calls: get_weather{"city":"Rome"})"},
+          AggregateCandidate{.text = paris}, std::nullopt, AggregateCandidate{.text = paris}},
+         AnswerKind::kText, e);  // four replies for five calls: the fifth failed
+  EXPECT_EQ(a.result().best, 1);
+  EXPECT_FALSE(a.result().candidates[4]);
+  EXPECT_GT(a.result().scores[1].consensus, a.result().scores[0].consensus);
+  EXPECT_DOUBLE_EQ(a.result().scores[2].total, 0.0);  // failed: no score
+  auto failed = c.start();
+  failed.take({}, AnswerKind::kText, e);
+  EXPECT_TRUE(failed.result().fell_back());
+  EXPECT_EQ(failed.result().best, -1);
+}
+
+TEST(AggregateMode, AdaptiveSkipsSettledReferencesAndNoReferencesSkipsToo) {
+  DriverCase c;
+  c.params.adaptive.enabled = true;
+  c.rounds.settled = true;
+  EXPECT_EQ(c.start().result().skipped, "settled");
+  EXPECT_TRUE(c.start().result().subsets.empty());
+  c.rounds.settled = false;
+  EXPECT_TRUE(c.start().result().asked());
+  c.rounds.answers.assign(4, std::nullopt);
+  EXPECT_EQ(c.start().result().skipped, "no_references");
+  EXPECT_FALSE(c.start().result().fell_back());
 }
