@@ -110,6 +110,11 @@ TEST(AggregateGateway, AggregatorDownAnswersInSelectModeAndSaysSo) {
   const std::string chosen = r["smacs"]["chosen"];
   EXPECT_NE(std::find(kZeroEvalOpen.begin(), kZeroEvalOpen.end(), chosen), kZeroEvalOpen.end());
   EXPECT_NE(g.gw->metrics.render().find("aggregate_fallback"), std::string::npos);
+  // Eight failures opened its circuit: the next question does not ask it at all.
+  const json next = g.ask(math_l5().records[4].question);
+  EXPECT_EQ(next["smacs"]["aggregate"]["skipped"], "circuit_open") << next.dump();
+  EXPECT_TRUE(next["smacs"]["aggregate"]["candidates"].empty());
+  EXPECT_NE(next["smacs"]["chosen"], "agg");
 }
 
 TEST(AggregateGateway, AdaptiveSkipsTheAggregatorOnSettledQuestions) {

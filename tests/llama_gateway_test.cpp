@@ -53,12 +53,23 @@ std::string bank_jsonl(const Dataset& d) {
   return out;
 }
 
+// `smacs serve --config config` in the background, its output in `log`; port 0: it did not start.
 struct Running {
+  std::string log;
   pid_t pid;
   int port;
+  Running(const std::string& config, const std::string& log_name)
+      : log(test::temp_path(log_name)),
+        pid(test::spawn_smacs("serve --config " + config, log)),
+        port(test::wait_for_port(log)) {}
   ~Running() {
     ::kill(pid, SIGTERM);
     ::waitpid(pid, nullptr, 0);
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(60, 0);
+    return c;
   }
 };
 
@@ -80,13 +91,10 @@ pool:
   - {name: recorded, base_url: "http://127.0.0.1:)" + std::to_string(replay->port) +
                                                                 R"(/v1"}
 )");
-  const std::string log = test::temp_path("llama-serve.log");
-  Running server{test::spawn_smacs("serve --config " + config, log), 0};
-  server.port = test::wait_for_port(log);
+  const Running server(config, "llama-serve.log");
   ASSERT_GT(server.port, 0) << "no port in the log";
-  httplib::Client c("127.0.0.1", server.port);
-  c.set_read_timeout(60, 0);
-  std::ifstream in(log);
+  httplib::Client c = server.client();
+  std::ifstream in(server.log);
   const std::string started((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(started.find("embedder llama:" + a), std::string::npos) << started;
 
@@ -148,12 +156,9 @@ pool:
 aggregators:
   - {name: tiny-agg, type: llama, gguf: agg.gguf, context: 512, threads: 1, max_tokens: 6, slots: 3}
 )");
-  const std::string log = test::temp_path("llama-agg.log");
-  Running server{test::spawn_smacs("serve --config " + config, log), 0};
-  server.port = test::wait_for_port(log);
+  const Running server(config, "llama-agg.log");
   ASSERT_GT(server.port, 0) << "no port in the log";
-  httplib::Client c("127.0.0.1", server.port);
-  c.set_read_timeout(60, 0);
+  httplib::Client c = server.client();
   const json ask = {{"model", "smacs"},
                     {"messages", {{{"role", "user"}, {"content", "Who wrote the play Hamlet?"}}}}};
   auto res = c.Post("/v1/chat/completions", ask.dump(), "application/json");

@@ -9,8 +9,6 @@ namespace smacs {
 
 namespace {
 
-constexpr std::string_view kToolCalls = "tool_calls:";  // how candidate texts mark tool calls
-
 bool any_tool_calls(const std::vector<std::string>& texts) {
   for (const auto& t : texts)
     if (t.starts_with(kToolCalls)) return true;
@@ -45,6 +43,11 @@ AggregationInProgress::AggregationInProgress(
     for (size_t& s : subset) s = out_.references[s];
     out_.subsets.push_back(std::move(subset));
   }
+}
+
+void AggregationInProgress::skip(std::string why) {
+  out_.skipped = std::move(why);
+  out_.subsets.clear();
 }
 
 std::vector<std::vector<std::string>> AggregationInProgress::call_references() const {

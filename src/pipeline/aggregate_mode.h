@@ -47,6 +47,9 @@ class AggregationInProgress {
   // what is compared: extracted code for code, function and arguments for tool calls.
   void take(std::vector<std::optional<AggregateCandidate>> replies, AnswerKind kind,
             const Embedder& embedder);
+  // Not asked after all, for `why` (the aggregator's circuit is open, the budget is spent):
+  // the select-mode answer stands.
+  void skip(std::string why);
   const Aggregation& result() const { return out_; }
 
  private:

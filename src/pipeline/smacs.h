@@ -97,6 +97,10 @@ Plan plan_from_neighbors(const PriorBank& bank, std::span<const Neighbor> neighb
                          const std::vector<int>& pool, const SmacsParams& params,
                          std::string_view question_key);
 
+// How a reply's candidate text marks tool calls ("tool_calls: name{args} ..."): they agree by
+// function and arguments, whatever the task's answer kind.
+inline constexpr std::string_view kToolCalls = "tool_calls:";
+
 // `answers[i]` is the reply of plan.selection.selected[i], or nullopt where that backend
 // failed. Returns nullopt when every backend failed.
 struct Choice {

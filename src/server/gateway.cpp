@@ -5,7 +5,7 @@
 
 #include "bank/bank_store.h"
 #include "core/error.h"
-#include "pipeline/aggregate_mode.h"
+#include "server/gateway_job.h"
 
 namespace smacs {
 
@@ -111,12 +111,6 @@ std::vector<std::string> Gateway::model_names() const {
   return names;
 }
 
-namespace {
-
-constexpr std::string_view kToolCalls = "tool_calls:";  // how candidate_text marks tool calls
-
-// What a candidate answered, for agreement: its text, or for tool calls the functions and
-// their arguments in canonical JSON (same call = same string, whatever the key order).
 std::string candidate_text(const Completion& r) {
   const json& message = r.body["choices"][0]["message"];
   const auto calls = message.find("tool_calls");
@@ -132,7 +126,6 @@ std::string candidate_text(const Completion& r) {
   return out;
 }
 
-// A reply's token counts added to `usage`.
 void add_usage(const json& reply, json& usage) {
   for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"})
     if (const auto n = usage_tokens(reply, k)) usage[k] = usage[k].get<int64_t>() + *n;
@@ -142,8 +135,6 @@ bool has_tool_calls(const std::vector<std::optional<std::string>>& answers) {
   return std::any_of(answers.begin(), answers.end(),
                      [](const auto& a) { return a && a->starts_with(kToolCalls); });
 }
-
-}  // namespace
 
 Plan Gateway::plan_for(const BankView& view, const ChatRequest& request,
                        const SparseVec& question) const {
@@ -189,45 +180,6 @@ void Gateway::fit_budget(Plan& plan, const TokenGuess& tokens, double budget) co
   }
   plan.selection.selected = std::move(kept);
 }
-
-struct Gateway::Job {
-  std::shared_ptr<const BankView> view;  // one consistent bank for the whole request
-  std::shared_ptr<const ChatRequest> request;
-  Deadline deadline;
-  AnswerFn done;
-  Plan plan;
-  TokenGuess tokens;  // with a budget only
-  AnswerKind task_kind = AnswerKind::kText;
-  std::string task_name;  // the bank task the neighbourhood voted for ("": none)
-  std::optional<RoundsInProgress> rounds;
-  // The backends asked, in order, their replies and the chosen one.
-  std::vector<int> asked;
-  std::vector<BackendReply> replies;
-  std::optional<size_t> chosen;  // index into asked/replies
-  std::string escalated;         // the escalation model's name once asked
-  // Aggregate mode: the second round, its request bodies and the aggregator's replies.
-  std::optional<AggregationInProgress> aggregation;
-  std::vector<json> aggregate_bodies;
-  std::vector<std::string> aggregate_fields;
-  std::vector<BackendReply> aggregate_replies;
-  bool answered = false;
-
-  void answer(Result<GatewayAnswer, ApiError> r) {
-    if (!std::exchange(answered, true)) done(std::move(r));
-  }
-  // Runs one continuation: what it throws becomes a 500 answer, not a dead I/O thread.
-  template <class Step>
-  void guarded(Step&& step) {
-    try {
-      step();
-    } catch (const std::exception& e) {
-      answer(failure(ApiError{.status = 500,
-                              .type = "server_error",
-                              .message = std::string("internal error: ") + e.what(),
-                              .code = "internal_error"}));
-    }
-  }
-};
 
 void Gateway::fan_out(std::vector<int> members, const std::shared_ptr<Job>& job, RepliesFn done,
                       const std::vector<json>* bodies, const std::vector<std::string>* fields) {
@@ -451,91 +403,6 @@ void Gateway::finish(Job& job) {
   out.trace["chosen"] = out.chosen;
   metrics_.count_model("chosen", out.chosen);
   job.answer(std::move(out));
-}
-
-bool Gateway::aggregate(const std::shared_ptr<Job>& job) {
-  const Rounds& rounds = job->rounds->result();
-  std::vector<std::optional<std::string>> texts;  // aligned with the selection: asked in order
-  for (const auto& r : job->replies)
-    texts.push_back(r.ok() ? std::optional<std::string>(candidate_text(*r)) : std::nullopt);
-  job->aggregation.emplace(job->plan, rounds, std::move(texts), params_,
-                           job->request->retrieval_key);
-  if (!job->aggregation->result().asked()) {
-    if (job->aggregation->result().skipped == "settled")
-      metrics_.count_model("aggregate_skipped", backends_[aggregator_]->name());
-    return false;
-  }
-  for (const auto& refs : job->aggregation->call_references()) {
-    job->aggregate_bodies.push_back(
-        aggregator_request(job->request->body, refs, params_.aggregate.temperature));
-    job->aggregate_fields.push_back(fields_for_upstream(job->aggregate_bodies.back()));
-  }
-  std::vector<int> members(job->aggregate_bodies.size(), aggregator_);
-  fan_out(
-      std::move(members), job,
-      [this, job](std::vector<BackendReply> replies) {
-        job->guarded([&] {
-          std::vector<std::optional<AggregateCandidate>> candidates;
-          for (const auto& r : replies)
-            candidates.push_back(
-                r.ok() ? std::optional(aggregate_candidate(r->body, candidate_text(*r)))
-                       : std::nullopt);
-          job->aggregate_replies = std::move(replies);
-          job->aggregation->take(
-              std::move(candidates),
-              has_tool_calls(job->rounds->result().answers) ? AnswerKind::kCode : job->task_kind,
-              *job->view->bank.embedder);
-          finish(*job);
-        });
-      },
-      &job->aggregate_bodies, &job->aggregate_fields);
-  return true;
-}
-
-void Gateway::account_aggregate(const Job& job, GatewayAnswer& out) {
-  const Aggregation& a = job.aggregation->result();
-  const std::string& name = backends_[aggregator_]->name();
-  json candidates = json::array();
-  for (size_t j = 0; j < a.subsets.size(); ++j) {
-    json subset = json::array();
-    for (size_t s : a.subsets[j])
-      subset.push_back(backends_[job.plan.selection.selected[s]]->name());
-    json c = {{"subset", subset}};
-    if (j < job.aggregate_replies.size()) {
-      const BackendReply& r = job.aggregate_replies[j];
-      metrics_.count_backend(name, r.ok(), latency_ms(r) / 1000.0);
-      metrics_.count_model("aggregator_call", name);
-      c["latency_ms"] = latency_ms(r);
-      if (r.ok()) {
-        add_usage(r->body, out.usage);
-        if (const auto usd = prices_[aggregator_].cost_of(r->body)) {
-          out.cost_usd = out.cost_usd.value_or(0) + *usd;
-          metrics_.count_cost(name, *usd);
-        }
-        const CandidateScore& score = a.scores[j];
-        c["consensus"] = score.consensus;
-        c["ppl"] = score.ppl ? json(*score.ppl) : json();
-        c["total"] = score.total;
-      } else {
-        c["error"] = r.error().message;
-      }
-    }
-    candidates.push_back(std::move(c));
-  }
-  if (a.fell_back()) metrics_.count_model("aggregate_fallback", name);
-  json references = json::array();
-  for (size_t i : a.references)
-    references.push_back({{"model", backends_[job.plan.selection.selected[i]]->name()},
-                          {"latency_ms", latency_ms(job.replies[i])}});
-  out.trace["aggregate"] = {
-      {"aggregator", name},
-      {"references", references},
-      {"candidates", candidates},
-      {"chosen", a.best >= 0 ? json(a.best) : json()},
-      {"skipped", a.skipped.empty() ? json() : json(a.skipped)},
-      {"fallback",
-       a.fell_back() ? json("every aggregator call failed: the select-mode answer") : json()}};
-  if (out.cost_usd) out.trace["cost_usd"]["total"] = *out.cost_usd;
 }
 
 json Gateway::trace_of(const Plan& plan, const Rounds& rounds, const std::string& task) const {

@@ -3,14 +3,13 @@
 // (tests/fake_backend.h) writes the 8 candidates. Loopback only.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
-import { start, children } from './smacs.mjs';
+import { start, startFake, children } from './smacs.mjs';
 
 const DATA = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'data', 'zeroeval', 'math-l5');
 const POOL = ['Athene-70B', 'Llama-3.1-405B-Inst@sambanova', 'Meta-Llama-3-70B-Instruct',
@@ -21,19 +20,6 @@ const AGGREGATOR_MS = 400;
 const rows = JSON.parse(gunzipSync(readFileSync(join(DATA, 'Athene-70B.json.gz'))).toString());
 const question = (i) => rows[i].question ?? rows[i].problem;
 
-function fakeBackend() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.env.SMACS_FAKE_BACKEND, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(child);
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`smacs_fake_backend exited ${code}`)));
-  });
-}
 
 async function serve(dir, name, aggregatorUrl, smacs) {
   const replayPort = await start(['replay-serve', '--data', DATA, '--port', '0']);
@@ -50,7 +36,7 @@ async function serve(dir, name, aggregatorUrl, smacs) {
 let live, down, adaptive;
 before(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'smacs-node-aggregate-'));
-  const fake = `http://127.0.0.1:${await fakeBackend()}/v1`;
+  const fake = `http://127.0.0.1:${await startFake()}/v1`;
   live = await serve(dir, 'live', fake, '');
   down = await serve(dir, 'down', 'http://127.0.0.1:1/v1', '');
   adaptive = await serve(dir, 'adaptive', fake, ', adaptive: true');

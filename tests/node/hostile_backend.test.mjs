@@ -2,12 +2,11 @@
 // (tests/fake_backend.h, run as smacs_fake_backend): ids with slashes, rate limits. Loopback only.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI, { RateLimitError } from 'openai';
-import { start, children } from './smacs.mjs';
+import { start, startFake, children } from './smacs.mjs';
 
 // Pool name -> the fake backend's mode for it.
 const POOL = {
@@ -17,19 +16,6 @@ const POOL = {
   'limited/once': '429-then-ok:1:1',
 };
 
-function startFake() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.env.SMACS_FAKE_BACKEND, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(child);
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`smacs_fake_backend exited ${code}`)));
-  });
-}
 
 let baseURL;
 before(async () => {

@@ -18,3 +18,18 @@ export function start(args) {
     child.on('exit', (code) => reject(new Error(`smacs ${args[0]} exited ${code}: ${err}`)));
   });
 }
+
+// Starts smacs_fake_backend (tests/fake_backend.h) and resolves with its port.
+export function startFake() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.env.SMACS_FAKE_BACKEND, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`smacs_fake_backend exited ${code}`)));
+  });
+}
