@@ -95,7 +95,7 @@ int serve(const std::string& config_path) {
   }
   Metrics metrics;
   // Feedback is written to the bank file when the bank is one; else to the journal.
-  if (is_sqlite_bank(config.bank_files)) gateway_options.bank_file = config.bank_files[0];
+  if (is_bank_location(config.bank_files)) gateway_options.bank_file = config.bank_files[0];
   Gateway gateway(std::move(bank), params, std::move(backends), metrics,
                   std::move(gateway_options));
   for (const auto& m : gateway.cold_models())

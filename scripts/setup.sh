@@ -9,7 +9,9 @@ PKGS=(build-essential cmake pkg-config git openssl
       libcpp-httplib-dev libboost1.81-dev libyaml-cpp-dev libssl-dev zlib1g-dev libbrotli-dev
       libgtest-dev libgmock-dev libbenchmark-dev libeigen3-dev
       clang libclang-rt-14-dev
+      libpq-dev postgresql-15  # the PostgreSQL bank; the tests start a throw-away server
       prometheus haproxy)  # promtool checks /metrics in a test; HAProxy is the pass-through yardstick
+                           # and the replicas' load balancer
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # Node.js runs the official `openai` client tests; keep an existing install (it may bundle npm).

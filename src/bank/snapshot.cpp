@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -227,7 +229,21 @@ PriorBank read_bank(Reader& in) {
 
 }  // namespace
 
-std::string snapshot_path(const std::string& bank_path) { return bank_path + ".snapshot"; }
+std::string snapshot_path(const std::string& bank_path) {
+  if (!is_postgres_url(bank_path)) return bank_path + ".snapshot";
+  // A database's snapshot lives in the cache folder, named by its location (no password).
+  std::string name;
+  for (char c : bank_path.substr(bank_path.find("://") + 3))
+    name += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ? c : '_';
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  const std::string dir = xdg && *xdg     ? std::string(xdg) + "/smacs/snapshots"
+                          : home && *home ? std::string(home) + "/.cache/smacs/snapshots"
+                                          : std::string("/tmp/smacs-snapshots");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  return dir + "/" + name + ".snapshot";
+}
 
 void save_snapshot(const PriorBank& bank, const BankFile::Version& version,
                    const std::string& path) {

@@ -121,7 +121,7 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
 
 std::string resolve(const std::string& path, const std::string& base_dir) {
   const std::filesystem::path p(path);
-  if (path.empty() || p.is_absolute()) return path;
+  if (path.empty() || p.is_absolute() || is_postgres_url(path)) return path;
   return (std::filesystem::path(base_dir) / p).lexically_normal().string();
 }
 
@@ -367,7 +367,7 @@ ServerConfig load_server_config(const std::string& path) {
   ServerConfig c = parse_server_config(read_text_file(path), dir.empty() ? "." : dir, path);
   // Feedback on a bank of data files goes to a journal beside the config unless it names one
   // (or none): a reload or a restart folds it back in.
-  const bool sqlite_bank = is_sqlite_bank(c.bank_files);
+  const bool sqlite_bank = is_bank_location(c.bank_files);
   if (!sqlite_bank && c.feedback_journal_default) {
     std::filesystem::path journal(path);
     journal.replace_extension(".feedback.sqlite");
