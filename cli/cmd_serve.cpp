@@ -103,6 +103,12 @@ int serve(const std::string& config_path) {
               << "' has no results in the bank yet (proxy 0 until "
               << "`smacs prior add-model` and a reload)" << std::endl;
   GatewayServer server(config, gateway, metrics);
+  // A shared bank: follow what the other replicas and builders write to it.
+  std::unique_ptr<BankFollower> follower;
+  if (is_bank_location(config.bank_files) && is_postgres_url(config.bank_files[0])) {
+    follower = std::make_unique<BankFollower>(gateway, config.bank_files[0], config.follow);
+    server.follow(follower.get());
+  }
   const std::string embedder_name = gateway.view()->bank.embedder->name();
   const int port = server.bind();
   std::cerr << "smacs serve: listening on http://" << config.host << ":" << port << "/v1 with "

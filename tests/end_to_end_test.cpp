@@ -193,11 +193,11 @@ TEST(EvalCli, AnUnseenTaskIsAnsweredNoWorseThanTheBestSingleModel) {
   // train tasks too.
   std::string train, test;
   for (const char* t : {"mmlu", "cmmlu", "arc_challenge", "humaneval"}) {
-    train += " " + data_file(std::string("routerdc/") + t + "_train.json");
-    test += " " + data_file(std::string("routerdc/") + t + "_test.json");
+    train.append(" ").append(data_file(std::string("routerdc/") + t + "_train.json"));
+    test.append(" ").append(data_file(std::string("routerdc/") + t + "_test.json"));
   }
-  train += " " + data_file("routerdc/gsm8k-train.json");
-  test += " " + data_file("routerdc/gsm8k-test.json");
+  train.append(" ").append(data_file("routerdc/gsm8k-train.json"));
+  test.append(" ").append(data_file("routerdc/gsm8k-test.json"));
   const std::string out = temp_path("loto.json");
   const auto r = run_smacs("eval --tune --leave-one-task-out --train" + train + " --test" + test +
                            " --report " + out);

@@ -116,9 +116,13 @@ PriorBank open_bank(const BankFile& file, const BankOptions& options) {
   const auto version = file.version();
   const std::string snap = snapshot_path(file.location());
   if (indexable && version)
-    if (auto bank = load_snapshot(snap, *version)) return std::move(*bank);
+    if (auto bank = load_snapshot(snap, *version)) {
+      bank->version = version;
+      return std::move(*bank);
+    }
   PriorBank bank = build_bank(file.load(), options);
-  if (const auto loaded = file.loaded_version(); indexable && loaded) {
+  bank.version = file.loaded_version();
+  if (const auto& loaded = bank.version; indexable && loaded) {
     try {
       save_snapshot(bank, *loaded, snap);
     } catch (const std::exception&) {

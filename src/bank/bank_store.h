@@ -67,10 +67,7 @@ class BankFile {
 
   // Which bank and which state of it: a random id given at creation, and a revision every
   // write bumps. nullopt for banks from before revisions (they gain one when next written).
-  struct Version {
-    std::string bank_id;
-    uint64_t revision = 0;
-  };
+  using Version = BankVersion;
   virtual std::optional<Version> version() const = 0;
   // The state load() last read (it reads version and rows together).
   virtual std::optional<Version> loaded_version() const = 0;

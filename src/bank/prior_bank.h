@@ -1,6 +1,7 @@
 // The prior bank: past questions with each model's measured score, embedded and indexed.
 #pragma once
 #include <memory>
+#include <optional>
 
 #include "core/progress.h"
 #include "core/record.h"
@@ -8,6 +9,13 @@
 #include "retrieval/index.h"
 
 namespace smacs {
+
+// Which bank and which state of it rows were read from: the id the bank got at creation and
+// the revision every write bumps (bank_store.h).
+struct BankVersion {
+  std::string bank_id;
+  uint64_t revision = 0;
+};
 
 struct PriorBank {
   Dataset data;                    // rows: question, task, per-model scores/responses
@@ -23,6 +31,7 @@ struct PriorBank {
                                          // on these rows); rebuilds of this bank pass it again
   IndexKind index_kind = IndexKind::kExact;
   std::unique_ptr<NeighborIndex> index;
+  std::optional<BankVersion> version{};  // read from a bank store (nullopt: data files)
 
   size_t size() const { return data.records.size(); }
   int task_index(const std::string& task) const;  // -1 when the bank has no such task

@@ -294,7 +294,9 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
               "remember_bytes",
               "feedback_journal",
               "feedback_per_second",
-              "aggregators"},
+              "aggregators",
+              "bank_poll_ms",
+              "bank_grace_ms"},
              where);
   ServerConfig c;
   parse_listen(get<std::string>(root, "listen", where, "127.0.0.1:8080"), c, where);
@@ -311,6 +313,10 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   c.sse_keepalive_ms = get<int>(root, "sse_keepalive_ms", where, c.sse_keepalive_ms);
   c.remember_bytes = get<size_t>(root, "remember_bytes", where, c.remember_bytes);
   c.feedback_per_second = get<double>(root, "feedback_per_second", where, c.feedback_per_second);
+  c.follow.poll_ms = get<int>(root, "bank_poll_ms", where, c.follow.poll_ms);
+  c.follow.grace_ms = get<int>(root, "bank_grace_ms", where, c.follow.grace_ms);
+  if (c.follow.poll_ms < 10 || c.follow.grace_ms < 0)
+    throw Error(where + ": 'bank_poll_ms' must be >= 10 and 'bank_grace_ms' >= 0");
   c.feedback_journal_default = !root["feedback_journal"];
   if (!c.feedback_journal_default) {
     const auto journal = get<std::string>(root, "feedback_journal", where, "none");

@@ -19,6 +19,11 @@
 //                                # (default <config>.feedback.sqlite; none: memory only)
 //   feedback_per_second: 100     # feedback per API key (bursts of twice that); beyond: 429
 //   bank: ../data/routerbench/arc_challenge_train.csv   # .sqlite bank or data file(s): required
+//                                # or postgresql://user@host:port/db: one bank many replicas
+//                                # share (README "Many gateways, one bank")
+//   bank_poll_ms: 2000           # a shared bank: the revision poll behind LISTEN/NOTIFY
+//   bank_grace_ms: 5000          # ...and how long its database may be unreachable before
+//                                #   GET /ready says 503 (answers go on from memory)
 //   smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
 //           task_gate: true, seed: 42,
 //           tune: false,         # true: fit on the bank at startup (leave-one-out CV);
@@ -75,6 +80,7 @@
 #include "eval/evaluate.h"
 #include "generation/backend.h"
 #include "pipeline/smacs.h"
+#include "server/bank_follower.h"
 
 namespace smacs {
 
@@ -108,6 +114,7 @@ struct ServerConfig {
   std::string feedback_journal;
   bool feedback_journal_default = false;  // not named in the config: load_server_config's own
   double feedback_per_second = 100;       // per API key (bursts of twice that)
+  FollowOptions follow;                   // a shared (PostgreSQL) bank: bank_poll_ms, bank_grace_ms
   std::vector<BackendConfig> pool;
   EmbedderConfig embedder;  // default: the built-in TF-IDF
 };

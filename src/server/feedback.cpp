@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "bank/bank_store.h"
+#include "core/error.h"
 #include "server/gateway.h"
 
 namespace smacs {
@@ -96,34 +97,64 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
   row.task = r.task;
   row.question = r.question;
   if (bank_file_) {  // durable first: the file (or journal) is what a reload reads
-    bank_file_->put_result(bank_file_->add_question(row), bank_file_->add_model(model),
-                           ResultRow{.score = score});
+    try {
+      bank_file_->add_scored_question(row, model, ResultRow{.score = score});
+    } catch (const Error& e) {  // the bank's database is down: the client may come back
+      metrics_.count_model("feedback_refused", model);
+      return failure(
+          ApiError{.status = 503,
+                   .type = "server_error",
+                   .message = std::string("the bank cannot take feedback now: ") + e.what(),
+                   .code = "bank_unavailable",
+                   .retry_after_s = 5});
+    }
   }
-  fold_feedback(std::move(row), model, score);
+  row.scores = {score};
+  fold_rows({std::move(row)}, {model});
   remembered_bytes_ -= it->second.bytes - stale_bytes(id);  // its id stays in the order list
   metrics_.set_remembered_bytes(remembered_bytes_);
   remembered_.erase(it);  // one score per answer
   return model;
 }
 
-void Gateway::fold_feedback(Record row, const std::string& model, float score) {
+void Gateway::add_followed(std::vector<Record> rows, const std::vector<std::string>& models,
+                           uint64_t revision) {
+  std::lock_guard hold(feedback_mutex_);
+  fold_rows(std::move(rows), models);
   const std::shared_ptr<BankView> v = [this] {
     std::lock_guard lock(view_mutex_);
     return view_;
   }();
-  const SparseVec vec = v->bank.embedder->embed(row.question);  // before the writer's lock
   std::unique_lock lock(v->mutex);
-  int column = v->bank.data.model_index(model);
-  if (column < 0) {  // the first result of a pool model the bank did not know
-    column = add_model_column(v->bank, model);
-    for (size_t j = 0; j < backends_.size(); ++j)
-      if (backends_[j]->name() == model) v->pool[j] = column;
+  if (auto& version = v->bank.version) version->revision = std::max(version->revision, revision);
+}
+
+void Gateway::fold_rows(std::vector<Record> rows, const std::vector<std::string>& models) {
+  const std::shared_ptr<BankView> v = [this] {
+    std::lock_guard lock(view_mutex_);
+    return view_;
+  }();
+  for (Record& row : rows) {
+    if (!v->appended.insert(row.id).second) continue;             // it came the other way already
+    const SparseVec vec = v->bank.embedder->embed(row.question);  // before the writer's lock
+    std::unique_lock lock(v->mutex);
+    std::vector<float> scores(v->bank.data.models.size(), kMissing);
+    for (size_t m = 0; m < models.size() && m < row.scores.size(); ++m) {
+      if (is_missing(row.scores[m])) continue;
+      int column = v->bank.data.model_index(models[m]);
+      if (column < 0) {  // the first result of a model the bank did not know
+        column = add_model_column(v->bank, models[m]);
+        scores.push_back(kMissing);
+        for (size_t j = 0; j < backends_.size(); ++j)
+          if (backends_[j]->name() == models[m]) v->pool[j] = column;
+      }
+      scores[static_cast<size_t>(column)] = row.scores[m];
+    }
+    row.scores = std::move(scores);
+    const size_t tasks = v->bank.tasks.size();
+    append_row(v->bank, std::move(row), vec);
+    if (v->bank.tasks.size() > tasks) v->task_kind.push_back(AnswerKind::kText);
   }
-  row.scores.assign(v->bank.data.models.size(), kMissing);
-  row.scores[column] = score;
-  const size_t tasks = v->bank.tasks.size();
-  append_row(v->bank, std::move(row), vec);
-  if (v->bank.tasks.size() > tasks) v->task_kind.push_back(AnswerKind::kText);
 }
 
 }  // namespace smacs

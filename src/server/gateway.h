@@ -9,6 +9,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "api/openai_api.h"
 #include "core/task_pool.h"
@@ -40,6 +41,9 @@ struct BankView {
   PriorBank bank;
   std::vector<int> pool;              // pool member -> bank column (-1: no results yet)
   std::vector<AnswerKind> task_kind;  // per bank task
+  // Ids of the rows appended since the bank was read (feedback, or a followed bank's new
+  // questions): a row reaching this view both ways is appended once. Under the feedback lock.
+  std::unordered_set<std::string> appended;
 };
 
 struct GatewayOptions {
@@ -103,6 +107,12 @@ class Gateway {
   Result<std::string, ApiError> feedback(const std::string& id, const std::string& model,
                                          float score, const std::string& owner);
 
+  // A followed bank's new questions (server/bank_follower.h), `scores` over `models`:
+  // appended in place like feedback (those already here are skipped); the view then
+  // stands for `revision`.
+  void add_followed(std::vector<Record> rows, const std::vector<std::string>& models,
+                    uint64_t revision);
+
  private:
   std::shared_ptr<BankView> make_view(PriorBank bank) const;
   // Backend j's reply into the circuit breaker and the error metrics.
@@ -157,8 +167,10 @@ class Gateway {
   void account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
                GatewayAnswer& out);
 
-  std::optional<ApiError> over_feedback_rate(const std::string& owner);   // holds feedback_mutex_
-  void fold_feedback(Record row, const std::string& model, float score);  // the same
+  std::optional<ApiError> over_feedback_rate(const std::string& owner);  // holds feedback_mutex_
+  // Appends rows (scores over `models`) to the current view, but those it has; holds
+  // feedback_mutex_.
+  void fold_rows(std::vector<Record> rows, const std::vector<std::string>& models);
 
   SmacsParams params_;
   std::vector<std::unique_ptr<Backend>> backends_;  // in pool order

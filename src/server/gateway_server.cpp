@@ -31,7 +31,7 @@ bool usable_request_id(const std::string& id) {
 // Metrics label for a path: the known routes, everything else one label (clients choose paths).
 std::string endpoint_label(const std::string& path) {
   for (const char* known : {"/v1/chat/completions", "/v1/models", "/v1/feedback", "/admin/reload",
-                            "/health", "/metrics"})
+                            "/health", "/ready", "/metrics"})
     if (path == known) return path;
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
   return "other";
@@ -87,7 +87,7 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
   server_.on_header([this](const HttpRequest& head) -> std::optional<HttpResponse> {
     const std::string endpoint = endpoint_label(head.path);
     if (config_.api_keys.empty() || head.method == "OPTIONS" || endpoint == "/health" ||
-        endpoint == "/metrics" || endpoint == "other" || client_key(head))
+        endpoint == "/ready" || endpoint == "/metrics" || endpoint == "other" || client_key(head))
       return std::nullopt;  // an unknown path is a 404 either way
     HttpResponse denied;
     reject_unauthorized(head, denied);
@@ -121,6 +121,21 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
         send_json(res, {{"status", "ok"}});
       },
       true);
+  // For load balancers: the bank is loaded (it is, once serving) and, for a shared bank, its
+  // database answered within the grace period. A 503 takes the replica out of rotation.
+  server_.route("GET", "/ready", [this](const HttpRequest&, HttpResponse& res) {
+    json status = follower_ ? follower_->status() : json::object();
+    status["questions"] = gateway_.bank_questions();
+    status["cold_models"] = gateway_.cold_models();
+    if (!follower_) {
+      status["status"] = "ready";
+      return send_json(res, status);
+    }
+    const bool ready = follower_->ready();
+    status["status"] = ready ? "ready" : "degraded";
+    send_json(res, status);
+    if (!ready) res.status = 503;
+  });
   server_.route("GET", "/metrics", [this](const HttpRequest&, HttpResponse& res) {
     res.content_type = "text/plain; version=0.0.4";
     res.body = metrics_.render();

@@ -2,7 +2,9 @@
 //
 //   POST /v1/chat/completions  model "smacs" runs SMACS; a pool model's name passes through
 //   GET  /v1/models            "smacs" and the pool;  GET /v1/models/{id}: one of them
-//   GET  /health               {"status":"ok"}
+//   GET  /health               {"status":"ok"}: the process is up
+//   GET  /ready                200 {"status":"ready"}, or 503 "degraded" while a shared bank's
+//                              database has been unreachable past its grace period
 //   GET  /metrics              Prometheus text
 //   POST /v1/feedback          {"id": answer id, "score": 0..1, "model"?: default the chosen one}
 //   POST /admin/reload         re-reads the bank (as SIGHUP does)
@@ -15,6 +17,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "server/bank_follower.h"
 #include "server/config.h"
 #include "server/gateway.h"
 #include "server/http_server.h"
@@ -31,6 +34,8 @@ class GatewayServer {
   void stop() { server_.stop(); }  // graceful: finishes the requests in flight
   // Re-reads config.bank_files; throws smacs::Error, keeps the old bank.
   nlohmann::json reload_bank();
+  // A shared bank's follower: GET /ready reports its state. Set before run().
+  void follow(const BankFollower* follower) { follower_ = follower; }
 
  private:
   void chat_completions(const HttpRequest& req, HttpResponse& res);
@@ -56,6 +61,7 @@ class GatewayServer {
   Metrics& metrics_;
   HttpServer server_;
   FILE* access_log_ = nullptr;  // stderr, a file, or none
+  const BankFollower* follower_ = nullptr;
 };
 
 }  // namespace smacs
