@@ -23,6 +23,7 @@ struct PriorFlags {
   size_t sample = 0;
   uint64_t seed = 42;
   int timeout_ms = 120000;
+  int lease_ms = 0;
 };
 
 // Backends for the named pool models of a config (all of them when `names` is empty).
@@ -41,9 +42,10 @@ std::vector<ModelEndpoint> endpoints(const std::string& config_path,
 }
 
 int run_build(BankFile& bank, const std::vector<Record>& questions,
-              std::vector<ModelEndpoint> models, int timeout_ms) {
+              std::vector<ModelEndpoint> models, const PriorFlags& f) {
   BuildOptions options;
-  options.request_timeout_ms = timeout_ms;
+  options.request_timeout_ms = f.timeout_ms;
+  options.lease_ms = f.lease_ms;
   BuildReport r;
   {
     ProgressBar bar("asking models");
@@ -143,27 +145,40 @@ void add_prior_commands(CLI::App& app, Commands& commands) {
       ->add_option("--data", f->data,
                    "Labelled questions: JSONL {id, task, question, gold | tests, grader?}")
       ->required();
-  build->add_option("--out", f->out, "The bank file to create or continue")->required();
+  build
+      ->add_option("--out", f->out,
+                   "The bank to create or continue: a .sqlite file, or postgresql://user@host/db "
+                   "(then any number of builders may run at once, on any machines)")
+      ->required();
   build->add_option("--models", f->models, "Only these pool models")->delimiter(',');
   build->add_option("--timeout-ms", f->timeout_ms, "Deadline of each model call")
       ->capture_default_str();
+  build->add_option("--lease-ms", f->lease_ms,
+                    "A shared bank: how long a claimed (question, model) pair stays this "
+                    "builder's; a killed builder's claims go to the others after it (default: "
+                    "--timeout-ms + 30 s)");
   auto* add = prior->add_subcommand(
       "add-model",
       "Evaluate one new model on the bank's questions (no re-embedding, no retraining)");
   add->add_option("name", f->model, "The pool model to add")->required();
   add->add_option("--config", f->config, "The YAML config whose pool has the model")->required();
-  add->add_option("--bank", f->bank, "The bank file")->required();
+  add->add_option("--bank", f->bank, "The bank: a .sqlite file or postgresql://user@host:port/db")
+      ->required();
   add->add_option("--sample", f->sample,
                   "Ask only a seeded sample of this many questions (0 = all)")
       ->capture_default_str();
   add->add_option("--seed", f->seed, "Seed of the sample")->capture_default_str();
   add->add_option("--timeout-ms", f->timeout_ms, "Deadline of each model call")
       ->capture_default_str();
+  add->add_option("--lease-ms", f->lease_ms, "As for build");
   auto* remove = prior->add_subcommand("remove-model", "Delete a model's results from the bank");
   remove->add_option("name", f->model, "The model")->required();
-  remove->add_option("--bank", f->bank, "The bank file")->required();
+  remove
+      ->add_option("--bank", f->bank, "The bank: a .sqlite file or postgresql://user@host:port/db")
+      ->required();
   auto* show = prior->add_subcommand("info", "Summarise a prior bank");
-  show->add_option("bank", f->bank, "The bank file")->required();
+  show->add_option("bank", f->bank, "The bank: a .sqlite file or postgresql://user@host:port/db")
+      ->required();
   // After a write, open the bank once: that leaves a fresh snapshot beside it, so the next
   // `serve` or `eval --bank` opens it without re-indexing (bank/snapshot.h).
   auto refreshed = [](const std::string& path, int code) {
@@ -184,13 +199,13 @@ void add_prior_commands(CLI::App& app, Commands& commands) {
   });
   commands.emplace_back(build, [f, refreshed] {
     auto bank = BankFile::open(f->out, BankFile::Mode::kCreate);
-    return refreshed(f->out, run_build(*bank, load_files(f->data).records,
-                                       endpoints(f->config, f->models), f->timeout_ms));
+    return refreshed(
+        f->out, run_build(*bank, load_files(f->data).records, endpoints(f->config, f->models), *f));
   });
   commands.emplace_back(add, [f, refreshed] {
     auto bank = BankFile::open(f->bank, BankFile::Mode::kWrite);
     return refreshed(f->bank, run_build(*bank, bank_questions(*bank, f->sample, f->seed),
-                                        endpoints(f->config, {f->model}), f->timeout_ms));
+                                        endpoints(f->config, {f->model}), *f));
   });
   commands.emplace_back(remove, [f, refreshed] {
     BankFile::open(f->bank, BankFile::Mode::kWrite)->remove_model(f->model);

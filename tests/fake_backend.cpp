@@ -64,7 +64,9 @@ std::vector<std::string> references_in(const json& body) {
   at = system.find("\n1. ", at);
   for (size_t i = 1; at != std::string::npos; ++i) {
     const size_t begin = at + 3 + std::to_string(i).size();
-    at = system.find("\n" + std::to_string(i + 1) + ". ", begin);
+    std::string next = "\n";
+    next.append(std::to_string(i + 1)).append(". ");
+    at = system.find(next, begin);
     out.push_back(system.substr(begin, at == std::string::npos ? at : at - begin));
   }
   return out;
@@ -128,10 +130,17 @@ struct FakeBackend::Impl {
   std::thread thread;
   mutable std::mutex mutex;
   std::map<std::string, int> calls;
+  std::map<std::string, std::map<std::string, int>> by_prompt;  // mode -> prompt -> calls
   std::atomic<int> open{0};
 
-  int count(const std::string& mode) {
+  int count(const std::string& mode, const json& body) {
     std::lock_guard lock(mutex);
+    std::string prompt;  // the last user message
+    if (body.is_object() && body.contains("messages") && body["messages"].is_array())
+      for (const auto& m : body["messages"])
+        if (m.is_object() && m.value("role", "") == "user" && m["content"].is_string())
+          prompt = m["content"].get<std::string>();
+    ++by_prompt[mode][prompt];
     return ++calls[mode];
   }
 
@@ -175,7 +184,7 @@ struct FakeBackend::Impl {
       const std::string mode =
           body.is_object() ? body.value("model", std::string("ok")) : std::string("ok");
       const bool stream = body.is_object() && body.value("stream", false);
-      const int seen = count(mode);
+      const int seen = count(mode, body);
       const auto parts = split(mode, ':');
       const std::string& name = parts[0];
       const auto arg = [&](size_t i, int fallback) {
@@ -253,6 +262,12 @@ FakeBackend::~FakeBackend() {
 }
 
 int FakeBackend::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+std::map<std::string, int> FakeBackend::calls_by_prompt(const std::string& mode) const {
+  std::lock_guard lock(impl_->mutex);
+  const auto it = impl_->by_prompt.find(mode);
+  return it == impl_->by_prompt.end() ? std::map<std::string, int>{} : it->second;
+}
 
 int FakeBackend::calls(const std::string& mode) const {
   std::lock_guard lock(impl_->mutex);

@@ -39,6 +39,8 @@ class FakeBackend {
   int port() const;
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/v1"; }
   int calls(const std::string& mode) const;  // requests seen with this mode (the whole string)
+  // The same per prompt (the last user message): how often each was asked of this mode.
+  std::map<std::string, int> calls_by_prompt(const std::string& mode) const;
   int open_connections() const;
 
   struct Impl;

@@ -90,6 +90,14 @@ class BankFile {
   virtual void offer(const std::vector<std::pair<int64_t, int64_t>>& pairs);
   virtual std::vector<std::pair<int64_t, int64_t>> claim(const std::vector<int64_t>& models,
                                                          size_t n, int lease_ms);
+  // A claim given back at once (its call failed): another builder may take it now.
+  virtual void release(std::pair<int64_t, int64_t> /*pair*/) {}
+  // The offered pairs of `models` without a result yet, claimed or not (SQLite: none once
+  // claimed: one builder).
+  virtual std::vector<std::pair<int64_t, int64_t>> unfinished(
+      const std::vector<int64_t>& /*models*/) const {
+    return {};
+  }
 
  protected:
   BankFile() = default;

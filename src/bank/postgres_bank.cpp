@@ -250,6 +250,9 @@ class PostgresBank final : public BankFile {
   void offer(const std::vector<std::pair<int64_t, int64_t>>& pairs) override;
   std::vector<std::pair<int64_t, int64_t>> claim(const std::vector<int64_t>& models, size_t n,
                                                  int lease_ms) override;
+  void release(std::pair<int64_t, int64_t> pair) override;
+  std::vector<std::pair<int64_t, int64_t>> unfinished(
+      const std::vector<int64_t>& models) const override;
 
  private:
   PGconn* connect() const {
@@ -301,6 +304,13 @@ class PostgresBank final : public BankFile {
     (void)query("BEGIN", {});
     try {
       (void)query("SELECT pg_advisory_xact_lock(7364520187)", {});
+      // Made already: no DDL at all (CREATE INDEX IF NOT EXISTS would still lock the tables
+      // that running builders write, and deadlock with them).
+      Res made = query("SELECT to_regclass('smacs_meta') IS NOT NULL", {});
+      if (std::string(PQgetvalue(made.get(), 0, 0)) == "t") {
+        (void)query("COMMIT", {});
+        return;
+      }
       Res r(PQexec(conn_, kSchema));
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
         throw Error(where_ + ": cannot create the bank (" +
@@ -616,6 +626,38 @@ std::vector<std::pair<int64_t, int64_t>> PostgresBank::claim(const std::vector<i
         "WHERE c.question_id = p.question_id AND c.model_id = p.model_id "
         "RETURNING c.question_id, c.model_id",
         {&ids, &limit, &worker, &lease});
+  });
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i)
+    out.emplace_back(std::stoll(PQgetvalue(r.get(), i, 0)), std::stoll(PQgetvalue(r.get(), i, 1)));
+  return out;
+}
+
+void PostgresBank::release(std::pair<int64_t, int64_t> pair) {
+  std::lock_guard lock(mutex_);
+  const std::string q = std::to_string(pair.first), m = std::to_string(pair.second);
+  run([&] {
+    return query(
+        "UPDATE smacs_claims SET lease_until = NULL, worker = NULL "
+        "WHERE question_id = $1 AND model_id = $2 AND NOT done",
+        {&q, &m});
+  });
+}
+
+std::vector<std::pair<int64_t, int64_t>> PostgresBank::unfinished(
+    const std::vector<int64_t>& models) const {
+  std::lock_guard lock(mutex_);
+  std::string ids = "{";
+  for (size_t i = 0; i < models.size(); ++i) {
+    if (i) ids += ',';
+    ids += std::to_string(models[i]);
+  }
+  ids += "}";
+  Res r = run([&] {
+    return query(
+        "SELECT question_id, model_id FROM smacs_claims WHERE NOT done "
+        "AND model_id = ANY($1::bigint[])",
+        {&ids});
   });
   std::vector<std::pair<int64_t, int64_t>> out;
   for (int i = 0; i < PQntuples(r.get()); ++i)

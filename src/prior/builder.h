@@ -20,6 +20,9 @@ struct ModelEndpoint {
 
 struct BuildOptions {
   int request_timeout_ms = 120000;
+  // How long a claimed (question, model) pair is this builder's: a builder killed mid-way
+  // leaves its claims to the others after this (0: the request timeout plus 30 s).
+  int lease_ms = 0;
   CodeLimits code_limits;
 };
 
@@ -32,6 +35,9 @@ struct BuildReport {
 };
 
 // Adds `questions` (labelled: gold or tests) to the bank and fills in every model's result.
+// Many builders may run at once against one shared bank (PostgreSQL): each claims pairs no
+// other holds (BankFile::offer/claim), so no pair is asked twice, and a killed builder's
+// claims are taken over once their lease runs out (its calls in flight are asked again).
 BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
                         std::vector<ModelEndpoint>& models, const BuildOptions& options,
                         const Progress& progress = {});
