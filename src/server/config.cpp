@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -296,7 +297,8 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
               "feedback_per_second",
               "aggregators",
               "bank_poll_ms",
-              "bank_grace_ms"},
+              "bank_grace_ms",
+              "replica"},
              where);
   ServerConfig c;
   parse_listen(get<std::string>(root, "listen", where, "127.0.0.1:8080"), c, where);
@@ -313,6 +315,10 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   c.sse_keepalive_ms = get<int>(root, "sse_keepalive_ms", where, c.sse_keepalive_ms);
   c.remember_bytes = get<size_t>(root, "remember_bytes", where, c.remember_bytes);
   c.feedback_per_second = get<double>(root, "feedback_per_second", where, c.feedback_per_second);
+  c.replica = get<std::string>(root, "replica", where, "");
+  for (char ch : c.replica)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_')
+      throw Error(where + ": key 'replica' may hold letters, digits and '_' only");
   c.follow.poll_ms = get<int>(root, "bank_poll_ms", where, c.follow.poll_ms);
   c.follow.grace_ms = get<int>(root, "bank_grace_ms", where, c.follow.grace_ms);
   if (c.follow.poll_ms < 10 || c.follow.grace_ms < 0)

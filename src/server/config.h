@@ -24,6 +24,8 @@
 //   bank_poll_ms: 2000           # a shared bank: the revision poll behind LISTEN/NOTIFY
 //   bank_grace_ms: 5000          # ...and how long its database may be unreachable before
 //                                #   GET /ready says 503 (answers go on from memory)
+//   replica: a                   # in answer ids (chatcmpl-a-...): a balancer routes feedback
+//                                #   to the replica that remembers the answer
 //   smacs: {k: 3, p_drop: 0.2, alpha: 0.5, neighbors: 50, tau: 1.0, beta: 30, gamma: 1,
 //           task_gate: true, seed: 42,
 //           tune: false,         # true: fit on the bank at startup (leave-one-out CV);
@@ -114,7 +116,8 @@ struct ServerConfig {
   std::string feedback_journal;
   bool feedback_journal_default = false;  // not named in the config: load_server_config's own
   double feedback_per_second = 100;       // per API key (bursts of twice that)
-  FollowOptions follow;                   // a shared (PostgreSQL) bank: bank_poll_ms, bank_grace_ms
+  FollowOptions follow;  // a shared (PostgreSQL) bank: bank_poll_ms, bank_grace_ms
+  std::string replica;   // this replica's name in answer ids ("chatcmpl-NAME-..."; "": none)
   std::vector<BackendConfig> pool;
   EmbedderConfig embedder;  // default: the built-in TF-IDF
 };

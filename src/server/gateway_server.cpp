@@ -264,7 +264,11 @@ void GatewayServer::log_access(const HttpRequest& req, const HttpResponse& res, 
 
 // The one request path: authorise, validate, then SMACS or a pass-through, then JSON or SSE.
 void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) {
-  const std::string id = "chatcmpl-" + random_id_128();
+  // A replica's name in its ids lets a load balancer send feedback back to the replica that
+  // remembers the answer (examples/cluster/haproxy.cfg).
+  std::string id = "chatcmpl-";
+  if (!config_.replica.empty()) id.append(config_.replica).append("-");
+  id.append(random_id_128());
   const std::string client_id = req.header("x-request-id");
   res.set_header("x-request-id", usable_request_id(client_id) ? client_id : id);
   res.notes.emplace_back("id", id);
