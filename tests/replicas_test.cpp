@@ -132,6 +132,10 @@ TEST_F(Replicas, FeedbackToOneReplicaReachesTheOthersProxyScoresWithinASecond) {
   const std::string q = test_split.records[5].question;
   const Asked asked = ask_both(*a_, *b_, q);
   ASSERT_FALSE(asked.id.empty());
+  auto questions = [](const Replica* r) {
+    return json::parse(r->client().Get("/ready")->body)["questions"].get<int>();
+  };
+  const int bank_before = questions(a_);
   const double before = asked.proxy[asked.chosen];
   auto r = a_->feedback(asked.id, asked.chosen, before > 0.5 ? 0.0 : 1.0);
   ASSERT_TRUE(r);
@@ -142,7 +146,10 @@ TEST_F(Replicas, FeedbackToOneReplicaReachesTheOthersProxyScoresWithinASecond) {
   std::printf("feedback on A reached B's proxy scores in %.0f ms\n", ms);
   EXPECT_GE(ms, 0) << "B never saw it";
   EXPECT_LT(ms, 1000);
-  // A itself folded it in at once, and holds it once (not again when its follower sees it).
+  // A folded it in at once, and holds it once: not again when its own follower sees it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // a few of its polls
+  EXPECT_EQ(questions(a_), bank_before + 1);
+  EXPECT_EQ(questions(b_), bank_before + 1);
   const json status = json::parse(b_->client().Get("/ready")->body);
   EXPECT_EQ(status["status"], "ready");
   EXPECT_GE(status["appended"].get<int>(), 1);

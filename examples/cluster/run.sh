@@ -18,28 +18,20 @@ RATE=${RATE:-40}
 SMACS=${SMACS:-build/smacs}
 LOAD=${LOAD:-build/smacs_load}
 TOOL="python3 examples/cluster/cluster_tool.py"
-PG_BIN=/usr/lib/postgresql/15/bin
 DATA=data/routerbench
+source scripts/pg.sh
 for f in "$SMACS" "$LOAD" "$PG_BIN/postgres"; do
   [ -x "$f" ] || { echo "run.sh: $f is missing (scripts/setup.sh, scripts/build.sh)" >&2; exit 2; }
 done
 command -v haproxy >/dev/null || { echo "run.sh: haproxy is missing (scripts/setup.sh)" >&2; exit 2; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 TMP=$(mktemp -d /tmp/smacs-cluster.XXXXXX)
 chmod 755 "$TMP"
-AS=()
-if [ "$(id -u)" = 0 ]; then AS=(runuser -u nobody --); chown nobody "$TMP"; fi  # postgres refuses root
 PIDS=()
-stop_pg() { "${AS[@]}" "$PG_BIN/pg_ctl" -D "$TMP/pg" -w -m fast stop >/dev/null 2>&1 || true; }
-start_pg() {
-  "${AS[@]}" "$PG_BIN/pg_ctl" -D "$TMP/pg" -w -t 30 -l "$TMP/pg.log" \
-    -o "-p $PG_PORT -k $TMP -c listen_addresses=127.0.0.1" start >/dev/null
-}
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  stop_pg
+  pg_stop
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -66,12 +58,10 @@ load() {  # SECONDS OUT: steady load through the balancer
 }
 summary() { grep -E "^requests" "$1" | sed 's/^/    /'; }
 
-PG_PORT=$(free_port) LB_PORT=$(free_port) A_PORT=$(free_port) B_PORT=$(free_port)
-REPLAY_PORT=$(free_port)
+LB_PORT=$(free_port) A_PORT=$(free_port) B_PORT=$(free_port) REPLAY_PORT=$(free_port)
 export LB_PORT A_PORT B_PORT
-"${AS[@]}" "$PG_BIN/initdb" -D "$TMP/pg" -U smacs --auth=trust -E UTF8 >/dev/null
-start_pg
-BANK="postgresql://smacs@127.0.0.1:$PG_PORT/postgres"
+pg_up "$TMP" "$(free_port)"
+BANK=$PG_URL
 echo "== PostgreSQL 15 on 127.0.0.1:$PG_PORT; the bank: RouterBench arc_challenge train"
 $SMACS prior import --data "$DATA/arc_challenge_train.csv" --out "$BANK" | sed 's/^/    /'
 
@@ -118,13 +108,13 @@ load $((OUTAGE_S + 20)) "$TMP/load2.txt" &
 LOAD_PID=$!
 sleep 5
 read -r id chosen before <<<"$($TOOL ask "$LB" 7)"
-stop_pg
+pg_stop
 STOPPED=$SECONDS
 echo "    /ready degraded on both after $(( $(wait_ready "$A" 503) )) s and $(wait_ready "$B" 503) s"
 echo "    /health meanwhile: $(curl -s -o /dev/null -w '%{http_code}' "$A/health")"
 echo "    feedback during the outage: HTTP $($TOOL feedback "$LB" "$id" "$chosen" 1)"
 sleep $(( OUTAGE_S - (SECONDS - STOPPED) > 0 ? OUTAGE_S - (SECONDS - STOPPED) : 0 ))
-start_pg
+pg_start
 echo "    PostgreSQL back after $((SECONDS - STOPPED)) s; /ready again on both after $(wait_ready "$A" 200) s and $(wait_ready "$B" 200) s"
 wait "$LOAD_PID"
 summary "$TMP/load2.txt"

@@ -48,7 +48,7 @@ struct BankView {
 
 struct GatewayOptions {
   size_t fanout_threads = 128;  // threads for backends without async calls (in-process llama)
-  std::string bank_file{};      // the .sqlite bank feedback is written to ("": memory only)
+  std::string bank_file{};  // the bank feedback is written to: .sqlite or postgresql:// ("": none)
   // With a bank of data files: the SQLite journal feedback is written to, and that reloads
   // fold back in (load_bank_from's `journal`); "": memory only.
   std::string feedback_journal{};
