@@ -14,16 +14,7 @@ SMACS=${SMACS:-build/smacs}
 LOAD=${LOAD:-build/smacs_load}
 FAKE=${FAKE:-build/smacs_fake_backend}
 source scripts/pg.sh
-TMP=$(mktemp -d /tmp/smacs-pgbench.XXXXXX)
-chmod 755 "$TMP"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pg_stop
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+pg_workspace smacs-pgbench
 now() { date +%s.%N; }
 since() { python3 -c "print(f'{$(now) - $1:.1f}')"; }
 rss_mib() { awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$1/status"; }

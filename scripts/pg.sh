@@ -17,3 +17,11 @@ pg_start() {
 }
 pg_stop() { "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/pg" -w -m fast stop >/dev/null 2>&1 || true; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A temp folder TMP for a script's servers, and PIDS: what the exit trap kills before it
+# stops the database and deletes the folder.
+pg_workspace() {
+  TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+  chmod 755 "$TMP"
+  PIDS=()
+  trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pg_stop; rm -rf "$TMP"' EXIT
+}

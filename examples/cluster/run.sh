@@ -25,16 +25,7 @@ for f in "$SMACS" "$LOAD" "$PG_BIN/postgres"; do
 done
 command -v haproxy >/dev/null || { echo "run.sh: haproxy is missing (scripts/setup.sh)" >&2; exit 2; }
 
-TMP=$(mktemp -d /tmp/smacs-cluster.XXXXXX)
-chmod 755 "$TMP"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pg_stop
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+pg_workspace smacs-cluster
 wait_listening() {  # LOG: the port a smacs server reports
   for _ in $(seq 300); do
     if grep -q "listening on http://127.0.0.1:" "$1" 2>/dev/null; then

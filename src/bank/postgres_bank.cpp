@@ -102,6 +102,17 @@ std::string copy_unescape(std::string_view v) {
   return out;
 }
 
+// An array literal of ids for a bigint[] parameter: "{1,2,3}".
+template <class It, class Id>
+std::string pg_array(It begin, It end, Id id) {
+  std::string out = "{";
+  for (It it = begin; it != end; ++it) {
+    if (it != begin) out += ',';
+    out += std::to_string(id(*it));
+  }
+  return out + "}";
+}
+
 // `data` with rows of one id merged into the first (later results win where they say
 // something), as a bank keeps them; nullopt when no id repeats (the common case: no copy).
 std::optional<Dataset> merged_by_id(const Dataset& data) {
@@ -584,17 +595,10 @@ bool PostgresBank::wait_for_change(int timeout_ms) {
 void PostgresBank::offer(const std::vector<std::pair<int64_t, int64_t>>& pairs) {
   std::lock_guard lock(mutex_);
   for (size_t at = 0; at < pairs.size(); at += 10000) {  // arrays of a bounded size
-    std::string qs = "{", ms = "{";
-    for (size_t i = at; i < std::min(pairs.size(), at + 10000); ++i) {
-      if (i > at) {
-        qs += ',';
-        ms += ',';
-      }
-      qs += std::to_string(pairs[i].first);
-      ms += std::to_string(pairs[i].second);
-    }
-    qs += "}";
-    ms += "}";
+    const auto from = pairs.begin() + static_cast<long>(at);
+    const auto to = pairs.begin() + static_cast<long>(std::min(pairs.size(), at + 10000));
+    const std::string qs = pg_array(from, to, [](const auto& p) { return p.first; });
+    const std::string ms = pg_array(from, to, [](const auto& p) { return p.second; });
     run([&] {
       return query(
           "INSERT INTO smacs_claims(question_id, model_id) "
@@ -607,12 +611,7 @@ void PostgresBank::offer(const std::vector<std::pair<int64_t, int64_t>>& pairs) 
 std::vector<std::pair<int64_t, int64_t>> PostgresBank::claim(const std::vector<int64_t>& models,
                                                              size_t n, int lease_ms) {
   std::lock_guard lock(mutex_);
-  std::string ids = "{";
-  for (size_t i = 0; i < models.size(); ++i) {
-    if (i) ids += ',';
-    ids += std::to_string(models[i]);
-  }
-  ids += "}";
+  const std::string ids = pg_array(models.begin(), models.end(), [](int64_t m) { return m; });
   const std::string limit = std::to_string(n), lease = std::to_string(lease_ms),
                     worker = std::to_string(::getpid());
   Res r = run([&] {
@@ -647,12 +646,7 @@ void PostgresBank::release(std::pair<int64_t, int64_t> pair) {
 std::vector<std::pair<int64_t, int64_t>> PostgresBank::unfinished(
     const std::vector<int64_t>& models) const {
   std::lock_guard lock(mutex_);
-  std::string ids = "{";
-  for (size_t i = 0; i < models.size(); ++i) {
-    if (i) ids += ',';
-    ids += std::to_string(models[i]);
-  }
-  ids += "}";
+  const std::string ids = pg_array(models.begin(), models.end(), [](int64_t m) { return m; });
   Res r = run([&] {
     return query(
         "SELECT question_id, model_id FROM smacs_claims WHERE NOT done "
@@ -752,6 +746,8 @@ void PostgresBank::replace_with(const Dataset& given) {
     PQclear(PQexec(conn_, "ROLLBACK"));
     throw;
   }
+  // Fresh statistics: without them the first "rows newer than r" of a replica scans every row.
+  (void)query("ANALYZE smacs_questions, smacs_results, smacs_models", {});
 }
 
 }  // namespace
