@@ -73,7 +73,7 @@ std::optional<ApiError> Gateway::over_feedback_rate(const std::string& owner) {
 
 Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std::string& named,
                                                 float score, const std::string& owner) {
-  std::lock_guard lock(feedback_mutex_);
+  std::unique_lock lock(feedback_mutex_);
   if (auto limited = over_feedback_rate(owner)) return failure(std::move(*limited));
   const auto it = remembered_.find(id);
   // Another key's answer is reported as unknown: ids are not to be probed.
@@ -84,8 +84,8 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
         .message = "no recent SMACS answer has the id '" + id + "' (or it was scored already)",
         .param = "id",
         .code = "unknown_answer"});
+  const std::string model = named.empty() ? it->second.chosen : named;
   const Remembered& r = it->second;
-  const std::string model = named.empty() ? r.chosen : named;
   if (std::find(r.answered.begin(), r.answered.end(), model) == r.answered.end())
     return failure(ApiError{.status = 400,
                             .type = "invalid_request_error",
@@ -96,10 +96,22 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
   row.id = "feedback:" + id;
   row.task = r.task;
   row.question = r.question;
+  // One score per answer: taken out now, put back if the bank cannot take it.
+  Remembered taken = std::move(it->second);
+  remembered_.erase(it);
+  remembered_bytes_ -= taken.bytes - stale_bytes(id);  // its id stays in the order list
+  metrics_.set_remembered_bytes(remembered_bytes_);
   if (bank_file_) {  // durable first: the file (or journal) is what a reload reads
+    // Outside the lock: a database that is slow to refuse must not hold up remember(), which
+    // every answer calls.
+    lock.unlock();
     try {
       bank_file_->add_scored_question(row, model, ResultRow{.score = score});
     } catch (const Error& e) {  // the bank's database is down: the client may come back
+      lock.lock();
+      remembered_bytes_ += taken.bytes - stale_bytes(id);
+      remembered_.try_emplace(id, std::move(taken));
+      metrics_.set_remembered_bytes(remembered_bytes_);
       metrics_.count_model("feedback_refused", model);
       return failure(
           ApiError{.status = 503,
@@ -108,12 +120,10 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
                    .code = "bank_unavailable",
                    .retry_after_s = 5});
     }
+    lock.lock();
   }
   row.scores = {score};
   fold_rows({std::move(row)}, {model});
-  remembered_bytes_ -= it->second.bytes - stale_bytes(id);  // its id stays in the order list
-  metrics_.set_remembered_bytes(remembered_bytes_);
-  remembered_.erase(it);  // one score per answer
   return model;
 }
 

@@ -49,6 +49,10 @@ std::shared_ptr<BankView> Gateway::make_view(PriorBank bank) const {
   for (const auto& b : backends_) v->pool.push_back(v->bank.data.model_index(b->name()));
   const auto kinds = detect_task_kinds(v->bank.data.records);
   for (const auto& task : v->bank.tasks) v->task_kind.push_back(kinds.at(task));
+  // Feedback rows it was read with: folded again (written before a reload read them, or
+  // followed from a shared bank), they are skipped.
+  for (const auto& r : v->bank.data.records)
+    if (r.id.starts_with("feedback:")) v->appended.insert(r.id);
   return v;
 }
 
