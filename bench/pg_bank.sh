@@ -100,8 +100,9 @@ for q in questions:
     while proxy(b, q, chosen) == before and time.monotonic() - t0 < 10:
         pass
     used.append(1000 * (time.monotonic() - t0))
+print("    each, in order (ms):", " ".join(f"{x:.0f}" for x in applied))
 for name, t in (("in b's bank (GET /ready appended)", applied), ("in b's routing (a request that shows it)", used)):
-    t.sort()
+    t = sorted(t)
     print(f"    feedback INSERT on a -> {name}: median {t[len(t)//2]:.0f} ms, max {t[-1]:.0f} ms ({len(t)} feedbacks)")
 PY
 

@@ -90,6 +90,7 @@ PriorBank build_bank(Dataset data, const BankOptions& options) {
   }
   bank.index_kind = options.index;
   bank.index = make_index(options.index, vecs);
+  reserve_headroom(bank);
   return bank;
 }
 
@@ -107,6 +108,12 @@ int add_model_column(PriorBank& bank, const std::string& name) {
   for (auto& t : bank.task_mean) t.push_back(kMissing);
   for (auto& t : bank.task_n) t.push_back(0);
   return static_cast<int>(bank.data.models.size()) - 1;
+}
+
+void reserve_headroom(PriorBank& bank) {
+  const size_t n = bank.data.records.size(), room = n + std::max<size_t>(1024, n / 4);
+  bank.data.records.reserve(room);
+  bank.task_of.reserve(room);
 }
 
 void append_row(PriorBank& bank, Record row, const SparseVec& vec) {

@@ -305,6 +305,7 @@ std::optional<PriorBank> load_snapshot(const std::string& path, const BankFile::
   try {
     PriorBank bank = read_bank(in);
     if (in.p != in.end) return std::nullopt;
+    reserve_headroom(bank);
     return bank;
   } catch (const Error&) {
     return std::nullopt;  // damaged: the caller rebuilds from the bank
