@@ -53,26 +53,6 @@ std::string bank_jsonl(const Dataset& d) {
   return out;
 }
 
-// `smacs serve --config config` in the background, its output in `log`; port 0: it did not start.
-struct Running {
-  std::string log;
-  pid_t pid;
-  int port;
-  Running(const std::string& config, const std::string& log_name)
-      : log(test::temp_path(log_name)),
-        pid(test::spawn_smacs("serve --config " + config, log)),
-        port(test::wait_for_port(log)) {}
-  ~Running() {
-    ::kill(pid, SIGTERM);
-    ::waitpid(pid, nullptr, 0);
-  }
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port);
-    c.set_read_timeout(60, 0);
-    return c;
-  }
-};
-
 TEST(LlamaGateway, AnswersThroughTwoInProcessModelsAndOneHttpBackend) {
   const std::string a = test::temp_path("a.gguf"), b = test::temp_path("b.gguf");
   write_tiny_gguf(a, {.seed = 1});
@@ -91,7 +71,7 @@ pool:
   - {name: recorded, base_url: "http://127.0.0.1:)" + std::to_string(replay->port) +
                                                                 R"(/v1"}
 )");
-  const Running server(config, "llama-serve.log");
+  const test::ServeProcess server(config, "llama-serve.log");
   ASSERT_GT(server.port, 0) << "no port in the log";
   httplib::Client c = server.client();
   std::ifstream in(server.log);
@@ -156,7 +136,7 @@ pool:
 aggregators:
   - {name: tiny-agg, type: llama, gguf: agg.gguf, context: 512, threads: 1, max_tokens: 6, slots: 3}
 )");
-  const Running server(config, "llama-agg.log");
+  const test::ServeProcess server(config, "llama-agg.log");
   ASSERT_GT(server.port, 0) << "no port in the log";
   httplib::Client c = server.client();
   const json ask = {{"model", "smacs"},

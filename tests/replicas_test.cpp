@@ -31,20 +31,11 @@ std::string rb(const std::string& split) {
   return test::data_file("routerbench/arc_challenge_" + split + ".csv");
 }
 
-struct Replica {
-  std::string log;
-  pid_t pid = -1;
-  int port = 0;
+struct Replica : test::ServeProcess {
   Replica(const std::string& config, const std::string& name)
-      : log(test::temp_path(name + ".log")),
-        pid(test::spawn_smacs("serve --config " + config, log)),
-        port(test::wait_for_port(log)) {}
-  ~Replica() {
-    ::kill(pid, SIGTERM);
-    ::waitpid(pid, nullptr, 0);
-  }
+      : ServeProcess(config, name + ".log") {}
   httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port);
+    httplib::Client c = ServeProcess::client();
     c.set_read_timeout(10, 0);
     return c;
   }

@@ -1,6 +1,7 @@
 // Helpers shared by the tests: temporary files and running the smacs binary.
 #pragma once
 #include <httplib.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,6 +90,29 @@ inline int wait_for_port(const std::string& log) {
   }
   return 0;
 }
+
+// `smacs serve --config CONFIG` in the background, its output in the temp file `log_name`;
+// port 0: it did not start. Stopped (SIGTERM) when it goes.
+struct ServeProcess {
+  std::string log;
+  pid_t pid;
+  int port;
+  ServeProcess(const std::string& config, const std::string& log_name)
+      : log(temp_path(log_name)),
+        pid(spawn_smacs("serve --config " + config, log)),
+        port(wait_for_port(log)) {}
+  ~ServeProcess() {
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+  }
+  ServeProcess(const ServeProcess&) = delete;
+  ServeProcess& operator=(const ServeProcess&) = delete;
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(60, 0);
+    return c;
+  }
+};
 
 }  // namespace smacs::test
 
