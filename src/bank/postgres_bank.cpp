@@ -9,6 +9,9 @@ namespace smacs {
 
 namespace {
 
+// What reads of one state run in: the version and the rows as of its first statement.
+constexpr const char* kOneState = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
 // Created on first use, under an advisory lock so that builders starting together agree.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS smacs_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,27 +69,19 @@ std::string PostgresBank::first_line(const char* message) {
 }
 
 void PostgresBank::create_schema() const {
-  (void)query("BEGIN", {});
-  try {
+  transaction("BEGIN", [&] {
     (void)query("SELECT pg_advisory_xact_lock(7364520187)", {});
     // Made already: no DDL at all (CREATE INDEX IF NOT EXISTS would still lock the tables
     // that running builders write, and deadlock with them).
     Res made = query("SELECT to_regclass('smacs_meta') IS NOT NULL", {});
-    if (std::string(PQgetvalue(made.get(), 0, 0)) == "t") {
-      (void)query("COMMIT", {});
-      return;
-    }
+    if (std::string(PQgetvalue(made.get(), 0, 0)) == "t") return;
     Res r(PQexec(conn_, kSchema));
     if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
       throw Error(where_ + ": cannot create the bank (" +
                   first_line(PQresultErrorMessage(r.get())) + ")");
     const std::string id = new_bank_id();
     (void)query("INSERT INTO smacs_meta VALUES ('bank_id', $1) ON CONFLICT DO NOTHING", {&id});
-    (void)query("COMMIT", {});
-  } catch (...) {
-    PQclear(PQexec(conn_, "ROLLBACK"));
-    throw;
-  }
+  });
 }
 
 void PostgresBank::insert_result(int64_t question, int64_t model, const ResultRow& r,
@@ -166,11 +161,13 @@ void PostgresBank::read_questions(const std::string& filter,
            });
 }
 
-std::vector<std::pair<int64_t, std::string>> PostgresBank::read_models() const {
-  std::vector<std::pair<int64_t, std::string>> out;
+PostgresBank::Models PostgresBank::read_models() const {
+  Models out;
   Res r = query("SELECT id, name FROM smacs_models ORDER BY id", {});
-  for (int i = 0; i < PQntuples(r.get()); ++i)
-    out.emplace_back(std::stoll(PQgetvalue(r.get(), i, 0)), PQgetvalue(r.get(), i, 1));
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    out.column[std::stoll(PQgetvalue(r.get(), i, 0))] = out.names.size();
+    out.names.emplace_back(PQgetvalue(r.get(), i, 1));
+  }
   return out;
 }
 
@@ -179,98 +176,88 @@ std::vector<std::pair<int64_t, std::string>> PostgresBank::read_models() const {
 Dataset PostgresBank::load() const {
   std::lock_guard lock(mutex_);
   return run([&] {
-    (void)query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {});
-    struct End {
-      PGconn* c;
-      ~End() { PQclear(PQexec(c, "COMMIT")); }
-    } end{conn_};
-    loaded_ = read_version();
-    Dataset data;
-    std::map<int64_t, size_t> column;
-    for (auto& [id, name] : read_models()) {
-      column[id] = data.models.size();
-      data.models.push_back(std::move(name));
-    }
-    std::vector<int64_t> ids;
-    read_questions("", [&](int64_t id, Record r) {
-      r.scores.assign(data.models.size(), kMissing);
-      ids.push_back(id);
-      data.records.push_back(std::move(r));
+    return transaction(kOneState, [&] {
+      loaded_ = read_version();
+      Dataset data;
+      Models models = read_models();
+      const auto& column = models.column;
+      data.models = std::move(models.names);
+      std::vector<int64_t> ids;
+      read_questions("", [&](int64_t id, Record r) {
+        r.scores.assign(data.models.size(), kMissing);
+        ids.push_back(id);
+        data.records.push_back(std::move(r));
+      });
+      copy_out(
+          "COPY (SELECT question_id, model_id, score, cost, response FROM smacs_results) TO STDOUT",
+          [&](const std::vector<std::string_view>& f) {
+            const int64_t q = std::stoll(std::string(f[0]));
+            const auto row = std::lower_bound(ids.begin(), ids.end(), q);
+            const auto col = column.find(std::stoll(std::string(f[1])));
+            if (row == ids.end() || *row != q || col == column.end())
+              throw Error(where_ + ": corrupt bank (result for an unknown question or model)");
+            Record& r = data.records[static_cast<size_t>(row - ids.begin())];
+            if (f[2] != "\\N") r.scores[col->second] = std::stof(std::string(f[2]));
+            if (f[3] != "\\N") {
+              r.costs.resize(data.models.size(), kMissing);
+              r.costs[col->second] = std::stof(std::string(f[3]));
+            }
+            if (f[4] != "\\N") {
+              r.responses.resize(data.models.size());
+              r.responses[col->second] = copy_unescape(f[4]);
+            }
+          });
+      return data;
     });
-    copy_out(
-        "COPY (SELECT question_id, model_id, score, cost, response FROM smacs_results) TO STDOUT",
-        [&](const std::vector<std::string_view>& f) {
-          const int64_t q = std::stoll(std::string(f[0]));
-          const auto row = std::lower_bound(ids.begin(), ids.end(), q);
-          const auto col = column.find(std::stoll(std::string(f[1])));
-          if (row == ids.end() || *row != q || col == column.end())
-            throw Error(where_ + ": corrupt bank (result for an unknown question or model)");
-          Record& r = data.records[static_cast<size_t>(row - ids.begin())];
-          if (f[2] != "\\N") r.scores[col->second] = std::stof(std::string(f[2]));
-          if (f[3] != "\\N") {
-            r.costs.resize(data.models.size(), kMissing);
-            r.costs[col->second] = std::stof(std::string(f[3]));
-          }
-          if (f[4] != "\\N") {
-            r.responses.resize(data.models.size());
-            r.responses[col->second] = copy_unescape(f[4]);
-          }
-        });
-    return data;
   });
 }
 
 std::optional<BankChanges> PostgresBank::changes_since(const Version& since) const {
   std::lock_guard lock(mutex_);
-  return run([&]() -> std::optional<BankChanges> {
-    (void)query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {});
-    struct End {
-      PGconn* c;
-      ~End() { PQclear(PQexec(c, "COMMIT")); }
-    } end{conn_};
-    BankChanges out;
-    const auto now = read_version();
-    if (!now) return std::nullopt;
-    out.revision = now->revision;
-    if (now->bank_id != since.bank_id) {
-      out.rebuild = true;  // another bank at this location now
-      return out;
-    }
-    if (now->revision <= since.revision) return out;
-    const std::string rev = std::to_string(since.revision);
-    Res rebuild_at = query(
-        "SELECT value::bigint > $1::bigint FROM smacs_meta WHERE key = "
-        "'rebuild_at'",
-        {&rev});
-    if (std::string(PQgetvalue(rebuild_at.get(), 0, 0)) == "t") {
-      out.rebuild = true;
-      return out;
-    }
-    std::map<int64_t, size_t> column;
-    for (auto& [id, name] : read_models()) {
-      column[id] = out.models.size();
-      out.models.push_back(std::move(name));
-    }
-    std::map<int64_t, size_t> row;
-    read_questions("WHERE revision > " + rev, [&](int64_t id, Record r) {
-      r.scores.assign(out.models.size(), kMissing);
-      row[id] = out.questions.size();
-      out.questions.push_back(std::move(r));
-    });
-    Res results =
-        query("SELECT question_id, model_id, score FROM smacs_results WHERE revision > $1::bigint",
-              {&rev});
-    for (int i = 0; i < PQntuples(results.get()); ++i) {
-      const auto r = row.find(std::stoll(PQgetvalue(results.get(), i, 0)));
-      const auto c = column.find(std::stoll(PQgetvalue(results.get(), i, 1)));
-      if (r == row.end() || c == column.end()) {  // a result of an older question
+  return run([&] {
+    return transaction(kOneState, [&]() -> std::optional<BankChanges> {
+      BankChanges out;
+      const auto now = read_version();
+      if (!now) return std::nullopt;
+      out.revision = now->revision;
+      if (now->bank_id != since.bank_id) {
+        out.rebuild = true;  // another bank at this location now
+        return out;
+      }
+      if (now->revision <= since.revision) return out;
+      const std::string rev = std::to_string(since.revision);
+      Res rebuild_at = query(
+          "SELECT value::bigint > $1::bigint FROM smacs_meta WHERE key = "
+          "'rebuild_at'",
+          {&rev});
+      if (std::string(PQgetvalue(rebuild_at.get(), 0, 0)) == "t") {
         out.rebuild = true;
         return out;
       }
-      if (!PQgetisnull(results.get(), i, 2))
-        out.questions[r->second].scores[c->second] = std::stof(PQgetvalue(results.get(), i, 2));
-    }
-    return out;
+      Models models = read_models();
+      const auto& column = models.column;
+      out.models = std::move(models.names);
+      std::map<int64_t, size_t> row;
+      read_questions("WHERE revision > " + rev, [&](int64_t id, Record r) {
+        r.scores.assign(out.models.size(), kMissing);
+        row[id] = out.questions.size();
+        out.questions.push_back(std::move(r));
+      });
+      Res results = query(
+          "SELECT question_id, model_id, score FROM smacs_results WHERE revision > $1::bigint",
+          {&rev});
+      for (int i = 0; i < PQntuples(results.get()); ++i) {
+        const auto r = row.find(std::stoll(PQgetvalue(results.get(), i, 0)));
+        const auto c = column.find(std::stoll(PQgetvalue(results.get(), i, 1)));
+        if (r == row.end() || c == column.end()) {  // a result of an older question
+          out.rebuild = true;
+          return out;
+        }
+        if (!PQgetisnull(results.get(), i, 2))
+          out.questions[r->second].scores[c->second] = std::stof(PQgetvalue(results.get(), i, 2));
+      }
+      return out;
+    });
   });
 }
 

@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <type_traits>
@@ -205,17 +206,25 @@ class PostgresBank final : public BankFile {
   int64_t write(const std::function<int64_t(const std::string& revision)>& change) {
     std::lock_guard lock(mutex_);
     if (!bulk_revision_.empty()) return change(bulk_revision_);
-    return run([&] {
-      (void)query("BEGIN", {});
-      try {
-        const int64_t out = change(bump());
+    return run([&] { return transaction("BEGIN", [&] { return change(bump()); }); });
+  }
+  // `f` between `begin` (BEGIN and its options) and COMMIT; ROLLBACK when it throws.
+  template <class F>
+  std::invoke_result_t<F&> transaction(const char* begin, F&& f) const {
+    (void)query(begin, {});
+    try {
+      if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
+        f();
+        (void)query("COMMIT", {});
+      } else {
+        auto out = f();
         (void)query("COMMIT", {});
         return out;
-      } catch (...) {
-        PQclear(PQexec(conn_, "ROLLBACK"));
-        throw;
       }
-    });
+    } catch (...) {
+      PQclear(PQexec(conn_, "ROLLBACK"));
+      throw;
+    }
   }
   void insert_result(int64_t question, int64_t model, const ResultRow& r, const std::string& rev);
   std::optional<Version> read_version() const {
@@ -232,7 +241,11 @@ class PostgresBank final : public BankFile {
   // Questions (WHERE `filter`), by id.
   void read_questions(const std::string& filter,
                       const std::function<void(int64_t, Record)>& each) const;
-  std::vector<std::pair<int64_t, std::string>> read_models() const;
+  struct Models {
+    std::vector<std::string> names;    // by id
+    std::map<int64_t, size_t> column;  // id -> position in names
+  };
+  Models read_models() const;
 
   std::string url_, where_;
   PGconn* conn_ = nullptr;

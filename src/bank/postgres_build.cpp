@@ -149,8 +149,7 @@ void PostgresBank::replace_with(const Dataset& given) {
   const Dataset& data = merged ? *merged : given;
   std::lock_guard lock(mutex_);
   ensure_connected();
-  (void)query("BEGIN", {});
-  try {
+  transaction("BEGIN", [&] {
     const std::string rev = bump();
     (void)query("TRUNCATE smacs_results, smacs_questions, smacs_models, smacs_claims", {});
     const std::string id = new_bank_id();
@@ -225,11 +224,7 @@ void PostgresBank::replace_with(const Dataset& given) {
         "SELECT setval('smacs_questions_id_seq', GREATEST(1, (SELECT MAX(id) FROM "
         "smacs_questions)))",
         {});
-    (void)query("COMMIT", {});
-  } catch (...) {
-    PQclear(PQexec(conn_, "ROLLBACK"));
-    throw;
-  }
+  });
   // Fresh statistics: without them the first "rows newer than r" of a replica scans every row.
   (void)query("ANALYZE smacs_questions, smacs_results, smacs_models", {});
 }
