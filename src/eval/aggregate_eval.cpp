@@ -104,7 +104,7 @@ AggregatorCalls ask_missing(std::vector<AggregateRow>& rows, const AggregatorEnd
   size_t in_flight = 0, done = 0;
   std::string store_error;
   for (const Call& call : missing) {
-    const auto refs = call.row->aggregation->call_references()[call.j];
+    const auto refs = call.row->aggregation->references_of(call.j);
     json request = {
         {"model", e.model},
         {"messages",
@@ -188,10 +188,8 @@ AggregatorCalls add_aggregate_mode(const EvalInput& in, const SmacsParams& param
   if (live && live->max_tokens) settings["max_tokens"] = *live->max_tokens;
   std::vector<AggregateRow> rows;
   for (size_t i = 0; i < in.test->records.size(); ++i) {
-    const Record& r = in.test->records[i];
-    const bool any_result = std::any_of(in.pool_test.begin(), in.pool_test.end(),
-                                        [&](int col) { return !is_missing(r.scores[col]); });
-    if (any_result) rows.push_back(plan_row(in, i, p, live ? live->model : "", settings.dump()));
+    if (has_pool_result(in, in.test->records[i]))
+      rows.push_back(plan_row(in, i, p, live ? live->model : "", settings.dump()));
   }
   AggregatorCalls calls;
   if (live) {
@@ -215,9 +213,7 @@ AggregatorCalls add_aggregate_mode(const EvalInput& in, const SmacsParams& param
       if (live) task.accuracy[name] = 100.0 * mean->value();
     }
   }
-  report.average = average_over_tasks(report.tasks, &TaskResult::accuracy);
-  report.average_cost = average_over_tasks(report.tasks, &TaskResult::cost);
-  report.average_calls = average_over_tasks(report.tasks, &TaskResult::calls);
+  set_averages(report);
   report.aggregate = AggregateSetup{.references = options.references,
                                     .params = options.params,
                                     .aggregator = live ? live->model : ""};

@@ -112,6 +112,11 @@ double cost_in_unit(const EvalInput& input, const Record& r, int test_col);
 // The mean over tasks of one per-task field, for the names present in every task.
 std::map<std::string, double> average_over_tasks(const std::vector<TaskResult>& tasks,
                                                  std::map<std::string, double> TaskResult::*field);
+// A report's averages of accuracy, cost and calls, from its tasks.
+void set_averages(EvalReport& report);
+
+// Whether some pool member has a recorded result for `r` (rows without one are not scored).
+bool has_pool_result(const EvalInput& in, const Record& r);
 
 // What tuning cross-validates on. kLeaveOneOut: each bank question answered by the rest of
 // the bank (questions like the bank's). kLeaveOneTaskOut: each bank task answered by a bank of

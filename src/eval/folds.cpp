@@ -72,9 +72,7 @@ EvalReport merge_fold_reports(const std::vector<EvalReport>& folds) {
   out.router_seconds.clear();
   for (const auto& rep : folds)
     for (const auto& [name, s] : rep.router_seconds) out.router_seconds[name] += s;
-  out.average = average_over_tasks(out.tasks, &TaskResult::accuracy);
-  out.average_cost = average_over_tasks(out.tasks, &TaskResult::cost);
-  out.average_calls = average_over_tasks(out.tasks, &TaskResult::calls);
+  set_averages(out);
   return out;
 }
 

@@ -297,9 +297,7 @@ EvalReport aggregate(const EvalInput& in, const SmacsParams& params,
                         ": SMACS's posterior falls back to the prior (so smacs = rps_top1 there) "
                         "and majority vote is not available");
   for (const auto& r : in.routers) rep.router_seconds[r.name] = r.train_seconds;
-  rep.average = average_over_tasks(rep.tasks, &TaskResult::accuracy);
-  rep.average_cost = average_over_tasks(rep.tasks, &TaskResult::cost);
-  rep.average_calls = average_over_tasks(rep.tasks, &TaskResult::calls);
+  set_averages(rep);
   return rep;
 }
 
@@ -308,6 +306,17 @@ EvalReport aggregate(const EvalInput& in, const SmacsParams& params,
 double cost_in_unit(const EvalInput& in, const Record& r, int test_col) {
   if (!in.cost_in_usd) return 1.0;
   return r.costs.empty() || is_missing(r.costs[test_col]) ? 0.0 : r.costs[test_col];
+}
+
+void set_averages(EvalReport& report) {
+  report.average = average_over_tasks(report.tasks, &TaskResult::accuracy);
+  report.average_cost = average_over_tasks(report.tasks, &TaskResult::cost);
+  report.average_calls = average_over_tasks(report.tasks, &TaskResult::calls);
+}
+
+bool has_pool_result(const EvalInput& in, const Record& r) {
+  return std::any_of(in.pool_test.begin(), in.pool_test.end(),
+                     [&](int col) { return !is_missing(r.scores[col]); });
 }
 
 std::map<std::string, double> average_over_tasks(const std::vector<TaskResult>& tasks,
@@ -340,9 +349,7 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
   std::map<std::string, int> best_of_task;
   for (size_t i = 0; i < in.test->records.size(); ++i) {
     const Record& r = in.test->records[i];
-    const bool any_result = std::any_of(in.pool_test.begin(), in.pool_test.end(),
-                                        [&](int col) { return !is_missing(r.scores[col]); });
-    if (!any_result) continue;
+    if (!has_pool_result(in, r)) continue;
     if (!best_of_task.count(r.task)) {
       const int t = bank.task_index(r.task);
       best_of_task[r.task] = t < 0 ? best_single : argmax_member(in.pool_bank, bank.task_mean[t]);

@@ -50,13 +50,15 @@ void AggregationInProgress::skip(std::string why) {
   out_.subsets.clear();
 }
 
+std::vector<std::string> AggregationInProgress::references_of(size_t call) const {
+  std::vector<std::string> refs;
+  for (size_t s : out_.subsets[call]) refs.push_back(*texts_[s]);
+  return refs;
+}
+
 std::vector<std::vector<std::string>> AggregationInProgress::call_references() const {
   std::vector<std::vector<std::string>> out;
-  for (const auto& subset : out_.subsets) {
-    std::vector<std::string> refs;
-    for (size_t s : subset) refs.push_back(*texts_[s]);
-    out.push_back(std::move(refs));
-  }
+  for (size_t j = 0; j < out_.subsets.size(); ++j) out.push_back(references_of(j));
   return out;
 }
 

@@ -41,8 +41,9 @@ class AggregationInProgress {
                         std::vector<std::optional<std::string>> reference_texts,
                         const SmacsParams& params, std::string_view question_key);
 
-  // The references of each call, in subset order (empty when the aggregator is skipped).
+  // The references of each call, in subset order (empty when the aggregator is skipped)...
   std::vector<std::vector<std::string>> call_references() const;
+  std::vector<std::string> references_of(size_t call) const;  // ...and of one of them
   // The replies of every call, in call order (a short vector: the rest failed). `kind` decides
   // what is compared: extracted code for code, function and arguments for tool calls.
   void take(std::vector<std::optional<AggregateCandidate>> replies, AnswerKind kind,

@@ -76,9 +76,6 @@ void BankFollower::catch_up() {
   if (since) changes = file_->changes_since(*since);
   if (!since || !changes || changes->rebuild) {  // reloaded whole here, swapped in at once
     PriorBank bank = open_bank(*file_, options);
-    if (since && bank.version && bank.version->bank_id == since->bank_id &&
-        bank.version->revision <= since->revision && !(changes && changes->rebuild))
-      return;
     std::cerr << "smacs serve: the bank changed beyond new questions: reloaded " << bank.size()
               << " questions, " << bank.data.models.size() << " models (revision "
               << (bank.version ? bank.version->revision : 0) << ")" << std::endl;

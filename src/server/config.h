@@ -116,8 +116,8 @@ struct ServerConfig {
   std::string feedback_journal;
   bool feedback_journal_default = false;  // not named in the config: load_server_config's own
   double feedback_per_second = 100;       // per API key (bursts of twice that)
-  FollowOptions follow;  // a shared (PostgreSQL) bank: bank_poll_ms, bank_grace_ms
-  std::string replica;   // this replica's name in answer ids ("chatcmpl-NAME-..."; "": none)
+  FollowOptions follow;                   // a shared (PostgreSQL) bank: bank_poll_ms, bank_grace_ms
+  std::string replica;  // this replica's name in answer ids ("chatcmpl-NAME-..."; "": none)
   std::vector<BackendConfig> pool;
   EmbedderConfig embedder;  // default: the built-in TF-IDF
 };

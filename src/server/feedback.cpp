@@ -131,19 +131,13 @@ void Gateway::add_followed(std::vector<Record> rows, const std::vector<std::stri
                            uint64_t revision) {
   std::lock_guard hold(feedback_mutex_);
   fold_rows(std::move(rows), models);
-  const std::shared_ptr<BankView> v = [this] {
-    std::lock_guard lock(view_mutex_);
-    return view_;
-  }();
+  const std::shared_ptr<BankView> v = writable_view();
   std::unique_lock lock(v->mutex);
   if (auto& version = v->bank.version) version->revision = std::max(version->revision, revision);
 }
 
 void Gateway::fold_rows(std::vector<Record> rows, const std::vector<std::string>& models) {
-  const std::shared_ptr<BankView> v = [this] {
-    std::lock_guard lock(view_mutex_);
-    return view_;
-  }();
+  const std::shared_ptr<BankView> v = writable_view();
   for (Record& row : rows) {
     if (!v->appended.insert(row.id).second) continue;             // it came the other way already
     const SparseVec vec = v->bank.embedder->embed(row.question);  // before the writer's lock

@@ -56,7 +56,9 @@ std::shared_ptr<BankView> Gateway::make_view(PriorBank bank) const {
   return v;
 }
 
-std::shared_ptr<const BankView> Gateway::view() const {
+std::shared_ptr<const BankView> Gateway::view() const { return writable_view(); }
+
+std::shared_ptr<BankView> Gateway::writable_view() const {
   std::lock_guard lock(view_mutex_);
   return view_;
 }
@@ -359,13 +361,17 @@ void Gateway::take_round(const std::shared_ptr<Job>& job, std::vector<BackendRep
   next_round(job);
 }
 
+std::optional<double> Gateway::budget_left(const Job& job) const {
+  std::optional<double> left = job.request->max_cost_usd;
+  if (left)
+    for (int m : job.asked) *left -= expected_cost(m, job.plan, job.tokens).value_or(0);
+  return left;
+}
+
 bool Gateway::escalate(const std::shared_ptr<Job>& job) {
   if (escalate_ < 0) return false;
-  if (const auto& budget = job->request->max_cost_usd) {
-    double left = *budget;
-    for (int m : job->asked) left -= expected_cost(m, job->plan, job->tokens).value_or(0);
-    if (expected_cost(escalate_, job->plan, job->tokens).value_or(0) > left) return false;
-  }
+  if (const auto left = budget_left(*job))
+    if (expected_cost(escalate_, job->plan, job->tokens).value_or(0) > *left) return false;
   job->escalated = backends_[escalate_]->name();
   metrics_.count_model("escalated", job->escalated);
   job->asked.push_back(escalate_);

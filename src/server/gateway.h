@@ -115,6 +115,7 @@ class Gateway {
 
  private:
   std::shared_ptr<BankView> make_view(PriorBank bank) const;
+  std::shared_ptr<BankView> writable_view() const;  // view() for feedback's writer (its lock)
   // Backend j's reply into the circuit breaker and the error metrics.
   void record_health(size_t j, const BackendReply& reply);
   // `done` wrapped to count a pass-through call to `j` and feed the breaker with its reply;
@@ -142,6 +143,9 @@ class Gateway {
   // One answer on its way (gateway.cpp): the request, the plan, the rounds so far, the
   // backends asked.
   struct Job;
+  // What the request's budget leaves after the backends `job` asked so far (nullopt: no
+  // budget).
+  std::optional<double> budget_left(const Job& job) const;
   using RepliesFn = std::function<void(std::vector<BackendReply>)>;
   // `bodies` (and their upstream `fields`), when given, are what each member is sent instead
   // of the request; they must live as long as the job.

@@ -16,12 +16,9 @@ bool Gateway::aggregate(const std::shared_ptr<Job>& job) {
   const size_t calls = job->aggregation->result().subsets.size();
   if (job->aggregation->result().asked() && health_.open(static_cast<size_t>(aggregator_)))
     job->aggregation->skip("circuit_open");  // as a pool model with an open circuit: not asked
-  if (const auto& budget = job->request->max_cost_usd;
-      budget && job->aggregation->result().asked()) {
-    double left = *budget;
-    for (int m : job->asked) left -= expected_cost(m, job->plan, job->tokens).value_or(0);
+  if (const auto left = budget_left(*job); left && job->aggregation->result().asked()) {
     const double each = expected_cost(aggregator_, job->plan, job->tokens).value_or(0);
-    if (each * static_cast<double>(calls) > left) job->aggregation->skip("budget");
+    if (each * static_cast<double>(calls) > *left) job->aggregation->skip("budget");
   }
   if (!job->aggregation->result().asked()) {
     if (job->aggregation->result().skipped != "no_references")
