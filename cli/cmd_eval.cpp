@@ -1,7 +1,6 @@
 // `smacs eval`: measure SMACS against single models, baselines and the oracle.
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -13,7 +12,7 @@
 #include "core/deadline.h"
 #include "core/error.h"
 #include "data/load.h"
-#include "embedding/embedding_cache.h"
+#include "core/cache_dir.h"
 #include "eval/aggregate_eval.h"
 #include "eval/folds.h"
 #include "eval/frontier.h"
@@ -338,11 +337,10 @@ void resolve_aggregate_flags(EvalFlags& f) {
   }
   if (f.aggregator_max_tokens > 0) f.aggregator.max_tokens = f.aggregator_max_tokens;
   if (f.aggregator.cache_path.empty()) {
-    const auto embeddings = default_embedding_cache_path();
-    if (!embeddings)
+    const auto dir = cache_dir();
+    if (!dir)
       throw Error("--aggregate-cache: no HOME or XDG_CACHE_HOME for the default; give a path");
-    f.aggregator.cache_path =
-        std::filesystem::path(*embeddings).replace_filename("aggregate.sqlite").string();
+    f.aggregator.cache_path = *dir + "/aggregate.sqlite";
   }
   f.aggregate.live = f.aggregator;
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "bank/bank_store.h"
+#include "bank/snapshot.h"
 #include "data/load.h"
 #include "postgres_fixture.h"
 #include "test_util.h"
@@ -100,6 +101,9 @@ TEST(PostgresBank, ClearErrorsForNoServerAndForADatabaseThatIsNoBank) {
   EXPECT_EQ(test::error_of([&] { BankFile::open(secret, BankFile::Mode::kRead); }).find("hunter2"),
             std::string::npos)
       << "no password in messages";
+  // Nor in the local snapshot's name (a URL given to `prior` keeps its password).
+  EXPECT_EQ(snapshot_path(secret).find("hunter2"), std::string::npos);
+  EXPECT_EQ(snapshot_path(secret), snapshot_path("postgresql://127.0.0.1:1/none"));
 }
 
 TEST(PostgresBank, ChangesSinceARevisionAndTheNoticeOfThem) {

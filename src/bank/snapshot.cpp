@@ -8,11 +8,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 
+#include "core/cache_dir.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "embedding/tfidf.h"
@@ -231,15 +231,14 @@ PriorBank read_bank(Reader& in) {
 
 std::string snapshot_path(const std::string& bank_path) {
   if (!is_postgres_url(bank_path)) return bank_path + ".snapshot";
-  // A database's snapshot lives in the cache folder, named by its location (no password).
+  // A database's snapshot lives in the cache folder, named by its host, port and database:
+  // never by its user and password, whether the URL carries them or not.
+  std::string where = bank_path.substr(bank_path.find("://") + 3);
+  if (const size_t at = where.rfind('@'); at != std::string::npos) where.erase(0, at + 1);
   std::string name;
-  for (char c : bank_path.substr(bank_path.find("://") + 3))
+  for (char c : where)
     name += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ? c : '_';
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
-  const std::string dir = xdg && *xdg     ? std::string(xdg) + "/smacs/snapshots"
-                          : home && *home ? std::string(home) + "/.cache/smacs/snapshots"
-                                          : std::string("/tmp/smacs-snapshots");
+  const std::string dir = cache_dir().value_or("/tmp/smacs-cache") + "/snapshots";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   return dir + "/" + name + ".snapshot";

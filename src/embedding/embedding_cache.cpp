@@ -12,6 +12,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/cache_dir.h"
 #include "core/error.h"
 #include "core/sqlite.h"
 
@@ -193,10 +194,7 @@ class CachedEmbedder final : public Embedder {
 }  // namespace
 
 std::optional<std::string> default_embedding_cache_path() {
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
-    return std::string(xdg) + "/smacs/embeddings.sqlite";
-  if (const char* home = std::getenv("HOME"); home && *home)
-    return std::string(home) + "/.cache/smacs/embeddings.sqlite";
+  if (const auto dir = cache_dir()) return *dir + "/embeddings.sqlite";
   return std::nullopt;
 }
 
