@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "core/error.h"
+#include "core/secrets.h"
 #include "data/load.h"
 #include "embedding/embedder.h"
 #include "embedding/embedding_cache.h"
@@ -88,7 +89,7 @@ int import_smcs_bank(const PriorFlags& f) {
   for (const auto& r : imported.data.records) questions.push_back(r.question);
   seed_embedding_cache(*config.cache, make_embedder(config), questions, imported.embeddings);
   save_bank(imported.data, f.out);
-  std::cout << "wrote " << f.out << ": " << imported.data.records.size() << " questions, "
+  std::cout << "wrote " << redact_url(f.out) << ": " << imported.data.records.size() << " questions, "
             << imported.data.models.size() << " models; their "
             << imported.embeddings.front().size() << "-dimensional vectors into " << *config.cache
             << '\n';
@@ -97,7 +98,7 @@ int import_smcs_bank(const PriorFlags& f) {
 
 int info(const std::string& path) {
   const PriorBank bank = open_bank(path);
-  std::cout << path << ": " << bank.size() << " questions, " << bank.data.models.size()
+  std::cout << redact_url(path) << ": " << bank.size() << " questions, " << bank.data.models.size()
             << " models\n";
   for (size_t t = 0; t < bank.tasks.size(); ++t)
     std::cout << "  task " << bank.tasks[t] << ": "
@@ -193,7 +194,7 @@ void add_prior_commands(CLI::App& app, Commands& commands) {
     if (f->data.empty()) throw Error("give --data (or --smcs-bank)");
     const Dataset data = load_files(f->data);
     save_bank(data, f->out);
-    std::cout << "wrote " << f->out << ": " << data.records.size() << " questions, "
+    std::cout << "wrote " << redact_url(f->out) << ": " << data.records.size() << " questions, "
               << data.models.size() << " models\n";
     return refreshed(f->out, 0);
   });
@@ -209,7 +210,7 @@ void add_prior_commands(CLI::App& app, Commands& commands) {
   });
   commands.emplace_back(remove, [f, refreshed] {
     BankFile::open(f->bank, BankFile::Mode::kWrite)->remove_model(f->model);
-    std::cout << "removed " << f->model << " from " << f->bank << '\n';
+    std::cout << "removed " << f->model << " from " << redact_url(f->bank) << '\n';
     return refreshed(f->bank, 0);
   });
   commands.emplace_back(show, [f] { return info(f->bank); });

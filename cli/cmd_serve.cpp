@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "core/error.h"
+#include "core/secrets.h"
 #include "data/load.h"
 #include "eval/evaluate.h"
 #include "server/gateway_server.h"
@@ -54,7 +55,8 @@ void check_journal(ServerConfig& config) {
     (void)BankFile::open(config.feedback_journal, BankFile::Mode::kCreate);
   } catch (const Error& e) {
     if (!config.feedback_journal_default) throw;
-    std::cerr << "smacs serve: warning: feedback stays in memory (" << e.what() << ")" << std::endl;
+    std::cerr << "smacs serve: warning: feedback stays in memory (" << scrub(e.what()) << ")"
+              << std::endl;
     config.feedback_journal.clear();
   }
 }
@@ -98,6 +100,10 @@ int serve(const std::string& config_path) {
   if (is_bank_location(config.bank_files)) gateway_options.bank_file = config.bank_files[0];
   Gateway gateway(std::move(bank), params, std::move(backends), metrics,
                   std::move(gateway_options));
+  if (gateway.bank_questions() == 0)
+    std::cerr << "smacs serve: warning: the bank holds no questions: SMACS has no prior to pick "
+                 "models by, and /ready answers 503 until it has (smacs prior import)"
+              << std::endl;
   for (const auto& m : gateway.cold_models())
     std::cerr << "smacs serve: warning: '" << m
               << "' has no results in the bank yet (proxy 0 until "
@@ -119,7 +125,7 @@ int serve(const std::string& config_path) {
       std::cerr << "smacs serve: SIGHUP: reloaded the bank: " << server.reload_bank().dump()
                 << std::endl;
     } catch (const Error& e) {
-      std::cerr << "smacs serve: SIGHUP: reload failed, the old bank stays: " << e.what()
+      std::cerr << "smacs serve: SIGHUP: reload failed, the old bank stays: " << scrub(e.what())
                 << std::endl;
     }
   });

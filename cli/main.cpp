@@ -1,15 +1,21 @@
 // smacs: a pool of LLMs that answers better together (SMACS: RPS + EPE).
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/secrets.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
       "smacs: retrieval-based prior selection and posterior enhancement over a pool of LLMs"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "smacs 0.1.0");
+  // A bank URL's password is known before anything runs, so no message can show it.
+  for (int i = 1; i < argc; ++i)  // `--out URL` or `--out=URL`
+    if (const char* url = std::strstr(argv[i], "postgres"); url && std::strstr(url, "://"))
+      smacs::register_url_secrets(url);
   smacs::cli::Commands commands;
   smacs::cli::add_eval_command(app, commands);
   smacs::cli::add_grade_command(app, commands);
@@ -26,10 +32,10 @@ int main(int argc, char** argv) {
       if (command->parsed()) return run();
     throw smacs::Error("no command given (see smacs --help)");
   } catch (const smacs::Error& e) {
-    std::fprintf(stderr, "smacs: error: %s\n", e.what());
+    std::fprintf(stderr, "smacs: error: %s\n", smacs::scrub(e.what()).c_str());
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "smacs: unexpected error: %s\n", e.what());
+    std::fprintf(stderr, "smacs: unexpected error: %s\n", smacs::scrub(e.what()).c_str());
     return 2;
   }
 }

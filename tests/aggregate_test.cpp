@@ -198,3 +198,37 @@ TEST(AggregateMode, AdaptiveSkipsSettledReferencesAndNoReferencesSkipsToo) {
   EXPECT_EQ(c.start().result().skipped, "no_references");
   EXPECT_FALSE(c.start().result().fell_back());
 }
+
+// Hostile run 3: one reply without logprobs (term exactly 0, the best any candidate can have)
+// beat seven agreeing ones whose terms are below 0. Missing logprobs are neutral now.
+TEST(Aggregate, ACandidateWithoutLogprobsIsNeutralNotBest) {
+  std::vector<std::optional<double>> logprobs(7, -0.5);
+  logprobs.push_back(std::nullopt);  // the rogue: "maybe \boxed{999}", no logprobs
+  // Seven agree among themselves a little more than the rogue agrees with them.
+  auto similarity = [](size_t a, size_t b) {
+    if (a == b) return 1.0;
+    return (a == 7 || b == 7) ? 0.80 : 0.85;
+  };
+  const auto s = score_aggregates_by(8, similarity, logprobs, 1.0);
+  EXPECT_FALSE(s[7].ppl) << "the trace still says it sent none";
+  EXPECT_NEAR(s[7].total, s[7].consensus + (1 - std::exp(0.5)), 1e-12) << "the others' mean";
+  EXPECT_LT(best_candidate(s), 7);
+  // With nobody's logprobs the term is 0 for all: consensus alone decides.
+  const auto none = score_aggregates_by(8, similarity, {}, 1.0);
+  EXPECT_DOUBLE_EQ(none[7].total, none[7].consensus);
+}
+
+// Hostile run 3: eight empty (or null) aggregator replies were returned as a 200 with an empty
+// answer. Blank is a failed call, and so is a reply over max_candidate_bytes.
+TEST(AggregateMode, BlankAndOversizedRepliesAreNoCandidates) {
+  const nlohmann::json reply = {{"choices", {{{"message", {{"content", "x"}}}}}}};
+  std::string why;
+  EXPECT_FALSE(aggregate_candidate(reply, "", 100, &why));
+  EXPECT_EQ(why, "the reply is empty");
+  EXPECT_FALSE(aggregate_candidate(reply, " \n\t ", 100, &why));
+  EXPECT_FALSE(aggregate_candidate(reply, std::string(101, 'a'), 100, &why));
+  EXPECT_NE(why.find("more than max_candidate_bytes 100"), std::string::npos) << why;
+  const auto ok = aggregate_candidate(reply, std::string(100, 'a'), 100);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->text.size(), 100u);
+}

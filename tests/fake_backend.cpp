@@ -50,6 +50,15 @@ std::string completion(const std::string& content, const std::string& model) {
   return body.replace(body.find(marker), marker.size(), content);
 }
 
+// About `bytes` of varied words: text whose scoring costs what a real long answer's does.
+std::string huge_words(size_t bytes) {
+  std::string out;
+  out.reserve(bytes + 16);
+  for (uint64_t i = 1; out.size() < bytes; ++i)
+    out.append("w").append(std::to_string((i * 2654435761u) % 100003)).append(i % 17 ? " " : ". ");
+  return out;
+}
+
 // The references an aggregator request carries: the system message's "Responses from models:"
 // list, split at "\n1. ", "\n2. ", ... in turn.
 std::vector<std::string> references_in(const json& body) {
@@ -200,9 +209,15 @@ struct FakeBackend::Impl {
       }
       if (name == "utf8") content = "caf\xe9";
       if (name == "huge") content = std::string(static_cast<size_t>(arg(1, 1)) << 20, 'x');
+      if (name == "huge-words") content = huge_words(static_cast<size_t>(arg(1, 1)) << 20);
+      if (name == "empty") content.clear();
       const std::string sse = "text/event-stream";
       if (name == "vote-aggregator") {
         out = reply(200, "application/json", vote_completion(body, mode));
+      } else if (name == "null-content") {
+        std::string c = completion("", mode);
+        const std::string empty = R"("content":"")";
+        out = reply(200, "application/json", c.replace(c.find(empty), empty.size(), R"("content":null)"));
       } else if (name == "garbage") {
         out = reply(200, "application/json", "<html>not json</html>");
       } else if (name == "binary-error") {

@@ -12,7 +12,8 @@
 //   429:S            429 with Retry-After: S
 //   429-then-ok:N:S  429 with Retry-After: S for the mode's first N calls, then ok
 //   500              500 with a JSON error
-//   huge:MB          ok with MB MiB of content
+//   huge:MB          ok with MB MiB of content      huge-words:MB: MB MiB of varied words
+//   empty            ok with an empty content       null-content: with "content": null
 //   json-for-stream  answers stream requests with a plain JSON completion
 //   sse-utf8         stream requests get events whose second holds a Latin-1 byte
 //   sse-slow:MS      stream requests get their events one every MS milliseconds

@@ -173,14 +173,22 @@ std::vector<CandidateScore> score_aggregates_by(
     size_t n, const std::function<double(size_t, size_t)>& similarity,
     const std::vector<std::optional<double>>& mean_logprobs, double ppl_coef) {
   std::vector<CandidateScore> out(n);
+  double ppl_sum = 0;
+  size_t with_ppl = 0;
   for (size_t j = 0; j < n; ++j) {
     double sum = 0;
     for (size_t i = 0; i < n; ++i) sum += similarity(j, i);
     out[j].consensus = sum / static_cast<double>(n);
-    if (j < mean_logprobs.size() && mean_logprobs[j] && std::isfinite(*mean_logprobs[j]))
+    if (j < mean_logprobs.size() && mean_logprobs[j] && std::isfinite(*mean_logprobs[j])) {
       out[j].ppl = 1.0 - std::exp(-*mean_logprobs[j]);
-    out[j].total = out[j].consensus + (out[j].ppl ? ppl_coef * *out[j].ppl : 0.0);
+      ppl_sum += *out[j].ppl;
+      ++with_ppl;
+    }
   }
+  // The term is <= 0 where logprobs came: a candidate without them is neutral (the others'
+  // mean), never better than every candidate that sent them.
+  const double neutral = with_ppl ? ppl_sum / static_cast<double>(with_ppl) : 0.0;
+  for (auto& c : out) c.total = c.consensus + ppl_coef * c.ppl.value_or(neutral);
   return out;
 }
 

@@ -26,6 +26,9 @@ struct AggregateParams {
   double softmax_temperature = 1.0;  // for kSoftmax
   double ppl_coef = 1.0;             // weight of the log-probability confidence
   double temperature = 0.7;          // the aggregator's sampling temperature
+  // A candidate longer than this is a failed call: scoring it would cost more than it can
+  // bring, and a misbehaving aggregator could hold the gateway with it.
+  size_t max_candidate_bytes = 1 << 20;
 };
 
 // The draw probabilities of the references from their proxy scores `s` (method.md 2a):
@@ -61,7 +64,7 @@ std::optional<double> mean_token_logprob(const nlohmann::json& reply);
 struct CandidateScore {
   double consensus = 0;         // mean cosine to every candidate, itself included
   std::optional<double> ppl{};  // 1 - exp(-mean token logprob), when logprobs came back
-  double total = 0;             // consensus + ppl_coef * ppl
+  double total = 0;  // consensus + ppl_coef * ppl (no ppl: the mean of the others' ppl)
 };
 
 // Scores the candidates' texts (for code, pass the extracted code): embeddings from

@@ -190,9 +190,6 @@ Result<ChatRequest, ApiError> parse_chat_request(std::string_view text) {
   if (stream != body.end() && !stream->is_null() && !stream->is_boolean())
     return fail("'stream' must be a boolean", "stream");
   if (auto bad = out_of_range(body)) return fail(bad->first, bad->second);
-  const auto n = body.find("n");
-  if (n != body.end() && n->is_number() && n->get<double>() != 1)
-    return fail("only n = 1 is supported", "n");
   if (const auto stop = body.find("stop"); stop != body.end() && !stop->is_null()) {
     const bool strings =
         stop->is_array() && stop->size() <= 4 &&
@@ -224,6 +221,11 @@ Result<ChatRequest, ApiError> parse_chat_request(std::string_view text) {
     body.erase("smacs");
   }
   req.model = model->get<std::string>();
+  // SMACS chooses one answer; a pool model's pass-through takes any n its backend does.
+  if (const auto n = body.find("n");
+      req.model == "smacs" && n != body.end() && n->is_number() && n->get<double>() != 1)
+    return fail("model 'smacs' answers with one choice: n must be 1 (a pool model takes any n)",
+                "n");
   req.stream = stream != body.end() && stream->is_boolean() && stream->get<bool>();
   req.upstream_fields = fields_for_upstream(body, text);
   req.body = std::move(body);

@@ -12,6 +12,7 @@
 #include "bank/engines.h"
 #include "bank/snapshot.h"
 #include "core/error.h"
+#include "core/secrets.h"
 #include "data/load.h"
 
 namespace smacs {
@@ -21,8 +22,9 @@ bool is_postgres_url(const std::string& location) {
 }
 
 std::unique_ptr<BankFile> BankFile::open(const std::string& location, Mode mode) {
-  return is_postgres_url(location) ? open_postgres_bank(location, mode)
-                                   : open_sqlite_bank(location, mode);
+  if (!is_postgres_url(location)) return open_sqlite_bank(location, mode);
+  register_url_secrets(location);  // before anything can print a piece of it
+  return open_postgres_bank(location, mode);
 }
 
 std::string new_bank_id() {

@@ -45,27 +45,41 @@ std::string copy_unescape(std::string_view v) {
       continue;
     }
     const char c = v[++i];
-    out += c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c;
+    auto digit = [&](size_t at, int base) {
+      if (at >= v.size()) return -1;
+      const char d = static_cast<char>(std::tolower(static_cast<unsigned char>(v[at])));
+      const int n = d >= '0' && d <= '9' ? d - '0' : d >= 'a' && d <= 'f' ? d - 'a' + 10 : -1;
+      return n < base ? n : -1;
+    };
+    if (c == 'x' && digit(i + 1, 16) >= 0) {  // \xH or \xHH
+      int n = digit(++i, 16);
+      if (digit(i + 1, 16) >= 0) n = n * 16 + digit(++i, 16);
+      out += static_cast<char>(n);
+    } else if (digit(i, 8) >= 0) {  // \N, \NN or \NNN (octal)
+      int n = digit(i, 8);
+      for (int more = 0; more < 2 && digit(i + 1, 8) >= 0; ++more) n = n * 8 + digit(++i, 8);
+      out += static_cast<char>(n);
+    } else {
+      switch (c) {  // COPY's text format: every escape it writes or reads
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'v': out += '\v'; break;
+        default: out += c;
+      }
+    }
   }
   return out;
 }
 
 }  // namespace
 
-std::string PostgresBank::redact(const std::string& url) {
-  const size_t scheme = url.find("://");
-  const size_t at = url.find('@', scheme);
-  const size_t colon = url.find(':', scheme + 3);
-  if (scheme == std::string::npos || at == std::string::npos || colon == std::string::npos ||
-      colon > at)
-    return url;
-  return url.substr(0, colon) + url.substr(at);
-}
-
 std::string PostgresBank::first_line(const char* message) {
   std::string s = message ? message : "unknown error";
   if (const size_t nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
-  return s;
+  return scrub(std::move(s));
 }
 
 void PostgresBank::create_schema() const {

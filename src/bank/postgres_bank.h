@@ -15,6 +15,7 @@
 
 #include "bank/engines.h"
 #include "core/error.h"
+#include "core/secrets.h"
 
 namespace smacs {
 
@@ -26,9 +27,9 @@ class PostgresBank final : public BankFile {
     void operator()(PGresult* r) const { PQclear(r); }
   };
   using Res = std::unique_ptr<PGresult, ResultDeleter>;
-  static std::string redact(const std::string& url);   // the URL without its password
-  static std::string first_line(const char* message);  // of a libpq message
-  PostgresBank(std::string url, Mode mode) : url_(std::move(url)), where_(redact(url_)) {
+  // The first line of a libpq message, without any password it echoes (core/secrets.h).
+  static std::string first_line(const char* message);
+  PostgresBank(std::string url, Mode mode) : url_(std::move(url)), where_(redact_url(url_)) {
     conn_ = connect();
     std::lock_guard lock(mutex_);
     if (mode == Mode::kCreate) create_schema();
@@ -42,7 +43,15 @@ class PostgresBank final : public BankFile {
     if (listener_) PQfinish(listener_);
   }
 
+  // PostgreSQL's text holds every byte but NUL: a row with one is refused, never cut short.
+  static void check_text(const Record& r) {
+    for (const std::string* f : {&r.id, &r.task, &r.question, &r.gold, &r.tests, &r.grader})
+      if (f->find('\0') != std::string::npos)
+        throw Error("question '" + r.id.substr(0, r.id.find('\0')) +
+                    "': a NUL byte cannot be stored in a PostgreSQL bank");
+  }
   int64_t add_question(const Record& r) override {
+    check_text(r);
     return write([&](const std::string& rev) {
       Res q = query(
           "INSERT INTO smacs_questions(ext_id, task, question, gold, tests, grader, revision) "
@@ -70,6 +79,7 @@ class PostgresBank final : public BankFile {
   // One statement: the question, the model and its result, the revision and the notice.
   void add_scored_question(const Record& r, const std::string& model,
                            const ResultRow& result) override {
+    check_text(r);
     const std::string score = result.score ? std::to_string(*result.score) : "";
     std::lock_guard lock(mutex_);
     run([&] {

@@ -11,7 +11,8 @@ namespace smacs {
 
 namespace {
 
-// COPY's text format: backslash, tab, newline and carriage return escaped; \N is NULL.
+// COPY's text format: backslash, tab, newline and carriage return escaped (other bytes go as
+// they are; copy_unescape reads back every escape COPY writes); \N is NULL.
 void copy_field(std::string& out, const std::string* v) {
   if (!v) {
     out += "\\N";
@@ -185,6 +186,7 @@ void PostgresBank::replace_with(const Dataset& given) {
           [&](std::string& b) {
             for (size_t i = at; i < to; ++i) {
               const Record& r = data.records[i];
+              check_text(r);
               b += std::to_string(i + 1);
               for (const std::string* f :
                    {&r.id, &r.task, &r.question, &r.gold, &r.tests, &r.grader}) {

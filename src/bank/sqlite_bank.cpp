@@ -51,6 +51,12 @@ class SqliteBank final : public BankFile {
       return int64_t{0};
     });
   }
+  // One writer from begin to commit: two threads' begin() would otherwise nest transactions.
+  void add_scored_question(const Record& r, const std::string& model,
+                           const ResultRow& result) override {
+    std::lock_guard lock(mutex_);
+    BankFile::add_scored_question(r, model, result);
+  }
   std::set<std::pair<int64_t, int64_t>> results_present() const override;
   std::vector<std::pair<int64_t, Record>> questions() const override {
     std::lock_guard lock(mutex_);
@@ -108,7 +114,7 @@ class SqliteBank final : public BankFile {
 
   std::string path_;
   sqlite3* db_;
-  mutable std::mutex mutex_;
+  mutable std::recursive_mutex mutex_;  // add_scored_question holds it around begin..commit
   bool bulk_ = false;
   mutable std::optional<Version> loaded_;
 };

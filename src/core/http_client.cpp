@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/hop.h"
 #include "core/utf8.h"
 
 namespace smacs {
@@ -66,11 +67,11 @@ std::optional<double> retry_wait_ms(const HttpError& err, int attempt, int backo
                                     Deadline deadline) {
   const double left = ms_between(Clock::now(), deadline);
   double wait = static_cast<double>(backoff_ms) * (1 << std::min(attempt - 1, 20));
-  if (err.retry_after_s > 0) {
-    wait = std::max(wait, err.retry_after_s * 1000);
-    if (wait >= left) return std::nullopt;  // asked to wait past the deadline: give up now
-  }
-  return std::max(0.0, std::min(wait, left - 1));
+  if (err.retry_after_s > 0) wait = std::max(wait, err.retry_after_s * 1000);
+  // A wait that outlasts the deadline ends the calls now, with the last real error (a 502,
+  // not a 504 for the time spent waiting).
+  if (wait >= left) return std::nullopt;
+  return std::max(0.0, wait);
 }
 
 HttpClientPool::HttpClientPool(HttpEndpoint endpoint) : endpoint_(std::move(endpoint)) {
@@ -158,6 +159,7 @@ std::unique_ptr<httplib::Client> HttpClientPool::acquire(Deadline deadline) cons
   if (!endpoint_.ca_file.empty()) c->set_ca_cert_path(endpoint_.ca_file.c_str());
   c->set_tcp_nodelay(true);
   if (!endpoint_.api_key.empty()) c->set_bearer_token_auth(endpoint_.api_key.c_str());
+  c->set_default_headers({{kHopHeader, hop_token()}});
   return c;
 }
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/hop.h"
 #include "core/http_client.h"
 #include "core/utf8.h"
 
@@ -50,6 +51,14 @@ class IoThread {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
 };
+
+// A reply this large is checked and parsed (judge_reply) on these threads, not on the I/O
+// thread every other call shares: parsing 10 MB of JSON takes tens of milliseconds.
+constexpr size_t kParseElsewhereBytes = 256 << 10;
+asio::thread_pool& parse_pool() {
+  static asio::thread_pool pool(2);
+  return pool;
+}
 
 std::chrono::milliseconds ms_until(Deadline deadline, int cap_ms) {
   const double left = std::min<double>(cap_ms, ms_between(Clock::now(), deadline));
@@ -309,6 +318,7 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
     http::request<http::string_body> req{http::verb::post, target, 11};
     req.set(http::field::host, a.host_header);
     req.set(http::field::content_type, "application/json");
+    req.set(kHopHeader, hop_token());
     if (!endpoint_.api_key.empty())
       req.set(http::field::authorization, "Bearer " + endpoint_.api_key);
     req.keep_alive(true);
@@ -356,10 +366,20 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
       } else if (r.streamed) {
         a.release(std::move(conn), r.keep_alive);
         co_return HttpReply{"", err.attempts, true, r.content_type};
-      } else if (judge_reply(r.status, r.body, r.retry_after, usable, what, err)) {
-        a.release(std::move(conn), r.keep_alive);
-        co_return HttpReply{std::move(r.body), err.attempts, false, r.content_type};
       } else {
+        bool good;
+        if (r.body.size() > kParseElsewhereBytes) {  // off the I/O thread and back; the
+          // connection is not touched meanwhile
+          co_await asio::post(parse_pool(), asio::bind_executor(parse_pool(), asio::use_awaitable));
+          good = judge_reply(r.status, r.body, r.retry_after, usable, what, err);
+          co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        } else {
+          good = judge_reply(r.status, r.body, r.retry_after, usable, what, err);
+        }
+        if (good) {
+          a.release(std::move(conn), r.keep_alive);
+          co_return HttpReply{std::move(r.body), err.attempts, false, r.content_type};
+        }
         reusable = r.keep_alive;
       }
       if (!reusable && conn->ready) conn->close();

@@ -90,8 +90,19 @@ void AggregationInProgress::take(std::vector<std::optional<AggregateCandidate>> 
   out_.best = static_cast<int>(answered[static_cast<size_t>(best_candidate(scores))]);
 }
 
-AggregateCandidate aggregate_candidate(const nlohmann::json& reply, std::string content) {
-  return {.text = std::move(content), .mean_logprob = mean_token_logprob(reply)};
+std::optional<AggregateCandidate> aggregate_candidate(const nlohmann::json& reply,
+                                                      std::string content, size_t max_bytes,
+                                                      std::string* why) {
+  auto refuse = [&](std::string reason) -> std::optional<AggregateCandidate> {
+    if (why) *why = std::move(reason);
+    return std::nullopt;
+  };
+  if (content.size() > max_bytes)
+    return refuse("the reply has " + std::to_string(content.size()) +
+                  " bytes, more than max_candidate_bytes " + std::to_string(max_bytes));
+  if (content.find_first_not_of(" \t\r\n") == std::string::npos)
+    return refuse("the reply is empty");
+  return AggregateCandidate{.text = std::move(content), .mean_logprob = mean_token_logprob(reply)};
 }
 
 }  // namespace smacs

@@ -3,6 +3,7 @@
 // run the same code: the references' replies in, the aggregator calls to make out, their
 // candidates in, the chosen candidate out.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,7 +61,11 @@ class AggregationInProgress {
 };
 
 // The aggregator's reply as a candidate: content (or tool calls, as candidate text) and the
-// mean token log-probability.
-AggregateCandidate aggregate_candidate(const nlohmann::json& reply, std::string content);
+// mean token log-probability. nullopt, with `why`, for a reply that is no candidate: blank (an
+// empty or null content is a failed call) or longer than `max_bytes`.
+std::optional<AggregateCandidate> aggregate_candidate(const nlohmann::json& reply,
+                                                      std::string content,
+                                                      size_t max_bytes = SIZE_MAX,
+                                                      std::string* why = nullptr);
 
 }  // namespace smacs

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "core/secrets.h"
 
 namespace smacs {
 
@@ -51,14 +52,18 @@ void BankFollower::loop() {
     try {
       catch_up();
       last_contact_ms_ = now_ms();
-      if (!reachable_.exchange(true))
+      if (!reachable_.exchange(true)) {
         std::cerr << "smacs serve: the bank is reachable again (" << file_->location() << ")\n";
+        std::lock_guard lock(error_mutex_);
+        last_error_.clear();  // /ready shows the outage only while it lasts
+      }
     } catch (const std::exception& e) {
+      const std::string why = scrub(e.what());
       if (reachable_.exchange(false))
-        std::cerr << "smacs serve: the bank is unreachable, answering from memory: " << e.what()
+        std::cerr << "smacs serve: the bank is unreachable, answering from memory: " << why
                   << '\n';
       std::lock_guard lock(error_mutex_);
-      last_error_ = e.what();
+      last_error_ = why;
     }
   }
 }

@@ -10,6 +10,7 @@
 
 #include "bank/bank_store.h"
 #include "core/error.h"
+#include "core/secrets.h"
 #include "data/load.h"
 
 namespace smacs {
@@ -55,7 +56,8 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
               "beta",        "gamma",       "task_gate",   "seed",      "tune",
               "agreement",   "adaptive",    "first_round", "settle",    "solo",
               "cost_weight", "escalate_to", "proxy",       "mode",      "aggregator",
-              "candidates",  "keep",        "sampler",     "ppl_coef",  "aggregator_temperature"},
+              "candidates",  "keep",        "sampler",     "ppl_coef",  "aggregator_temperature",
+              "max_candidate_bytes"},
              where + ": smacs");
   SmacsParams& p = c.params;
   const std::string w = where + ": smacs";
@@ -101,6 +103,9 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   a.keep = get<size_t>(s, "keep", w, a.keep);
   a.ppl_coef = get<double>(s, "ppl_coef", w, a.ppl_coef);
   a.temperature = get<double>(s, "aggregator_temperature", w, a.temperature);
+  a.max_candidate_bytes = get<size_t>(s, "max_candidate_bytes", w, a.max_candidate_bytes);
+  if (a.max_candidate_bytes < 1024 || a.max_candidate_bytes > (64u << 20))
+    throw Error(w + ": key 'max_candidate_bytes' must be within 1024..67108864");
   if (p.mode == EpeMode::kAggregate && c.aggregator.empty())
     throw Error(w + ": mode aggregate needs key 'aggregator' (a pool or aggregators entry)");
   if (a.candidates == 0 || a.candidates > 64)
@@ -110,14 +115,20 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   if (!(a.temperature >= 0 && a.temperature <= 2))
     throw Error(w + ": key 'aggregator_temperature' must be within 0..2");
   if (p.adaptive.first_round == 0) throw Error(w + ": key 'first_round' must be at least 1");
-  if (p.adaptive.settle < 0 || p.adaptive.settle > 1)
+  if (!(p.adaptive.settle >= 0 && p.adaptive.settle <= 1))
     throw Error(w + ": key 'settle' must be within 0..1");
-  if (p.rps.cost_weight < 0) throw Error(w + ": key 'cost_weight' must be >= 0");
+  if (!(p.rps.cost_weight >= 0 && std::isfinite(p.rps.cost_weight)))
+    throw Error(w + ": key 'cost_weight' must be >= 0");
   if (p.k == 0) throw Error(w + ": key 'k' must be at least 1");
-  if (p.p_drop < 0 || p.p_drop > 1) throw Error(w + ": key 'p_drop' must be within 0..1");
-  if (p.posterior.alpha < 0 || p.posterior.alpha > 1)
+  if (!(p.p_drop >= 0 && p.p_drop <= 1)) throw Error(w + ": key 'p_drop' must be within 0..1");
+  if (!(p.posterior.alpha >= 0 && p.posterior.alpha <= 1))
     throw Error(w + ": key 'alpha' must be within 0..1");
-  if (p.rps.tau <= 0) throw Error(w + ": key 'tau' must be > 0");
+  // Written so that NaN fails too: every comparison with it is false.
+  if (!(p.rps.tau > 0 && std::isfinite(p.rps.tau))) throw Error(w + ": key 'tau' must be > 0");
+  for (auto [key, v] : {std::pair{"beta", p.rps.beta}, std::pair{"gamma", p.rps.gamma}})
+    if (!(v >= 0 && std::isfinite(v))) throw Error(w + ": key '" + key + "' must be >= 0");
+  if (!(p.adaptive.solo >= 0)) throw Error(w + ": key 'solo' must be >= 0 (above 1: never)");
+  if (p.rps.neighbors == 0) throw Error(w + ": key 'neighbors' must be at least 1");
 }
 
 std::string resolve(const std::string& path, const std::string& base_dir) {
@@ -159,7 +170,11 @@ HttpBackendConfig parse_http(const YAML::Node& b, const std::string& w, const st
   c.retries = get<int>(b, "retries", w, c.retries);
   c.backoff_ms = get<int>(b, "backoff_ms", w, c.backoff_ms);
   if (c.timeout_ms < 1) throw Error(w + " (" + c.name + "): key 'timeout_ms' must be positive");
-  if (c.retries < 0) throw Error(w + " (" + c.name + "): key 'retries' must be >= 0");
+  // A failing backend is asked at most 1 + retries times, each after up to backoff_ms.
+  if (c.retries < 0 || c.retries > 10)
+    throw Error(w + " (" + c.name + "): key 'retries' must be within 0..10");
+  if (c.backoff_ms < 0 || c.backoff_ms > 60000)
+    throw Error(w + " (" + c.name + "): key 'backoff_ms' must be within 0..60000");
   c.ca_file = resolve(get<std::string>(b, "ca_file", w, ""), base_dir);
   if (!c.ca_file.empty() && !std::filesystem::is_regular_file(c.ca_file))
     throw Error(w + " (" + c.name + "): key 'ca_file': no file " + c.ca_file);
@@ -199,6 +214,8 @@ BackendConfig parse_backend(const YAML::Node& b, size_t i, const std::string& wh
   if (!b.IsMap()) throw Error(w + " must be a mapping");
   const std::string name = get<std::string>(b, "name", w, "");
   if (name.empty()) throw Error(w + ": key 'name' is required");
+  if (name == "smacs")
+    throw Error(w + ": the name 'smacs' is the gateway's own model: name the backend otherwise");
   const std::string type = get<std::string>(b, "type", w, "http");
   BackendConfig c;
   if (type == "http") {
@@ -262,6 +279,25 @@ EmbedderConfig parse_embedder(const YAML::Node& e, const std::string& where,
     throw Error(w + ": key 'type' must be tfidf, llama or http, not '" + type + "'");
   }
   return c;
+}
+
+// A pool entry that is this gateway itself would have every request call itself again. The
+// gateway also refuses such a request at run time (core/hop.h); this catches it at start.
+void check_not_self(const BackendConfig& b, const ServerConfig& c, const std::string& where) {
+  if (b.type != BackendConfig::Type::kHttp || c.port == 0) return;
+  const std::string& url = b.http.base_url;
+  const size_t start = url.find("://") + 3;
+  const std::string authority = url.substr(start, url.find('/', start) - start);
+  const size_t colon = authority.rfind(':');
+  if (colon == std::string::npos) return;
+  const std::string host = authority.substr(0, colon), port = authority.substr(colon + 1);
+  auto local = [](const std::string& h) {
+    return h == "localhost" || h == "[::1]" || h == "::1" || h.rfind("127.", 0) == 0 ||
+           h == "0.0.0.0";
+  };
+  if (port == std::to_string(c.port) && (host == c.host || (local(host) && local(c.host))))
+    throw Error(where + ": pool entry '" + b.name() + "' points at this gateway itself (" + url +
+                "): it would call itself for every request");
 }
 
 }  // namespace
@@ -341,7 +377,10 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   if (bank)
     files = bank.IsSequence() ? get<std::vector<std::string>>(root, "bank", where, {})
                               : std::vector<std::string>{get<std::string>(root, "bank", where, "")};
-  for (auto& f : files) c.bank_files.push_back(resolve(f, base_dir));
+  for (auto& f : files) {
+    if (is_postgres_url(f)) register_url_secrets(f);  // no message may show its password
+    c.bank_files.push_back(resolve(f, base_dir));
+  }
   if (c.access_log != "stderr" && c.access_log != "none")
     c.access_log = resolve(c.access_log, base_dir);
   parse_smacs(root["smacs"], c, where);
@@ -355,6 +394,7 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
     if (!names.insert(c.pool.back().name()).second)
       throw Error(where + ": pool: duplicate name '" + c.pool.back().name() + "'");
   }
+  for (const auto& b : c.pool) check_not_self(b, c, where);
   // Dedicated aggregators: backends like the pool's, never selected as references.
   const YAML::Node aggregators = root["aggregators"];
   if (aggregators && !aggregators.IsSequence())

@@ -5,6 +5,7 @@
 
 #include "bank/bank_store.h"
 #include "core/error.h"
+#include "core/secrets.h"
 #include "server/gateway.h"
 
 namespace smacs {
@@ -18,7 +19,7 @@ size_t bytes_of(const std::string& id, const std::string& question, const Gatewa
                 const std::string& owner) {
   constexpr size_t kPerString = 32;  // a std::string's own size, about
   size_t n = id.size() * 2 + question.size() + answer.task.size() + answer.chosen.size() +
-             owner.size() + 8 * kPerString;
+             answer.aggregator.size() + owner.size() + 9 * kPerString;
   for (const auto& a : answer.answered) n += a.size() + kPerString;
   return n;
 }
@@ -27,14 +28,18 @@ size_t bytes_of(const std::string& id, const std::string& question, const Gatewa
 
 void Gateway::remember(const std::string& id, const std::string& question,
                        const GatewayAnswer& answer, const std::string& owner) {
-  std::lock_guard lock(feedback_mutex_);
+  std::lock_guard lock(remember_mutex_);
   const size_t bytes = bytes_of(id, question, answer, owner);
   if (bytes > remember_bytes_) return;  // larger than the whole bound: not kept
   auto [it, fresh] = remembered_.try_emplace(id);
   if (!fresh) remembered_bytes_ -= it->second.bytes;
-  it->second = {question,        answer.task.empty() ? "feedback" : answer.task,
-                answer.chosen,   owner,
-                answer.answered, bytes};
+  it->second = {.question = question,
+                .task = answer.task.empty() ? "feedback" : answer.task,
+                .chosen = answer.chosen,
+                .owner = owner,
+                .aggregator = answer.aggregator,
+                .answered = answer.answered,
+                .bytes = bytes};
   remembered_bytes_ += bytes;
   remembered_order_.push_back(id);
   while (!remembered_order_.empty() &&
@@ -73,7 +78,7 @@ std::optional<ApiError> Gateway::over_feedback_rate(const std::string& owner) {
 
 Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std::string& named,
                                                 float score, const std::string& owner) {
-  std::unique_lock lock(feedback_mutex_);
+  std::unique_lock lock(remember_mutex_);
   if (auto limited = over_feedback_rate(owner)) return failure(std::move(*limited));
   const auto it = remembered_.find(id);
   // Another key's answer is reported as unknown: ids are not to be probed.
@@ -84,9 +89,13 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
         .message = "no recent SMACS answer has the id '" + id + "' (or it was scored already)",
         .param = "id",
         .code = "unknown_answer"});
-  const std::string model = named.empty() ? it->second.chosen : named;
   const Remembered& r = it->second;
-  if (std::find(r.answered.begin(), r.answered.end(), model) == r.answered.end())
+  std::string model = named.empty() ? r.chosen : named;
+  // The aggregated answer the client saw is scored in a column of its own: never a pool
+  // model's result, so no reference's prior takes credit (or blame) for the aggregator's text.
+  if (!r.aggregator.empty() && (model == r.aggregator || model == aggregate_column(r.aggregator)))
+    model = aggregate_column(r.aggregator);
+  else if (std::find(r.answered.begin(), r.answered.end(), model) == r.answered.end())
     return failure(ApiError{.status = 400,
                             .type = "invalid_request_error",
                             .message = "'" + model + "' did not answer '" + id + "'",
@@ -116,12 +125,15 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
       return failure(
           ApiError{.status = 503,
                    .type = "server_error",
-                   .message = std::string("the bank cannot take feedback now: ") + e.what(),
+                   .message = "the bank cannot take feedback now: " + scrub(e.what()),
                    .code = "bank_unavailable",
                    .retry_after_s = 5});
     }
-    lock.lock();
   }
+  if (lock.owns_lock()) lock.unlock();
+  // Into the bank in memory under the fold lock, which a reload holds while it reads: after a
+  // reload, into the new view (a row it read already is skipped there).
+  std::lock_guard fold(feedback_mutex_);
   row.scores = {score};
   fold_rows({std::move(row)}, {model});
   return model;

@@ -27,7 +27,10 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
     const std::string& name = backends_[j]->name();
     if (name == options.escalate_to) escalate_ = static_cast<int>(j);
     if (name == options.aggregator) aggregator_ = static_cast<int>(j);
+    // The aggregator, a pool model or not, is never asked as a reference: its aggregated
+    // answers would otherwise come back into the bank as its own results.
     unrouted_[j] = name == options.escalate_to ||
+                   (params_.mode == EpeMode::kAggregate && name == options.aggregator) ||
                    std::count(options.unrouted.begin(), options.unrouted.end(), name) > 0;
   }
   if (!options.escalate_to.empty() && escalate_ < 0)
@@ -294,8 +297,9 @@ ApiError explain_failure(const std::vector<BackendReply>& replies, const json& e
 }  // namespace
 
 void Gateway::answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline,
-                           AnswerFn done) {
+                           AnswerFn done, std::shared_ptr<const std::atomic<bool>> client_gone) {
   auto job = std::make_shared<Job>();
+  job->client_gone = std::move(client_gone);
   job->view = view();
   job->request = std::move(request);
   job->deadline = deadline;
@@ -334,11 +338,13 @@ void Gateway::next_round(const std::shared_ptr<Job>& job) {
     if (const auto& choice = job->rounds->result().choice)
       for (size_t i = 0; i < job->asked.size(); ++i)
         if (job->asked[i] == choice->member) job->chosen = i;
+    if (job->abandoned()) return;
     if (params_.mode == EpeMode::kAggregate && aggregate(job)) return;
     // The posterior stayed unsure: the escalation model answers if it can.
     if (!job->rounds->result().settled && escalate(job)) return;
     return finish(*job);
   }
+  if (job->abandoned()) return;
   const auto& selected = job->plan.selection.selected;
   std::vector<int> members(selected.begin() + static_cast<long>(batch->first),
                            selected.begin() + static_cast<long>(batch->second));
@@ -405,6 +411,7 @@ void Gateway::finish(Job& job) {
   BackendReply& chosen = candidate >= 0 ? job.aggregate_replies[static_cast<size_t>(candidate)]
                                         : job.replies[*job.chosen];
   out.chosen = backends_[candidate >= 0 ? aggregator_ : job.asked[*job.chosen]]->name();
+  if (candidate >= 0) out.aggregator = out.chosen;
   out.content = chosen->content;
   out.reply = std::move(chosen->body);
   const json& asked_logprobs = job.request->body.value("logprobs", json(false));

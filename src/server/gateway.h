@@ -2,6 +2,7 @@
 // choose by the hybrid posterior, and explain the decision in a `smacs` trace. The bank can be
 // swapped while serving (reload) and grows from client feedback.
 #pragma once
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -26,6 +27,7 @@ struct GatewayAnswer {
   nlohmann::json reply;  // the chosen model's chat.completion (message, finish_reason, ...)
   std::string content;
   std::string chosen;  // pool name of the chosen model
+  std::string aggregator;  // the backend that wrote the answer in aggregate mode, else ""
   std::string task;    // the bank task the neighbourhood voted for ("" with an empty bank)
   std::vector<std::string> answered;  // pool models that replied
   nlohmann::json trace;  // selected, dropped, replacements, proxy/posterior scores, latencies,
@@ -36,6 +38,11 @@ struct GatewayAnswer {
 
 // What the bank says: swapped whole on reload, grown in place by feedback (a row appended
 // under the writer's lock; requests plan under the reader's, a few microseconds each).
+// The bank column a feedback on an answer `aggregator` wrote goes to: "aggregate:NAME".
+inline std::string aggregate_column(const std::string& aggregator) {
+  return "aggregate:" + aggregator;
+}
+
 struct BankView {
   mutable std::shared_mutex mutex;
   PriorBank bank;
@@ -74,7 +81,10 @@ class Gateway {
   // last reply (the I/O thread for HTTP backends; keep it short). Throws smacs::Error only
   // before asking anyone (a question the embedder could not embed).
   using AnswerFn = std::function<void(Result<GatewayAnswer, ApiError>)>;
-  void answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline, AnswerFn done);
+  // `client_gone`, when given, turns true once the client has left: no further round,
+  // escalation or aggregator call is made for it (the answer is then a 499).
+  void answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline, AnswerFn done,
+                    std::shared_ptr<const std::atomic<bool>> client_gone = nullptr);
   int backend_index(const std::string& name) const;  // -1 when not in the pool
 
   // Pass-through (server/pass_through.cpp): the request as it came, to pool member `j`,
@@ -102,7 +112,9 @@ class Gateway {
   // `owner` is the API key that asked ("" when keys are off): only it may score the answer.
   void remember(const std::string& id, const std::string& question, const GatewayAnswer& answer,
                 const std::string& owner);
-  // `model` "" scores the model SMACS chose. Returns the model scored, or what was wrong with
+  // `model` "" scores the model SMACS chose (an aggregated answer: aggregate_column(aggregator),
+  // as does naming the aggregator); a model that answered scores its own reply. Returns the
+  // bank column scored, or what was wrong with
   // the client's feedback (429 with Retry-After past feedback_per_second for its key).
   Result<std::string, ApiError> feedback(const std::string& id, const std::string& model,
                                          float score, const std::string& owner);
@@ -164,6 +176,8 @@ class Gateway {
   // Aggregate mode's second round: the aggregator's N calls over subsets of the references,
   // then `finish`. False when it is skipped (adaptive and settled, or no reference answered).
   bool aggregate(const std::shared_ptr<Job>& job);
+  // Their replies in: checked at once, scored on a worker, then `finish`.
+  void take_candidates(const std::shared_ptr<Job>& job, std::vector<BackendReply> replies);
   // The aggregator's calls: metrics, usage and cost into `out`, its part of the trace.
   void account_aggregate(const Job& job, GatewayAnswer& out);
   void finish(Job& job);
@@ -171,7 +185,7 @@ class Gateway {
   void account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
                GatewayAnswer& out);
 
-  std::optional<ApiError> over_feedback_rate(const std::string& owner);  // holds feedback_mutex_
+  std::optional<ApiError> over_feedback_rate(const std::string& owner);  // holds remember_mutex_
   // Appends rows (scores over `models`) to the current view, but those it has; holds
   // feedback_mutex_.
   void fold_rows(std::vector<Record> rows, const std::vector<std::string>& models);
@@ -187,9 +201,14 @@ class Gateway {
   CircuitBreaker health_;
   mutable std::mutex view_mutex_;
   std::shared_ptr<BankView> view_;
-  std::mutex feedback_mutex_;  // one feedback (or reload) at a time
+  // Folding rows into the bank in memory, one at a time, and held by a reload while it reads
+  // (feedback, followed rows). Never taken by remember(), which every answer calls on an I/O
+  // thread: a reload of a large bank takes seconds.
+  std::mutex feedback_mutex_;
+  std::mutex remember_mutex_;  // the remembered answers and the feedback rate buckets
   struct Remembered {
     std::string question, task, chosen, owner;
+    std::string aggregator;  // it wrote the answer (aggregate mode), else ""
     std::vector<std::string> answered;
     size_t bytes = 0;
   };

@@ -34,22 +34,50 @@ bool Gateway::aggregate(const std::shared_ptr<Job>& job) {
   fan_out(
       std::move(members), job,
       [this, job](std::vector<BackendReply> replies) {
-        job->guarded([&] {
-          std::vector<std::optional<AggregateCandidate>> candidates;
-          for (const auto& r : replies)
-            candidates.push_back(
-                r.ok() ? std::optional(aggregate_candidate(r->body, candidate_text(*r)))
-                       : std::nullopt);
-          job->aggregate_replies = std::move(replies);
-          job->aggregation->take(
-              std::move(candidates),
-              has_tool_calls(job->rounds->result().answers) ? AnswerKind::kCode : job->task_kind,
-              *job->view->bank.embedder);
-          finish(*job);
-        });
+        job->guarded([&] { take_candidates(job, std::move(replies)); });
       },
       &job->aggregate_bodies, &job->aggregate_fields);
   return true;
+}
+
+// On the I/O thread of the last reply, so only what is cheap: a reply that is no candidate
+// (blank, or over max_candidate_bytes) becomes a failed call and its bytes go at once. Scoring
+// reads every candidate: it runs on a worker, never on the I/O thread other requests share.
+void Gateway::take_candidates(const std::shared_ptr<Job>& job, std::vector<BackendReply> replies) {
+  std::vector<std::optional<AggregateCandidate>> candidates;
+  for (auto& r : replies) {
+    std::optional<AggregateCandidate> c;
+    std::string why;
+    const size_t max_bytes = params_.aggregate.max_candidate_bytes;
+    if (r.ok() && r->content.size() <= max_bytes)  // an oversized one is not even copied
+      c = aggregate_candidate(r->body, candidate_text(*r), max_bytes, &why);
+    else if (r.ok())
+      why = "the reply has " + std::to_string(r->content.size()) +
+            " bytes, more than max_candidate_bytes " + std::to_string(max_bytes);
+    if (r.ok() && !c)
+      r = failure(BackendError{.status = 200, .message = why, .kind = "malformed",
+                               .latency_ms = r->latency_ms, .attempts = r->attempts});
+    candidates.push_back(std::move(c));
+  }
+  job->aggregate_replies = std::move(replies);
+  (void)fanout_.submit([this, job, candidates = std::move(candidates)]() mutable {
+    job->guarded([&] {
+      if (Clock::now() >= job->deadline) {  // no time left to score: the select-mode answer
+        for (size_t j = 0; j < candidates.size(); ++j)
+          if (candidates[j]) {
+            candidates[j].reset();
+            job->aggregate_replies[j] = failure(BackendError{
+                .message = "request_timeout_ms passed before the candidates were scored",
+                .timed_out = true, .kind = "timeout"});
+          }
+      }
+      job->aggregation->take(
+          std::move(candidates),
+          has_tool_calls(job->rounds->result().answers) ? AnswerKind::kCode : job->task_kind,
+          *job->view->bank.embedder);
+      finish(*job);
+    });
+  });
 }
 
 void Gateway::account_aggregate(const Job& job, GatewayAnswer& out) {
@@ -94,7 +122,8 @@ void Gateway::account_aggregate(const Job& job, GatewayAnswer& out) {
       {"chosen", a.best >= 0 ? json(a.best) : json()},
       {"skipped", a.skipped.empty() ? json() : json(a.skipped)},
       {"fallback",
-       a.fell_back() ? json("every aggregator call failed: the select-mode answer") : json()}};
+       a.fell_back() ? json("no aggregator call gave a usable candidate: the select-mode answer")
+                     : json()}};
   if (out.cost_usd) out.trace["cost_usd"]["total"] = *out.cost_usd;
 }
 

@@ -41,6 +41,17 @@ struct Gateway::Job {
   std::vector<std::string> aggregate_fields;
   std::vector<BackendReply> aggregate_replies;
   bool answered = false;
+  std::shared_ptr<const std::atomic<bool>> client_gone;
+
+  // The client left: answers (to nobody) with a 499 and returns true, so no call is started.
+  bool abandoned() {
+    if (!client_gone || !client_gone->load()) return false;
+    answer(failure(ApiError{.status = 499,
+                            .type = "invalid_request_error",
+                            .message = "the client closed the connection",
+                            .code = "client_closed_request"}));
+    return true;
+  }
 
   void answer(Result<GatewayAnswer, ApiError> r) {
     if (!std::exchange(answered, true)) done(std::move(r));

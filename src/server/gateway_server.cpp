@@ -7,7 +7,9 @@
 
 #include "bank/bank_store.h"
 #include "core/error.h"
+#include "core/hop.h"
 #include "core/random_id.h"
+#include "core/secrets.h"
 #include "server/http_util.h"
 
 namespace smacs {
@@ -86,6 +88,15 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
   // server buffer its body.
   server_.on_header([this](const HttpRequest& head) -> std::optional<HttpResponse> {
     const std::string endpoint = endpoint_label(head.path);
+    if (hop_is_loop(head.header(kHopHeader))) {  // a pool entry points back at this gateway
+      HttpResponse loop;
+      send_error(loop, {.status = 508,
+                        .type = "invalid_request_error",
+                        .message = "loop detected: this request came from this gateway itself "
+                                   "(a pool entry's base_url points back at it)",
+                        .code = "loop_detected"});
+      return loop;
+    }
     if (config_.api_keys.empty() || head.method == "OPTIONS" || endpoint == "/health" ||
         endpoint == "/ready" || endpoint == "/metrics" || endpoint == "other" || client_key(head))
       return std::nullopt;  // an unknown path is a 404 either way
@@ -111,7 +122,7 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
     } catch (const Error& e) {
       send_error(res, {.status = 500,
                        .type = "server_error",
-                       .message = std::string("reload failed, the old bank stays: ") + e.what(),
+                       .message = "reload failed, the old bank stays: " + scrub(e.what()),
                        .code = "reload_failed"});
     }
   });
@@ -127,6 +138,13 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
     json status = follower_ ? follower_->status() : json::object();
     status["questions"] = gateway_.bank_questions();
     status["cold_models"] = gateway_.cold_models();
+    if (status["questions"] == 0) {  // SMACS would pick without any prior: not ready for it
+      status["status"] = "empty_bank";
+      status["error"] = "the bank holds no questions (smacs prior import, or feedback)";
+      send_json(res, status);
+      res.status = 503;
+      return;
+    }
     if (!follower_) {
       status["status"] = "ready";
       return send_json(res, status);
@@ -421,7 +439,7 @@ void GatewayServer::answer_with_smacs(const HttpRequest& req, ChatRequest chat,
     stream->end(true);
   };
   try {
-    gateway_.answer_async(request, deadline, respond);
+    gateway_.answer_async(request, deadline, respond, res.client_gone_flag());
   } catch (const Error& e) {  // the embedder could not embed the question
     respond(failure(ApiError{
         .status = 502, .type = "server_error", .message = e.what(), .code = "retrieval_failed"}));

@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <malloc.h>
+#include <poll.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -285,11 +286,16 @@ class Session : public std::enable_shared_from_this<Session> {
       });
     };
     res.reply_later_ = reply;
+    if (!res.client_gone_) res.client_gone_ = std::make_shared<std::atomic<bool>>(false);
     res.stream_later_ = [self = shared_from_this(), req, sent](const HttpResponse& head) {
       return make_streamer(self, req, head, sent);
     };
     if (!run_handler(handler, *req, res)) return reply(std::move(res));
-    if (res.deferred()) return;
+    if (res.deferred()) {
+      asio::post(stream_.get_executor(), [self = shared_from_this(), sent,
+                                          gone = res.client_gone_] { self->watch(sent, gone); });
+      return;
+    }
     if (auto rest = std::move(res.rest_)) {
       res.rest_ = nullptr;
       if (!on_event_thread()) return handle(req, rest, std::move(res), sent);
@@ -300,6 +306,20 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     reply(std::move(res));
+  }
+
+  // While a deferred answer is pending the connection is not read: a peer that closed it shows
+  // as POLLRDHUP. Looked at every 250 ms until the answer is sent; `gone` tells the handler.
+  void watch(std::shared_ptr<std::atomic<bool>> sent, std::shared_ptr<std::atomic<bool>> gone) {
+    if (*sent || *gone) return;
+    pollfd p{.fd = stream_.socket().native_handle(), .events = POLLRDHUP, .revents = 0};
+    if (!stream_.socket().is_open() ||
+        (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))))
+      return gone->store(true);
+    auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor(), ms(250));
+    timer->async_wait([self = shared_from_this(), timer, sent, gone](beast::error_code) {
+      self->watch(sent, gone);
+    });
   }
 
   bool on_event_thread() const { return server_.io.get_executor().running_in_this_thread(); }
@@ -323,9 +343,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // gets an answer: a plain 500.
   void respond(const HttpRequest& req, HttpResponse res) {
     std::shared_ptr<http::response<http::string_body>> msg;
+    auto logged = std::make_shared<std::pair<HttpRequest, HttpResponse>>();
     try {
       server_.add_cors(req, res);
-      server_.answered(req, res, start_);
+      logged->first = HttpRequest{.method = req.method, .path = req.path, .body = {},
+                                  .headers = req.headers, .remote = req.remote};
+      logged->second.status = res.status;
+      logged->second.notes = res.notes;
       msg = std::make_shared<http::response<http::string_body>>(
           static_cast<http::status>(res.status), 11);
       head(*msg, res);
@@ -345,7 +369,13 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     stream_.expires_after(ms(server_.limits.write_timeout_ms));
     http::async_write(stream_, *msg,
-                      [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+                      [self = shared_from_this(), msg, logged](beast::error_code ec, size_t) {
+                        // Logged once on the wire: a client that left is a 499 (nginx's code).
+                        if (ec) logged->second.status = 499;
+                        try {
+                          self->server_.answered(logged->first, logged->second, self->start_);
+                        } catch (const std::exception&) {  // a log that fails loses one line
+                        }
                         if (ec) return self->close();
                         if (!msg->keep_alive()) return self->linger_close();
                         self->wait_for_request();
@@ -431,6 +461,7 @@ class Streamer : public StreamReply, public std::enable_shared_from_this<Streame
         --me.s_->server_.queued;
         return me.s_->respond(*me.req_, std::move(plain));
       }
+      me.head_.status = plain.status;  // for the log: the stream ended in this error
       me.queue_.emplace_back(std::move(if_started), nullptr);
       me.ending_ = true;
       me.pump();
@@ -519,6 +550,7 @@ class Streamer : public StreamReply, public std::enable_shared_from_this<Streame
     writing_ = false;
     last_write_ = Clock::now();
     if (written) written(ok);
+    if (!ok) head_.status = 499;  // the client is gone
     if (!ok) return finish(false);
     pump();
   }

@@ -9,6 +9,7 @@
 // counted against the body limit as they arrive, a cap on connections (a fast 503 beyond it)
 // and on queued requests. A broken request gets a 4xx JSON error and the connection is closed.
 #pragma once
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -68,6 +69,10 @@ struct HttpResponse {
   // The same for a streamed answer: this response's status and headers head the stream.
   std::shared_ptr<StreamReply> stream_later();
   bool deferred() const { return deferred_; }
+  // For a deferred answer: whether the client has closed its connection meanwhile (the server
+  // looks every 250 ms while the answer is pending), so work nobody will read can stop.
+  bool client_gone() const { return client_gone_ && client_gone_->load(); }
+  std::shared_ptr<const std::atomic<bool>> client_gone_flag() const { return client_gone_; }
   // From a handler run on the event thread (an inline route): the rest of the work, `rest(req,
   // res)` with this response, runs on a worker once the handler returns. For a handler that
   // looks at a request in microseconds and only sometimes has more to do (answer_later and
@@ -77,6 +82,7 @@ struct HttpResponse {
   Reply reply_later_;
   std::function<std::shared_ptr<StreamReply>(const HttpResponse&)> stream_later_;
   std::function<void(const HttpRequest&, HttpResponse&)> rest_;
+  std::shared_ptr<std::atomic<bool>> client_gone_;
 
  private:
   bool deferred_ = false;
