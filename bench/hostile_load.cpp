@@ -30,6 +30,10 @@ const char* kUsage = R"(usage: smacs_hostile SCENARIO --port P --pid PID [option
   pass-rate    --clients keep-alive clients send non-streaming requests for --model (a pool
                model of `smacs serve`, or any upstream: replay-serve, HAProxy) for --seconds;
                req/s (--pid 1 when the target is not smacs)
+  reloads      --clients/2 pass-through (--model) and --clients/2 SMACS clients, first for
+               --seconds alone, then while --calls /admin/reloads run back to back
+  big-aggregate  --calls SMACS requests, one at a time, to a gateway in aggregate mode beside
+               --clients pass-through clients; their slowest, and the server's RSS
 options: --calls N (1000) --model M (slow) --seconds S (10) --rate R (1000) --kb K (900)
          --clients C (4) --key K (client key for SMACS traffic; feedback keys are f1..f4)
 )";
@@ -77,7 +81,8 @@ double pct(std::vector<double> v, double p) {
 // SMACS requests from `clients` closed-loop clients for `seconds`; latencies in ms. Answer ids
 // go to `ids` when given.
 std::vector<double> smacs_traffic(const Options& o, int seconds, int clients,
-                                  std::vector<std::string>* ids = nullptr, size_t max = 1u << 30) {
+                                  std::vector<std::string>* ids = nullptr, size_t max = 1u << 30,
+                                  const std::atomic<bool>* stop = nullptr) {
   static const auto qs = questions();
   std::mutex mutex;
   std::vector<double> lat;
@@ -88,7 +93,7 @@ std::vector<double> smacs_traffic(const Options& o, int seconds, int clients,
   for (int t = 0; t < clients; ++t)
     ts.emplace_back([&, t] {
       auto c = client(o, o.key);
-      for (size_t i = t; Clock::now() < until; i += clients) {
+      for (size_t i = t; Clock::now() < until && !(stop && *stop); i += clients) {
         if (sent++ >= max) break;
         const auto start = Clock::now();
         auto r =
@@ -260,6 +265,111 @@ int pass_rate(const Options& o) {
   return 0;
 }
 
+// Closed-loop pass-through requests for `model` from `clients` clients until `stop`; latencies.
+std::vector<double> pass_traffic(const Options& o, int clients, const std::atomic<bool>& stop) {
+  static const auto qs = questions();
+  std::mutex mutex;
+  std::vector<double> lat;
+  std::vector<std::thread> ts;
+  const auto until = Clock::now() + std::chrono::seconds(600);  // bounded whatever happens
+  for (int t = 0; t < clients; ++t)
+    ts.emplace_back([&, t] {
+      auto c = client(o, o.key);
+      for (size_t i = t; !stop && Clock::now() < until; i += clients) {
+        const auto start = Clock::now();
+        auto r = c.Post("/v1/chat/completions", chat(o.model, qs[i % qs.size()]),
+                        "application/json");
+        if (!r || r->status != 200) continue;
+        std::lock_guard lock(mutex);
+        lat.push_back(ms_since(start));
+      }
+    });
+  for (auto& t : ts) t.join();
+  return lat;
+}
+
+// Pass-through and SMACS clients (half each of --clients) for --seconds, then the same while
+// --calls reloads of the bank run one after another: how much a reload slows pass-through.
+int reloads(const Options& o) {
+  auto phase = [&](bool reload) {
+    std::atomic<bool> stop{false};
+    std::vector<double> pass;
+    std::thread passing([&] { pass = pass_traffic(o, o.clients / 2, stop); });
+    std::thread smacs([&] { (void)smacs_traffic(o, 600, o.clients / 2, nullptr, 1u << 30, &stop); });
+    const auto start = Clock::now();
+    std::vector<double> reload_ms;
+    if (reload) {
+      auto c = client(o, o.key);
+      c.set_read_timeout(600, 0);
+      for (int i = 0; i < o.calls; ++i) {
+        const auto t0 = Clock::now();
+        auto r = c.Post("/admin/reload", "", "application/json");
+        if (!r || r->status != 200) std::printf("  reload %d failed: %d\n", i, r ? r->status : 0);
+        reload_ms.push_back(ms_since(t0));
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::seconds(o.seconds));
+    }
+    const double secs = ms_since(start) / 1000;
+    stop = true;
+    passing.join();
+    smacs.join();
+    if (reload)
+      std::printf("%d reloads in %.1f s (each p50 %.0f ms, max %.0f ms)\n", o.calls, secs,
+                  pct(reload_ms, 0.5), pct(reload_ms, 1.0));
+    return pass;
+  };
+  std::printf("%d clients (%d pass-through to %s, %d SMACS)\n", o.clients, o.clients / 2,
+              o.model.c_str(), o.clients / 2);
+  const auto base = phase(false);
+  report("pass-through, no reload", base);
+  const auto during = phase(true);
+  report("pass-through during the reloads", during);
+  const double worst = pct(during, 1.0), p99 = pct(base, 0.99);
+  std::printf("slowest pass-through during the reloads: %.1f ms = baseline p99 %+.1f ms "
+              "(target: <= +50 ms)\n", worst, worst - p99);
+  return worst - p99 <= 50 ? 0 : 1;
+}
+
+// One SMACS request at a time (--calls of them) to a gateway in aggregate mode whose
+// aggregator sends huge replies, beside pass-through clients: their slowest, each SMACS
+// request's time, and the server's RSS before, after and a little later.
+int big_aggregate(const Options& o) {
+  static const auto qs = questions();
+  const long before = status_field(o.pid, "VmRSS:");
+  std::atomic<bool> stop{false};
+  std::vector<double> pass;
+  std::thread passing([&] { pass = pass_traffic(o, o.clients, stop); });
+  std::vector<double> smacs;
+  auto c = client(o, o.key);
+  long peak = before;
+  for (int i = 0; i < o.calls; ++i) {
+    const auto t0 = Clock::now();
+    auto r = c.Post("/v1/chat/completions", chat("smacs", qs[i % qs.size()]), "application/json");
+    smacs.push_back(ms_since(t0));
+    peak = std::max(peak, status_field(o.pid, "VmRSS:"));
+    if (!r || r->status != 200)
+      std::printf("  SMACS %d: %d %s\n", i, r ? r->status : 0,
+                  r ? r->body.substr(0, 200).c_str() : "no reply");
+    else if (i == 0)
+      std::printf("  fallback: %s\n", json::parse(r->body)["smacs"]["aggregate"]["fallback"]
+                                          .dump().c_str());
+  }
+  stop = true;
+  passing.join();
+  const long after = status_field(o.pid, "VmRSS:");
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const long later = status_field(o.pid, "VmRSS:");
+  report("pass-through beside the aggregate requests", pass);
+  std::printf("slowest pass-through: %.1f ms (target < 50 ms)\n", pct(pass, 1.0));
+  std::printf("SMACS requests: max %.0f ms (deadline: the gateway's request_timeout_ms)\n",
+              pct(smacs, 1.0));
+  std::printf("RSS: %ld MiB before, %ld peak, %ld after, %ld 3 s later (%+ld MiB; target: "
+              "within 50)\n", before / 1024, peak / 1024, after / 1024, later / 1024,
+              (later - before) / 1024);
+  return 0;
+}
+
 int usage() {
   std::fprintf(stderr, "%s", kUsage);
   return 2;
@@ -297,6 +407,8 @@ int main(int argc, char** argv) {
   }
   if (o.port == 0 || o.pid == 0) return usage();
   if (o.scenario == "slow-pass") return slow_pass(o);
+  if (o.scenario == "reloads") return reloads(o);
+  if (o.scenario == "big-aggregate") return big_aggregate(o);
   if (o.scenario == "big-bodies") return big_bodies(o);
   if (o.scenario == "feedback") return feedback(o);
   if (o.scenario == "pass-rate") return pass_rate(o);

@@ -32,19 +32,7 @@ FAKE_PORT=$(free_port)
 "$FAKE" --port "$FAKE_PORT" >/dev/null 2>&1 &
 PIDS+=($!)
 echo "== a synthetic bank: $N questions x 6 models (seeded)"
-python3 - "$N" "$TMP/bank.jsonl" <<'PY'
-import json, random, sys
-n, out = int(sys.argv[1]), sys.argv[2]
-rng = random.Random(42)
-words = [f"w{i}" for i in range(20000)]
-strength = [[rng.uniform(0.2, 0.9) for _ in range(6)] for _ in range(5)]
-with open(out, "w") as f:
-    for i in range(n):
-        t = i % 5
-        q = " ".join(rng.choice(words) for _ in range(rng.randint(8, 20)))
-        res = {f"m{m}": {"score": 1.0 if rng.random() < strength[t][m] else 0.0} for m in range(6)}
-        f.write(json.dumps({"id": f"q{i}", "task": f"t{t}", "question": q, "results": res}) + "\n")
-PY
+python3 bench/synthetic_bank.py "$N" "$TMP/bank.jsonl"
 t0=$(now)
 $SMACS prior import --data "$TMP/bank.jsonl" --out "$PG_URL" >"$TMP/import.txt"
 echo "    prior import into PostgreSQL: $(since "$t0") s (read, COPY and the first indexing)"

@@ -85,6 +85,38 @@ TEST(PostgresBank, KeepsWhatTheSqliteFileKeeps) {
   EXPECT_EQ(opened.size(), load_bank_data(file).records.size());
 }
 
+// Hostile run 3: COPY's \b, \f and \v came back as the letters b, f and v, so a question with
+// a form feed reached the models (and other replicas) altered. Every byte but NUL round-trips,
+// through single writes, feedback and the whole-bank import alike; NUL is refused, not cut.
+TEST(PostgresBank, EveryByteASqliteBankKeepsComesBackUnchanged) {
+  std::string controls;  // all of them, with backslash sequences COPY could misread
+  for (int c = 1; c < 32; ++c) controls += static_cast<char>(c);
+  controls += "\x7f \\b \\f \\v \\101 \\x41 \\N \x7f caf\xc3\xa9 \xe2\x82\xac";
+  const std::string url = server().fresh_database("bytes");
+  auto bank = BankFile::open(url, BankFile::Mode::kCreate);
+  Record r = question("form\ffeed", controls);
+  r.gold = controls;
+  const int64_t m = bank->add_model("m");
+  bank->put_result(bank->add_question(r), m, ResultRow{.score = 1, .response = controls});
+  Record fb = question("feedback:x", "a\fb\vc\bd");
+  bank->add_scored_question(fb, "m", ResultRow{.score = 0.5f});
+  Dataset d = bank->load();
+  ASSERT_EQ(d.records.size(), 2u);
+  EXPECT_EQ(d.records[0].question, controls);
+  EXPECT_EQ(d.records[0].gold, controls);
+  EXPECT_EQ(d.records[0].id, "form\ffeed");
+  EXPECT_EQ(d.records[0].responses[0], controls);
+  EXPECT_EQ(d.records[1].question, "a\fb\vc\bd");
+  // The import (COPY FROM) and back (COPY TO).
+  save_bank(d, url);
+  const Dataset again = BankFile::open(url, BankFile::Mode::kRead)->load();
+  ASSERT_EQ(again.records.size(), 2u);
+  EXPECT_EQ(again.records[0].question, controls);
+  EXPECT_EQ(again.records[0].responses[0], controls);
+  Record nul = question("nul", std::string("a\0b", 3));
+  EXPECT_NE(test::error_of([&] { bank->add_question(nul); }).find("NUL byte"), std::string::npos);
+}
+
 TEST(PostgresBank, ClearErrorsForNoServerAndForADatabaseThatIsNoBank) {
   const std::string nowhere = "postgresql://smacs@127.0.0.1:1/none";
   const std::string e = test::error_of([&] { BankFile::open(nowhere, BankFile::Mode::kRead); });

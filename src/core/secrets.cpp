@@ -118,7 +118,7 @@ void register_url_secrets(std::string_view url) {
     // pieces.
     size_t begin = 0;
     for (size_t i = 0; i <= p.size(); ++i)
-      if (i == p.size() || p[i] == '@' || p[i] == ':' || p[i] == '/') {
+      if (i == p.size() || p[i] == '@' || p[i] == ':' || p[i] == '/' || p[i] == '?' || p[i] == '&') {
         if (i - begin >= 4 && i - begin < p.size()) secrets.push_back(p.substr(begin, i - begin));
         begin = i + 1;
       }

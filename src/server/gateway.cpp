@@ -68,8 +68,12 @@ std::shared_ptr<BankView> Gateway::writable_view() const {
 
 void Gateway::reload(PriorBank bank) {
   auto next = make_view(std::move(bank));  // built outside the lock: requests go on meanwhile
-  std::lock_guard lock(view_mutex_);
-  view_ = std::move(next);
+  std::shared_ptr<BankView> old;
+  {
+    std::lock_guard lock(view_mutex_);
+    old = std::exchange(view_, std::move(next));
+  }
+  reaper_.retire(std::move(old));  // freed off the request path once requests on it are done
 }
 
 void Gateway::reload(const std::function<PriorBank()>& load) {

@@ -18,6 +18,7 @@
 #include "pipeline/smacs.h"
 #include "server/circuit_breaker.h"
 #include "server/metrics.h"
+#include "server/view_reaper.h"
 
 namespace smacs {
 
@@ -201,6 +202,7 @@ class Gateway {
   CircuitBreaker health_;
   mutable std::mutex view_mutex_;
   std::shared_ptr<BankView> view_;
+  ViewReaper reaper_;  // where replaced views are freed
   // Folding rows into the bank in memory, one at a time, and held by a reload while it reads
   // (feedback, followed rows). Never taken by remember(), which every answer calls on an I/O
   // thread: a reload of a large bank takes seconds.

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The gateway's third hostile run, measured (loopback only, every step bounded):
+#   1. 10 reloads of an N-question bank (default 1,000,000; synthetic, seeded, SQLite) while 32
+#      clients send SMACS and pass-through requests: the slowest pass-through against the
+#      baseline p99 without reloads (target: within 50 ms);
+#   2. aggregate mode whose aggregator answers 8 replies of 10 MiB each, beside 4 pass-through
+#      clients: the slowest pass-through (target < 50 ms), each SMACS request's time against its
+#      deadline, and the server's RSS (target: back within 50 MB).
+# Usage: bench/hostile_run3.sh     (after scripts/build.sh; N=100000 for a quicker run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SMACS=build/smacs
+HOSTILE=build/smacs_hostile
+FAKE=build/smacs_fake_backend
+N=${N:-1000000}
+source scripts/pg.sh  # free_port
+TMP=$(mktemp -d /tmp/smacs-run3.XXXXXX)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
+export XDG_CACHE_HOME=$TMP/cache
+
+FAKE_PORT=$(free_port) AGG_PORT=$(free_port)  # the pool's models; the aggregator apart (the
+"$FAKE" --port "$FAKE_PORT" >/dev/null 2>&1 &  # fake's one thread writes its 10 MiB replies)
+PIDS+=($!)
+"$FAKE" --port "$AGG_PORT" >/dev/null 2>&1 &
+PIDS+=($!)
+start_gateway() {  # NAME: serves $TMP/NAME.yaml; GW_PORT and GW_PID
+  "$SMACS" serve --config "$TMP/$1.yaml" >"$TMP/$1.log" 2>&1 &
+  GW_PID=$!
+  PIDS+=("$GW_PID")
+  until grep -q "listening on http://127.0.0.1:" "$TMP/$1.log" 2>/dev/null; do
+    kill -0 "$GW_PID" 2>/dev/null || { cat "$TMP/$1.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  GW_PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$1.log" | head -1)
+}
+POOL=""
+for m in 0 1 2 3 4 5; do
+  POOL+="  - {name: m$m, base_url: \"http://127.0.0.1:$FAKE_PORT/v1\", model: ok, max_concurrency: 256}\n"
+done
+
+echo "== 1. a synthetic bank: $N questions x 6 models (seeded), 10 reloads under 32 clients"
+python3 bench/synthetic_bank.py "$N" "$TMP/bank.jsonl"
+"$SMACS" prior import --data "$TMP/bank.jsonl" --out "$TMP/bank.sqlite" | sed 's/^/    /'
+printf "listen: 127.0.0.1:0\naccess_log: none\nthreads: 64\nrequest_timeout_ms: 60000\nbank: %s\nsmacs: {k: 3, p_drop: 0}\npool:\n$POOL" \
+  "$TMP/bank.sqlite" >"$TMP/reload.yaml"
+start_gateway reload
+echo "    gateway up: RSS $(awk '/VmRSS/ {print int($2 / 1024)}' /proc/$GW_PID/status) MiB"
+"$HOSTILE" reloads --port "$GW_PORT" --pid "$GW_PID" --clients 32 --calls 10 --seconds 10 \
+  --model m0 | sed 's/^/    /'
+kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
+
+echo "== 2. aggregate mode, an aggregator answering 10 MiB replies (8 per request)"
+printf "listen: 127.0.0.1:0\naccess_log: none\nrequest_timeout_ms: 20000\nbank: %s\nsmacs: {mode: aggregate, aggregator: agg, k: 6}\naggregators:\n  - {name: agg, base_url: \"http://127.0.0.1:%s/v1\", model: \"huge-words:10\", retries: 0}\npool:\n$POOL" \
+  "$PWD/data/routerbench/arc_challenge_train.csv" "$AGG_PORT" >"$TMP/aggregate.yaml"
+start_gateway aggregate
+"$HOSTILE" big-aggregate --port "$GW_PORT" --pid "$GW_PID" --calls 3 --clients 4 --model m0 |
+  sed 's/^/    /'
