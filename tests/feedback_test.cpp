@@ -8,6 +8,7 @@
 #include "bank/bank_store.h"
 #include "data/load.h"
 #include "server/gateway_server.h"
+#include "server/view_reaper.h"
 #include "server/replay_server.h"
 #include "test_util.h"
 
@@ -233,4 +234,29 @@ TEST(Feedback, ConcurrentFeedbackIntoASqliteJournalIsNeverRefused) {
   EXPECT_EQ(refused, 0) << first_error;
   EXPECT_EQ(BankFile::open(journal, BankFile::Mode::kRead)->load().records.size(),
             static_cast<size_t>(kThreads * kEach));
+}
+
+// Hostile run 3: the bank a reload replaced was freed by whichever thread finished the last
+// request planned on it, often the I/O thread all backend calls share (a million-question bank
+// takes hundreds of milliseconds to free). It is freed on the reaper's thread now.
+TEST(Reload, AReplacedBankIsFreedOffTheRequestPath) {
+  std::atomic<bool> freed{false};
+  std::thread::id freed_on;
+  {
+    ViewReaper reaper;
+    auto view = std::shared_ptr<int>(new int(1), [&](int* p) {
+      freed_on = std::this_thread::get_id();
+      delete p;
+      freed = true;
+    });
+    auto request = view;  // a request still planning on it
+    reaper.retire(std::move(view));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_FALSE(freed) << "freed while a request held it";
+    request.reset();  // the request's thread lets go: it must not pay for the free
+    for (int i = 0; i < 100 && !freed; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_TRUE(freed);
+  }
+  EXPECT_NE(freed_on, std::this_thread::get_id());
 }
