@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "core/hop.h"
@@ -112,13 +113,15 @@ TEST(Gateway, AStreamThatFailsAfterItStartedIsLoggedWithItsError) {
   ASSERT_TRUE(r);
   EXPECT_NE(r->body.find(": keep-alive"), std::string::npos) << r->body.substr(0, 300);
   EXPECT_NE(r->body.find("\"error\""), std::string::npos);
-  std::string last;  // logged once the stream's end is on the wire: a moment after the client
-  for (int i = 0; i < 100 && last.empty(); ++i) {  // has read it
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    std::ifstream in(log);
+  const auto last_chat = [](const std::string& text) {
+    std::string last;
+    std::istringstream in(text);
     for (std::string line; std::getline(in, line);)
       if (line.find("/v1/chat/completions") != std::string::npos) last = line;
-  }
+    return last;
+  };
+  const std::string last =
+      last_chat(wait_for_text(log, [&](const std::string& t) { return !last_chat(t).empty(); }));
   ASSERT_FALSE(last.empty());
   EXPECT_NE(json::parse(last)["status"], 200) << last;
 }

@@ -66,9 +66,9 @@ struct HostileGateway {
     c.set_read_timeout(20, 0);
     return c;
   }
-  std::string access_log() const {
-    std::ifstream in(config.access_log);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  // Once `done` holds of it (lines are written after their reply): see wait_for_text.
+  std::string access_log(const std::function<bool(const std::string&)>& done) const {
+    return wait_for_text(config.access_log, done);
   }
   static inline int count = 0;
 };
@@ -127,8 +127,9 @@ TEST(HostileBackend, InvalidUtf8FailsThatBackendAndSmacsAnswersFromTheOthers) {
   EXPECT_EQ(b->status, 502);
   EXPECT_FALSE(parse(b).is_discarded()) << b->body;
   // Every request has its access-log line, and /metrics counts the kind.
-  const std::string log = g.access_log();
-  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 3) << log;
+  const auto lines = [](const std::string& t) { return std::count(t.begin(), t.end(), '\n'); };
+  const std::string log = g.access_log([&](const std::string& t) { return lines(t) >= 3; });
+  EXPECT_EQ(lines(log), 3) << log;
   const auto metrics = c.Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("smacs_backend_errors_total{backend=\"" + kOpenPool[0] +
@@ -376,7 +377,10 @@ TEST(HostileBackend, SmallProtocolItems) {
   EXPECT_NE(s->body.find("data: [DONE]"), std::string::npos);
   // The client's own x-request-id is in the access log.
   c.Get("/v1/models", {{"x-request-id", "client-id-123"}});
-  EXPECT_NE(g.access_log().find("client-id-123"), std::string::npos);
+  EXPECT_NE(g.access_log([](const std::string& t) {
+               return t.find("client-id-123") != std::string::npos;
+             }).find("client-id-123"),
+            std::string::npos);
 }
 
 TEST(HostileBackend, ASmacsStreamSendsKeepAlivesWhileItWaits) {

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -29,6 +30,20 @@ inline std::string write_temp(const std::string& name, const std::string& conten
   const std::string path = temp_path(name);
   std::ofstream(path, std::ios::trunc) << content;
   return path;
+}
+
+// The text of `path` once `done(text)` holds, or after 2 s whatever it is then. Access logs
+// and metrics are written after the reply: a client may read its reply before they are.
+inline std::string wait_for_text(const std::string& path,
+                                 const std::function<bool(const std::string&)>& done) {
+  std::string text;
+  for (int i = 0; i < 100; ++i) {
+    std::ifstream in(path);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (done(text)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return text;
 }
 
 struct RunResult {
