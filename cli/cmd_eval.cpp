@@ -26,7 +26,7 @@ namespace {
 struct EvalFlags {
   std::vector<std::string> train, test, pool, kinds;
   std::string bank, report, markdown, plot, versus_plot, escalate_to, frontier,
-      proxy = "smacs", agreement_rule = "answers", index = "exact", embedder_gguf, embedder_url,
+      proxy = "smacs", agreement_rule = "answers", text_rule = "hybrid", index = "exact", embedder_gguf, embedder_url,
       embedder_model, embedding_cache;
   // Aggregate mode (eval/aggregate_eval.h): measured when --mode aggregate or an aggregator.
   std::string mode = "select", sampler = "prior", aggregator_key_env;
@@ -52,7 +52,11 @@ std::map<std::string, AnswerKind> parse_kinds(const std::vector<std::string>& sp
 SmacsParams fitted_params(const PriorBank& bank, const EvalFlags& f,
                           const std::map<std::string, AnswerKind>& kinds,
                           TuneSplit split = TuneSplit::kLeaveOneOut) {
-  if (!f.tune) return f.params;
+  if (!f.tune) {
+    SmacsParams p = f.params;
+    if (p.posterior.text_rule != TextRule::kHybrid) p.ranker = fit_bank_ranker(bank, f.pool, kinds);
+    return p;
+  }
   const auto start = Clock::now();
   SmacsParams p;
   {
@@ -403,6 +407,13 @@ void add_eval_command(CLI::App& app, Commands& commands) {
                   "whole responses for every kind: the paper's consensus, an ablation)")
       ->capture_default_str()
       ->check(CLI::IsMember({"answers", "responses"}));
+  cmd->add_option("--text-rule", f->text_rule,
+                  "How free-text and code answers are chosen: hybrid (prior + agreement), "
+                  "consensus (prior-weighted word F1 with the others), ranker (learned from the "
+                  "bank's judged answers) or blend (hybrid + ranker). With --tune, hybrid lets "
+                  "tuning choose per task; another rule is kept")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"hybrid", "consensus", "ranker", "blend"}));
   cmd->add_flag("--adaptive", f->params.adaptive.enabled,
                 "Also report smacs_adaptive: ask the selected models in rounds (2, then one "
                 "more at a time) until their answers settle the question");
@@ -472,6 +483,7 @@ void add_eval_command(CLI::App& app, Commands& commands) {
     flags.params.rps.task_gate = !flags.no_gate;
     flags.params.rps.rule = parse_proxy_rule(flags.proxy);
     flags.params.posterior.rule = parse_agreement_rule(flags.agreement_rule);
+    flags.params.posterior.text_rule = parse_text_rule(flags.text_rule);
     if (flags.no_drop) flags.params.p_drop = 0;
     flags.params.posterior.agreement = !flags.no_agreement;
     resolve_aggregate_flags(flags);

@@ -96,6 +96,19 @@ TEST(Load, JsonlRoundTripAndMerge) {
   EXPECT_EQ(merged.records.size(), 2u);
 }
 
+// Before: a .jsonl.gz was read as plain text ("malformed JSON" at line 1), though the
+// directory listing and the docs said gzipped data loads.
+TEST(Load, GzippedJsonlLoads) {
+  const std::string plain = write_temp(
+      "gz.jsonl", "{\"task\":\"t\",\"question\":\"q\",\"results\":{\"m\":{\"score\":0.25,"
+                  "\"response\":\"hi\"}}}\n");
+  ASSERT_EQ(std::system(("gzip -kf " + plain).c_str()), 0);
+  const Dataset d = load_file(plain + ".gz");
+  ASSERT_EQ(d.records.size(), 1u);
+  EXPECT_FLOAT_EQ(d.records[0].scores[d.model_index("m")], 0.25f);
+  EXPECT_EQ(d.records[0].responses[d.model_index("m")], "hi");
+}
+
 TEST(Load, ShippedDataLoads) {
   const Dataset rb = load_file(smacs::test::data_file("routerbench/arc_challenge_test.csv"));
   EXPECT_EQ(rb.records.size(), 445u);

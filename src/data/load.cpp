@@ -64,10 +64,11 @@ std::vector<std::string> expand(const std::string& path) {
   for (const auto& e : std::filesystem::directory_iterator(path)) {
     const std::string p = e.path().string();
     if (e.is_regular_file() && (p.ends_with(".json") || p.ends_with(".json.gz") ||
-                                p.ends_with(".csv") || p.ends_with(".jsonl")))
+                                p.ends_with(".csv") || p.ends_with(".jsonl") ||
+                                p.ends_with(".jsonl.gz")))
       files.push_back(p);
   }
-  if (files.empty()) throw Error(path + ": no data files (.json, .json.gz, .csv, .jsonl) in it");
+  if (files.empty()) throw Error(path + ": no data files (.json, .csv, .jsonl, gzipped or not) in it");
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -155,8 +156,7 @@ Dataset read_routerdc_json(const std::string& path, const std::string& task) {
 }
 
 Dataset read_smacs_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path + ": cannot open file");
+  std::istringstream in(read_text_file(path));  // a .jsonl.gz too
   Dataset data;
   std::string line;
   for (size_t lineno = 1; std::getline(in, line); ++lineno) {

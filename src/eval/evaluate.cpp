@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "embedding/memo_embedder.h"
 
 namespace smacs {
 
@@ -16,6 +17,23 @@ std::map<std::string, AnswerKind> detect_kinds(const Dataset& test,
   for (auto& [task, kind] : kinds)
     if (auto it = overrides.find(task); it != overrides.end()) kind = it->second;
   return kinds;
+}
+
+// The judge's reference: a model with responses whose every recorded score is 0.5.
+int find_length_reference(const Dataset& test) {
+  for (size_t m = 0; m < test.models.size(); ++m) {
+    bool all_half = false;
+    for (const auto& r : test.records) {
+      if (r.responses.empty() || is_missing(r.scores[m])) continue;
+      if (r.scores[m] != 0.5f) {
+        all_half = false;
+        break;
+      }
+      all_half = true;
+    }
+    if (all_half) return static_cast<int>(m);
+  }
+  return -1;
 }
 
 }  // namespace
@@ -40,6 +58,8 @@ EvalInput prepare_eval(const PriorBank& bank, const Dataset& test, std::vector<s
   in.kinds = detect_kinds(test, kind_overrides);
   in.cost_in_usd = std::any_of(test.records.begin(), test.records.end(),
                                [](const Record& r) { return !r.costs.empty(); });
+  in.length_reference = find_length_reference(test);
+  in.response_embedder = std::make_shared<MemoEmbedder>(bank.embedder);
 
   const size_t n = test.records.size();
   in.neighbors.resize(n);
@@ -66,6 +86,31 @@ EvalInput prepare_eval(const PriorBank& bank, const Dataset& test, std::vector<s
     if (progress && (d % 256 == 0 || d == n)) progress(n + d, 2 * n);
   });
   return in;
+}
+
+AnswerRanker fit_bank_ranker(const PriorBank& bank, const std::vector<std::string>& pool,
+                             const std::map<std::string, AnswerKind>& kind_overrides) {
+  EvalInput in;  // what ranker_training reads: the bank, its pool and its kinds
+  in.bank = &bank;
+  in.pool_bank = pool.empty() ? resolve_models(bank, bank.data.models) : resolve_models(bank, pool);
+  in.kinds = detect_kinds(bank.data, kind_overrides);
+  return train_ranker(bank, ranker_training(in));
+}
+
+RankerTraining ranker_training(const EvalInput& in) {
+  RankerTraining how;
+  how.pool = in.pool_bank;
+  how.text = [bank = in.bank, kinds = in.kinds](uint32_t task) {
+    const auto it = kinds.find(bank->tasks[task]);
+    return it != kinds.end() && (it->second == AnswerKind::kText || it->second == AnswerKind::kCode);
+  };
+  return how;
+}
+
+void add_cross_fitted_rankers(EvalInput& in, uint64_t seed) {
+  CrossFitted fitted = cross_fit_rankers(*in.bank, ranker_training(in), 5, seed);
+  in.rankers = std::move(fitted.rankers);
+  in.ranker_of_row = std::move(fitted.fold_of_row);
 }
 
 void set_escalation(EvalInput& in, const std::string& model) {

@@ -5,7 +5,9 @@
 #include <map>
 #include <optional>
 
+#include "eval/length_control.h"
 #include "pipeline/smacs.h"
+#include "posterior/ranker_training.h"
 
 namespace smacs {
 
@@ -36,6 +38,9 @@ struct TaskResult {
   std::map<std::string, double> accuracy;  // percent, by method or model name
   std::map<std::string, double> cost;      // per question, in the report's cost_unit
   std::map<std::string, double> calls;     // model calls per question
+  std::map<std::string, double> length;    // mean characters of the answers given
+  std::map<std::string, double> length_controlled;  // judged free text: eval/length_control.h
+  std::map<std::string, std::vector<JudgedAnswer>> judged;  // what length_controlled is fitted on
   double rounds = 0;                       // smacs_adaptive's mean rounds per question
   double escalated = 0;                    // percent of questions smacs_escalate escalated
   double references_settled = -1;  // aggregate mode: percent whose references settle (-1: not run)
@@ -54,6 +59,8 @@ struct EvalReport {
   std::vector<TaskResult> tasks;
   std::map<std::string, double> average;  // mean over tasks (names present in every task)
   std::map<std::string, double> average_cost, average_calls;  // the same, of cost and calls
+  std::map<std::string, double> average_length, average_length_controlled;  // and these
+  std::string length_reference;  // the judge's reference model ("": no length control)
   std::string cost_unit = "calls";        // "usd" when the test data records costs
   std::string escalate_to;                // smacs_escalate's model ("" = none)
   std::vector<std::string> pool, models;  // pool and every model in the test data
@@ -86,7 +93,27 @@ struct EvalInput {
   int escalate = -1;                  // test column of smacs_escalate's model (-1: not evaluated)
   bool methods_only = false;          // skip the single models' rows (tuning reads only methods)
   std::vector<RouterColumn> routers;  // add_routers: baselines, and priors for --prior
+  // Answer rankers that score row r in place of params.ranker: rankers[ranker_of_row[r]]
+  // (tuning's out-of-sample rankers; empty: params.ranker for every row).
+  std::vector<AnswerRanker> rankers;
+  std::vector<uint8_t> ranker_of_row;
+  // The bank's embedder remembering what it embedded: free-text agreement embeds the same
+  // recorded responses for every parameter tried.
+  std::shared_ptr<Embedder> response_embedder;
+  // Judged free text: the test column of the judge's reference answer (a model judged 0.5
+  // on every question), against which answer lengths are controlled; -1: none.
+  int length_reference = -1;
 };
+
+// The answer ranker fitted on every judged free-text answer of the bank's pool members (empty
+// pool: every bank model); untrained when the bank has none.
+AnswerRanker fit_bank_ranker(const PriorBank& bank, const std::vector<std::string>& pool,
+                             const std::map<std::string, AnswerKind>& kind_overrides);
+// How a ranker is fitted on the input's bank for its pool (text tasks by the input's kinds).
+RankerTraining ranker_training(const EvalInput& input);
+// Tuning on the bank itself: every bank question scored by a ranker that never saw it (5
+// folds, seeded).
+void add_cross_fitted_rankers(EvalInput& input, uint64_t seed);
 
 // `leave_one_out`: the test set is the bank itself and each row's own entry is excluded
 // (cross-validation on the train split). Empty `pool` = every model in both bank and test.
@@ -112,6 +139,8 @@ double cost_in_unit(const EvalInput& input, const Record& r, int test_col);
 // The mean over tasks of one per-task field, for the names present in every task.
 std::map<std::string, double> average_over_tasks(const std::vector<TaskResult>& tasks,
                                                  std::map<std::string, double> TaskResult::*field);
+// A task's length-controlled scores, from its judged answers.
+void set_length_controlled(TaskResult& task);
 // A report's averages of accuracy, cost and calls, from its tasks.
 void set_averages(EvalReport& report);
 

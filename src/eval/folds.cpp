@@ -42,7 +42,7 @@ EvalReport merge_fold_reports(const std::vector<EvalReport>& folds) {
   EvalReport out = folds.front();
   out.tasks.clear();
   std::map<std::string, TaskResult> tasks;
-  std::map<std::string, WeightedMeans> accuracy, cost, calls;  // per task
+  std::map<std::string, WeightedMeans> accuracy, cost, calls, length;  // per task
   for (const auto& rep : folds)
     for (const auto& t : rep.tasks) {
       TaskResult& m = tasks[t.task];
@@ -58,11 +58,16 @@ EvalReport merge_fold_reports(const std::vector<EvalReport>& folds) {
       accuracy[t.task].add(t.accuracy, n);
       cost[t.task].add(t.cost, n);
       calls[t.task].add(t.calls, n);
+      length[t.task].add(t.length, n);
+      for (const auto& [name, judged] : t.judged)
+        m.judged[name].insert(m.judged[name].end(), judged.begin(), judged.end());
     }
   for (auto& [task, t] : tasks) {
     t.accuracy = accuracy[task].means();
     t.cost = cost[task].means();
     t.calls = calls[task].means();
+    t.length = length[task].means();
+    set_length_controlled(t);
     const double n = static_cast<double>(std::max<size_t>(t.n, 1));
     t.rounds /= n;
     t.escalated /= n;

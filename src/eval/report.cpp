@@ -88,6 +88,26 @@ Grid make_grid(const EvalReport& r) {
   return g;
 }
 
+// Judged free text: each row's score beside its length-controlled score and its answers' mean
+// length (rows whose answers have no recorded length are left out).
+Grid length_grid(const EvalReport& r) {
+  Grid g;
+  g.header = {"method / model (vs " + r.length_reference + ")", "score", "length-controlled",
+              "mean length (chars)"};
+  for (const auto& [label, key] : row_names(r)) {
+    const auto len = r.average_length.find(key);
+    if (len == r.average_length.end()) continue;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f", len->second);
+    g.rows.push_back({label, pct(r.average, key), pct(r.average_length_controlled, key), buf});
+  }
+  return g;
+}
+
+const char* const kLengthNote =
+    "length-controlled: the judge's preference predicted at the reference's length (a logistic "
+    "fit per method on tanh(length difference / its spread), AlpacaEval 2.0's idea)";
+
 }  // namespace
 
 nlohmann::json report_to_json(const EvalReport& r) {
@@ -99,6 +119,8 @@ nlohmann::json report_to_json(const EvalReport& r) {
                      {"calls", t.calls},
                      {"answer_kind", to_string(t.kind)},
                      {"posterior_used", t.posterior_used}};
+    if (!t.length.empty()) tasks[t.task]["length"] = t.length;
+    if (!t.length_controlled.empty()) tasks[t.task]["length_controlled"] = t.length_controlled;
     if (t.accuracy.count("smacs_adaptive")) tasks[t.task]["adaptive_rounds"] = t.rounds;
     if (t.accuracy.count("smacs_escalate")) tasks[t.task]["escalated_percent"] = t.escalated;
     if (t.references_settled >= 0)
@@ -113,6 +135,11 @@ nlohmann::json report_to_json(const EvalReport& r) {
                         {"params", params_to_json(r.params)},
                         {"notes", r.notes}};
   if (!r.escalate_to.empty()) out["escalate_to"] = r.escalate_to;
+  if (!r.average_length.empty()) out["average_length"] = r.average_length;
+  if (!r.length_reference.empty()) {
+    out["length_reference"] = r.length_reference;
+    out["average_length_controlled"] = r.average_length_controlled;
+  }
   if (const auto& a = r.aggregate)
     out["aggregate_mode"] = {
         {"references", a->references},
@@ -252,6 +279,14 @@ void print_table(std::ostream& out, const EvalReport& r) {
   for (const auto& note : r.notes) out << "note: " << note << '\n';
   if (!r.router_seconds.empty()) out << "note: " << router_note() << '\n';
   if (r.aggregate) out << "note: " << aggregate_note(r) << '\n';
+  if (r.length_reference.empty()) return;
+  out << '\n';
+  const Grid g = length_grid(r);
+  const auto methods = std::count_if(g.rows.begin(), g.rows.end(), [](const auto& row) {
+    return row[0][0] != '*' && row[0][0] != ' ';  // models are marked or indented
+  });
+  print_grid(out, g, static_cast<size_t>(methods));
+  out << kLengthNote << '\n';
 }
 
 std::string report_to_markdown(const EvalReport& r) {
@@ -263,6 +298,8 @@ std::string report_to_markdown(const EvalReport& r) {
   for (const auto& note : r.notes) md += "\n- " + note;
   if (!r.router_seconds.empty()) md += "\n- " + router_note();
   if (r.aggregate) md += "\n- " + aggregate_note(r);
+  if (!r.length_reference.empty())
+    md += "\n\n" + grid_markdown(length_grid(r)) + "\n" + kLengthNote + ".";
   return md + "\n";
 }
 

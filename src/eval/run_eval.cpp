@@ -13,6 +13,8 @@ namespace {
 // Accuracy, cost and calls per method or model, over the rows of one task.
 struct Tally {
   std::map<std::string, RunningMean> score, cost, calls;
+  std::map<std::string, RunningMean> length;                // chars of the chosen answer
+  std::map<std::string, std::vector<JudgedAnswer>> judged;  // with a judge's reference
   RunningMean rounds;    // smacs_adaptive's rounds per question
   size_t escalated = 0;  // questions smacs_escalate escalated
   size_t rows = 0;
@@ -86,6 +88,8 @@ class RowScorer {
         plan_(plan_from_neighbors(*in_.bank, in_.neighbors[row], in_.pool_bank, ctx.params,
                                   r_.question)),
         prior_plan_(plan_) {
+    if (!in_.rankers.empty())  // out of sample: a ranker fitted without this row
+      plan_.ranker = &in_.rankers[in_.ranker_of_row[row]];
     for (int col : in_.pool_test) {
       view_.scores.push_back(r_.scores[col]);
       view_.costs.push_back(cost_in_unit(in_, r_, col));
@@ -95,6 +99,9 @@ class RowScorer {
       proxy.score = router(ctx.params.prior).scores[row];
       prior_plan_ = plan_from_proxy(*in_.bank, std::move(proxy), ctx.params, r_.question);
     }
+    prior_plan_.ranker = plan_.ranker;
+    if (in_.response_embedder)
+      plan_.embedder = prior_plan_.embedder = in_.response_embedder.get();
   }
 
   void score() {
@@ -118,7 +125,18 @@ class RowScorer {
     if (member < 0)
       t_.score[name].add(0.0);
     else if (!is_missing(view_.scores[member]))
-      t_.score[name].add(view_.scores[member]);
+      add_score(name, view_.scores[member], in_.pool_test[member]);
+  }
+  // `name`'s score for the answer of test column `col`, with that answer's length.
+  void add_score(const std::string& name, double score, int col) {
+    t_.score[name].add(score);
+    if (r_.responses.empty()) return;
+    const double length = static_cast<double>(r_.responses[col].size());
+    t_.length[name].add(length);
+    const int ref = in_.length_reference;
+    if (ref >= 0 && !is_missing(r_.scores[ref]))
+      t_.judged[name].push_back(
+          {score, length - static_cast<double>(r_.responses[ref].size())});
   }
   void answered(const std::string& name, int member, const std::vector<int>& asked) {
     charge(name, asked);
@@ -129,7 +147,7 @@ class RowScorer {
     for (size_t m = 0; m < in_.test->models.size(); ++m) {
       if (is_missing(r_.scores[m])) continue;
       const std::string& name = in_.test->models[m];
-      t_.score[name].add(r_.scores[m]);
+      add_score(name, r_.scores[m], static_cast<int>(m));
       t_.calls[name].add(1);
       if (!in_.cost_in_usd || (!r_.costs.empty() && !is_missing(r_.costs[m])))
         t_.cost[name].add(cost_in_unit(in_, r_, static_cast<int>(m)));
@@ -217,7 +235,7 @@ class RowScorer {
     charge(name, asked, cost_in_unit(in_, r_, col), 1);
     if (is_missing(r_.scores[col]))  // the escalation failed: keep the pool's answer
       return credit(name, member_of(rounds));
-    t_.score[name].add(r_.scores[col]);
+    add_score(name, r_.scores[col], col);
   }
 
   void baselines() {
@@ -277,6 +295,7 @@ EvalReport aggregate(const EvalInput& in, const SmacsParams& params,
   rep.params = params;
   rep.cost_unit = in.cost_in_usd ? "usd" : "calls";
   if (in.escalate >= 0) rep.escalate_to = in.test->models[in.escalate];
+  if (in.length_reference >= 0) rep.length_reference = in.test->models[in.length_reference];
   std::string score_only;
   for (const auto& [task, t] : tallies) {
     TaskResult tr;
@@ -287,6 +306,9 @@ EvalReport aggregate(const EvalInput& in, const SmacsParams& params,
     tr.accuracy = means_of(t.score, 100.0);
     tr.cost = means_of(t.cost, 1.0);
     tr.calls = means_of(t.calls, 1.0);
+    tr.length = means_of(t.length, 1.0);
+    tr.judged = t.judged;
+    set_length_controlled(tr);
     tr.rounds = t.rounds.value();
     tr.escalated = 100.0 * static_cast<double>(t.escalated) / static_cast<double>(t.rows);
     if (!t.score.count("vote")) score_only += (score_only.empty() ? "" : ", ") + task;
@@ -308,10 +330,19 @@ double cost_in_unit(const EvalInput& in, const Record& r, int test_col) {
   return r.costs.empty() || is_missing(r.costs[test_col]) ? 0.0 : r.costs[test_col];
 }
 
+void set_length_controlled(TaskResult& task) {
+  task.length_controlled.clear();
+  for (const auto& [name, judged] : task.judged)
+    task.length_controlled[name] = length_controlled_score(judged);
+}
+
 void set_averages(EvalReport& report) {
   report.average = average_over_tasks(report.tasks, &TaskResult::accuracy);
   report.average_cost = average_over_tasks(report.tasks, &TaskResult::cost);
   report.average_calls = average_over_tasks(report.tasks, &TaskResult::calls);
+  report.average_length = average_over_tasks(report.tasks, &TaskResult::length);
+  report.average_length_controlled =
+      average_over_tasks(report.tasks, &TaskResult::length_controlled);
 }
 
 bool has_pool_result(const EvalInput& in, const Record& r) {

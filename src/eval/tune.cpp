@@ -108,7 +108,10 @@ std::map<std::string, TaskParams> per_task_choices(const std::vector<Scored>& ca
         std::max_element(on_task.begin(), on_task.end(), [](const Scored& a, const Scored& b) {
           return a.score < b.score;
         })->params;
-    out[task] = {.k = p.k, .p_drop = p.p_drop, .alpha = p.posterior.alpha};
+    out[task] = {.k = p.k,
+                 .p_drop = p.p_drop,
+                 .alpha = p.posterior.alpha,
+                 .text_rule = p.posterior.text_rule};
   }
   return out;
 }
@@ -147,8 +150,16 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
   const CvSplits splits =
       unseen ? leave_one_task_out_splits(bank, pool, kind_overrides, deepest.retrieval_depth())
              : leave_one_out_split(bank, pool, kind_overrides, deepest.retrieval_depth());
+  const AnswerRanker ranker = fit_bank_ranker(bank, pool, kind_overrides);  // for the test
+  const bool judged_text = ranker.trained();
   for (const auto& s : splits) {
     s->input.methods_only = true;
+    // Free text: every tuning question scored by a ranker fitted without it.
+    if (judged_text && !s->bank) add_cross_fitted_rankers(s->input, base.seed);
+    if (judged_text && s->bank) {
+      s->input.rankers = {train_ranker(*s->bank, ranker_training(s->input))};
+      s->input.ranker_of_row.assign(s->questions->records.size(), 0);
+    }
     // A trained router as the prior: its scores of the tuning questions, out of sample.
     if (base.prior != "rps") add_routers(s->input, {base.prior}, !s->bank, base.seed);
   }
@@ -159,6 +170,7 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
   const size_t total =
       beta_grid.size() * neighbor_grid.size() * tau_grid.size() * gate_grid.size() +
       (has_text ? alpha_grid.size() * k_grid.size() * drop_grid.size() : 0) +
+      (judged_text ? 3 * k_grid.size() : 0) +
       (has_text && adaptive.enabled ? solo_grid.size() * settle_grid.size() : 0);
   std::atomic<size_t> done{0};
   // Scores every candidate on all cores; the order (and so the choice) stays the grid's.
@@ -196,11 +208,26 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
         p.p_drop = drop;
         posterior.push_back(p);
       }
-  const std::vector<Scored> posterior_scores = score_all(posterior, "smacs");
+  std::vector<Scored> posterior_scores = score_all(posterior, "smacs");
+  if (judged_text && base.posterior.text_rule == TextRule::kHybrid) {
+    // Free text: the rule that chooses among the answers, with its own k (hybrid first: the
+    // conservative choice under the one-standard-error rule).
+    std::vector<SmacsParams> rules;
+    for (TextRule rule : {TextRule::kConsensus, TextRule::kRanker, TextRule::kBlend})
+      for (size_t k : k_grid) {
+        SmacsParams p = one_standard_error(posterior_scores).params;
+        p.posterior.text_rule = rule;
+        p.k = k;
+        rules.push_back(p);
+      }
+    auto rule_scores = score_all(rules, "smacs");
+    std::move(rule_scores.begin(), rule_scores.end(), std::back_inserter(posterior_scores));
+  }
   const Scored fixed_fit = one_standard_error(posterior_scores);
   SmacsParams fixed = fixed_fit.params;
   // Per task only where the tasks are the bank's own (not held out as unseen ones).
   if (!unseen) fixed.per_task = per_task_choices(posterior_scores);
+  fixed.ranker = ranker;
   fixed.adaptive = adaptive;
   if (!adaptive.enabled) return fixed;
 

@@ -30,6 +30,7 @@ nlohmann::json params_to_json(const SmacsParams& p) {
       {"alpha", p.posterior.alpha},
       {"agreement", p.posterior.agreement},
       {"agreement_rule", p.posterior.rule == AgreementRule::kResponses ? "responses" : "answers"},
+      {"text_rule", to_string(p.posterior.text_rule)},
       {"cost_weight", p.rps.cost_weight},
       {"adaptive", p.adaptive.enabled},
       {"settle", p.adaptive.settle},
@@ -39,9 +40,17 @@ nlohmann::json params_to_json(const SmacsParams& p) {
       {"per_task", [&] {
          nlohmann::json out = nlohmann::json::object();
          for (const auto& [task, t] : p.per_task)
-           out[task] = {{"k", t.k}, {"p_drop", t.p_drop}, {"alpha", t.alpha}};
+           out[task] = {{"k", t.k},
+                        {"p_drop", t.p_drop},
+                        {"alpha", t.alpha},
+                        {"text_rule", to_string(t.text_rule)}};
          return out;
        }()}};
+  if (p.ranker.trained()) {
+    nlohmann::json w = nlohmann::json::object();
+    for (size_t i = 0; i < kRankerFeatures; ++i) w[ranker_feature_names()[i]] = p.ranker.weights[i];
+    out["ranker"] = {{"weights", w}, {"questions", p.ranker.questions}, {"pairs", p.ranker.pairs}};
+  }
   if (p.mode == EpeMode::kAggregate) {
     const AggregateParams& a = p.aggregate;
     out["mode"] = to_string(p.mode);
@@ -59,7 +68,8 @@ TaskParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task
     if (const auto it = p.per_task.find(bank.tasks[static_cast<size_t>(task)]);
         it != p.per_task.end())
       return it->second;
-  return {.k = p.k, .p_drop = p.p_drop, .alpha = p.posterior.alpha};
+  return {.k = p.k, .p_drop = p.p_drop, .alpha = p.posterior.alpha,
+          .text_rule = p.posterior.text_rule};
 }
 
 TaskParams apply_task_params(Plan& plan, const SmacsParams& params, const PriorBank& bank) {
@@ -68,7 +78,9 @@ TaskParams apply_task_params(Plan& plan, const SmacsParams& params, const PriorB
   plan.k = own.k;
   plan.posterior = params.posterior;
   plan.posterior.alpha = own.alpha;
+  plan.posterior.text_rule = own.text_rule;
   plan.embedder = bank.embedder.get();
+  plan.ranker = &params.ranker;
   return own;
 }
 
@@ -106,7 +118,7 @@ std::optional<Choice> choose(const Plan& plan,
     choice.candidates.push_back(member);
   }
   if (candidates.empty()) return std::nullopt;
-  choice.posterior = score_candidates(candidates, kind, plan.posterior, plan.embedder);
+  choice.posterior = score_candidates(candidates, kind, plan.posterior, plan.embedder, plan.ranker);
   choice.member = candidates[choice.posterior.best].member;
   return choice;
 }

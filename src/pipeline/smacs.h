@@ -38,6 +38,7 @@ struct TaskParams {
   size_t k = 3;
   double p_drop = 0.2;
   double alpha = 0.5;
+  TextRule text_rule = TextRule::kHybrid;  // how its free-text answers are chosen
 };
 
 // EPE's two modes (method.md 2): select one of the k replies (k calls), or aggregate N
@@ -63,6 +64,9 @@ struct SmacsParams {
   // What ranks the models before the posterior: "rps" (retrieval, the paper's prior) or a
   // trained router ("router_knn", "router_mlp", "router_mf"; eval only).
   std::string prior = "rps";
+  // The answer ranker for TextRule kRanker and kBlend: fitted on the bank (--tune in eval, the
+  // gateway at each bank load); untrained falls back to the hybrid.
+  AnswerRanker ranker{};
 };
 
 // The k, dropping and alpha for a question of bank task `task`: its fitted values, or `p`'s
@@ -77,6 +81,7 @@ struct Plan {
   size_t k = 0;                        // models this question selects (params_for_task's)
   PosteriorParams posterior;           // and how its posterior weighs them
   const Embedder* embedder = nullptr;  // the bank's: free-text agreement embeds with it
+  const AnswerRanker* ranker = nullptr;  // scores free-text candidates (posterior.text_rule)
 };
 
 std::vector<Neighbor> retrieve(const PriorBank& bank, std::string_view question, const RpsParams& p,

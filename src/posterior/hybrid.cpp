@@ -1,6 +1,7 @@
 #include "posterior/hybrid.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "embedding/sparse_vec.h"
@@ -11,6 +12,24 @@ AgreementRule parse_agreement_rule(const std::string& name) {
   if (name == "answers") return AgreementRule::kAnswers;
   if (name == "responses") return AgreementRule::kResponses;
   throw Error("unknown agreement rule '" + name + "' (expected answers or responses)");
+}
+
+TextRule parse_text_rule(const std::string& name) {
+  if (name == "hybrid") return TextRule::kHybrid;
+  if (name == "consensus") return TextRule::kConsensus;
+  if (name == "ranker") return TextRule::kRanker;
+  if (name == "blend") return TextRule::kBlend;
+  throw Error("unknown text rule '" + name + "' (expected hybrid, consensus, ranker or blend)");
+}
+
+const char* to_string(TextRule rule) {
+  switch (rule) {
+    case TextRule::kConsensus: return "consensus";
+    case TextRule::kRanker: return "ranker";
+    case TextRule::kBlend: return "blend";
+    case TextRule::kHybrid: break;
+  }
+  return "hybrid";
 }
 
 namespace {
@@ -37,10 +56,52 @@ std::vector<std::vector<double>> similarities(const std::vector<Candidate>& c, A
   return sim;
 }
 
+// Per candidate: its similarity with the others, weighted by their priors.
+std::vector<double> prior_weighted_agreement(const std::vector<std::vector<double>>& sim,
+                                             const std::vector<double>& prior_norm) {
+  const size_t n = sim.size();
+  std::vector<double> out(n, 0.0);
+  for (size_t j = 0; j < n; ++j) {
+    double num = 0, den = 0;
+    for (size_t k = 0; k < n; ++k) {
+      if (k == j) continue;
+      num += prior_norm[k] * sim[j][k];
+      den += prior_norm[k];
+    }
+    out[j] = den > 0 ? num / den : 0.0;
+  }
+  return out;
+}
+
+// Free text under consensus, the ranker or the blend: replaces out.hybrid by the rule's score.
+void apply_text_rule(const std::vector<Candidate>& c, TextRule rule, const AnswerRanker* ranker,
+                     Posterior& out) {
+  std::vector<std::string_view> responses;
+  for (const auto& x : c) responses.push_back(x.response);
+  out.consensus = consensus_scores(responses, out.prior_norm);
+  if (rule == TextRule::kConsensus) {
+    out.text_rule = rule;
+    out.hybrid = out.consensus;
+    return;
+  }
+  if (!ranker || !ranker->trained()) {
+    out.ranker_missing = true;  // the hybrid decides
+    return;
+  }
+  out.text_rule = rule;
+  const auto features = answer_features(responses, out.prior_norm, out.consensus);
+  for (size_t j = 0; j < c.size(); ++j) {
+    out.ranker.push_back(ranker->score(features[j]));
+    const double s = 1.0 / (1.0 + std::exp(-out.ranker[j]));
+    out.hybrid[j] = rule == TextRule::kRanker ? out.ranker[j] : out.hybrid[j] + s;
+  }
+}
+
 }  // namespace
 
 Posterior score_candidates(const std::vector<Candidate>& c, AnswerKind kind,
-                           const PosteriorParams& p, const Embedder* embedder) {
+                           const PosteriorParams& p, const Embedder* embedder,
+                           const AnswerRanker* ranker) {
   Posterior out;
   const size_t n = c.size();
   if (n == 0) return out;
@@ -55,23 +116,21 @@ Posterior score_candidates(const std::vector<Candidate>& c, AnswerKind kind,
   out.agreement.assign(n, 0.0);
   for (const auto& x : c)
     out.answers.push_back(out.used_agreement ? extract_answer(kind, x.response) : "");
-  if (out.used_agreement) {
-    const bool free_text = kind == AnswerKind::kText || kind == AnswerKind::kCode;
+  const bool free_text = kind == AnswerKind::kText || kind == AnswerKind::kCode;
+  const bool text_rule = out.used_agreement && free_text && p.text_rule != TextRule::kHybrid;
+  // The rules that replace the hybrid need no agreement (embedding long texts is the cost).
+  const bool replaced = text_rule && (p.text_rule == TextRule::kConsensus ||
+                                      (p.text_rule == TextRule::kRanker && ranker &&
+                                       ranker->trained()));
+  if (out.used_agreement && !replaced) {
     const bool by_vectors = embedder && (free_text || p.rule == AgreementRule::kResponses);
-    const auto sim = similarities(c, kind, out.answers, by_vectors ? embedder : nullptr);
-    for (size_t j = 0; j < n; ++j) {
-      double num = 0, den = 0;
-      for (size_t k = 0; k < n; ++k) {
-        if (k == j) continue;
-        num += out.prior_norm[k] * sim[j][k];
-        den += out.prior_norm[k];
-      }
-      out.agreement[j] = den > 0 ? num / den : 0.0;
-    }
+    out.agreement = prior_weighted_agreement(
+        similarities(c, kind, out.answers, by_vectors ? embedder : nullptr), out.prior_norm);
   }
   const double alpha = out.used_agreement ? p.alpha : 1.0;
   for (size_t j = 0; j < n; ++j)
     out.hybrid.push_back(alpha * out.prior_norm[j] + (1 - alpha) * out.agreement[j]);
+  if (text_rule) apply_text_rule(c, p.text_rule, ranker, out);
   // A reply with no answer to read (a runaway or cut-off response) loses to any that has one,
   // whatever its prior: it cannot be right where answers are extracted.
   const bool extracted = kind == AnswerKind::kChoice || kind == AnswerKind::kNumber ||

@@ -57,7 +57,7 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
               "agreement",   "adaptive",    "first_round", "settle",    "solo",
               "cost_weight", "escalate_to", "proxy",       "mode",      "aggregator",
               "candidates",  "keep",        "sampler",     "ppl_coef",  "aggregator_temperature",
-              "max_candidate_bytes"},
+              "max_candidate_bytes", "text_rule"},
              where + ": smacs");
   SmacsParams& p = c.params;
   const std::string w = where + ": smacs";
@@ -94,6 +94,7 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   try {
     p.mode = parse_epe_mode(get<std::string>(s, "mode", w, "select"));
     p.aggregate.sampler = parse_subset_sampler(get<std::string>(s, "sampler", w, "prior"));
+    p.posterior.text_rule = parse_text_rule(get<std::string>(s, "text_rule", w, "hybrid"));
   } catch (const Error& e) {
     throw Error(w + ": " + e.what());
   }

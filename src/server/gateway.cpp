@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "bank/bank_store.h"
+#include "posterior/ranker_training.h"
 #include "core/error.h"
 #include "server/gateway_job.h"
 
@@ -52,6 +53,11 @@ std::shared_ptr<BankView> Gateway::make_view(PriorBank bank) const {
   for (const auto& b : backends_) v->pool.push_back(v->bank.data.model_index(b->name()));
   const auto kinds = detect_task_kinds(v->bank.data.records);
   for (const auto& task : v->bank.tasks) v->task_kind.push_back(kinds.at(task));
+  RankerTraining how{.pool = v->pool, .text = [v = v.get()](uint32_t task) {
+                       const AnswerKind kind = v->task_kind[task];
+                       return kind == AnswerKind::kText || kind == AnswerKind::kCode;
+                     }};
+  v->ranker = train_ranker(v->bank, how);
   // Feedback rows it was read with: folded again (written before a reload read them, or
   // followed from a shared bank), they are skipped.
   for (const auto& r : v->bank.data.records)
@@ -162,6 +168,7 @@ Plan Gateway::plan_for(const BankView& view, const ChatRequest& request,
   std::vector<double> scores;
   for (int j : usable) scores.push_back(rank[j]);
   const TaskParams own = apply_task_params(plan, params_, view.bank);
+  plan.ranker = &view.ranker;  // fitted on this bank (tuning's, on the startup bank, is the same)
   Selection s =
       select_models(scores, own.k, own.p_drop, mix_seed(params_.seed, request.retrieval_key));
   for (auto* members : {&s.ranked, &s.selected, &s.dropped, &s.replacements})
@@ -457,7 +464,15 @@ json Gateway::trace_of(const Plan& plan, const Rounds& rounds, const std::string
           {"agreement", post.agreement[c]},
           {"hybrid", post.hybrid[c]},
           {"answer", post.answers[c]}};
+    for (size_t c = 0; c < post.consensus.size(); ++c)
+      posterior[backends_[rounds.choice->candidates[c]]->name()]["consensus"] = post.consensus[c];
+    for (size_t c = 0; c < post.ranker.size(); ++c)
+      posterior[backends_[rounds.choice->candidates[c]]->name()]["ranker"] = post.ranker[c];
     trace["posterior_scores"] = posterior;
+    if (rounds.kind == AnswerKind::kText || rounds.kind == AnswerKind::kCode)
+      trace["text_rule"] = post.ranker_missing
+                               ? "hybrid (the bank has no judged free text to fit the ranker)"
+                               : to_string(post.text_rule);
   }
   return trace;
 }

@@ -49,6 +49,7 @@ struct BankView {
   PriorBank bank;
   std::vector<int> pool;              // pool member -> bank column (-1: no results yet)
   std::vector<AnswerKind> task_kind;  // per bank task
+  AnswerRanker ranker;                // fitted on the bank's judged free text (posterior/ranker.h)
   // Ids of the rows appended since the bank was read (feedback, or a followed bank's new
   // questions): a row reaching this view both ways is appended once. Under the feedback lock.
   std::unordered_set<std::string> appended;
