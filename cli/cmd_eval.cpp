@@ -9,10 +9,10 @@
 #include "bank/bank_store.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "core/cache_dir.h"
 #include "core/deadline.h"
 #include "core/error.h"
 #include "data/load.h"
-#include "core/cache_dir.h"
 #include "eval/aggregate_eval.h"
 #include "eval/folds.h"
 #include "eval/frontier.h"
@@ -26,8 +26,8 @@ namespace {
 struct EvalFlags {
   std::vector<std::string> train, test, pool, kinds;
   std::string bank, report, markdown, plot, versus_plot, escalate_to, frontier,
-      proxy = "smacs", agreement_rule = "answers", text_rule = "hybrid", index = "exact", embedder_gguf, embedder_url,
-      embedder_model, embedding_cache;
+      proxy = "smacs", agreement_rule = "answers", text_rule = "hybrid", index = "exact",
+      embedder_gguf, embedder_url, embedder_model, embedding_cache;
   // Aggregate mode (eval/aggregate_eval.h): measured when --mode aggregate or an aggregator.
   std::string mode = "select", sampler = "prior", aggregator_key_env;
   AggregateEvalOptions aggregate;

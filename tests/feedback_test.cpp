@@ -8,8 +8,8 @@
 #include "bank/bank_store.h"
 #include "data/load.h"
 #include "server/gateway_server.h"
-#include "server/view_reaper.h"
 #include "server/replay_server.h"
+#include "server/view_reaper.h"
 #include "test_util.h"
 
 using namespace smacs;

@@ -99,9 +99,10 @@ TEST(Load, JsonlRoundTripAndMerge) {
 // Before: a .jsonl.gz was read as plain text ("malformed JSON" at line 1), though the
 // directory listing and the docs said gzipped data loads.
 TEST(Load, GzippedJsonlLoads) {
-  const std::string plain = write_temp(
-      "gz.jsonl", "{\"task\":\"t\",\"question\":\"q\",\"results\":{\"m\":{\"score\":0.25,"
-                  "\"response\":\"hi\"}}}\n");
+  const std::string plain =
+      write_temp("gz.jsonl",
+                 "{\"task\":\"t\",\"question\":\"q\",\"results\":{\"m\":{\"score\":0.25,"
+                 "\"response\":\"hi\"}}}\n");
   ASSERT_EQ(std::system(("gzip -kf " + plain).c_str()), 0);
   const Dataset d = load_file(plain + ".gz");
   ASSERT_EQ(d.records.size(), 1u);

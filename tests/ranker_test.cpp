@@ -1,5 +1,7 @@
 // Judged free text (issue 27): the length-controlled score, the answer ranker, its out-of-sample
 // use in tuning, and the gateway answering AlpacaEval questions by the ranker's choice.
+#include "posterior/ranker.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 #include "eval/folds.h"
 #include "eval/length_control.h"
 #include "gateway_fixture.h"
-#include "posterior/ranker.h"
 #include "posterior/ranker_training.h"
 #include "test_util.h"
 
@@ -27,7 +28,7 @@ double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
 TEST(LengthControl, AWorkedExampleRecoversThePreferenceAtEqualLength) {
   const double up = sigmoid(-1 + 2 * std::tanh(1.0)), down = sigmoid(-1 - 2 * std::tanh(1.0));
   const std::vector<JudgedAnswer> answers = {{up, 100}, {down, -100}, {up, 100}, {down, -100}};
-  EXPECT_NEAR(100 * (up + down) / 2, 35.11, 0.01);  // the raw score
+  EXPECT_NEAR(100 * (up + down) / 2, 35.11, 0.01);                         // the raw score
   EXPECT_NEAR(length_controlled_score(answers), 100 * sigmoid(-1), 1e-3);  // 26.894
   // Lengths that do not vary: nothing to control, the plain mean.
   EXPECT_NEAR(length_controlled_score({{0.2, 5}, {0.6, 5}}), 40.0, 1e-9);
@@ -128,8 +129,8 @@ TEST(RankerGateway, AnswersFreeTextByTheRankersChoice) {
   GatewayFixture gw(backends, 10000, 10000, {}, {}, adjust, &bank_data);
   auto client = gw.client();
   for (const auto& r : test.records) {
-    auto res = client.Post("/v1/chat/completions", chat("smacs", r.question).dump(),
-                           "application/json");
+    auto res =
+        client.Post("/v1/chat/completions", chat("smacs", r.question).dump(), "application/json");
     ASSERT_TRUE(res);
     ASSERT_EQ(res->status, 200) << res->body;
     const json trace = json::parse(res->body)["smacs"];

@@ -13,6 +13,10 @@ enum class AnswerKind { kChoice, kNumber, kMath, kText, kCode, kLiteral };
 
 AnswerKind parse_answer_kind(const std::string& name);  // choice|number|math|text|code|literal
 std::string to_string(AnswerKind kind);
+// Text and code: no short answer to extract, the whole reply is compared and judged.
+inline bool is_free_text(AnswerKind kind) {
+  return kind == AnswerKind::kText || kind == AnswerKind::kCode;
+}
 
 // Multiple choice: the option letter ("B"); number: the final number, normalised ("1250");
 // math: the canonical form (answers/math.h); literal: the Python value in canonical form

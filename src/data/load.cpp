@@ -63,12 +63,13 @@ std::vector<std::string> expand(const std::string& path) {
   std::vector<std::string> files;
   for (const auto& e : std::filesystem::directory_iterator(path)) {
     const std::string p = e.path().string();
-    if (e.is_regular_file() && (p.ends_with(".json") || p.ends_with(".json.gz") ||
-                                p.ends_with(".csv") || p.ends_with(".jsonl") ||
-                                p.ends_with(".jsonl.gz")))
+    if (e.is_regular_file() &&
+        (p.ends_with(".json") || p.ends_with(".json.gz") || p.ends_with(".csv") ||
+         p.ends_with(".jsonl") || p.ends_with(".jsonl.gz")))
       files.push_back(p);
   }
-  if (files.empty()) throw Error(path + ": no data files (.json, .csv, .jsonl, gzipped or not) in it");
+  if (files.empty())
+    throw Error(path + ": no data files (.json, .csv, .jsonl, gzipped or not) in it");
   std::sort(files.begin(), files.end());
   return files;
 }

@@ -22,16 +22,13 @@ std::map<std::string, AnswerKind> detect_kinds(const Dataset& test,
 // The judge's reference: a model with responses whose every recorded score is 0.5.
 int find_length_reference(const Dataset& test) {
   for (size_t m = 0; m < test.models.size(); ++m) {
-    bool all_half = false;
-    for (const auto& r : test.records) {
-      if (r.responses.empty() || is_missing(r.scores[m])) continue;
-      if (r.scores[m] != 0.5f) {
-        all_half = false;
-        break;
+    size_t judged = 0, half = 0;
+    for (const auto& r : test.records)
+      if (!r.responses.empty() && !is_missing(r.scores[m])) {
+        ++judged;
+        half += r.scores[m] == 0.5f;
       }
-      all_half = true;
-    }
-    if (all_half) return static_cast<int>(m);
+    if (judged > 0 && half == judged) return static_cast<int>(m);
   }
   return -1;
 }
@@ -102,7 +99,7 @@ RankerTraining ranker_training(const EvalInput& in) {
   how.pool = in.pool_bank;
   how.text = [bank = in.bank, kinds = in.kinds](uint32_t task) {
     const auto it = kinds.find(bank->tasks[task]);
-    return it != kinds.end() && (it->second == AnswerKind::kText || it->second == AnswerKind::kCode);
+    return it != kinds.end() && is_free_text(it->second);
   };
   return how;
 }

@@ -34,15 +34,15 @@ struct RunningMean {
 
 struct TaskResult {
   std::string task;
-  size_t n = 0;                            // questions with at least one pool result
-  std::map<std::string, double> accuracy;  // percent, by method or model name
-  std::map<std::string, double> cost;      // per question, in the report's cost_unit
-  std::map<std::string, double> calls;     // model calls per question
-  std::map<std::string, double> length;    // mean characters of the answers given
+  size_t n = 0;                                     // questions with at least one pool result
+  std::map<std::string, double> accuracy;           // percent, by method or model name
+  std::map<std::string, double> cost;               // per question, in the report's cost_unit
+  std::map<std::string, double> calls;              // model calls per question
+  std::map<std::string, double> length;             // mean characters of the answers given
   std::map<std::string, double> length_controlled;  // judged free text: eval/length_control.h
   std::map<std::string, std::vector<JudgedAnswer>> judged;  // what length_controlled is fitted on
-  double rounds = 0;                       // smacs_adaptive's mean rounds per question
-  double escalated = 0;                    // percent of questions smacs_escalate escalated
+  double rounds = 0;               // smacs_adaptive's mean rounds per question
+  double escalated = 0;            // percent of questions smacs_escalate escalated
   double references_settled = -1;  // aggregate mode: percent whose references settle (-1: not run)
   AnswerKind kind = AnswerKind::kText;
   bool posterior_used = false;  // false: no responses, posterior = prior
@@ -60,7 +60,7 @@ struct EvalReport {
   std::map<std::string, double> average;  // mean over tasks (names present in every task)
   std::map<std::string, double> average_cost, average_calls;  // the same, of cost and calls
   std::map<std::string, double> average_length, average_length_controlled;  // and these
-  std::string length_reference;  // the judge's reference model ("": no length control)
+  std::string length_reference;           // the judge's reference model ("": no length control)
   std::string cost_unit = "calls";        // "usd" when the test data records costs
   std::string escalate_to;                // smacs_escalate's model ("" = none)
   std::vector<std::string> pool, models;  // pool and every model in the test data

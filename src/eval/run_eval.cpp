@@ -15,8 +15,8 @@ struct Tally {
   std::map<std::string, RunningMean> score, cost, calls;
   std::map<std::string, RunningMean> length;                // chars of the chosen answer
   std::map<std::string, std::vector<JudgedAnswer>> judged;  // with a judge's reference
-  RunningMean rounds;    // smacs_adaptive's rounds per question
-  size_t escalated = 0;  // questions smacs_escalate escalated
+  RunningMean rounds;                                       // smacs_adaptive's rounds per question
+  size_t escalated = 0;                                     // questions smacs_escalate escalated
   size_t rows = 0;
 };
 
@@ -100,8 +100,7 @@ class RowScorer {
       prior_plan_ = plan_from_proxy(*in_.bank, std::move(proxy), ctx.params, r_.question);
     }
     prior_plan_.ranker = plan_.ranker;
-    if (in_.response_embedder)
-      plan_.embedder = prior_plan_.embedder = in_.response_embedder.get();
+    if (in_.response_embedder) plan_.embedder = prior_plan_.embedder = in_.response_embedder.get();
   }
 
   void score() {
@@ -135,8 +134,7 @@ class RowScorer {
     t_.length[name].add(length);
     const int ref = in_.length_reference;
     if (ref >= 0 && !is_missing(r_.scores[ref]))
-      t_.judged[name].push_back(
-          {score, length - static_cast<double>(r_.responses[ref].size())});
+      t_.judged[name].push_back({score, length - static_cast<double>(r_.responses[ref].size())});
   }
   void answered(const std::string& name, int member, const std::vector<int>& asked) {
     charge(name, asked);

@@ -212,10 +212,11 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
   if (judged_text && base.posterior.text_rule == TextRule::kHybrid) {
     // Free text: the rule that chooses among the answers, with its own k (hybrid first: the
     // conservative choice under the one-standard-error rule).
+    const SmacsParams hybrid = one_standard_error(posterior_scores).params;
     std::vector<SmacsParams> rules;
     for (TextRule rule : {TextRule::kConsensus, TextRule::kRanker, TextRule::kBlend})
       for (size_t k : k_grid) {
-        SmacsParams p = one_standard_error(posterior_scores).params;
+        SmacsParams p = hybrid;
         p.posterior.text_rule = rule;
         p.k = k;
         rules.push_back(p);

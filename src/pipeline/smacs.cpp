@@ -68,8 +68,8 @@ TaskParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task
     if (const auto it = p.per_task.find(bank.tasks[static_cast<size_t>(task)]);
         it != p.per_task.end())
       return it->second;
-  return {.k = p.k, .p_drop = p.p_drop, .alpha = p.posterior.alpha,
-          .text_rule = p.posterior.text_rule};
+  return {
+      .k = p.k, .p_drop = p.p_drop, .alpha = p.posterior.alpha, .text_rule = p.posterior.text_rule};
 }
 
 TaskParams apply_task_params(Plan& plan, const SmacsParams& params, const PriorBank& bank) {

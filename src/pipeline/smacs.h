@@ -76,11 +76,11 @@ TaskParams params_for_task(const SmacsParams& p, const PriorBank& bank, int task
 nlohmann::json params_to_json(const SmacsParams& p);
 
 struct Plan {
-  Proxy proxy;                         // per pool member
-  Selection selection;                 // positions in the pool
-  size_t k = 0;                        // models this question selects (params_for_task's)
-  PosteriorParams posterior;           // and how its posterior weighs them
-  const Embedder* embedder = nullptr;  // the bank's: free-text agreement embeds with it
+  Proxy proxy;                           // per pool member
+  Selection selection;                   // positions in the pool
+  size_t k = 0;                          // models this question selects (params_for_task's)
+  PosteriorParams posterior;             // and how its posterior weighs them
+  const Embedder* embedder = nullptr;    // the bank's: free-text agreement embeds with it
   const AnswerRanker* ranker = nullptr;  // scores free-text candidates (posterior.text_rule)
 };
 

@@ -24,10 +24,14 @@ TextRule parse_text_rule(const std::string& name) {
 
 const char* to_string(TextRule rule) {
   switch (rule) {
-    case TextRule::kConsensus: return "consensus";
-    case TextRule::kRanker: return "ranker";
-    case TextRule::kBlend: return "blend";
-    case TextRule::kHybrid: break;
+    case TextRule::kConsensus:
+      return "consensus";
+    case TextRule::kRanker:
+      return "ranker";
+    case TextRule::kBlend:
+      return "blend";
+    case TextRule::kHybrid:
+      break;
   }
   return "hybrid";
 }
@@ -54,23 +58,6 @@ std::vector<std::vector<double>> similarities(const std::vector<Candidate>& c, A
   for (size_t j = 0; j < n; ++j)
     for (size_t k = 0; k < n; ++k) sim[j][k] = answer_similarity(kind, answers[j], answers[k]);
   return sim;
-}
-
-// Per candidate: its similarity with the others, weighted by their priors.
-std::vector<double> prior_weighted_agreement(const std::vector<std::vector<double>>& sim,
-                                             const std::vector<double>& prior_norm) {
-  const size_t n = sim.size();
-  std::vector<double> out(n, 0.0);
-  for (size_t j = 0; j < n; ++j) {
-    double num = 0, den = 0;
-    for (size_t k = 0; k < n; ++k) {
-      if (k == j) continue;
-      num += prior_norm[k] * sim[j][k];
-      den += prior_norm[k];
-    }
-    out[j] = den > 0 ? num / den : 0.0;
-  }
-  return out;
 }
 
 // Free text under consensus, the ranker or the blend: replaces out.hybrid by the rule's score.
@@ -116,12 +103,12 @@ Posterior score_candidates(const std::vector<Candidate>& c, AnswerKind kind,
   out.agreement.assign(n, 0.0);
   for (const auto& x : c)
     out.answers.push_back(out.used_agreement ? extract_answer(kind, x.response) : "");
-  const bool free_text = kind == AnswerKind::kText || kind == AnswerKind::kCode;
+  const bool free_text = is_free_text(kind);
   const bool text_rule = out.used_agreement && free_text && p.text_rule != TextRule::kHybrid;
   // The rules that replace the hybrid need no agreement (embedding long texts is the cost).
-  const bool replaced = text_rule && (p.text_rule == TextRule::kConsensus ||
-                                      (p.text_rule == TextRule::kRanker && ranker &&
-                                       ranker->trained()));
+  const bool replaced =
+      text_rule && (p.text_rule == TextRule::kConsensus ||
+                    (p.text_rule == TextRule::kRanker && ranker && ranker->trained()));
   if (out.used_agreement && !replaced) {
     const bool by_vectors = embedder && (free_text || p.rule == AgreementRule::kResponses);
     out.agreement = prior_weighted_agreement(

@@ -70,8 +70,7 @@ Shape shape_of(std::string_view text) {
     if (line.starts_with('#')) s.headings += 1;
     const bool bullet = line.size() > 1 && (line[0] == '-' || line[0] == '*') && line[1] == ' ';
     size_t digits = 0;
-    while (digits < line.size() && std::isdigit(static_cast<unsigned char>(line[digits])))
-      ++digits;
+    while (digits < line.size() && std::isdigit(static_cast<unsigned char>(line[digits]))) ++digits;
     const bool numbered = digits > 0 && digits + 1 < line.size() &&
                           (line[digits] == '.' || line[digits] == ')') && line[digits + 1] == ' ';
     if (bullet || numbered) s.lists += 1;
@@ -98,18 +97,19 @@ bool summarises(std::string_view text) {
 }
 
 bool refuses(std::string_view text) {
-  static const char* const kSigns[] = {"I'm sorry", "I am sorry", "As an AI",   "I cannot",
+  static const char* const kSigns[] = {"I'm sorry", "I am sorry",  "As an AI",   "I cannot",
                                        "I can't",   "I apologize", "I'm unable", "I am unable"};
   const std::string_view head = text.substr(0, 300);
   return std::any_of(std::begin(kSigns), std::end(kSigns),
                      [&](const char* s) { return head.find(s) != std::string_view::npos; });
 }
 
-// Cut off: an odd number of code fences, or a last character that ends no sentence.
-bool truncated(std::string_view text) {
+// Cut off: an odd number of code fences (`shape` is the text's), or a last character that ends
+// no sentence.
+bool truncated(std::string_view text, const Shape& shape) {
   const size_t last = text.find_last_not_of(" \t\r\n");
   if (last == std::string_view::npos) return true;
-  if (std::fmod(shape_of(text).fences, 1.0) != 0.0) return true;
+  if (std::fmod(shape.fences, 1.0) != 0.0) return true;
   return std::string_view(".!?)]}\"'`*:;>|").find(text[last]) == std::string_view::npos &&
          !std::isdigit(static_cast<unsigned char>(text[last]));
 }
@@ -120,8 +120,8 @@ double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-std::clamp(z, -30.0, 30
 
 const std::array<const char*, kRankerFeatures>& ranker_feature_names() {
   static const std::array<const char*, kRankerFeatures> names = {
-      "length",    "lists",    "headings",  "emphasis",  "code",      "refusal",
-      "truncated", "prior",    "consensus", "paragraphs", "diversity", "summary"};
+      "length",    "lists", "headings",  "emphasis",   "code",      "refusal",
+      "truncated", "prior", "consensus", "paragraphs", "diversity", "summary"};
   return names;
 }
 
@@ -130,12 +130,21 @@ std::vector<double> consensus_scores(const std::vector<std::string_view>& respon
   const size_t n = responses.size();
   std::vector<std::vector<size_t>> words;
   for (auto r : responses) words.push_back(word_hashes(r));
+  std::vector<std::vector<double>> sim(n, std::vector<double>(n, 0.0));
+  for (size_t j = 0; j < n; ++j)
+    for (size_t k = j + 1; k < n; ++k) sim[j][k] = sim[k][j] = word_f1(words[j], words[k]);
+  return prior_weighted_agreement(sim, prior_norm);
+}
+
+std::vector<double> prior_weighted_agreement(const std::vector<std::vector<double>>& sim,
+                                             const std::vector<double>& prior_norm) {
+  const size_t n = sim.size();
   std::vector<double> out(n, 0.0);
   for (size_t j = 0; j < n; ++j) {
     double num = 0, den = 0;
     for (size_t k = 0; k < n; ++k) {
       if (k == j) continue;
-      num += prior_norm[k] * word_f1(words[j], words[k]);
+      num += prior_norm[k] * sim[j][k];
       den += prior_norm[k];
     }
     out[j] = den > 0 ? num / den : 0.0;
@@ -157,7 +166,7 @@ std::vector<RankerFeatures> answer_features(const std::vector<std::string_view>&
               std::log1p(s.emphasis),
               std::log1p(std::floor(s.fences)),
               refuses(r) ? 1.0 : 0.0,
-              truncated(r) ? 1.0 : 0.0,
+              truncated(r, s) ? 1.0 : 0.0,
               prior_norm[j],
               consensus[j],
               std::log1p(s.paragraphs),
@@ -190,8 +199,8 @@ AnswerRanker fit_ranker(const std::vector<JudgedQuestion>& questions, double l2,
   std::vector<Pair> pairs;
   AnswerRanker out;
   for (const auto& q : questions) {
-    const auto f = answer_features(q.responses, q.prior_norm,
-                                   consensus_scores(q.responses, q.prior_norm));
+    const auto f =
+        answer_features(q.responses, q.prior_norm, consensus_scores(q.responses, q.prior_norm));
     bool used = false;
     for (size_t a = 0; a < f.size(); ++a)
       for (size_t b = 0; b < f.size(); ++b) {

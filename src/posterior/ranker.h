@@ -16,6 +16,11 @@ inline constexpr size_t kRankerFeatures = 12;
 using RankerFeatures = std::array<double, kRankerFeatures>;
 const std::array<const char*, kRankerFeatures>& ranker_feature_names();
 
+// Per candidate: its similarity with the others (sim[j][k]), weighted by their priors: the
+// hybrid posterior's agreement and the consensus below.
+std::vector<double> prior_weighted_agreement(const std::vector<std::vector<double>>& sim,
+                                             const std::vector<double>& prior_norm);
+
 // Minimum-Bayes-risk consensus: per candidate, the prior-weighted mean word-level F1
 // (ROUGE-1) with the other candidates' responses (0 for a lone or empty response).
 std::vector<double> consensus_scores(const std::vector<std::string_view>& responses,

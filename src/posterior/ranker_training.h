@@ -14,7 +14,7 @@ namespace smacs {
 struct RankerTraining {
   std::vector<int> pool;                    // pool member -> bank column (-1: none)
   std::function<bool(uint32_t task)> text;  // whether a bank task's answers are free text/code
-  size_t k = 6;                              // candidates per question
+  size_t k = 6;                             // candidates per question
   size_t max_questions = 20000;             // the newest ones, on a large bank
 };
 

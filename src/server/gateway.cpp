@@ -4,8 +4,8 @@
 #include <mutex>
 
 #include "bank/bank_store.h"
-#include "posterior/ranker_training.h"
 #include "core/error.h"
+#include "posterior/ranker_training.h"
 #include "server/gateway_job.h"
 
 namespace smacs {
@@ -54,8 +54,7 @@ std::shared_ptr<BankView> Gateway::make_view(PriorBank bank) const {
   const auto kinds = detect_task_kinds(v->bank.data.records);
   for (const auto& task : v->bank.tasks) v->task_kind.push_back(kinds.at(task));
   RankerTraining how{.pool = v->pool, .text = [v = v.get()](uint32_t task) {
-                       const AnswerKind kind = v->task_kind[task];
-                       return kind == AnswerKind::kText || kind == AnswerKind::kCode;
+                       return is_free_text(v->task_kind[task]);
                      }};
   v->ranker = train_ranker(v->bank, how);
   // Feedback rows it was read with: folded again (written before a reload read them, or
@@ -458,18 +457,17 @@ json Gateway::trace_of(const Plan& plan, const Rounds& rounds, const std::string
   if (rounds.choice) {
     json posterior = json::object();
     const Posterior& post = rounds.choice->posterior;
-    for (size_t c = 0; c < rounds.choice->candidates.size(); ++c)
-      posterior[backends_[rounds.choice->candidates[c]]->name()] = {
-          {"prior", post.prior_norm[c]},
-          {"agreement", post.agreement[c]},
-          {"hybrid", post.hybrid[c]},
-          {"answer", post.answers[c]}};
-    for (size_t c = 0; c < post.consensus.size(); ++c)
-      posterior[backends_[rounds.choice->candidates[c]]->name()]["consensus"] = post.consensus[c];
-    for (size_t c = 0; c < post.ranker.size(); ++c)
-      posterior[backends_[rounds.choice->candidates[c]]->name()]["ranker"] = post.ranker[c];
+    for (size_t c = 0; c < rounds.choice->candidates.size(); ++c) {
+      json& scores = posterior[backends_[rounds.choice->candidates[c]]->name()];
+      scores = {{"prior", post.prior_norm[c]},
+                {"agreement", post.agreement[c]},
+                {"hybrid", post.hybrid[c]},
+                {"answer", post.answers[c]}};
+      if (c < post.consensus.size()) scores["consensus"] = post.consensus[c];
+      if (c < post.ranker.size()) scores["ranker"] = post.ranker[c];
+    }
     trace["posterior_scores"] = posterior;
-    if (rounds.kind == AnswerKind::kText || rounds.kind == AnswerKind::kCode)
+    if (is_free_text(rounds.kind))
       trace["text_rule"] = post.ranker_missing
                                ? "hybrid (the bank has no judged free text to fit the ranker)"
                                : to_string(post.text_rule);

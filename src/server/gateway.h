@@ -27,9 +27,9 @@ class BankFile;
 struct GatewayAnswer {
   nlohmann::json reply;  // the chosen model's chat.completion (message, finish_reason, ...)
   std::string content;
-  std::string chosen;  // pool name of the chosen model
+  std::string chosen;      // pool name of the chosen model
   std::string aggregator;  // the backend that wrote the answer in aggregate mode, else ""
-  std::string task;    // the bank task the neighbourhood voted for ("" with an empty bank)
+  std::string task;        // the bank task the neighbourhood voted for ("" with an empty bank)
   std::vector<std::string> answered;  // pool models that replied
   nlohmann::json trace;  // selected, dropped, replacements, proxy/posterior scores, latencies,
                          // rounds and why they stopped, escalation
