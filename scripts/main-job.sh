@@ -31,6 +31,18 @@ $SMACS eval --test "${ZE[@]}" --folds 5 --tune --adaptive --mode aggregate --poo
   --report "$OUT/zeroeval.json" --markdown "$OUT/zeroeval.md" --plot "$OUT/zeroeval.svg" \
   --versus-plot "$OUT/zeroeval_versus.svg"
 echo
+AE=data/alpacaeval/alpacaeval.jsonl.gz  # shipped compressed: 25 of its models, both pools
+AE_2024=FuseChat-Gemma-2-9B-Instruct,FuseChat-Qwen-2.5-7B-Instruct,FuseChat-Llama-3.1-8B-Instruct,FuseChat-Llama-3.2-3B-Instruct,FuseChat-Llama-3.2-1B-Instruct,Mixtral-8x7B-Instruct-v0.1_concise,OpenHermes-2.5-Mistral-7B,humpback-llama2-70b,openbuddy-llama2-70b-v10.1,Qwen-14B-Chat,vicuna-13b-v1.5,gemma-7b-it,oasst-rlhf-llama-33b,openbuddy-llama2-13b-v11.1,openbuddy-llama-30b-v7.1
+AE_2023=Mixtral-8x7B-Instruct-v0.1_concise,OpenHermes-2.5-Mistral-7B,humpback-llama2-70b,openbuddy-llama2-70b-v10.1,Qwen-14B-Chat,vicuna-13b-v1.5,gemma-7b-it,oasst-rlhf-llama-33b,openbuddy-llama2-13b-v11.1,openbuddy-llama-30b-v7.1,openbuddy-falcon-40b-v9,wizardlm-13b,vicuna-13b,minotaur-13b,nous-hermes-13b
+for year in 2024 2023; do
+  pool=AE_$year
+  echo "== Judged free text: AlpacaEval 2.0, the \"$year\" pool of 15 open models vs closed models =="
+  echo "   (GPT-4 Turbo's preference against its own reference; 5 folds, tuned inside the folds)"
+  $SMACS eval --test "$AE" --folds 5 --tune --adaptive --no-routers --pool "${!pool}" \
+    --report "$OUT/alpacaeval_$year.json" --markdown "$OUT/alpacaeval_$year.md" \
+    --versus-plot "$OUT/alpacaeval_${year}_versus.svg"
+  echo
+done
 echo "== ZeroEval ablations (default RPS parameters, 5 folds, no tuning): average of the 3 benchmarks =="
 ablation() {  # label, extra flags...
   local label="$1"; shift

@@ -108,6 +108,68 @@ TEST(Ranker, TuningScoresEachQuestionWithARankerThatNeverSawIt) {
       << "in sample, row 17 pulls its own answer up";
 }
 
+// Eval hands the posterior each free-text reply whole, as the gateway does: a ranker that
+// reads lists sees them (it once saw the normalised words, which have no lists, and eval
+// measured a different ranker from the one serve runs).
+TEST(Ranker, EvalRanksTheWholeReplyAsTheGatewayDoes) {
+  Dataset bank_data{{"flat", "listy"}, {}};
+  for (int i = 0; i < 20; ++i) {
+    Record r;
+    r.id = "b" + std::to_string(i);
+    r.task = "chat";
+    r.question = "how do I make tea " + std::to_string(i);
+    r.scores = {0.6f, 0.4f};  // the prior ranks "flat" first
+    r.responses = {"boil water add tea", "- boil water\n- add tea"};
+    bank_data.records.push_back(r);
+  }
+  const PriorBank bank = build_bank(bank_data);
+  Dataset test{{"flat", "listy"}, {}};
+  Record q;
+  q.id = "t";
+  q.task = "chat";
+  q.question = "how do I make tea";
+  q.scores = {0.0f, 1.0f};
+  q.responses = {"boil water add tea", "- boil water\n- add tea"};  // the same words
+  test.records.push_back(q);
+  const EvalInput in = prepare_eval(bank, test, {}, {{"chat", AnswerKind::kText}}, 50);
+  SmacsParams p;
+  p.k = 2;
+  p.p_drop = 0;
+  p.posterior.text_rule = TextRule::kRanker;
+  ASSERT_STREQ(ranker_feature_names()[1], "lists");
+  p.ranker.weights[1] = 5.0;  // lists win
+  p.ranker.pairs = p.ranker.questions = 1;
+  const EvalReport report = run_eval(in, p);
+  ASSERT_EQ(report.tasks.size(), 1u);
+  EXPECT_EQ(report.tasks[0].accuracy.at("smacs"), 100.0) << "the ranker did not see the list";
+}
+
+// Tuning chooses one text rule for all the free-text tasks, by their pooled score (a task's
+// own best of a dozen points is mostly luck): here the answer with a list is always the
+// better one, which the prior cannot know and the ranker learns.
+TEST(Ranker, TuningChoosesOneTextRuleForEveryFreeTextTask) {
+  Dataset d{{"a", "b"}, {}};
+  for (int i = 0; i < 120; ++i) {
+    Record r;
+    r.id = "q" + std::to_string(i);
+    r.task = i % 2 ? "chat" : "advice";
+    r.question = "question " + std::to_string(i) + " about " + std::to_string(i % 9);
+    const bool a_wins = i % 5 < 3;  // "a" is the stronger model, "b" wins 2 in 5
+    const std::string listed = "- first point " + std::to_string(i) + "\n- second point";
+    const std::string plain = "first point " + std::to_string(i) + " second point";
+    r.scores = {a_wins ? 1.0f : 0.0f, a_wins ? 0.0f : 1.0f};
+    r.responses = {a_wins ? listed : plain, a_wins ? plain : listed};
+    d.records.push_back(r);
+  }
+  const PriorBank bank = build_bank(d);
+  const std::map<std::string, AnswerKind> kinds = {{"chat", AnswerKind::kText},
+                                                   {"advice", AnswerKind::kText}};
+  const SmacsParams tuned = tune_params(bank, {}, kinds, SmacsParams{});
+  EXPECT_NE(tuned.posterior.text_rule, TextRule::kHybrid);
+  EXPECT_TRUE(tuned.per_task.empty()) << "each task chose on its own";
+  EXPECT_TRUE(tuned.ranker.trained());
+}
+
 // `serve` over replay-serve of AlpacaEval: a free-text question answered by the ranker's
 // choice, whose scores and rule are in the trace; a bank without judged text says it fell back.
 TEST(RankerGateway, AnswersFreeTextByTheRankersChoice) {

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <regex>
-#include <set>
 #include <sstream>
 
 #include "answers/literal_answer.h"
@@ -132,10 +132,18 @@ std::string normalise_code(std::string_view response) {  // whitespace-insensiti
   return out;
 }
 
-std::set<std::string> tokens(const std::string& s) {
-  std::istringstream in(s);
-  std::set<std::string> out;
-  for (std::string t; in >> t;) out.insert(t);
+// The distinct whitespace-separated tokens of `s`, sorted (views into `s`).
+std::vector<std::string_view> tokens(std::string_view s) {
+  std::vector<std::string_view> out;
+  for (size_t at = 0; at < s.size();) {
+    while (at < s.size() && std::isspace(static_cast<unsigned char>(s[at]))) ++at;
+    size_t end = at;
+    while (end < s.size() && !std::isspace(static_cast<unsigned char>(s[end]))) ++end;
+    if (end > at) out.push_back(s.substr(at, end - at));
+    at = end;
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
@@ -193,8 +201,9 @@ double answer_similarity(AnswerKind kind, const std::string& a, const std::strin
     return a == b ? 1.0 : 0.0;
   if (a == b) return 1.0;
   const auto ta = tokens(a), tb = tokens(b);
-  size_t common = 0;
-  for (const auto& t : ta) common += tb.count(t);
+  std::vector<std::string_view> both;
+  std::set_intersection(ta.begin(), ta.end(), tb.begin(), tb.end(), std::back_inserter(both));
+  const size_t common = both.size();
   const size_t uni = ta.size() + tb.size() - common;
   return uni == 0 ? 0.0 : static_cast<double>(common) / static_cast<double>(uni);
 }

@@ -130,7 +130,10 @@ void add_routers(EvalInput& input, const std::vector<std::string>& names, bool l
 // Sets the model smacs_escalate escalates to (a model of the test data; "" = none).
 void set_escalation(EvalInput& input, const std::string& model);
 
-EvalReport run_eval(const EvalInput& input, const SmacsParams& params);
+// `only`: score just what tuning reads ("rps_top1": nothing else; another name: the smacs
+// methods without smacs_no_drop and the baselines); empty: every method.
+EvalReport run_eval(const EvalInput& input, const SmacsParams& params,
+                    const std::string& only = {});
 
 // What test column `test_col` costs for row `r` in the report's unit: USD (unknown counts 0),
 // or one call when the data records no costs.

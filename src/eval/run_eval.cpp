@@ -56,7 +56,8 @@ std::optional<double> vote_score(const std::vector<std::string>& answers, const 
 }
 
 // A selected model's reply in the replay: its extracted answer (what agreement compares, read
-// once per row), or its whole response when agreement compares responses.
+// once per row), or its whole response when agreement compares responses or the answer is free
+// text (the ranker reads a reply's lists, headings and length, as it does in the gateway).
 std::optional<std::string> replayed_answer(const EvalInput& in, size_t row, int member,
                                            const RowView& view, bool whole) {
   if (is_missing(view.scores[member])) return std::nullopt;  // no recorded result: a failed call
@@ -73,6 +74,7 @@ struct RowContext {
   const std::vector<int>& everyone;    // vote's voters
   const std::vector<int>& best_k;      // vote_best_k's voters
   int best_single, best_of_task;
+  const std::string& only;  // run_eval's `only`
 };
 
 // Scores one row into a task's tally: what each method answered and what it paid.
@@ -105,9 +107,10 @@ class RowScorer {
 
   void score() {
     ++t_.rows;
+    if (ctx_.only == "rps_top1") return first_answering("rps_top1", plan_.selection.ranked);
     if (!in_.methods_only) single_models();
     smacs_methods();
-    baselines();
+    if (ctx_.only.empty()) baselines();
   }
 
  private:
@@ -154,13 +157,13 @@ class RowScorer {
 
   Rounds replay(const Plan& plan, const SmacsParams& params) const {
     const AnswerKind kind = in_.kinds.at(r_.task);
+    const bool whole = params.posterior.rule == AgreementRule::kResponses || is_free_text(kind);
     return run_rounds(
         plan, params,
         [&](size_t from, size_t to) {
           std::vector<std::optional<std::string>> replies;
           for (size_t i = from; i < to; ++i)
-            replies.push_back(replayed_answer(in_, row_, plan.selection.selected[i], view_,
-                                              params.posterior.rule == AgreementRule::kResponses));
+            replies.push_back(replayed_answer(in_, row_, plan.selection.selected[i], view_, whole));
           return replies;
         },
         [kind](const auto&) { return kind; });
@@ -208,7 +211,8 @@ class RowScorer {
     const auto& selected = plan.selection.selected;
     const Rounds all = replay(plan, fixed);
     answered("smacs", member_of(all), selected);
-    answered("smacs_no_drop", member_of(replay(plan_nd, no_drop)), plan_nd.selection.selected);
+    if (ctx_.only.empty())
+      answered("smacs_no_drop", member_of(replay(plan_nd, no_drop)), plan_nd.selection.selected);
     if (!ctx_.params.adaptive.enabled) {
       if (in_.escalate >= 0) escalate(all, selected);
       return;
@@ -359,7 +363,7 @@ std::map<std::string, double> average_over_tasks(const std::vector<TaskResult>& 
   return out;
 }
 
-EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
+EvalReport run_eval(const EvalInput& in, const SmacsParams& params, const std::string& only) {
   const PriorBank& bank = *in.bank;
   const size_t pool_size = in.pool_bank.size();
   const int best_single = argmax_member(in.pool_bank, bank.global_mean);
@@ -383,7 +387,8 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params) {
       const int t = bank.task_index(r.task);
       best_of_task[r.task] = t < 0 ? best_single : argmax_member(in.pool_bank, bank.task_mean[t]);
     }
-    const RowContext ctx{in, params, strength, everyone, best_k, best_single, best_of_task[r.task]};
+    const RowContext ctx{in,  params, strength, everyone, best_k, best_single, best_of_task[r.task],
+                         only};
     RowScorer(ctx, i, tallies[r.task]).score();
   }
   return aggregate(in, params, tallies);
