@@ -93,6 +93,25 @@ TEST(Router, SeededTrainingGivesTheSameRouter) {
   EXPECT_FALSE(parse_router_name("router_svm"));
 }
 
+// The networks read the bank's most frequent terms only (issue 30: training in seconds on
+// RouterDC's 50k terms): the cap holds, and the terms that tell the kinds apart survive it.
+TEST(Router, NetworksReadOnlyTheMostFrequentTerms) {
+  const PriorBank bank = build_bank(two_kinds(120, 1));
+  const Dataset test = two_kinds(40, 2);
+  RouterOptions o;
+  o.max_inputs = 12;
+  for (RouterKind kind : {RouterKind::kMlp, RouterKind::kMf}) {
+    const TrainedRouter r = train_router(kind, bank, o);
+    EXPECT_NE(r.fitted.find(", 12 input terms"), std::string::npos) << r.fitted;
+    size_t right = 0;
+    for (const auto& q : test.records)
+      right += argmax(r.predict(bank.embedder->embed(q.question), kNoRow)) ==
+               (q.task == "arith" ? 0u : 1u);
+    EXPECT_GE(right, test.records.size() * 90 / 100) << router_name(kind) << ": " << r.fitted;
+  }
+  EXPECT_EQ(RouterOptions{}.max_inputs, 4096u);
+}
+
 // In cross-validation on the bank a row is scored by routers that never saw it: a bank whose
 // labels are pure noise must not look predictable (an in-sample router would memorise it).
 TEST(Router, CrossValidationScoresAreOutOfSample) {

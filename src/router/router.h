@@ -32,6 +32,7 @@ struct RouterOptions {
   uint64_t seed = 42;
   size_t mlp_hidden = 32;
   size_t mf_rank = 32;
+  size_t max_inputs = 4096;  // input terms of router_mlp/router_mf: the most frequent ones
   size_t max_epochs = 200;
   size_t patience = 25;         // epochs without a better held-out loss before stopping
   double held_out = 0.1;        // share of the bank held out for early stopping
