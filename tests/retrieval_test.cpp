@@ -94,6 +94,96 @@ TEST(ExactIndex, TiesKeepRowOrder) {  // nothing shared: every similarity 0, row
   for (uint32_t i = 0; i < 50; ++i) EXPECT_EQ(got[i].row, i < 3 ? i : i + 1);
 }
 
+// Search reads only the rows the query touches (issue 30), yet answers as if it scored every
+// row: negative similarities (dense embeddings have them) rank below the untouched rows' 0,
+// too few positive rows are filled up with the zeros in row order, appended rows count, and a
+// search leaves nothing behind for the next one on the same thread. Weights are multiples of
+// 1/4, so every sum is exact and the order must match row for row.
+TEST(ExactIndex, TouchedRowsOnlyGiveTheFullRanking) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> quarter(-4, 4), term(0, 59);
+  auto vec = [&](size_t nnz) {
+    std::vector<uint32_t> ids;
+    while (ids.size() < nnz) ids.push_back(static_cast<uint32_t>(term(rng)));
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    SparseVec v{ids, {}};
+    for (size_t i = 0; i < ids.size(); ++i) v.val.push_back(static_cast<float>(quarter(rng)) / 4);
+    return v;
+  };
+  std::vector<SparseVec> docs;
+  for (int i = 0; i < 200; ++i) docs.push_back(vec(3));
+  auto index = make_exact_index(docs);
+  for (int i = 0; i < 20; ++i) {  // appended rows: the second postings
+    docs.push_back(vec(3));
+    index->add(docs.back());
+  }
+  for (int q = 0; q < 40; ++q) {
+    const SparseVec query = vec(q % 2 ? 2 : 6);
+    for (size_t n : {5u, 50u, 219u, 400u}) {
+      const uint32_t exclude = static_cast<uint32_t>(q * 7 % 220);
+      std::vector<Neighbor> brute;
+      for (uint32_t r = 0; r < docs.size(); ++r)
+        if (r != exclude) brute.push_back({r, dot(query, docs[r])});
+      std::sort(brute.begin(), brute.end(),
+                [](auto& a, auto& b) { return a.sim != b.sim ? a.sim > b.sim : a.row < b.row; });
+      brute.resize(std::min(n, brute.size()));
+      const auto got = index->search(query, n, exclude);
+      ASSERT_EQ(got.size(), brute.size());
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(got[i].row, brute[i].row) << "query " << q << ", n " << n << ", rank " << i;
+        ASSERT_EQ(got[i].sim, brute[i].sim);
+      }
+    }
+  }
+}
+
+// TF-IDF's shape: a few common terms in most rows, many rare ones, positive weights, rows
+// appended after the build. The top n (1 to the paper's 401) must be exactly the full
+// ranking's, ties by row included (quarter weights keep every sum exact in any order: a
+// search that reorders or prunes postings must not change it).
+TEST(ExactIndex, CommonAndRareTermsGiveTheExactTopN) {
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<int> quarter(1, 4), rare(5, 400);
+  std::bernoulli_distribution common(0.6);
+  auto vec = [&](size_t rare_terms) {
+    std::vector<uint32_t> ids;
+    for (uint32_t t = 0; t < 5; ++t)
+      if (common(rng)) ids.push_back(t);
+    for (size_t i = 0; i < rare_terms; ++i) ids.push_back(static_cast<uint32_t>(rare(rng)));
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    SparseVec v{ids, {}};
+    for (size_t i = 0; i < ids.size(); ++i) v.val.push_back(static_cast<float>(quarter(rng)) / 4);
+    return v;
+  };
+  std::vector<SparseVec> docs;
+  for (int i = 0; i < 3000; ++i) docs.push_back(vec(3));
+  auto index = make_exact_index(docs);
+  for (int i = 0; i < 100; ++i) {
+    docs.push_back(vec(3));
+    index->add(docs.back());
+  }
+  for (int q = 0; q < 60; ++q) {
+    const SparseVec query = vec(2);
+    for (size_t n : {1u, 5u, 20u, 401u}) {
+      const uint32_t exclude = static_cast<uint32_t>(q * 53 % 3100);
+      std::vector<Neighbor> brute;
+      for (uint32_t r = 0; r < docs.size(); ++r)
+        if (r != exclude) brute.push_back({r, dot(query, docs[r])});
+      std::sort(brute.begin(), brute.end(),
+                [](auto& a, auto& b) { return a.sim != b.sim ? a.sim > b.sim : a.row < b.row; });
+      brute.resize(n);
+      const auto got = index->search(query, n, exclude);
+      ASSERT_EQ(got.size(), n);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(got[i].row, brute[i].row) << "query " << q << ", n " << n << ", rank " << i;
+        ASSERT_EQ(got[i].sim, brute[i].sim);
+      }
+    }
+  }
+}
+
 TEST(HnswIndex, FindsNearDuplicates) {
   // A bank question asked again with a few words changed must come back first, as exact search
   // would return it.

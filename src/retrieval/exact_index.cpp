@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 #include "core/error.h"
 #include "retrieval/index.h"
@@ -8,24 +10,66 @@ namespace smacs {
 
 namespace {
 
-// Keeps the n best rows (sim desc, row asc), zero similarities included: a question that
-// shares no term with the bank still gets n neighbours, and shrinkage decides for it.
-std::vector<Neighbor> top_n(const std::vector<float>& scores, size_t n, uint32_t exclude) {
-  std::vector<Neighbor> all;
-  all.reserve(scores.size());
-  for (uint32_t r = 0; r < scores.size(); ++r)
-    if (r != exclude) all.push_back({r, scores[r]});
-  n = std::min(n, all.size());
-  auto better = [](const Neighbor& a, const Neighbor& b) {
-    return a.sim != b.sim ? a.sim > b.sim : a.row < b.row;
-  };
-  // The order is total (ties broken by row), so selecting then sorting the n gives exactly
-  // what a partial sort would, in O(rows + n log n).
-  const auto nth = all.begin() + static_cast<long>(n);
-  if (n < all.size()) std::nth_element(all.begin(), nth, all.end(), better);
-  all.resize(n);
-  std::sort(all.begin(), all.end(), better);
-  return all;
+bool better(const Neighbor& a, const Neighbor& b) {  // sim desc, then row asc: a total order
+  return a.sim != b.sim ? a.sim > b.sim : a.row < b.row;
+}
+
+// The n best of `c` in order: selecting then sorting the n gives exactly what a partial sort
+// would, in O(c + n log n).
+void keep_best(std::vector<Neighbor>& c, size_t n) {
+  n = std::min(n, c.size());
+  const auto nth = c.begin() + static_cast<long>(n);
+  if (n < c.size()) std::nth_element(c.begin(), nth, c.end(), better);
+  c.resize(n);
+  std::sort(c.begin(), c.end(), better);
+}
+
+// A search's score per row, kept per thread and cleared after each search: only the rows the
+// query's postings touch are written, read and cleared, so a search costs its postings, not
+// the bank (a fresh score per bank row cost ~4 MB and a full scan per query at 1M rows).
+struct Scratch {
+  std::vector<float> score;
+  std::vector<uint8_t> seen;
+  std::vector<uint32_t> touched;
+  void reserve(size_t rows) {
+    if (score.size() < rows) score.resize(rows, 0.0f), seen.resize(rows, 0);
+  }
+  void add(uint32_t row, float v) {
+    if (!seen[row]) seen[row] = 1, touched.push_back(row);
+    score[row] += v;
+  }
+  void clear() {
+    for (uint32_t r : touched) score[r] = 0.0f, seen[r] = 0;
+    touched.clear();
+  }
+};
+
+Scratch& scratch(size_t rows) {
+  thread_local Scratch s;
+  s.reserve(rows);
+  return s;
+}
+
+// The n best of `rows` rows (sim desc, row asc), every row scored (0 where untouched) and
+// `exclude` left out: zero similarities included, so a question that shares no term with the
+// bank still gets n neighbours (the first rows), and shrinkage decides for it. Reads only the
+// touched rows, and the first untouched ones when the positive ones are too few.
+std::vector<Neighbor> top_n(const Scratch& s, uint32_t rows, size_t n, uint32_t exclude) {
+  std::vector<Neighbor> out, negative;
+  for (uint32_t r : s.touched) {
+    if (r == exclude) continue;
+    const float v = s.score[r];
+    if (v > 0) out.push_back({r, v});
+    if (v < 0) negative.push_back({r, v});
+  }
+  keep_best(out, n);
+  for (uint32_t r = 0; r < rows && out.size() < n; ++r)  // the zeros, in row order
+    if (r != exclude && s.score[r] == 0.0f) out.push_back({r, 0.0f});
+  if (out.size() < n) {
+    keep_best(negative, n - out.size());
+    out.insert(out.end(), negative.begin(), negative.end());
+  }
+  return out;
 }
 
 // Term ids are small (hashed buckets, or dense dimensions), so counting uses flat arrays.
@@ -61,42 +105,72 @@ Postings invert(const std::vector<SparseVec>& rows) {
   return p;
 }
 
+// One query term's postings in one of the two inverted indexes, with its query weight.
+struct Span {
+  const uint32_t* rows;
+  const float* weights;
+  size_t size;
+  float w;
+};
+
 class ExactIndex : public NeighborIndex {
  public:
   explicit ExactIndex(Postings p) : p_(std::move(p)) {}
 
   std::vector<Neighbor> search(const SparseVec& q, size_t n, uint32_t exclude) const override {
-    std::vector<float> scores(p_.n_rows + added_, 0.0f);
-    for (size_t i = 0; i < q.idx.size(); ++i) {
-      const float w = q.val[i];
-      const auto it = std::lower_bound(p_.terms.begin(), p_.terms.end(), q.idx[i]);
-      if (it != p_.terms.end() && *it == q.idx[i]) {
-        const size_t t = static_cast<size_t>(it - p_.terms.begin());
-        for (uint64_t k = p_.offsets[t]; k < p_.offsets[t + 1]; ++k)
-          scores[p_.rows[k]] += w * p_.weights[k];
-      }
-      if (added_ == 0) continue;
-      const auto more = tail_.find(q.idx[i]);
-      if (more == tail_.end()) continue;
-      for (const auto& [row, weight] : more->second) scores[row] += w * weight;
-    }
-    return top_n(scores, n, exclude);
+    const uint32_t rows = p_.n_rows + added_;
+    Scratch& s = scratch(rows);
+    struct ClearAfter {  // also when an exception leaves early: the next search starts clean
+      Scratch& s;
+      ~ClearAfter() { s.clear(); }
+    } clear_after{s};
+    for (const Span& x : spans_of(q))  // every posting, in the query's order
+      for (size_t k = 0; k < x.size; ++k) s.add(x.rows[k], x.w * x.weights[k]);
+    return top_n(s, rows, n, exclude);
   }
 
   // Appended rows go to a second inverted index beside the compressed one: O(terms) per row,
   // and a search reads both.
   void add(const SparseVec& row) override {
     const uint32_t id = p_.n_rows + added_++;
-    for (size_t i = 0; i < row.idx.size(); ++i) tail_[row.idx[i]].emplace_back(id, row.val[i]);
+    for (size_t i = 0; i < row.idx.size(); ++i) {
+      Tail& t = tail_[row.idx[i]];
+      t.rows.push_back(id);
+      t.weights.push_back(row.val[i]);
+    }
   }
 
   size_t size() const override { return p_.n_rows + added_; }
   const Postings* postings() const override { return added_ == 0 ? &p_ : nullptr; }
 
  private:
+  struct Tail {
+    std::vector<uint32_t> rows;  // ascending: rows are appended in id order
+    std::vector<float> weights;
+  };
+
+  std::vector<Span> spans_of(const SparseVec& q) const {
+    std::vector<Span> out;
+    for (size_t i = 0; i < q.idx.size(); ++i) {
+      const float w = q.val[i];
+      const auto it = std::lower_bound(p_.terms.begin(), p_.terms.end(), q.idx[i]);
+      if (it != p_.terms.end() && *it == q.idx[i]) {
+        const size_t t = static_cast<size_t>(it - p_.terms.begin());
+        const uint64_t from = p_.offsets[t], to = p_.offsets[t + 1];
+        out.push_back({&p_.rows[from], &p_.weights[from], to - from, w});
+      }
+      if (added_ == 0) continue;
+      const auto more = tail_.find(q.idx[i]);
+      if (more != tail_.end())
+        out.push_back(
+            {more->second.rows.data(), more->second.weights.data(), more->second.rows.size(), w});
+    }
+    return out;
+  }
+
   Postings p_;
   uint32_t added_ = 0;
-  std::unordered_map<uint32_t, std::vector<std::pair<uint32_t, float>>> tail_;
+  std::unordered_map<uint32_t, Tail> tail_;
 };
 
 }  // namespace
