@@ -78,7 +78,11 @@ int serve(const std::string& config_path) {
   SmacsParams params = config.params;
   std::vector<std::string> pool;
   for (const auto& b : config.pool) pool.push_back(b.name());
-  if (config.tune) params = tune_params(bank, pool, {}, params, {}, *config.tune);
+  if (config.tune != ServerConfig::Tune::kNo)
+    params =
+        tune_params(bank, pool, {}, params, {},
+                    config.tune == ServerConfig::Tune::kUnseenTasks ? TuneSplit::kLeaveOneTaskOut
+                                                                    : TuneSplit::kLeaveOneOut);
   std::vector<std::unique_ptr<Backend>> backends;
   GatewayOptions gateway_options{.fanout_threads = config.threads,
                                  .feedback_journal = config.feedback_journal,

@@ -265,10 +265,11 @@ TEST(ServerConfig, BadConfigsNameTheKey) {
   EXPECT_NE(message(ok + "smacs: {alpha: high}").find("'alpha'"), std::string::npos);
   EXPECT_NE(message(ok + "colour: blue").find("'colour'"), std::string::npos);
   EXPECT_NE(message(ok + "smacs: {tune: sometimes}").find("'tune'"), std::string::npos);
-  EXPECT_FALSE(parse_server_config(ok, "/tmp").tune);
-  EXPECT_EQ(parse_server_config(ok + "smacs: {tune: true}", "/tmp").tune, TuneSplit::kLeaveOneOut);
+  EXPECT_EQ(parse_server_config(ok, "/tmp").tune, ServerConfig::Tune::kNo);
+  EXPECT_EQ(parse_server_config(ok + "smacs: {tune: true}", "/tmp").tune,
+            ServerConfig::Tune::kBankQuestions);
   EXPECT_EQ(parse_server_config(ok + "smacs: {tune: unseen_tasks}", "/tmp").tune,
-            TuneSplit::kLeaveOneTaskOut);
+            ServerConfig::Tune::kUnseenTasks);
   EXPECT_NE(message("bank: b\npool:\n  - {name: m, base_url: ftp://x}\n").find("'base_url'"),
             std::string::npos);
   EXPECT_NE(

@@ -101,9 +101,9 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   p.seed = get<uint64_t>(s, "seed", w, p.seed);
   const std::string tune = get<std::string>(s, "tune", w, "false");
   if (tune == "true")
-    c.tune = TuneSplit::kLeaveOneOut;
+    c.tune = ServerConfig::Tune::kBankQuestions;
   else if (tune == "unseen_tasks")
-    c.tune = TuneSplit::kLeaveOneTaskOut;
+    c.tune = ServerConfig::Tune::kUnseenTasks;
   else if (tune != "false")
     throw Error(w + ": key 'tune' must be true, false or unseen_tasks, got '" + tune + "'");
   p.adaptive.enabled = get<bool>(s, "adaptive", w, p.adaptive.enabled);

@@ -79,7 +79,6 @@
 #include <vector>
 
 #include "embedding/embedder.h"
-#include "eval/evaluate.h"
 #include "generation/backend.h"
 #include "pipeline/smacs.h"
 #include "server/bank_follower.h"
@@ -97,7 +96,10 @@ struct ServerConfig {
   std::string escalate_to;  // a pool model asked only when SMACS stays unsure ("" = none)
   std::string aggregator;   // aggregate mode's aggregator: a pool or `aggregators` name
   std::vector<BackendConfig> aggregators;  // backends asked only as the aggregator
-  std::optional<TuneSplit> tune;  // fit the parameters on the bank at startup (nullopt: no)
+  // Fit the parameters on the bank at startup (`smacs.tune`; cmd_serve runs eval's tuning, as
+  // the server does not depend on eval): for questions like the bank's, or for unseen tasks.
+  enum class Tune { kNo, kBankQuestions, kUnseenTasks };
+  Tune tune = Tune::kNo;
   // Handler threads; also bounds the calls in flight to backends that need a thread per call
   // (in-process llama). HTTP backends are asked from one I/O thread, bounded by their
   // max_concurrency.
