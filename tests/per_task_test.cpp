@@ -2,6 +2,7 @@
 // for each task, and a question takes those of the task its neighbourhood votes for.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "bank/prior_bank.h"
@@ -73,4 +74,23 @@ TEST(PerTask, TuningFitsEachTaskOfTheBank) {
   const nlohmann::json j = params_to_json(p);
   EXPECT_EQ(j["per_task"]["words"]["k"], p.per_task.at("words").k);
   EXPECT_EQ(j["prior"], "rps");
+}
+
+// The gateway plans through the same function as eval, with the members it may ask: one left
+// out (an open circuit) is neither ranked nor selected, and the others keep their order.
+TEST(PerTask, APlanSelectsOnlyEligibleMembers) {
+  const PriorBank bank = build_bank(two_tasks());
+  SmacsParams p;
+  p.k = 2;
+  p.p_drop = 0;
+  const std::vector<int> pool = {0, 1, 2};
+  const std::string q = "add the numbers 77 and seven arithmetic";
+  const Plan all = plan_from_neighbors(bank, retrieve(bank, q, p.rps), pool, p, q);
+  ASSERT_EQ(all.selection.selected.front(), 0);  // m0 is the arithmetic model
+  const Plan without_m0 =
+      plan_from_neighbors(bank, retrieve(bank, q, p.rps), pool, p, q, Eligible{false, true, true});
+  EXPECT_EQ(without_m0.selection.selected.size(), 2u);
+  for (auto* members : {&without_m0.selection.ranked, &without_m0.selection.selected})
+    EXPECT_EQ(std::count(members->begin(), members->end(), 0), 0);
+  EXPECT_EQ(without_m0.proxy.score, all.proxy.score);  // the proxy still scores everyone
 }

@@ -86,23 +86,40 @@ TaskParams apply_task_params(Plan& plan, const SmacsParams& params, const PriorB
 
 std::vector<Neighbor> retrieve(const PriorBank& bank, std::string_view question, const RpsParams& p,
                                uint32_t exclude) {
-  return bank.index->search(bank.embedder->embed(question), p.retrieval_depth(), exclude);
+  return retrieve(bank, bank.embedder->embed(question), p, exclude);
+}
+
+std::vector<Neighbor> retrieve(const PriorBank& bank, const SparseVec& question, const RpsParams& p,
+                               uint32_t exclude) {
+  return bank.index->search(question, p.retrieval_depth(), exclude);
 }
 
 Plan plan_from_neighbors(const PriorBank& bank, std::span<const Neighbor> neighbors,
                          const std::vector<int>& pool, const SmacsParams& params,
-                         std::string_view question_key) {
+                         std::string_view question_key, const Eligible& eligible) {
   return plan_from_proxy(bank, proxy_scores(bank, neighbors, pool, params.rps), params,
-                         question_key);
+                         question_key, eligible);
 }
 
 Plan plan_from_proxy(const PriorBank& bank, Proxy proxy, const SmacsParams& params,
-                     std::string_view question_key) {
+                     std::string_view question_key, const Eligible& eligible) {
   Plan plan;
   plan.proxy = std::move(proxy);
   const TaskParams own = apply_task_params(plan, params, bank);
-  plan.selection = select_models(rank_scores(plan.proxy, params.rps.cost_weight), own.k, own.p_drop,
-                                 mix_seed(params.seed, question_key));
+  const std::vector<double> rank = rank_scores(plan.proxy, params.rps.cost_weight);
+  const uint64_t seed = mix_seed(params.seed, question_key);
+  if (eligible.empty()) {
+    plan.selection = select_models(rank, own.k, own.p_drop, seed);
+    return plan;
+  }
+  std::vector<int> members;  // eligible pool positions
+  std::vector<double> scores;
+  for (size_t j = 0; j < rank.size() && j < eligible.size(); ++j)
+    if (eligible[j]) members.push_back(static_cast<int>(j)), scores.push_back(rank[j]);
+  Selection s = select_models(scores, own.k, own.p_drop, seed);
+  for (auto* positions : {&s.ranked, &s.selected, &s.dropped, &s.replacements})
+    for (int& m : *positions) m = members[static_cast<size_t>(m)];
+  plan.selection = std::move(s);
   return plan;
 }
 

@@ -84,7 +84,11 @@ struct Plan {
   const AnswerRanker* ranker = nullptr;  // scores free-text candidates (posterior.text_rule)
 };
 
+// A question's neighbours in the bank: retrieval_depth() of them (the exact rule's K + 1 or
+// the smacs rule's N). The gateway embeds first (outside its bank lock), then retrieves.
 std::vector<Neighbor> retrieve(const PriorBank& bank, std::string_view question, const RpsParams& p,
+                               uint32_t exclude = kNoRow);
+std::vector<Neighbor> retrieve(const PriorBank& bank, const SparseVec& question, const RpsParams& p,
                                uint32_t exclude = kNoRow);
 
 // Gives `plan` (its proxy scores set) the k and posterior of its voted task and the bank's
@@ -92,15 +96,21 @@ std::vector<Neighbor> retrieve(const PriorBank& bank, std::string_view question,
 // place eval's plans and the gateway's take their per-task settings.
 TaskParams apply_task_params(Plan& plan, const SmacsParams& params, const PriorBank& bank);
 
+// Which pool members a plan may select (the gateway's: backends whose circuit is closed, not
+// the escalation model); empty: every member. A member left out is neither ranked nor drawn.
+using Eligible = std::vector<bool>;
+
 // The selection of a plan whose proxy scores are given (a trained router's, say): the per-task
 // k and dropping of the proxy's task.
 Plan plan_from_proxy(const PriorBank& bank, Proxy proxy, const SmacsParams& params,
-                     std::string_view question_key);
+                     std::string_view question_key, const Eligible& eligible = {});
 
+// Question -> plan, the one way eval and serve plan: proxy scores from the neighbours, then
+// the per-task k, dropping and posterior, then the selection among the eligible members.
 // `question_key` seeds this question's dropping draw (with params.seed): same key, same draw.
 Plan plan_from_neighbors(const PriorBank& bank, std::span<const Neighbor> neighbors,
                          const std::vector<int>& pool, const SmacsParams& params,
-                         std::string_view question_key);
+                         std::string_view question_key, const Eligible& eligible = {});
 
 // How a reply's candidate text marks tool calls ("tool_calls: name{args} ..."): they agree by
 // function and arguments, whatever the task's answer kind.

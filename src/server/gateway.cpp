@@ -156,23 +156,15 @@ bool has_tool_calls(const std::vector<std::optional<std::string>>& answers) {
 
 Plan Gateway::plan_for(const BankView& view, const ChatRequest& request,
                        const SparseVec& question) const {
-  const auto neighbors = view.bank.index->search(question, params_.rps.retrieval_depth());
-  Plan plan;
-  plan.proxy = proxy_scores(view.bank, neighbors, view.pool, params_.rps);
-  std::vector<int> usable;  // pool positions with a closed circuit, but the escalation model
-  for (int pass = 0; pass < 2 && usable.empty(); ++pass)  // all open: try them all
+  Eligible usable(backends_.size(), false);  // a closed circuit, and not the escalation model
+  for (int pass = 0; pass < 2; ++pass) {     // all open: try them all
     for (size_t j = 0; j < backends_.size(); ++j)
-      if (!unrouted_[j] && (pass == 1 || !health_.open(j))) usable.push_back(static_cast<int>(j));
-  const std::vector<double> rank = rank_scores(plan.proxy, params_.rps.cost_weight);
-  std::vector<double> scores;
-  for (int j : usable) scores.push_back(rank[j]);
-  const TaskParams own = apply_task_params(plan, params_, view.bank);
+      usable[j] = !unrouted_[j] && (pass == 1 || !health_.open(j));
+    if (std::find(usable.begin(), usable.end(), true) != usable.end()) break;
+  }
+  Plan plan = plan_from_neighbors(view.bank, retrieve(view.bank, question, params_.rps), view.pool,
+                                  params_, request.retrieval_key, usable);
   plan.ranker = &view.ranker;  // fitted on this bank (tuning's, on the startup bank, is the same)
-  Selection s =
-      select_models(scores, own.k, own.p_drop, mix_seed(params_.seed, request.retrieval_key));
-  for (auto* members : {&s.ranked, &s.selected, &s.dropped, &s.replacements})
-    for (int& m : *members) m = usable[m];
-  plan.selection = std::move(s);
   return plan;
 }
 
