@@ -190,12 +190,12 @@ TEST(AggregateMode, AdaptiveSkipsSettledReferencesAndNoReferencesSkipsToo) {
   DriverCase c;
   c.params.adaptive.enabled = true;
   c.rounds.settled = true;
-  EXPECT_EQ(c.start().result().skipped, "settled");
+  EXPECT_EQ(c.start().result().skipped, AggregateSkip::kSettled);
   EXPECT_TRUE(c.start().result().subsets.empty());
   c.rounds.settled = false;
   EXPECT_TRUE(c.start().result().asked());
   c.rounds.answers.assign(4, std::nullopt);
-  EXPECT_EQ(c.start().result().skipped, "no_references");
+  EXPECT_EQ(c.start().result().skipped, AggregateSkip::kNoReferences);
   EXPECT_FALSE(c.start().result().fell_back());
 }
 

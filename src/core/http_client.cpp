@@ -30,7 +30,7 @@ bool judge_reply(int status, const std::string& body, const std::string& retry_a
   err.retry_after_s = 0;
   err.status = status;
   if (status != 200) {
-    err.kind = status == 429 ? "rate_limited" : "status";
+    err.kind = status == 429 ? FailureKind::kRateLimited : FailureKind::kStatus;
     if (status == 429) err.retry_after_s = parse_retry_after(retry_after);
     err.message = "HTTP " + std::to_string(status) + ": " + printable(body, 200);
     return false;
@@ -39,13 +39,13 @@ bool judge_reply(int status, const std::string& body, const std::string& retry_a
   if (const auto bad = invalid_utf8_at(body)) {
     char byte[8];
     std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(body[*bad]));
-    err.kind = "invalid_utf8";
+    err.kind = FailureKind::kInvalidUtf8;
     err.message = std::string("invalid UTF-8 in the reply (byte ") + byte + " at offset " +
                   std::to_string(*bad) + "): " + printable(body, 120);
     return false;
   }
   if (usable && !usable(body)) {
-    err.kind = "malformed";
+    err.kind = FailureKind::kMalformed;
     err.message = "malformed reply (not " + what + "): " + printable(body, 120);
     return false;
   }
@@ -57,7 +57,9 @@ void transport_failure(HttpError& err, bool timed_out, bool connected, const std
   err.status = 0;
   err.retry_after_s = 0;
   err.timed_out = timed_out;
-  err.kind = timed_out ? "timeout" : connected ? "closed" : "connect";
+  err.kind = timed_out   ? FailureKind::kTimeout
+             : connected ? FailureKind::kClosed
+                         : FailureKind::kConnect;
   err.message = timed_out   ? "timed out: " + why
                 : connected ? "the connection closed before the reply was complete: " + why
                             : "connection failed: " + why;
@@ -98,7 +100,7 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
     err.message = "no free connection before the deadline (max_concurrency " +
                   std::to_string(endpoint_.max_connections) + ")";
     err.timed_out = true;
-    err.kind = "busy";
+    err.kind = FailureKind::kBusy;
     return failure(std::move(err));
   }
   for (int attempt = 0; attempt <= endpoint_.retries; ++attempt) {

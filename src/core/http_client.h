@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/deadline.h"
+#include "core/failure_kind.h"
 #include "core/result.h"
 
 namespace httplib {
@@ -46,9 +47,7 @@ struct HttpError {
   std::string message;     // why the call failed (valid UTF-8: quoted bytes are made printable)
   bool timed_out = false;  // time ran out (a read timeout or the deadline)
   int attempts = 0;
-  // What went wrong, for metrics and logs: timeout | connect | closed | status | rate_limited |
-  // malformed | invalid_utf8 | busy (no free connection).
-  std::string kind{};
+  FailureKind kind = FailureKind::kOther;
   double retry_after_s = 0;  // a 429's Retry-After (seconds; 0: none given)
 };
 

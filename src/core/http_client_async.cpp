@@ -312,7 +312,7 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
       err.message = "no free connection before the deadline (max_concurrency " +
                     std::to_string(endpoint_.max_connections) + ")";
       err.timed_out = true;
-      err.kind = "busy";
+      err.kind = FailureKind::kBusy;
       co_return failure(std::move(err));
     }
     http::request<http::string_body> req{http::verb::post, target, 11};
@@ -354,7 +354,7 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
       if (r.invalid_utf8) {
         conn->close();
         err.status = 502;
-        err.kind = "invalid_utf8";
+        err.kind = FailureKind::kInvalidUtf8;
         err.message = "invalid UTF-8 in the streamed reply";
       } else if (r.ec) {
         conn->close();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/deadline.h"
+#include "core/failure_kind.h"
 #include "core/result.h"
 
 namespace smacs {
@@ -29,9 +30,7 @@ struct BackendError {
   int status = 0;          // last HTTP status, 0 when no response came
   std::string message{};   // valid UTF-8
   bool timed_out = false;  // time ran out
-  // timeout | connect | closed | status | rate_limited | malformed | invalid_utf8 | busy |
-  // circuit_open (the gateway did not ask it) | refused_queue (in-process: queue full) | ""
-  std::string kind{};
+  FailureKind kind = FailureKind::kOther;
   double retry_after_s = 0;  // how long the backend asked to be left alone (429), if it said
   double latency_ms = 0;     // wall time including retries
   int attempts = 0;

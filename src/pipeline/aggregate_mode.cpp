@@ -29,11 +29,11 @@ AggregationInProgress::AggregationInProgress(
       scores.push_back(plan.proxy.score[selected[i]]);
     }
   if (out_.references.empty()) {
-    out_.skipped = "no_references";
+    out_.skipped = AggregateSkip::kNoReferences;
     return;
   }
   if (params.adaptive.enabled && rounds.settled) {
-    out_.skipped = "settled";
+    out_.skipped = AggregateSkip::kSettled;
     return;
   }
   const auto p = subset_probabilities(scores, params_.sampler, params_.softmax_temperature);
@@ -45,8 +45,24 @@ AggregationInProgress::AggregationInProgress(
   }
 }
 
-void AggregationInProgress::skip(std::string why) {
-  out_.skipped = std::move(why);
+const char* to_string(AggregateSkip why) {
+  switch (why) {
+    case AggregateSkip::kSettled:
+      return "settled";
+    case AggregateSkip::kNoReferences:
+      return "no_references";
+    case AggregateSkip::kCircuitOpen:
+      return "circuit_open";
+    case AggregateSkip::kBudget:
+      return "budget";
+    case AggregateSkip::kNo:
+      break;
+  }
+  return "";
+}
+
+void AggregationInProgress::skip(AggregateSkip why) {
+  out_.skipped = why;
   out_.subsets.clear();
 }
 

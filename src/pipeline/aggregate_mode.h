@@ -19,16 +19,24 @@ struct AggregateCandidate {
   std::optional<double> mean_logprob{};  // its mean token log-probability, when it sent them
 };
 
+// Why the aggregator was not asked.
+enum class AggregateSkip {
+  kNo,            // it was asked
+  kSettled,       // adaptive: the references agree
+  kNoReferences,  // every reference failed
+  kCircuitOpen,   // the gateway: the aggregator's circuit is open
+  kBudget,        // the gateway: the request's max_cost_usd is spent
+};
+const char* to_string(AggregateSkip why);  // "settled", ...; "" for kNo
+
 struct Aggregation {
-  // Why the aggregator was not asked: "" (it was), "settled" (adaptive: the references agree),
-  // "no_references" (every reference failed).
-  std::string skipped;
+  AggregateSkip skipped = AggregateSkip::kNo;
   std::vector<size_t> references;            // positions in plan.selection.selected that answered
   std::vector<std::vector<size_t>> subsets;  // per call: positions in plan.selection.selected
   std::vector<std::optional<AggregateCandidate>> candidates;  // per call (nullopt: it failed)
   std::vector<CandidateScore> scores;                         // per call (failed: zeros)
   int best = -1;  // the call whose candidate is the answer; -1: answer in select mode
-  bool asked() const { return skipped.empty(); }
+  bool asked() const { return skipped == AggregateSkip::kNo; }
   // Every call failed: the select-mode answer from the references stands.
   bool fell_back() const { return asked() && best < 0; }
 };
@@ -51,7 +59,7 @@ class AggregationInProgress {
             const Embedder& embedder);
   // Not asked after all, for `why` (the aggregator's circuit is open, the budget is spent):
   // the select-mode answer stands.
-  void skip(std::string why);
+  void skip(AggregateSkip why);
   const Aggregation& result() const { return out_; }
 
  private:

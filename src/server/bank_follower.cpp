@@ -60,8 +60,7 @@ void BankFollower::loop() {
     } catch (const std::exception& e) {
       const std::string why = scrub(e.what());
       if (reachable_.exchange(false))
-        std::cerr << "smacs serve: the bank is unreachable, answering from memory: " << why
-                  << '\n';
+        std::cerr << "smacs serve: the bank is unreachable, answering from memory: " << why << '\n';
       std::lock_guard lock(error_mutex_);
       last_error_ = why;
     }

@@ -122,12 +122,11 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
       remembered_.try_emplace(id, std::move(taken));
       metrics_.set_remembered_bytes(remembered_bytes_);
       metrics_.count_model("feedback_refused", model);
-      return failure(
-          ApiError{.status = 503,
-                   .type = "server_error",
-                   .message = "the bank cannot take feedback now: " + scrub(e.what()),
-                   .code = "bank_unavailable",
-                   .retry_after_s = 5});
+      return failure(ApiError{.status = 503,
+                              .type = "server_error",
+                              .message = "the bank cannot take feedback now: " + scrub(e.what()),
+                              .code = "bank_unavailable",
+                              .retry_after_s = 5});
     }
   }
   if (lock.owns_lock()) lock.unlock();

@@ -15,13 +15,14 @@ bool Gateway::aggregate(const std::shared_ptr<Job>& job) {
                            job->request->retrieval_key);
   const size_t calls = job->aggregation->result().subsets.size();
   if (job->aggregation->result().asked() && health_.open(static_cast<size_t>(aggregator_)))
-    job->aggregation->skip("circuit_open");  // as a pool model with an open circuit: not asked
+    job->aggregation->skip(
+        AggregateSkip::kCircuitOpen);  // as a pool model with an open circuit: not asked
   if (const auto left = budget_left(*job); left && job->aggregation->result().asked()) {
     const double each = expected_cost(aggregator_, job->plan, job->tokens).value_or(0);
-    if (each * static_cast<double>(calls) > *left) job->aggregation->skip("budget");
+    if (each * static_cast<double>(calls) > *left) job->aggregation->skip(AggregateSkip::kBudget);
   }
   if (!job->aggregation->result().asked()) {
-    if (job->aggregation->result().skipped != "no_references")
+    if (job->aggregation->result().skipped != AggregateSkip::kNoReferences)
       metrics_.count_model("aggregate_skipped", backends_[aggregator_]->name());
     return false;
   }
@@ -55,8 +56,11 @@ void Gateway::take_candidates(const std::shared_ptr<Job>& job, std::vector<Backe
       why = "the reply has " + std::to_string(r->content.size()) +
             " bytes, more than max_candidate_bytes " + std::to_string(max_bytes);
     if (r.ok() && !c)
-      r = failure(BackendError{.status = 200, .message = why, .kind = "malformed",
-                               .latency_ms = r->latency_ms, .attempts = r->attempts});
+      r = failure(BackendError{.status = 200,
+                               .message = why,
+                               .kind = FailureKind::kMalformed,
+                               .latency_ms = r->latency_ms,
+                               .attempts = r->attempts});
     candidates.push_back(std::move(c));
   }
   job->aggregate_replies = std::move(replies);
@@ -68,7 +72,8 @@ void Gateway::take_candidates(const std::shared_ptr<Job>& job, std::vector<Backe
             candidates[j].reset();
             job->aggregate_replies[j] = failure(BackendError{
                 .message = "request_timeout_ms passed before the candidates were scored",
-                .timed_out = true, .kind = "timeout"});
+                .timed_out = true,
+                .kind = FailureKind::kTimeout});
           }
       }
       job->aggregation->take(
@@ -120,10 +125,10 @@ void Gateway::account_aggregate(const Job& job, GatewayAnswer& out) {
       {"references", references},
       {"candidates", candidates},
       {"chosen", a.best >= 0 ? json(a.best) : json()},
-      {"skipped", a.skipped.empty() ? json() : json(a.skipped)},
-      {"fallback",
-       a.fell_back() ? json("no aggregator call gave a usable candidate: the select-mode answer")
-                     : json()}};
+      {"skipped", a.asked() ? json() : json(to_string(a.skipped))},
+      {"fallback", a.fell_back()
+                       ? json("no aggregator call gave a usable candidate: the select-mode answer")
+                       : json()}};
   if (out.cost_usd) out.trace["cost_usd"]["total"] = *out.cost_usd;
 }
 

@@ -381,7 +381,7 @@ ApiError GatewayServer::backend_error(const std::string& name, const BackendErro
             .message = name + " is rate limited: " + e.message,
             .code = "rate_limit_exceeded",
             .retry_after_s = std::max(1.0, e.retry_after_s)};
-  if (e.kind == "circuit_open")
+  if (e.kind == FailureKind::kCircuitOpen)
     return {.status = 503,
             .type = "server_error",
             .message = name + ": " + e.message,

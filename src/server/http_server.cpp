@@ -346,8 +346,11 @@ class Session : public std::enable_shared_from_this<Session> {
     auto logged = std::make_shared<std::pair<HttpRequest, HttpResponse>>();
     try {
       server_.add_cors(req, res);
-      logged->first = HttpRequest{.method = req.method, .path = req.path, .body = {},
-                                  .headers = req.headers, .remote = req.remote};
+      logged->first = HttpRequest{.method = req.method,
+                                  .path = req.path,
+                                  .body = {},
+                                  .headers = req.headers,
+                                  .remote = req.remote};
       logged->second.status = res.status;
       logged->second.notes = res.notes;
       msg = std::make_shared<http::response<http::string_body>>(

@@ -47,7 +47,7 @@ void Metrics::count_cost(const std::string& model, double usd) {
 
 void Metrics::count_backend_error(const std::string& backend, const std::string& kind) {
   std::lock_guard lock(mutex_);
-  ++backend_errors_[{backend, kind.empty() ? "other" : kind}];
+  ++backend_errors_[{backend, kind}];
 }
 
 void Metrics::set_remembered_bytes(size_t bytes) {

@@ -17,7 +17,7 @@ std::function<void(BackendReply)> Gateway::through_breaker(size_t j,
                              "not asked: its circuit is open after repeated failures "
                              "(tried again in " +
                              std::to_string(static_cast<int>(wait_ms / 1000) + 1) + " s)",
-                         .kind = "circuit_open",
+                         .kind = FailureKind::kCircuitOpen,
                          .retry_after_s = wait_ms / 1000};
     record_health(j, failure(refused));
     done(failure(std::move(refused)));
