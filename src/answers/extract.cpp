@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <iterator>
 #include <regex>
 #include <sstream>
@@ -112,11 +113,13 @@ std::string extract_number(std::string_view response) {
 
 std::string normalise_text(std::string_view response) {
   std::string out;
+  out.reserve(response.size());
   bool space = false;
-  for (unsigned char c : response) {
-    if (std::isalnum(c) || c >= 0x80) {
+  for (unsigned char c : response) {  // ASCII tests inline: this runs on every long reply
+    const bool upper = c >= 'A' && c <= 'Z';
+    if (upper || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80) {
       if (space && !out.empty()) out += ' ';
-      out += static_cast<char>(std::tolower(c));
+      out += static_cast<char>(upper ? c + ('a' - 'A') : c);
       space = false;
     } else {
       space = true;
@@ -132,14 +135,16 @@ std::string normalise_code(std::string_view response) {  // whitespace-insensiti
   return out;
 }
 
-// The distinct whitespace-separated tokens of `s`, sorted (views into `s`).
-std::vector<std::string_view> tokens(std::string_view s) {
-  std::vector<std::string_view> out;
+// The distinct whitespace-separated tokens of `s`, hashed and sorted: free-text answers are
+// long and compared pairwise in every posterior, where sorting strings cost most of the time.
+std::vector<size_t> tokens(std::string_view s) {
+  auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };  // as isspace in C
+  std::vector<size_t> out;
   for (size_t at = 0; at < s.size();) {
-    while (at < s.size() && std::isspace(static_cast<unsigned char>(s[at]))) ++at;
+    while (at < s.size() && space(s[at])) ++at;
     size_t end = at;
-    while (end < s.size() && !std::isspace(static_cast<unsigned char>(s[end]))) ++end;
-    if (end > at) out.push_back(s.substr(at, end - at));
+    while (end < s.size() && !space(s[end])) ++end;
+    if (end > at) out.push_back(std::hash<std::string_view>{}(s.substr(at, end - at)));
     at = end;
   }
   std::sort(out.begin(), out.end());
@@ -201,9 +206,16 @@ double answer_similarity(AnswerKind kind, const std::string& a, const std::strin
     return a == b ? 1.0 : 0.0;
   if (a == b) return 1.0;
   const auto ta = tokens(a), tb = tokens(b);
-  std::vector<std::string_view> both;
-  std::set_intersection(ta.begin(), ta.end(), tb.begin(), tb.end(), std::back_inserter(both));
-  const size_t common = both.size();
+  size_t common = 0;
+  for (size_t i = 0, j = 0; i < ta.size() && j < tb.size();) {
+    if (ta[i] == tb[j]) {
+      ++common, ++i, ++j;
+    } else if (ta[i] < tb[j]) {
+      ++i;
+    } else {
+      ++j;
+    }
+  }
   const size_t uni = ta.size() + tb.size() - common;
   return uni == 0 ? 0.0 : static_cast<double>(common) / static_cast<double>(uni);
 }
