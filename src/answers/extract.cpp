@@ -11,6 +11,7 @@
 #include "answers/math.h"
 #include "answers/reply_json.h"
 #include "core/error.h"
+#include "core/sorted_common.h"
 
 namespace smacs {
 
@@ -206,16 +207,7 @@ double answer_similarity(AnswerKind kind, const std::string& a, const std::strin
     return a == b ? 1.0 : 0.0;
   if (a == b) return 1.0;
   const auto ta = tokens(a), tb = tokens(b);
-  size_t common = 0;
-  for (size_t i = 0, j = 0; i < ta.size() && j < tb.size();) {
-    if (ta[i] == tb[j]) {
-      ++common, ++i, ++j;
-    } else if (ta[i] < tb[j]) {
-      ++i;
-    } else {
-      ++j;
-    }
-  }
+  const size_t common = count_common(ta, tb);
   const size_t uni = ta.size() + tb.size() - common;
   return uni == 0 ? 0.0 : static_cast<double>(common) / static_cast<double>(uni);
 }

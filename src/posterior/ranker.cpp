@@ -6,6 +6,8 @@
 #include <cmath>
 #include <functional>
 
+#include "core/sorted_common.h"
+
 namespace smacs {
 
 namespace {
@@ -32,16 +34,7 @@ std::vector<size_t> word_hashes(std::string_view text) {
 
 double word_f1(const std::vector<size_t>& a, const std::vector<size_t>& b) {
   if (a.empty() || b.empty()) return 0.0;
-  size_t common = 0;
-  for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
-    if (a[i] == b[j]) {
-      ++common, ++i, ++j;
-    } else if (a[i] < b[j]) {
-      ++i;
-    } else {
-      ++j;
-    }
-  }
+  const size_t common = count_common(a, b);
   return 2.0 * static_cast<double>(common) / static_cast<double>(a.size() + b.size());
 }
 

@@ -94,6 +94,45 @@ TEST(ExactIndex, TiesKeepRowOrder) {  // nothing shared: every similarity 0, row
   for (uint32_t i = 0; i < 50; ++i) EXPECT_EQ(got[i].row, i < 3 ? i : i + 1);
 }
 
+namespace {
+
+// Term ids -> a vector with weights of a quarter times `quarters()` (sums stay exact).
+template <class Quarters>
+SparseVec quarter_vec(std::vector<uint32_t> ids, Quarters&& quarters) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  SparseVec v{ids, {}};
+  for (size_t i = 0; i < ids.size(); ++i) v.val.push_back(static_cast<float>(quarters()) / 4);
+  return v;
+}
+
+// An index of `docs` built from the first `built` and the rest appended.
+std::unique_ptr<NeighborIndex> built_then_appended(const std::vector<SparseVec>& docs,
+                                                   size_t built) {
+  auto index = make_exact_index(std::vector<SparseVec>(docs.begin(), docs.begin() + built));
+  for (size_t i = built; i < docs.size(); ++i) index->add(docs[i]);
+  return index;
+}
+
+// The index's n nearest equal the full ranking (sim desc, row asc) row for row.
+void expect_full_ranking(const NeighborIndex& index, const std::vector<SparseVec>& docs,
+                         const SparseVec& query, size_t n, uint32_t exclude) {
+  std::vector<Neighbor> brute;
+  for (uint32_t r = 0; r < docs.size(); ++r)
+    if (r != exclude) brute.push_back({r, dot(query, docs[r])});
+  std::sort(brute.begin(), brute.end(),
+            [](auto& a, auto& b) { return a.sim != b.sim ? a.sim > b.sim : a.row < b.row; });
+  brute.resize(std::min(n, brute.size()));
+  const auto got = index.search(query, n, exclude);
+  ASSERT_EQ(got.size(), brute.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].row, brute[i].row) << "n " << n << ", rank " << i;
+    ASSERT_EQ(got[i].sim, brute[i].sim);
+  }
+}
+
+}  // namespace
+
 // Search reads only the rows the query touches (issue 30), yet answers as if it scored every
 // row: negative similarities (dense embeddings have them) rank below the untouched rows' 0,
 // too few positive rows are filled up with the zeros in row order, appended rows count, and a
@@ -105,36 +144,15 @@ TEST(ExactIndex, TouchedRowsOnlyGiveTheFullRanking) {
   auto vec = [&](size_t nnz) {
     std::vector<uint32_t> ids;
     while (ids.size() < nnz) ids.push_back(static_cast<uint32_t>(term(rng)));
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    SparseVec v{ids, {}};
-    for (size_t i = 0; i < ids.size(); ++i) v.val.push_back(static_cast<float>(quarter(rng)) / 4);
-    return v;
+    return quarter_vec(ids, [&] { return quarter(rng); });
   };
   std::vector<SparseVec> docs;
-  for (int i = 0; i < 200; ++i) docs.push_back(vec(3));
-  auto index = make_exact_index(docs);
-  for (int i = 0; i < 20; ++i) {  // appended rows: the second postings
-    docs.push_back(vec(3));
-    index->add(docs.back());
-  }
+  for (int i = 0; i < 220; ++i) docs.push_back(vec(3));
+  const auto index = built_then_appended(docs, 200);  // 20 rows in the second postings
   for (int q = 0; q < 40; ++q) {
     const SparseVec query = vec(q % 2 ? 2 : 6);
-    for (size_t n : {5u, 50u, 219u, 400u}) {
-      const uint32_t exclude = static_cast<uint32_t>(q * 7 % 220);
-      std::vector<Neighbor> brute;
-      for (uint32_t r = 0; r < docs.size(); ++r)
-        if (r != exclude) brute.push_back({r, dot(query, docs[r])});
-      std::sort(brute.begin(), brute.end(),
-                [](auto& a, auto& b) { return a.sim != b.sim ? a.sim > b.sim : a.row < b.row; });
-      brute.resize(std::min(n, brute.size()));
-      const auto got = index->search(query, n, exclude);
-      ASSERT_EQ(got.size(), brute.size());
-      for (size_t i = 0; i < got.size(); ++i) {
-        ASSERT_EQ(got[i].row, brute[i].row) << "query " << q << ", n " << n << ", rank " << i;
-        ASSERT_EQ(got[i].sim, brute[i].sim);
-      }
-    }
+    for (size_t n : {5u, 50u, 219u, 400u})
+      expect_full_ranking(*index, docs, query, n, static_cast<uint32_t>(q * 7 % 220));
   }
 }
 
@@ -151,36 +169,15 @@ TEST(ExactIndex, CommonAndRareTermsGiveTheExactTopN) {
     for (uint32_t t = 0; t < 5; ++t)
       if (common(rng)) ids.push_back(t);
     for (size_t i = 0; i < rare_terms; ++i) ids.push_back(static_cast<uint32_t>(rare(rng)));
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    SparseVec v{ids, {}};
-    for (size_t i = 0; i < ids.size(); ++i) v.val.push_back(static_cast<float>(quarter(rng)) / 4);
-    return v;
+    return quarter_vec(ids, [&] { return quarter(rng); });
   };
   std::vector<SparseVec> docs;
-  for (int i = 0; i < 3000; ++i) docs.push_back(vec(3));
-  auto index = make_exact_index(docs);
-  for (int i = 0; i < 100; ++i) {
-    docs.push_back(vec(3));
-    index->add(docs.back());
-  }
+  for (int i = 0; i < 3100; ++i) docs.push_back(vec(3));
+  const auto index = built_then_appended(docs, 3000);
   for (int q = 0; q < 60; ++q) {
     const SparseVec query = vec(2);
-    for (size_t n : {1u, 5u, 20u, 401u}) {
-      const uint32_t exclude = static_cast<uint32_t>(q * 53 % 3100);
-      std::vector<Neighbor> brute;
-      for (uint32_t r = 0; r < docs.size(); ++r)
-        if (r != exclude) brute.push_back({r, dot(query, docs[r])});
-      std::sort(brute.begin(), brute.end(),
-                [](auto& a, auto& b) { return a.sim != b.sim ? a.sim > b.sim : a.row < b.row; });
-      brute.resize(n);
-      const auto got = index->search(query, n, exclude);
-      ASSERT_EQ(got.size(), n);
-      for (size_t i = 0; i < n; ++i) {
-        ASSERT_EQ(got[i].row, brute[i].row) << "query " << q << ", n " << n << ", rank " << i;
-        ASSERT_EQ(got[i].sim, brute[i].sim);
-      }
-    }
+    for (size_t n : {1u, 5u, 20u, 401u})
+      expect_full_ranking(*index, docs, query, n, static_cast<uint32_t>(q * 53 % 3100));
   }
 }
 
