@@ -411,7 +411,8 @@ void add_eval_command(CLI::App& app, Commands& commands) {
                   "How free-text and code answers are chosen: hybrid (prior + agreement), "
                   "consensus (prior-weighted word F1 with the others), ranker (learned from the "
                   "bank's judged answers) or blend (hybrid + ranker). With --tune, hybrid lets "
-                  "tuning choose per task; another rule is kept")
+                  "tuning choose one rule and k for all free-text tasks (by the mean of raw and "
+                  "length-controlled score); another rule is kept")
       ->capture_default_str()
       ->check(CLI::IsMember({"hybrid", "consensus", "ranker", "blend"}));
   cmd->add_flag("--adaptive", f->params.adaptive.enabled,
