@@ -16,6 +16,7 @@
 #include "eval/evaluate.h"
 #include "server/gateway_server.h"
 #include "server/replay_server.h"
+#include "server/wiring.h"
 
 namespace smacs::cli {
 
@@ -83,27 +84,10 @@ int serve(const std::string& config_path) {
         tune_params(bank, pool, {}, params, {},
                     config.tune == ServerConfig::Tune::kUnseenTasks ? TuneSplit::kLeaveOneTaskOut
                                                                     : TuneSplit::kLeaveOneOut);
-  std::vector<std::unique_ptr<Backend>> backends;
-  GatewayOptions gateway_options{.fanout_threads = config.threads,
-                                 .feedback_journal = config.feedback_journal,
-                                 .remember_bytes = config.remember_bytes,
-                                 .feedback_per_second = config.feedback_per_second,
-                                 .escalate_to = config.escalate_to,
-                                 .aggregator = config.aggregator};
-  for (const auto& b : config.pool) {
-    backends.push_back(make_backend(b));
-    gateway_options.prices.push_back(b.price);
-  }
-  for (const auto& b : config.aggregators) {  // after the pool: never selected
-    backends.push_back(make_backend(b));
-    gateway_options.prices.push_back(b.price);
-    gateway_options.unrouted.push_back(b.name());
-  }
   Metrics metrics;
-  // Feedback is written to the bank file when the bank is one; else to the journal.
-  if (is_bank_location(config.bank_files)) gateway_options.bank_file = config.bank_files[0];
-  Gateway gateway(std::move(bank), params, std::move(backends), metrics,
-                  std::move(gateway_options));
+  GatewayWiring wiring = wire_gateway(config);
+  Gateway gateway(std::move(bank), params, std::move(wiring.backends), metrics,
+                  std::move(wiring.options));
   if (gateway.bank_questions() == 0)
     std::cerr << "smacs serve: warning: the bank holds no questions: SMACS has no prior to pick "
                  "models by, and /ready answers 503 until it has (smacs prior import)"

@@ -9,6 +9,7 @@
 #include "server/config.h"
 #include "server/gateway_server.h"
 #include "server/replay_server.h"
+#include "server/wiring.h"
 #include "test_util.h"
 
 namespace smacs::test {
@@ -46,32 +47,19 @@ struct GatewayFixture {
     config.max_body_bytes = 64 * 1024;
     config.access_log = "none";
     if (adjust) adjust(config);
-    std::vector<std::unique_ptr<Backend>> backends;
-    for (const auto& [name, url] : pool) {
-      HttpBackendConfig b;
-      b.name = name;
-      b.base_url = url;
-      b.timeout_ms = backend_timeout_ms;
-      b.retries = 1;
-      b.backoff_ms = 10;
-      config.pool.emplace_back().http = b;
-      backends.push_back(make_http_backend(b));
+    for (size_t i = 0; i < pool.size(); ++i) {
+      BackendConfig& b = config.pool.emplace_back();
+      b.http.name = pool[i].first;
+      b.http.base_url = pool[i].second;
+      b.http.timeout_ms = backend_timeout_ms;
+      b.http.retries = 1;
+      b.http.backoff_ms = 10;
+      if (i < prices.size()) b.price = prices[i];
     }
-    std::vector<std::string> unrouted;  // dedicated aggregators, after the pool
-    for (const auto& a : config.aggregators) {
-      backends.push_back(make_backend(a));
-      unrouted.push_back(a.name());
-    }
-    gateway =
-        std::make_unique<Gateway>(build_bank(bank_data ? *bank_data : load_file(rb("train"))),
-                                  config.params, std::move(backends), metrics,
-                                  GatewayOptions{.fanout_threads = config.threads,
-                                                 .remember_bytes = config.remember_bytes,
-                                                 .feedback_per_second = config.feedback_per_second,
-                                                 .prices = std::move(prices),
-                                                 .escalate_to = config.escalate_to,
-                                                 .aggregator = config.aggregator,
-                                                 .unrouted = unrouted});
+    GatewayWiring wiring = wire_gateway(config);  // as `smacs serve` wires it
+    gateway = std::make_unique<Gateway>(build_bank(bank_data ? *bank_data : load_file(rb("train"))),
+                                        config.params, std::move(wiring.backends), metrics,
+                                        std::move(wiring.options));
     running = std::make_unique<Serving<GatewayServer>>(
         std::make_unique<GatewayServer>(config, *gateway, metrics));
   }

@@ -39,9 +39,8 @@ struct HostileGateway {
     config.params.k = modes.size();
     config.params.p_drop = 0;
     if (adjust) adjust(config);
-    std::vector<std::unique_ptr<Backend>> backends;
     for (size_t i = 0; i < modes.size(); ++i) {
-      HttpBackendConfig b;
+      HttpBackendConfig& b = config.pool.emplace_back().http;
       b.name = kOpenPool[i];
       b.base_url = fake.url();
       b.model = modes[i];
@@ -49,15 +48,11 @@ struct HostileGateway {
       b.retries = 1;
       b.backoff_ms = 10;
       b.max_concurrency = 256;
-      config.pool.emplace_back().http = b;
-      backends.push_back(make_http_backend(b));
     }
-    gateway = std::make_unique<Gateway>(
-        build_bank(load_file(rb("train"))), config.params, std::move(backends), metrics,
-        GatewayOptions{.fanout_threads = config.threads,
-                       .feedback_journal = config.feedback_journal,
-                       .remember_bytes = config.remember_bytes,
-                       .feedback_per_second = config.feedback_per_second});
+    GatewayWiring wiring = wire_gateway(config);  // as `smacs serve` wires it
+    gateway =
+        std::make_unique<Gateway>(build_bank(load_file(rb("train"))), config.params,
+                                  std::move(wiring.backends), metrics, std::move(wiring.options));
     running = std::make_unique<Serving<GatewayServer>>(
         std::make_unique<GatewayServer>(config, *gateway, metrics));
   }
