@@ -145,8 +145,9 @@ double choose_text_rule(const std::vector<Scored>& candidates,
     return mean.value();
   };
   const Scored* best = &candidates.front();
+  double best_score = text_score(*best);
   for (const auto& c : candidates)
-    if (text_score(c) > text_score(*best) + 1e-9) best = &c;
+    if (const double s = text_score(c); s > best_score + 1e-9) best = &c, best_score = s;
   if (best == &candidates.front()) return best->score;
   const SmacsParams& p = best->params;
   const TaskParams choice{
@@ -159,10 +160,12 @@ double choose_text_rule(const std::vector<Scored>& candidates,
       fixed.per_task[task] = choice;
     }
   }
-  if (all_text) {
+  if (all_text) {  // the choice is every task's: the defaults
     fixed.per_task.clear();
-    fixed.k = p.k;
-    fixed.posterior.text_rule = p.posterior.text_rule;
+    fixed.k = choice.k;
+    fixed.p_drop = choice.p_drop;
+    fixed.posterior.alpha = choice.alpha;
+    fixed.posterior.text_rule = choice.text_rule;
   }
   return best->score;
 }

@@ -108,8 +108,7 @@ int Gateway::backend_index(const std::string& name) const {
 }
 
 void Gateway::record_health(size_t j, const BackendReply& reply) {
-  if (!reply.ok())
-    metrics_.count_backend_error(backends_[j]->name(), to_string(reply.error().kind));
+  if (!reply.ok()) metrics_.count_backend_error(backends_[j]->name(), reply.error().kind);
   if (!reply.ok() && reply.error().kind == FailureKind::kCircuitOpen) return;  // not asked
   if (health_.record(j, reply.ok() || reply.error().refused()))
     metrics_.count_model("circuit_opened", backends_[j]->name());

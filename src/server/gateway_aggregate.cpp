@@ -15,8 +15,8 @@ bool Gateway::aggregate(const std::shared_ptr<Job>& job) {
                            job->request->retrieval_key);
   const size_t calls = job->aggregation->result().subsets.size();
   if (job->aggregation->result().asked() && health_.open(static_cast<size_t>(aggregator_)))
-    job->aggregation->skip(
-        AggregateSkip::kCircuitOpen);  // as a pool model with an open circuit: not asked
+    // As a pool model with an open circuit: not asked.
+    job->aggregation->skip(AggregateSkip::kCircuitOpen);
   if (const auto left = budget_left(*job); left && job->aggregation->result().asked()) {
     const double each = expected_cost(aggregator_, job->plan, job->tokens).value_or(0);
     if (each * static_cast<double>(calls) > *left) job->aggregation->skip(AggregateSkip::kBudget);

@@ -45,9 +45,9 @@ void Metrics::count_cost(const std::string& model, double usd) {
   cost_usd_[model] += usd;
 }
 
-void Metrics::count_backend_error(const std::string& backend, const std::string& kind) {
+void Metrics::count_backend_error(const std::string& backend, FailureKind kind) {
   std::lock_guard lock(mutex_);
-  ++backend_errors_[{backend, kind}];
+  ++backend_errors_[{backend, to_string(kind)}];
 }
 
 void Metrics::set_remembered_bytes(size_t bytes) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/failure_kind.h"
+
 namespace smacs {
 
 class Metrics {
@@ -12,7 +14,7 @@ class Metrics {
   void count_request(const std::string& endpoint, int status, double seconds);
   void count_backend(const std::string& backend, bool ok, double seconds);
   // A failed backend call by what went wrong (BackendError::kind).
-  void count_backend_error(const std::string& backend, const std::string& kind);
+  void count_backend_error(const std::string& backend, FailureKind kind);
   void set_remembered_bytes(size_t bytes);  // what the remembered answers hold now
   void count_model(const std::string& event, const std::string& model);  // selected|dropped|chosen
   void count_cost(const std::string& model, double usd);
