@@ -36,12 +36,15 @@ const char* kUsage = R"(usage: smacs_hostile SCENARIO --port P --pid PID [option
                --clients pass-through clients; their slowest, and the server's RSS
 options: --calls N (1000) --model M (slow) --seconds S (10) --rate R (1000) --kb K (900)
          --clients C (4) --key K (client key for SMACS traffic; feedback keys are f1..f4)
+         --api chat|responses|messages (pass-rate: the endpoint, /v1/chat/completions,
+         /v1/responses or /v1/messages)
 )";
 
 struct Options {
   std::string scenario;
   int port = 0, pid = 0, calls = 1000, seconds = 10, rate = 1000, kb = 900, clients = 4;
   std::string model = "slow", key = "bench";
+  std::string api = "chat";  // pass-rate: the door asked: chat, responses or messages
 };
 
 long status_field(int pid, const char* field) {  // a number from /proc/PID/status, e.g. VmRSS
@@ -240,6 +243,18 @@ int feedback(const Options& o) {
   return questions - start_questions == recorded ? 0 : 1;
 }
 
+// A pass-through request through one door: its path and body.
+std::pair<const char*, std::string> door_request(const std::string& api, const std::string& model,
+                                                 const std::string& q) {
+  if (api == "responses") return {"/v1/responses", json{{"model", model}, {"input", q}}.dump()};
+  if (api == "messages")
+    return {"/v1/messages", json{{"model", model},
+                                 {"max_tokens", 256},
+                                 {"messages", {{{"role", "user"}, {"content", q}}}}}
+                                .dump()};
+  return {"/v1/chat/completions", chat(model, q)};
+}
+
 int pass_rate(const Options& o) {
   static const auto qs = questions();
   std::atomic<long> ok{0}, failed{0};
@@ -250,8 +265,8 @@ int pass_rate(const Options& o) {
     ts.emplace_back([&, t] {
       auto c = client(o, o.key);
       for (size_t i = t; Clock::now() < until; i += o.clients) {
-        auto r =
-            c.Post("/v1/chat/completions", chat(o.model, qs[i % qs.size()]), "application/json");
+        const auto [path, body] = door_request(o.api, o.model, qs[i % qs.size()]);
+        auto r = c.Post(path, body, "application/json");
         if (r && r->status == 200)
           ++ok;
         else
@@ -260,8 +275,9 @@ int pass_rate(const Options& o) {
     });
   for (auto& t : ts) t.join();
   const double secs = ms_since(start) / 1000;
-  std::printf("pass-rate %s on port %d: %.0f req/s (%ld ok, %ld failed, %d clients, %.1f s)\n",
-              o.model.c_str(), o.port, ok / secs, ok.load(), failed.load(), o.clients, secs);
+  std::printf(
+      "pass-rate %s via %s on port %d: %.0f req/s (%ld ok, %ld failed, %d clients, %.1f s)\n",
+      o.model.c_str(), o.api.c_str(), o.port, ok / secs, ok.load(), failed.load(), o.clients, secs);
   return 0;
 }
 
@@ -277,8 +293,8 @@ std::vector<double> pass_traffic(const Options& o, int clients, const std::atomi
       auto c = client(o, o.key);
       for (size_t i = t; !stop && Clock::now() < until; i += clients) {
         const auto start = Clock::now();
-        auto r = c.Post("/v1/chat/completions", chat(o.model, qs[i % qs.size()]),
-                        "application/json");
+        auto r =
+            c.Post("/v1/chat/completions", chat(o.model, qs[i % qs.size()]), "application/json");
         if (!r || r->status != 200) continue;
         std::lock_guard lock(mutex);
         lat.push_back(ms_since(start));
@@ -295,7 +311,8 @@ int reloads(const Options& o) {
     std::atomic<bool> stop{false};
     std::vector<double> pass;
     std::thread passing([&] { pass = pass_traffic(o, o.clients / 2, stop); });
-    std::thread smacs([&] { (void)smacs_traffic(o, 600, o.clients / 2, nullptr, 1u << 30, &stop); });
+    std::thread smacs(
+        [&] { (void)smacs_traffic(o, 600, o.clients / 2, nullptr, 1u << 30, &stop); });
     const auto start = Clock::now();
     std::vector<double> reload_ms;
     if (reload) {
@@ -326,8 +343,10 @@ int reloads(const Options& o) {
   const auto during = phase(true);
   report("pass-through during the reloads", during);
   const double worst = pct(during, 1.0), p99 = pct(base, 0.99);
-  std::printf("slowest pass-through during the reloads: %.1f ms = baseline p99 %+.1f ms "
-              "(target: <= +50 ms)\n", worst, worst - p99);
+  std::printf(
+      "slowest pass-through during the reloads: %.1f ms = baseline p99 %+.1f ms "
+      "(target: <= +50 ms)\n",
+      worst, worst - p99);
   return worst - p99 <= 50 ? 0 : 1;
 }
 
@@ -352,8 +371,8 @@ int big_aggregate(const Options& o) {
       std::printf("  SMACS %d: %d %s\n", i, r ? r->status : 0,
                   r ? r->body.substr(0, 200).c_str() : "no reply");
     else if (i == 0)
-      std::printf("  fallback: %s\n", json::parse(r->body)["smacs"]["aggregate"]["fallback"]
-                                          .dump().c_str());
+      std::printf("  fallback: %s\n",
+                  json::parse(r->body)["smacs"]["aggregate"]["fallback"].dump().c_str());
   }
   stop = true;
   passing.join();
@@ -364,9 +383,10 @@ int big_aggregate(const Options& o) {
   std::printf("slowest pass-through: %.1f ms (target < 50 ms)\n", pct(pass, 1.0));
   std::printf("SMACS requests: max %.0f ms (deadline: the gateway's request_timeout_ms)\n",
               pct(smacs, 1.0));
-  std::printf("RSS: %ld MiB before, %ld peak, %ld after, %ld 3 s later (%+ld MiB; target: "
-              "within 50)\n", before / 1024, peak / 1024, after / 1024, later / 1024,
-              (later - before) / 1024);
+  std::printf(
+      "RSS: %ld MiB before, %ld peak, %ld after, %ld 3 s later (%+ld MiB; target: "
+      "within 50)\n",
+      before / 1024, peak / 1024, after / 1024, later / 1024, (later - before) / 1024);
   return 0;
 }
 
@@ -400,6 +420,8 @@ int main(int argc, char** argv) {
       o.clients = std::stoi(next());
     else if (a == "--key")
       o.key = next();
+    else if (a == "--api")
+      o.api = next();
     else if (o.scenario.empty() && a[0] != '-')
       o.scenario = a;
     else

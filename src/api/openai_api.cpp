@@ -154,6 +154,10 @@ Result<ChatRequest, ApiError> parse_chat_request(std::string_view text) {
                 " levels");
   json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return fail("the request body is not valid JSON");
+  return chat_request_from_json(std::move(body), text);
+}
+
+Result<ChatRequest, ApiError> chat_request_from_json(json body, std::string_view text) {
   if (!body.is_object()) return fail("the request body must be a JSON object");
   const auto model = body.find("model");
   if (model == body.end() || !model->is_string() || model->get<std::string>().empty())
@@ -227,7 +231,7 @@ Result<ChatRequest, ApiError> parse_chat_request(std::string_view text) {
     return fail("model 'smacs' answers with one choice: n must be 1 (a pool model takes any n)",
                 "n");
   req.stream = stream != body.end() && stream->is_boolean() && stream->get<bool>();
-  req.upstream_fields = fields_for_upstream(body, text);
+  req.upstream_fields = text.empty() ? fields_for_upstream(body) : fields_for_upstream(body, text);
   req.body = std::move(body);
   return req;
 }

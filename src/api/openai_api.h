@@ -46,6 +46,10 @@ struct ChatRequest {
 
 // The request, or why it is not one (a 400 naming the field).
 Result<ChatRequest, ApiError> parse_chat_request(std::string_view body);
+// The same for a body already parsed (another API's request turned into a chat one); `text`,
+// when given, is what it was parsed from.
+Result<ChatRequest, ApiError> chat_request_from_json(nlohmann::json body,
+                                                     std::string_view text = {});
 
 // A request's fields other than model, stream and stream_options, serialised as `"key":value`
 // pairs joined by commas: what every upstream is sent whatever model it names, so a request

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "api/messages_api.h"
 #include "bank/bank_store.h"
 #include "core/error.h"
 #include "core/hop.h"
@@ -32,10 +33,12 @@ bool usable_request_id(const std::string& id) {
 
 // Metrics label for a path: the known routes, everything else one label (clients choose paths).
 std::string endpoint_label(const std::string& path) {
-  for (const char* known : {"/v1/chat/completions", "/v1/models", "/v1/feedback", "/admin/reload",
-                            "/health", "/ready", "/metrics"})
+  for (const char* known :
+       {"/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens",
+        "/v1/models", "/v1/feedback", "/admin/reload", "/health", "/ready", "/metrics"})
     if (path == known) return path;
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
+  if (path.rfind("/v1/responses/", 0) == 0) return "/v1/responses/{id}";
   return "other";
 }
 
@@ -69,7 +72,11 @@ HttpLimits limits_of(const ServerConfig& c) {
 }  // namespace
 
 GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metrics& metrics)
-    : config_(config), gateway_(gateway), metrics_(metrics), server_(limits_of(config)) {
+    : config_(config),
+      gateway_(gateway),
+      metrics_(metrics),
+      server_(limits_of(config)),
+      responses_(config.remember_bytes) {
   if (config.api_keys.empty() && !is_loopback(config.host) && !config.allow_open_admin)
     throw Error("listen " + config.host +
                 ": with no api_keys, /admin/reload and /v1/feedback would be open to the network; "
@@ -109,6 +116,22 @@ GatewayServer::GatewayServer(const ServerConfig& config, Gateway& gateway, Metri
   server_.route(
       "POST", "/v1/chat/completions",
       [this](const HttpRequest& req, HttpResponse& res) { chat_completions(req, res); }, true);
+  server_.route(
+      "POST", "/v1/responses",
+      [this](const HttpRequest& req, HttpResponse& res) { responses(req, res); }, true);
+  for (const char* method : {"GET", "DELETE"})
+    server_.route(method, "/v1/responses/*",
+                  [this](const HttpRequest& req, HttpResponse& res) { stored_response(req, res); });
+  server_.route(
+      "POST", "/v1/messages",
+      [this](const HttpRequest& req, HttpResponse& res) { messages(req, res); }, true);
+  server_.route("POST", "/v1/messages/count_tokens",
+                [this](const HttpRequest& req, HttpResponse& res) { count_tokens(req, res); });
+  // Anthropic's clients read errors in their own shape, those the HTTP layer makes included.
+  server_.before_send([](const HttpRequest& req, HttpResponse& res) {
+    if (res.status >= 400 && req.path.rfind("/v1/messages", 0) == 0)
+      res.body = anthropic_error_text(res.status, res.body);
+  });
   server_.route("GET", "/v1/models",
                 [this](const HttpRequest& req, HttpResponse& res) { list_models(req, res); });
   server_.route("GET", "/v1/models/*",
@@ -251,6 +274,12 @@ bool GatewayServer::reject_unauthorized(const HttpRequest& req, HttpResponse& re
 std::optional<std::string> GatewayServer::client_key(const HttpRequest& req) const {
   if (config_.api_keys.empty()) return std::string();
   const std::string auth = req.header("Authorization");
+  if (auth.empty()) {  // Anthropic's clients send the key on its own
+    const std::string key = req.header("x-api-key");
+    if (std::find(config_.api_keys.begin(), config_.api_keys.end(), key) == config_.api_keys.end())
+      return std::nullopt;
+    return key;
+  }
   const auto space = auth.find(' ');
   if (space == std::string::npos) return std::nullopt;
   std::string scheme = auth.substr(0, space);
@@ -280,20 +309,38 @@ void GatewayServer::log_access(const HttpRequest& req, const HttpResponse& res, 
   std::fflush(access_log_);
 }
 
-// The one request path: authorise, validate, then SMACS or a pass-through, then JSON or SSE.
-void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) {
-  // A replica's name in its ids lets a load balancer send feedback back to the replica that
-  // remembers the answer (examples/cluster/haproxy.cfg).
-  std::string id = "chatcmpl-";
+std::string GatewayServer::new_id(const char* prefix) const {
+  std::string id = prefix;
   if (!config_.replica.empty()) id.append(config_.replica).append("-");
-  id.append(random_id_128());
+  return id.append(random_id_128());
+}
+
+std::shared_ptr<FrontDoor> GatewayServer::open_door(FrontDoor::Api api, const char* id_prefix,
+                                                    const HttpRequest& req,
+                                                    HttpResponse& res) const {
+  auto door = std::make_shared<FrontDoor>();
+  door->api = api;
+  door->id = new_id(id_prefix);
   const std::string client_id = req.header("x-request-id");
-  res.set_header("x-request-id", usable_request_id(client_id) ? client_id : id);
-  res.notes.emplace_back("id", id);
+  res.set_header("x-request-id", usable_request_id(client_id) ? client_id : door->id);
+  res.notes.emplace_back("id", door->id);
+  if (const auto key = client_key(req)) door->owner = *key;
+  return door;
+}
+
+// The chat-completions door: its request is the internal request as it comes.
+void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) {
+  auto door = open_door(FrontDoor::Api::kChat, "chatcmpl-", req, res);
   if (reject_unauthorized(req, res)) return;
   auto parsed = parse_chat_request(req.body);
   if (!parsed.ok()) return send_error(res, parsed.error());
-  ChatRequest& chat = *parsed;
+  serve(req, res, std::move(*parsed), std::move(door));
+}
+
+// The one request path, whichever door the request came by: the budget, then SMACS or a
+// pass-through, then the door's JSON or events.
+void GatewayServer::serve(const HttpRequest& req, HttpResponse& res, ChatRequest chat,
+                          std::shared_ptr<const FrontDoor> door) {
   if (const std::string budget = req.header("x-smacs-max-cost-usd"); !budget.empty()) {
     char* end = nullptr;
     const double usd = std::strtod(budget.c_str(), &end);
@@ -306,10 +353,11 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
   res.notes.emplace_back("model", chat.model);
   const Deadline deadline = Clock::now() + std::chrono::milliseconds(config_.request_timeout_ms);
   if (chat.model == "smacs") {
-    auto owned = std::make_shared<ChatRequest>(std::move(chat));
-    return res.finish_on_worker([this, owned, id, deadline](const HttpRequest& r, HttpResponse& s) {
-      answer_with_smacs(r, std::move(*owned), id, deadline, s);
-    });
+    auto request = std::make_shared<const ChatRequest>(std::move(chat));
+    return res.finish_on_worker(
+        [this, request, door, deadline](const HttpRequest&, HttpResponse& s) {
+          answer_with_smacs(request, door, deadline, s);
+        });
   }
   const int backend = gateway_.backend_index(chat.model);
   if (backend < 0)
@@ -320,14 +368,17 @@ void GatewayServer::chat_completions(const HttpRequest& req, HttpResponse& res) 
                                   "' does not exist; use 'smacs' or a pool model (GET /v1/models)",
                        .param = "model",
                        .code = "model_not_found"});
-  pass_through(static_cast<size_t>(backend), std::make_shared<const ChatRequest>(std::move(chat)),
-               deadline, res);
+  auto request = std::make_shared<const ChatRequest>(std::move(chat));
+  if (door->api != FrontDoor::Api::kChat && request->stream)
+    return pass_through_translated(static_cast<size_t>(backend), request, door, deadline, res);
+  pass_through(static_cast<size_t>(backend), request, door, deadline, res);
 }
 
 // Relayed without a thread waiting: the backend's reply bytes as they came (validated), or its
 // events as they arrive; a failure as backend_error says.
 void GatewayServer::pass_through(size_t backend, std::shared_ptr<const ChatRequest> request,
-                                 Deadline deadline, HttpResponse& res) {
+                                 std::shared_ptr<const FrontDoor> door, Deadline deadline,
+                                 HttpResponse& res) {
   const std::string name = request->model;
   if (request->stream) {
     res.content_type = "text/event-stream";
@@ -346,26 +397,34 @@ void GatewayServer::pass_through(size_t backend, std::shared_ptr<const ChatReque
     return;
   }
   HttpResponse::Reply reply = res.answer_later();
-  gateway_.pass_through(backend, std::move(request), deadline,
-                        [reply, name, head = res](BackendReply r) mutable {
-                          HttpResponse out = std::move(head);
-                          if (!r.ok()) {
-                            send_error(out, backend_error(name, r.error()));
-                          } else if (!r->raw.empty()) {
-                            out.content_type = "application/json";
-                            out.body = std::move(r->raw);
-                          } else {
-                            send_json(out, r->body);
-                          }
-                          reply(std::move(out));
-                        });
+  gateway_.pass_through(
+      backend, std::move(request), deadline,
+      [this, reply, name, door, head = res](BackendReply r) mutable {
+        HttpResponse out = std::move(head);
+        if (!r.ok()) {
+          send_error(out, backend_error(name, r.error()));
+        } else if (door->api != FrontDoor::Api::kChat) {  // re-spoken for its door
+          const auto translator = door->translator(nullptr, false);
+          feed_completion(*translator, std::move(r->body));
+          send_json(out, translator->object());
+          finished(*door, translator->object(), &out.body);
+        } else if (!r->raw.empty()) {
+          out.content_type = "application/json";
+          out.body = std::move(r->raw);
+        } else {
+          send_json(out, r->body);
+        }
+        reply(std::move(out));
+      });
 }
 
-// A stream that failed: a JSON error when nothing was sent yet, else an error event and the end.
-void GatewayServer::fail_stream(StreamReply& out, HttpResponse head, const ApiError& e) {
+void GatewayServer::fail_stream(StreamReply& out, HttpResponse head, const ApiError& e,
+                                ApiStream* translator) {
   send_error(head, e);
   head.content_type = "application/json";
-  out.respond(std::move(head), "data: " + dump_safe(error_body(e)) + "\n\ndata: [DONE]\n\n");
+  out.respond(std::move(head), translator
+                                   ? translator->error(e)
+                                   : "data: " + dump_safe(error_body(e)) + "\n\ndata: [DONE]\n\n");
 }
 
 // A backend failure as clients should see it: the backend's own refusal (4xx) as it came, a
@@ -401,9 +460,9 @@ ApiError GatewayServer::backend_error(const std::string& name, const BackendErro
 // Plans on this worker, then returns: the backends answer without a thread waiting, and the
 // last reply's thread sends the answer. A stream starts with keep-alive comments while the
 // backends think, so proxies with idle timeouts keep the connection.
-void GatewayServer::answer_with_smacs(const HttpRequest& req, ChatRequest chat,
-                                      const std::string& id, Deadline deadline, HttpResponse& res) {
-  auto request = std::make_shared<const ChatRequest>(std::move(chat));
+void GatewayServer::answer_with_smacs(std::shared_ptr<const ChatRequest> request,
+                                      std::shared_ptr<const FrontDoor> door, Deadline deadline,
+                                      HttpResponse& res) {
   std::shared_ptr<StreamReply> stream;
   HttpResponse::Reply reply;
   HttpResponse head = res;
@@ -416,18 +475,21 @@ void GatewayServer::answer_with_smacs(const HttpRequest& req, ChatRequest chat,
   } else {
     reply = res.answer_later();
   }
-  auto respond = [this, request, id, owner = *client_key(req), reply, stream,
+  auto respond = [this, request, door, reply, stream,
                   head](Result<GatewayAnswer, ApiError> answered) mutable {
     HttpResponse out = std::move(head);
     auto fail = [&](const ApiError& e) {
-      if (stream) return fail_stream(*stream, std::move(out), e);
+      if (stream) {
+        const auto translator = door->translator(nullptr, true);
+        return fail_stream(*stream, std::move(out), e, translator.get());
+      }
       send_error(out, e);
       reply(std::move(out));
     };
     try {
       if (!answered.ok()) return fail(answered.error());
-      gateway_.remember(id, request->retrieval_key, *answered, owner);
-      smacs_response(*request, id, *answered, out);
+      gateway_.remember(door->id, request->retrieval_key, *answered, door->owner);
+      smacs_response(*request, *door, *answered, out);
     } catch (const std::exception& e) {  // whatever happens, the client gets an answer
       return fail({.status = 500,
                    .type = "server_error",
@@ -446,7 +508,7 @@ void GatewayServer::answer_with_smacs(const HttpRequest& req, ChatRequest chat,
   }
 }
 
-void GatewayServer::smacs_response(const ChatRequest& chat, const std::string& id,
+void GatewayServer::smacs_response(const ChatRequest& chat, const FrontDoor& door,
                                    GatewayAnswer& answer, HttpResponse& res) {
   res.notes.emplace_back("chosen", answer.chosen);
   res.notes.emplace_back("selected", answer.trace["selected"].dump());
@@ -460,11 +522,23 @@ void GatewayServer::smacs_response(const ChatRequest& chat, const std::string& i
   if (!choice.contains("finish_reason") || choice["finish_reason"].is_null())
     choice["finish_reason"] = "stop";
   if (!choice.contains("logprobs")) choice["logprobs"] = nullptr;
+  if (door.api != FrontDoor::Api::kChat) {  // re-spoken: the trace rides on the door's object
+    body["choices"] = json::array({choice});
+    body["usage"] = answer.usage;
+    const auto translator = door.translator({{"smacs", std::move(answer.trace)}}, chat.stream);
+    const std::string events = feed_completion(*translator, std::move(body));
+    if (chat.stream) {
+      send_sse(res, {events});
+      return finished(door, translator->object());
+    }
+    send_json(res, translator->object());
+    return finished(door, translator->object(), &res.body);
+  }
   if (chat.stream)
     return send_sse(
-        res, completion_sse(id, "smacs", choice["message"], choice["finish_reason"],
+        res, completion_sse(door.id, "smacs", choice["message"], choice["finish_reason"],
                             {{"smacs", answer.trace}}, chat.include_usage ? answer.usage : json()));
-  body["id"] = id;
+  body["id"] = door.id;
   body["object"] = "chat.completion";
   body["created"] = static_cast<int64_t>(std::time(nullptr));
   body["model"] = "smacs";

@@ -1,6 +1,10 @@
 // `smacs serve`: the OpenAI-compatible HTTP front of the Gateway.
 //
 //   POST /v1/chat/completions  model "smacs" runs SMACS; a pool model's name passes through
+//   POST /v1/responses         the same through OpenAI's Responses API (api/responses_api.h);
+//                              GET, DELETE /v1/responses/{id}: a stored response
+//   POST /v1/messages          the same through Anthropic's Messages API (api/messages_api.h);
+//                              POST /v1/messages/count_tokens: an estimate
 //   GET  /v1/models            "smacs" and the pool;  GET /v1/models/{id}: one of them
 //   GET  /health               {"status":"ok"}: the process is up
 //   GET  /ready                200 {"status":"ready"}, or 503 "degraded" while a shared bank's
@@ -9,7 +13,8 @@
 //   POST /v1/feedback          {"id": answer id, "score": 0..1, "model"?: default the chosen one}
 //   POST /admin/reload         re-reads the bank (as SIGHUP does)
 //
-// Everything but /health and /metrics is behind the API key when keys are configured. Every
+// Everything but /health and /metrics is behind the API key when keys are configured (as
+// `Authorization: Bearer KEY`, or `x-api-key: KEY` as Anthropic's clients send it). Every
 // reply carries an `x-request-id` (the client's own, else the answer's random id). A SMACS
 // request may cap its spending: body field {"smacs": {"max_cost_usd": x}} or header
 // `x-smacs-max-cost-usd: x` (the smaller wins).
@@ -19,8 +24,10 @@
 
 #include "server/bank_follower.h"
 #include "server/config.h"
+#include "server/front_door.h"
 #include "server/gateway.h"
 #include "server/http_server.h"
+#include "server/response_store.h"
 
 namespace smacs {
 
@@ -38,15 +45,41 @@ class GatewayServer {
   void follow(const BankFollower* follower) { follower_ = follower; }
 
  private:
+  // The three doors (front_doors.cpp for the last two): each authorises, validates and turns
+  // its request into a ChatRequest, then `serve` answers it in that door's shape.
   void chat_completions(const HttpRequest& req, HttpResponse& res);
-  void answer_with_smacs(const HttpRequest& req, ChatRequest chat, const std::string& id,
-                         Deadline deadline, HttpResponse& res);
-  // The answer as the client asked for it (a chat.completion, or its events when streaming).
-  static void smacs_response(const ChatRequest& chat, const std::string& id, GatewayAnswer& answer,
-                             HttpResponse& res);
-  void pass_through(size_t backend, std::shared_ptr<const ChatRequest> request, Deadline deadline,
-                    HttpResponse& res);
-  static void fail_stream(StreamReply& out, HttpResponse head, const ApiError& e);
+  void responses(const HttpRequest& req, HttpResponse& res);
+  void stored_response(const HttpRequest& req, HttpResponse& res);  // GET, DELETE by id
+  void messages(const HttpRequest& req, HttpResponse& res);
+  void count_tokens(const HttpRequest& req, HttpResponse& res);
+  // A request's door: its id (also the x-request-id, unless the client sent its own), its key.
+  std::shared_ptr<FrontDoor> open_door(FrontDoor::Api api, const char* id_prefix,
+                                       const HttpRequest& req, HttpResponse& res) const;
+  // A fresh answer id: prefix, the replica's name (so a balancer can route feedback), random.
+  std::string new_id(const char* prefix) const;
+  // The one request path after the door: budget header, then SMACS or a pass-through.
+  void serve(const HttpRequest& req, HttpResponse& res, ChatRequest chat,
+             std::shared_ptr<const FrontDoor> door);
+  void answer_with_smacs(std::shared_ptr<const ChatRequest> request,
+                         std::shared_ptr<const FrontDoor> door, Deadline deadline,
+                         HttpResponse& res);
+  // The answer as the client asked for it (the door's object, or its events when streaming).
+  void smacs_response(const ChatRequest& chat, const FrontDoor& door, GatewayAnswer& answer,
+                      HttpResponse& res);
+  void pass_through(size_t backend, std::shared_ptr<const ChatRequest> request,
+                    std::shared_ptr<const FrontDoor> door, Deadline deadline, HttpResponse& res);
+  // A pass-through stream re-spoken for another door as its events arrive.
+  void pass_through_translated(size_t backend, std::shared_ptr<const ChatRequest> request,
+                               std::shared_ptr<const FrontDoor> door, Deadline deadline,
+                               HttpResponse& res);
+  // A door's whole reply, once made: the Responses door remembers it (store).
+  // `sent`, when given, is the object's JSON text as it went to the client.
+  void finished(const FrontDoor& door, const nlohmann::json& object,
+                const std::string* sent = nullptr);
+  // A stream that failed: the error as a whole response when nothing was sent yet, else the
+  // door's error event (`if_started`) and the end.
+  static void fail_stream(StreamReply& out, HttpResponse head, const ApiError& e,
+                          ApiStream* translator = nullptr);
   static ApiError backend_error(const std::string& name, const BackendError& error);
   void feedback(const HttpRequest& req, HttpResponse& res);
   void list_models(const HttpRequest& req, HttpResponse& res);
@@ -62,6 +95,7 @@ class GatewayServer {
   HttpServer server_;
   FILE* access_log_ = nullptr;  // stderr, a file, or none
   const BankFollower* follower_ = nullptr;
+  ResponseStore responses_;  // for previous_response_id and GET /v1/responses/{id}
 };
 
 }  // namespace smacs

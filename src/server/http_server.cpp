@@ -107,6 +107,7 @@ struct HttpServer::Impl {
   std::vector<Route> routes;
   std::function<void(const HttpRequest&, const HttpResponse&, double)> hook;
   std::function<std::optional<HttpResponse>(const HttpRequest&)> header_check;
+  std::function<void(const HttpRequest&, HttpResponse&)> before_send;
   std::atomic<size_t> open{0};    // connections
   std::atomic<size_t> queued{0};  // requests handed to the workers, not yet answered
   std::atomic<bool> stopping{false};
@@ -245,9 +246,10 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = false;
     HttpRequest req;
     req.remote = remote_;
-    if (parser_ && parser_->is_header_done()) {
+    if (parser_) {  // the request line is in once the header is, or a body was too long for it
       req.method = std::string(parser_->get().method_string());
-      req.path = std::string(parser_->get().target());
+      const std::string_view target = parser_->get().target();
+      req.path = std::string(target.substr(0, target.find('?')));
     }
     respond(req, error_response(status, std::move(message), std::move(code)));
   }
@@ -345,6 +347,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::shared_ptr<http::response<http::string_body>> msg;
     auto logged = std::make_shared<std::pair<HttpRequest, HttpResponse>>();
     try {
+      if (server_.before_send) server_.before_send(req, res);
       server_.add_cors(req, res);
       logged->first = HttpRequest{.method = req.method,
                                   .path = req.path,
@@ -728,6 +731,10 @@ void HttpServer::route(const std::string& method, const std::string& path, HttpH
 void HttpServer::on_header(
     std::function<std::optional<HttpResponse>(const HttpRequest& head)> check) {
   impl_->header_check = std::move(check);
+}
+
+void HttpServer::before_send(std::function<void(const HttpRequest&, HttpResponse&)> hook) {
+  impl_->before_send = std::move(hook);
 }
 
 void HttpServer::on_response(

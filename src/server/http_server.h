@@ -124,6 +124,9 @@ class HttpServer {
   // read: a response to send instead (a 401, say; the connection then closes), or nullopt to go
   // on. `head` has no body. Keep it short: it runs on the event thread.
   void on_header(std::function<std::optional<HttpResponse>(const HttpRequest& head)> check);
+  // Called on every whole response (not a stream's pieces) just before it is written, errors
+  // the server makes itself included (413, 431, 404, ...): to give them another API's shape.
+  void before_send(std::function<void(const HttpRequest&, HttpResponse&)> hook);
   // Called for every answered request (on the worker or event thread): for logs and metrics.
   void on_response(std::function<void(const HttpRequest&, const HttpResponse&, double ms)> hook);
 

@@ -48,7 +48,7 @@ test('a 429 with Retry-After surfaces as RateLimitError', async () => {
   const client = new OpenAI({ apiKey: 'none', baseURL, maxRetries: 0 });
   await assert.rejects(
     client.chat.completions.create({ model: 'limited/always', messages: [{ role: 'user', content: 'hi' }] }),
-    (e) => e instanceof RateLimitError && e.status === 429 && e.headers['retry-after'] === '1');
+    (e) => e instanceof RateLimitError && e.status === 429 && e.headers.get('retry-after') === '1');
 });
 
 test('the SDK retries a 429 after the Retry-After delay', async () => {

@@ -1,0 +1,62 @@
+// Other APIs in front of the chat-completions core: a backend's reply, whole or as the
+// chat.completion.chunk objects of its stream, re-spoken as the Responses API's or the Messages
+// API's object and typed events. Every backend stays a chat-completions endpoint; only the
+// door a client came in by changes what it reads.
+#pragma once
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "api/openai_api.h"
+
+namespace smacs {
+
+// One reply re-spoken. Feed it chunks in order, then end(); each call returns the Server-Sent
+// Events to send for it ("" when there is nothing to send yet). object() is the whole reply in
+// that API's shape at any time (complete once end() was called).
+class ApiStream {
+ public:
+  virtual ~ApiStream() = default;
+  virtual std::string chunk(const nlohmann::json& chunk) = 0;  // a chat.completion.chunk
+  virtual std::string end() = 0;
+  // The stream ends in an error (what the API's own clients read as one).
+  virtual std::string error(const ApiError& e) = 0;
+  virtual const nlohmann::json& object() const = 0;
+};
+
+// A whole chat.completion fed as the one chunk it would be, then end(): the events a stream
+// of it would be (the object is then complete).
+std::string feed_completion(ApiStream& stream, nlohmann::json completion);
+
+// Reads a chat-completions event stream as it arrives in pieces of any size: hands each
+// `data:` chunk to `on_chunk` and notes `[DONE]`. Bounded: an event larger than max_event_bytes
+// is an error.
+class SseChunkReader {
+ public:
+  explicit SseChunkReader(size_t max_event_bytes = 8 << 20) : max_event_bytes_(max_event_bytes) {}
+  // False with `error` set when the stream is malformed (an event that is not JSON, too big).
+  bool feed(std::string_view piece, const std::function<void(const nlohmann::json&)>& on_chunk);
+  bool done() const { return done_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool take_event(std::string_view event,
+                  const std::function<void(const nlohmann::json&)>& on_chunk);
+  std::string buffer_;
+  size_t scanned_ = 0;  // buffer_ holds no event end before this
+  size_t max_event_bytes_;
+  bool done_ = false;
+  std::string error_;
+};
+
+// "event: NAME\ndata: JSON\n\n"
+std::string sse_event(std::string_view name, const nlohmann::json& data);
+
+// The usage numbers of a chat `usage` object (0 when absent).
+struct TokenUsage {
+  int64_t prompt = 0, completion = 0;
+  static TokenUsage of(const nlohmann::json& usage);
+};
+
+}  // namespace smacs

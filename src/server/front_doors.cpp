@@ -1,0 +1,148 @@
+// The Responses and Messages doors of `smacs serve`: each turns its API's request into the
+// internal chat request and hands it to GatewayServer::serve, which answers in the door's shape
+// (server/front_door.h). The translation itself is in api/responses_api.h and api/messages_api.h.
+#include "api/messages_api.h"
+#include "api/responses_api.h"
+#include "server/gateway_server.h"
+#include "server/http_util.h"
+
+namespace smacs {
+
+using nlohmann::json;
+
+std::unique_ptr<ApiStream> FrontDoor::translator(const json& extra, bool events) const {
+  switch (api) {
+    case Api::kResponses:
+      return make_responses_stream(id, model, echo, extra, events);
+    case Api::kMessages:
+      return make_messages_stream(id, model, extra, events);
+    case Api::kChat:
+      break;
+  }
+  return nullptr;
+}
+
+void GatewayServer::responses(const HttpRequest& req, HttpResponse& res) {
+  auto door = open_door(FrontDoor::Api::kResponses, "resp_", req, res);
+  if (reject_unauthorized(req, res)) return;
+  auto parsed = parse_responses_request(req.body);
+  if (!parsed.ok()) return send_error(res, parsed.error());
+  json items = json::array();
+  if (!parsed->previous_response_id.empty()) {
+    auto stored = responses_.get(parsed->previous_response_id, door->owner);
+    if (!stored)
+      return send_error(res,
+                        {.status = 404,
+                         .type = "invalid_request_error",
+                         .message = "Previous response with id '" + parsed->previous_response_id +
+                                    "' not found (it was stored with store: false, by "
+                                    "another key, or is no longer remembered)",
+                         .param = "previous_response_id",
+                         .code = "previous_response_not_found"});
+    items = json::parse(stored->input);  // its own text: valid
+    json response = json::parse(stored->response);  // held: a range-for over a temporary's
+    for (auto& item : response["output"]) items.push_back(std::move(item));  // member dangles
+  }
+  const size_t first_own = items.size();
+  for (auto& item : parsed->input_items) items.push_back(std::move(item));
+  auto messages = items_to_messages(parsed->instructions, items, first_own);
+  if (!messages.ok()) return send_error(res, messages.error());
+  auto chat = chat_request_from_json(responses_chat_body(*parsed, std::move(*messages)));
+  if (!chat.ok()) return send_error(res, chat.error());
+  door->model = parsed->model;
+  door->echo = std::move(parsed->echo);
+  door->items = std::move(items);
+  door->store = parsed->store;
+  serve(req, res, std::move(*chat), std::move(door));
+}
+
+void GatewayServer::stored_response(const HttpRequest& req, HttpResponse& res) {
+  if (reject_unauthorized(req, res)) return;
+  const std::string id = req.path.substr(std::string("/v1/responses/").size());
+  const std::string owner = *client_key(req);
+  const auto missing = ApiError{.status = 404,
+                                .type = "invalid_request_error",
+                                .message = "No response found with id '" + id + "'",
+                                .code = "not_found"};
+  if (req.method == "DELETE") {
+    if (!responses_.erase(id, owner)) return send_error(res, missing);
+    return send_json(res, {{"id", id}, {"object", "response"}, {"deleted", true}});
+  }
+  const auto stored = responses_.get(id, owner);
+  if (!stored) return send_error(res, missing);
+  res.content_type = "application/json";
+  res.body = stored->response;
+}
+
+void GatewayServer::finished(const FrontDoor& door, const json& object, const std::string* sent) {
+  if (door.api != FrontDoor::Api::kResponses || !door.store) return;
+  responses_.put(door.id, door.owner, {dump_safe(door.items), sent ? *sent : dump_safe(object)});
+}
+
+void GatewayServer::messages(const HttpRequest& req, HttpResponse& res) {
+  auto door = open_door(FrontDoor::Api::kMessages, "msg_", req, res);
+  if (reject_unauthorized(req, res)) return;
+  auto parsed = parse_messages_request(req.body);
+  if (!parsed.ok()) return send_error(res, parsed.error());
+  auto chat = chat_request_from_json(std::move(parsed->chat));
+  if (!chat.ok()) return send_error(res, chat.error());
+  door->model = parsed->model;
+  serve(req, res, std::move(*chat), std::move(door));
+}
+
+// An estimate (about four bytes a token): smacs does not know each backend's tokenizer.
+void GatewayServer::count_tokens(const HttpRequest& req, HttpResponse& res) {
+  if (reject_unauthorized(req, res)) return;
+  json body = parse_json_body(req.body);
+  if (body.is_object() && !body.contains("max_tokens")) body["max_tokens"] = 1;  // not asked here
+  const auto parsed = parse_messages_request(body.is_discarded() ? req.body : dump_safe(body));
+  if (!parsed.ok()) return send_error(res, parsed.error());
+  send_json(res, {{"input_tokens", estimate_input_tokens(parsed->chat)}});
+}
+
+// The backend's chat events, read as they arrive and re-spoken as the door's own events; a
+// malformed stream ends in the door's error event.
+void GatewayServer::pass_through_translated(size_t backend,
+                                            std::shared_ptr<const ChatRequest> request,
+                                            std::shared_ptr<const FrontDoor> door,
+                                            Deadline deadline, HttpResponse& res) {
+  res.content_type = "text/event-stream";
+  res.set_header("Cache-Control", "no-cache");
+  HttpResponse head = res;
+  auto out = res.stream_later();
+  struct Relay {
+    SseChunkReader reader;
+    std::unique_ptr<ApiStream> translator;
+    bool broken = false;  // the backend's stream was malformed: the error event went out
+  };
+  auto relay = std::make_shared<Relay>();
+  relay->translator = door->translator(nullptr, true);
+  const std::string name = request->model;
+  gateway_.pass_through_stream(
+      backend, request, deadline,
+      [out, relay, name](std::string piece, std::function<void(bool)> resume) {
+        std::string events;
+        const bool ok = relay->reader.feed(
+            piece, [&](const json& chunk) { events += relay->translator->chunk(chunk); });
+        if (!ok) {
+          relay->broken = true;
+          events += relay->translator->error({.status = 502,
+                                              .type = "server_error",
+                                              .message = name + ": " + relay->reader.error(),
+                                              .code = "backend_failed"});
+        }
+        if (events.empty()) return resume(ok);
+        out->write(std::move(events), [resume, ok](bool written) { resume(written && ok); });
+      },
+      [this, out, relay, door, name, head](BackendReply r) mutable {
+        if (relay->broken) return out->end(true);
+        if (!r.ok())
+          return fail_stream(*out, std::move(head), backend_error(name, r.error()),
+                             relay->translator.get());
+        out->write(relay->translator->end());
+        finished(*door, relay->translator->object());
+        out->end(true);
+      });
+}
+
+}  // namespace smacs
