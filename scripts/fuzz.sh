@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets with clang (libFuzzer, ASan, UBSan) and runs each for a bounded time:
-# FUZZ_SECONDS (default 20) for request parsing, the same again for reading answers out of
-# backend replies. Exits non-zero on any crash.
+# FUZZ_SECONDS (default 20) each for request parsing, for reading answers out of backend
+# replies, and for the Responses and Messages doors (their requests and translated streams).
+# Exits non-zero on any crash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/fuzz
@@ -10,8 +11,9 @@ clang++ "${FLAGS[@]}" tests/fuzz/chat_request_fuzz.cpp src/api/*.cpp \
   -o build/fuzz/chat_request_fuzz
 clang++ "${FLAGS[@]}" tests/fuzz/answers_fuzz.cpp src/answers/*.cpp src/api/*.cpp \
   -o build/fuzz/answers_fuzz
+clang++ "${FLAGS[@]}" tests/fuzz/front_doors_fuzz.cpp src/api/*.cpp -o build/fuzz/front_doors_fuzz
 status=0
-for target in chat_request_fuzz answers_fuzz; do
+for target in chat_request_fuzz answers_fuzz front_doors_fuzz; do
   work=$(mktemp -d)
   cp tests/fuzz/corpus/* "$work/"
   s=0

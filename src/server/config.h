@@ -14,7 +14,8 @@
 //   allow_open_admin: false      # /admin/reload and /v1/feedback without api_keys on a
 //                                # non-loopback address: refused at startup unless true
 //   sse_keepalive_ms: 5000       # a SMACS stream sends ": keep-alive" while it waits (0: off)
-//   remember_bytes: 67108864     # answers remembered for feedback, at most this many bytes
+//   remember_bytes: 67108864     # answers remembered for feedback, and (apart) Responses API
+//                                #   responses for previous_response_id: each at most this many bytes
 //   feedback_journal: f.sqlite   # data-file bank: feedback kept here, folded in on reload
 //                                # (default <config>.feedback.sqlite; none: memory only)
 //   feedback_per_second: 100     # feedback per API key (bursts of twice that); beyond: 429
@@ -111,7 +112,8 @@ struct ServerConfig {
   std::string access_log = "stderr";  // "stderr", "none" or a file path
   bool allow_open_admin = false;
   int sse_keepalive_ms = 5000;  // a SMACS stream's ": keep-alive" comment while it waits (0: off)
-  // The answers remembered for feedback hold at most this many bytes (the oldest go first).
+  // The answers remembered for feedback hold at most this many bytes (the oldest go first); so
+  // do, apart, the Responses API responses kept for previous_response_id.
   size_t remember_bytes = 64 << 20;
   // With a bank of data files: the SQLite file feedback is kept in and folded back from on
   // every reload ("": memory only). load_server_config defaults it to <config>.feedback.sqlite.

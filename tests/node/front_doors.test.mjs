@@ -295,3 +295,10 @@ test('bad Messages requests get Anthropic errors', async () => {
     assert.equal(typeof json.error.type, 'string');
   }
 });
+
+test('metrics count each door', async () => {
+  const text = await (await fetch(`${replayUrl}/metrics`)).text();
+  for (const endpoint of ['/v1/responses', '/v1/messages', '/v1/messages/count_tokens'])
+    assert.match(text, new RegExp(`smacs_requests_total\\{endpoint="${endpoint.replace(/\//g, '\\/')}",code="200"\\}`), endpoint);
+  assert.match(text, /smacs_requests_total\{endpoint="\/v1\/messages",code="400"\}/);
+});

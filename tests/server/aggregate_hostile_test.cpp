@@ -153,9 +153,10 @@ TEST(AggregateHostile, AClientThatLeavesGetsNoAggregatorCallsAndIsLoggedAs499) {
   const int fd = connect_to(g.gw->running->port);
   ASSERT_GE(fd, 0);
   const std::string body = chat("smacs", math_l5().records[3].question).dump();
-  ASSERT_TRUE(send_all(fd, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                           "application/json\r\nContent-Length: " +
-                               std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(send_all(fd,
+                       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                       "application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ::close(fd);  // gone while the references (1.5 s each) think
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));

@@ -413,3 +413,56 @@ TEST(HostileBackend, MetricsPassPromtool) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "") << r.output;
 }
+
+// The Responses and Messages doors meet failing backends in their own API's shape: a whole
+// error before anything was sent, an error event in a stream that had started, never a byte
+// the backend should not have sent.
+TEST(HostileBackend, TheResponsesAndMessagesDoorsSpeakTheirOwnFailures) {
+  HostileGateway g({"500", "sse-utf8", "close-mid"});
+  auto c = g.client();
+  auto post = [&](const char* path, const std::string& model, bool stream) {
+    json body = {{"model", model}, {"max_tokens", 32}, {"stream", stream}};
+    if (std::string(path) == "/v1/responses")
+      body = {{"model", model}, {"input", kQuestion}, {"stream", stream}};
+    else
+      body["messages"] = {{{"role", "user"}, {"content", kQuestion}}};
+    auto r = c.Post(path, body.dump(), "application/json");
+    EXPECT_TRUE(r) << path << " " << model;
+    return r ? std::make_pair(r->status, r->body) : std::make_pair(0, std::string());
+  };
+  {
+    const auto [status, body] = post("/v1/messages", kOpenPool[0], false);
+    const json j = json::parse(body, nullptr, false);
+    EXPECT_EQ(status, 502) << body;
+    EXPECT_EQ(j.value("type", ""), "error") << body;
+    EXPECT_EQ(j["error"].value("type", ""), "api_error") << body;
+    const auto [r_status, r_body] = post("/v1/responses", kOpenPool[0], false);
+    EXPECT_EQ(r_status, 502) << r_body;
+    EXPECT_TRUE(json::parse(r_body, nullptr, false)["error"]["message"].is_string()) << r_body;
+    // SMACS through the doors answers from the backend that still works.
+    const auto [s_status, s_body] = post("/v1/messages", "smacs", false);
+    EXPECT_EQ(s_status, 200) << s_body;
+    EXPECT_EQ(json::parse(s_body, nullptr, false)["smacs"].value("chosen", ""), kOpenPool[1]);
+  }
+  for (const char* path : {"/v1/messages", "/v1/responses"}) {
+    const bool messages = std::string(path) == "/v1/messages";
+    // A Latin-1 byte mid-stream, and a backend that hangs up: a whole error in the door's shape
+    // when nothing was sent yet, else the door's error event; never the byte, never a finish.
+    for (size_t member : {1, 2}) {
+      const auto [status, body] = post(path, kOpenPool[member], true);
+      EXPECT_EQ(body.find('\xe9'), std::string::npos);
+      EXPECT_EQ(body.find(messages ? "message_stop" : "response.completed"), std::string::npos);
+      if (status == 200) {
+        EXPECT_NE(body.find(messages ? "event: error" : "event: response.failed"),
+                  std::string::npos)
+            << path << ": " << body;
+      } else {
+        EXPECT_EQ(status, 502) << body;
+        const json j = json::parse(body, nullptr, false);
+        EXPECT_EQ(messages, j.value("type", "") == "error") << body;
+        EXPECT_TRUE(j["error"]["message"].is_string()) << body;
+      }
+    }
+  }
+  EXPECT_EQ(c.Get("/health")->status, 200);
+}

@@ -85,6 +85,29 @@ TEST_F(Hostile, DeepJsonNestingIsRefusedNotACrash) {
   expect_alive();
 }
 
+// The same bodies at the Responses and Messages doors: refused in each API's shape.
+TEST_F(Hostile, TheOtherDoorsRefuseDeepAndBrokenBodies) {
+  for (const std::string path : {"/v1/responses", "/v1/messages"}) {
+    const bool anthropic = path == "/v1/messages";
+    for (const std::string& body :
+         {std::string(R"({"model":"smacs","max_tokens":5,"input":)") + std::string(60000, '[') +
+              std::string(60000, ']') + "}",
+          std::string((1 << 20) - 10, '['), std::string("{\"model\": \"smacs\", \"inp"),
+          std::string("\xff\xfe garbage"), std::string("null"), std::string(),
+          std::string(R"({"model":"smacs","max_tokens":5,"input":[{"type":"message","role":"user",
+             "content":[{"type":"input_text","text":7}]}],"messages":[{"role":"user","content":[
+             {"type":"text","text":7}]}]})")}) {
+      const std::string reply = roundtrip(port(), http_post(path, body));
+      EXPECT_EQ(status_of(reply), 400) << path << ": " << reply.substr(0, 300);
+      const size_t start = reply.find("\r\n\r\n");
+      const json j = json::parse(reply.substr(start + 4), nullptr, false);
+      EXPECT_EQ(anthropic, j.value("type", "") == "error") << reply.substr(0, 300);
+      EXPECT_TRUE(j["error"]["message"].is_string()) << reply.substr(0, 300);
+    }
+  }
+  expect_alive();
+}
+
 TEST_F(Hostile, ContentLengthAbuse) {
   const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n";
   EXPECT_EQ(status_of(roundtrip(port(), head + "Content-Length: -5\r\n\r\n")), 400);
