@@ -15,7 +15,8 @@
 //                                # non-loopback address: refused at startup unless true
 //   sse_keepalive_ms: 5000       # a SMACS stream sends ": keep-alive" while it waits (0: off)
 //   remember_bytes: 67108864     # answers remembered for feedback, and (apart) Responses API
-//                                #   responses for previous_response_id: each at most this many bytes
+//                                #   responses for previous_response_id: each at most this many
+//                                bytes
 //   feedback_journal: f.sqlite   # data-file bank: feedback kept here, folded in on reload
 //                                # (default <config>.feedback.sqlite; none: memory only)
 //   feedback_per_second: 100     # feedback per API key (bursts of twice that); beyond: 429

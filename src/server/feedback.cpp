@@ -10,51 +10,25 @@
 
 namespace smacs {
 
-namespace {
-
-// What an id left in the order list after its answer was scored still holds.
-size_t stale_bytes(const std::string& id) { return id.size() + 32; }
-
-size_t bytes_of(const std::string& id, const std::string& question, const GatewayAnswer& answer,
-                const std::string& owner) {
+size_t Gateway::weight(const std::string& id, const Remembered& r, const std::string& owner) {
   constexpr size_t kPerString = 32;  // a std::string's own size, about
-  size_t n = id.size() * 2 + question.size() + answer.task.size() + answer.chosen.size() +
-             answer.aggregator.size() + owner.size() + 9 * kPerString;
-  for (const auto& a : answer.answered) n += a.size() + kPerString;
+  size_t n = id.size() * 2 + r.question.size() + r.task.size() + r.chosen.size() +
+             r.aggregator.size() + owner.size() + 9 * kPerString;
+  for (const auto& a : r.answered) n += a.size() + kPerString;
   return n;
 }
 
-}  // namespace
-
 void Gateway::remember(const std::string& id, const std::string& question,
                        const GatewayAnswer& answer, const std::string& owner) {
+  Remembered r{.question = question,
+               .task = answer.task.empty() ? "feedback" : answer.task,
+               .chosen = answer.chosen,
+               .aggregator = answer.aggregator,
+               .answered = answer.answered};
+  const size_t bytes = weight(id, r, owner);
   std::lock_guard lock(remember_mutex_);
-  const size_t bytes = bytes_of(id, question, answer, owner);
-  if (bytes > remember_bytes_) return;  // larger than the whole bound: not kept
-  auto [it, fresh] = remembered_.try_emplace(id);
-  if (!fresh) remembered_bytes_ -= it->second.bytes;
-  it->second = {.question = question,
-                .task = answer.task.empty() ? "feedback" : answer.task,
-                .chosen = answer.chosen,
-                .owner = owner,
-                .aggregator = answer.aggregator,
-                .answered = answer.answered,
-                .bytes = bytes};
-  remembered_bytes_ += bytes;
-  remembered_order_.push_back(id);
-  while (!remembered_order_.empty() &&
-         (remembered_bytes_ > remember_bytes_ || remembered_order_.size() > kRemembered)) {
-    const std::string oldest = std::move(remembered_order_.front());
-    remembered_order_.pop_front();
-    const auto old = remembered_.find(oldest);
-    if (old == remembered_.end()) {  // scored already: only its id was left
-      remembered_bytes_ -= stale_bytes(oldest);
-      continue;
-    }
-    remembered_bytes_ -= old->second.bytes;
-    remembered_.erase(old);
-  }
-  metrics_.set_remembered_bytes(remembered_bytes_);
+  remembered_.put(id, owner, std::move(r), bytes);
+  metrics_.set_remembered_bytes(remembered_.bytes());
 }
 
 std::optional<ApiError> Gateway::over_feedback_rate(const std::string& owner) {
@@ -80,22 +54,21 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
                                                 float score, const std::string& owner) {
   std::unique_lock lock(remember_mutex_);
   if (auto limited = over_feedback_rate(owner)) return failure(std::move(*limited));
-  const auto it = remembered_.find(id);
-  // Another key's answer is reported as unknown: ids are not to be probed.
-  if (it == remembered_.end() || it->second.owner != owner)
+  const Remembered* r = remembered_.find(id, owner);
+  if (!r)  // another key's answer is reported as unknown: ids are not to be probed
     return failure(ApiError{
         .status = 404,
         .type = "invalid_request_error",
         .message = "no recent SMACS answer has the id '" + id + "' (or it was scored already)",
         .param = "id",
         .code = "unknown_answer"});
-  const Remembered& r = it->second;
-  std::string model = named.empty() ? r.chosen : named;
+  std::string model = named.empty() ? r->chosen : named;
   // The aggregated answer the client saw is scored in a column of its own: never a pool
   // model's result, so no reference's prior takes credit (or blame) for the aggregator's text.
-  if (!r.aggregator.empty() && (model == r.aggregator || model == aggregate_column(r.aggregator)))
-    model = aggregate_column(r.aggregator);
-  else if (std::find(r.answered.begin(), r.answered.end(), model) == r.answered.end())
+  if (!r->aggregator.empty() &&
+      (model == r->aggregator || model == aggregate_column(r->aggregator)))
+    model = aggregate_column(r->aggregator);
+  else if (std::find(r->answered.begin(), r->answered.end(), model) == r->answered.end())
     return failure(ApiError{.status = 400,
                             .type = "invalid_request_error",
                             .message = "'" + model + "' did not answer '" + id + "'",
@@ -103,13 +76,11 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
                             .code = "model_not_in_answer"});
   Record row;
   row.id = "feedback:" + id;
-  row.task = r.task;
-  row.question = r.question;
+  row.task = r->task;
+  row.question = r->question;
   // One score per answer: taken out now, put back if the bank cannot take it.
-  Remembered taken = std::move(it->second);
-  remembered_.erase(it);
-  remembered_bytes_ -= taken.bytes - stale_bytes(id);  // its id stays in the order list
-  metrics_.set_remembered_bytes(remembered_bytes_);
+  Remembered taken = *remembered_.take(id, owner);
+  metrics_.set_remembered_bytes(remembered_.bytes());
   if (bank_file_) {  // durable first: the file (or journal) is what a reload reads
     // Outside the lock: a database that is slow to refuse must not hold up remember(), which
     // every answer calls.
@@ -118,9 +89,8 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
       bank_file_->add_scored_question(row, model, ResultRow{.score = score});
     } catch (const Error& e) {  // the bank's database is down: the client may come back
       lock.lock();
-      remembered_bytes_ += taken.bytes - stale_bytes(id);
-      remembered_.try_emplace(id, std::move(taken));
-      metrics_.set_remembered_bytes(remembered_bytes_);
+      remembered_.put(id, owner, taken, weight(id, taken, owner));
+      metrics_.set_remembered_bytes(remembered_.bytes());
       metrics_.count_model("feedback_refused", model);
       return failure(ApiError{.status = 503,
                               .type = "server_error",

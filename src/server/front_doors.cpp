@@ -39,7 +39,7 @@ void GatewayServer::responses(const HttpRequest& req, HttpResponse& res) {
                                     "another key, or is no longer remembered)",
                          .param = "previous_response_id",
                          .code = "previous_response_not_found"});
-    items = json::parse(stored->input);  // its own text: valid
+    items = json::parse(stored->input);             // its own text: valid
     json response = json::parse(stored->response);  // held: a range-for over a temporary's
     for (auto& item : response["output"]) items.push_back(std::move(item));  // member dangles
   }

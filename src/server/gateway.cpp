@@ -20,7 +20,7 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
       metrics_(metrics),
       fanout_(options.fanout_threads),
       health_(backends_.size()),
-      remember_bytes_(options.remember_bytes),
+      remembered_(options.remember_bytes, kRemembered),
       feedback_per_second_(options.feedback_per_second) {
   prices_.resize(backends_.size());
   unrouted_.assign(backends_.size(), false);

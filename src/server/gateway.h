@@ -16,6 +16,7 @@
 #include "core/task_pool.h"
 #include "generation/backend.h"
 #include "pipeline/smacs.h"
+#include "server/bounded_memory.h"
 #include "server/circuit_breaker.h"
 #include "server/metrics.h"
 #include "server/view_reaper.h"
@@ -210,15 +211,13 @@ class Gateway {
   std::mutex feedback_mutex_;
   std::mutex remember_mutex_;  // the remembered answers and the feedback rate buckets
   struct Remembered {
-    std::string question, task, chosen, owner;
+    std::string question, task, chosen;
     std::string aggregator;  // it wrote the answer (aggregate mode), else ""
     std::vector<std::string> answered;
-    size_t bytes = 0;
   };
-  std::unordered_map<std::string, Remembered> remembered_;
-  std::deque<std::string> remembered_order_;  // oldest first (ids scored since may linger)
-  size_t remembered_bytes_ = 0;
-  size_t remember_bytes_;
+  BoundedMemory<Remembered> remembered_;  // by answer id, for its owner's key
+  // What remembering an answer costs, about.
+  static size_t weight(const std::string& id, const Remembered& r, const std::string& owner);
   struct Bucket {  // feedback_per_second per key: a token bucket
     double tokens;
     Clock::time_point at;
