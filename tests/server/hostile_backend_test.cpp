@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <future>
 
@@ -36,6 +37,8 @@ struct HostileGateway {
     config.request_timeout_ms = 5000;
     config.max_body_bytes = 1 << 20;
     config.access_log = temp_path("hostile-access-" + std::to_string(++count) + ".log");
+    // Appended to: a file a process with the same (reused) pid left must not count.
+    std::filesystem::remove(config.access_log);
     config.params.k = modes.size();
     config.params.p_drop = 0;
     if (adjust) adjust(config);
