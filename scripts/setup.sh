@@ -14,15 +14,19 @@ PKGS=(build-essential cmake pkg-config git openssl
                            # and the replicas' load balancer
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-# Node.js runs the official `openai` client tests; keep an existing install (it may bundle npm).
+# Node.js runs the real-client tests (openai, Anthropic, Vercel AI SDK); keep an existing install
+# (it may bundle npm).
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
-if [ ! -d tests/node/node_modules/openai ]; then
+# The client tests' npm packages, pinned by package-lock.json: installed again when it changed.
+lock_sum=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
+if [ "$(cat tests/node/node_modules/.smacs-lock 2>/dev/null)" != "$lock_sum" ]; then
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" > tests/node/node_modules/.smacs-lock
 fi
 # llama.cpp for the in-process backend, cached outside the repository (skip: SMACS_NO_LLAMA=1,
 # then build with -DSMACS_WITH_LLAMA=OFF).
