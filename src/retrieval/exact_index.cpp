@@ -197,6 +197,9 @@ IndexKind parse_index_kind(const std::string& name) {
 }
 
 std::unique_ptr<NeighborIndex> make_index(IndexKind kind, const std::vector<SparseVec>& rows) {
+  if (const size_t dim = dense_dim(rows))
+    return kind == IndexKind::kExact ? make_dense_exact_index(rows, dim)
+                                     : make_dense_hnsw_index(rows, dim);
   return kind == IndexKind::kExact ? make_exact_index(rows) : make_hnsw_index(rows);
 }
 

@@ -24,26 +24,32 @@ std::vector<float> project_dense(const SparseVec& v, size_t dim) {
 
 namespace {
 
+// Over the vectors `to_vector` makes of the rows: a sparse row's hashed projection, or a dense
+// row's own values.
 class HnswIndex : public NeighborIndex {
  public:
-  HnswIndex(size_t dim, size_t capacity)
-      : dim_(dim), space_(dim), graph_(&space_, capacity, /*M=*/16, /*ef_construction=*/100) {
+  using ToVector = std::vector<float> (*)(const SparseVec&, size_t);
+  HnswIndex(size_t dim, size_t capacity, ToVector to_vector, const HnswSettings& s)
+      : dim_(dim),
+        to_vector_(to_vector),
+        space_(dim),
+        graph_(&space_, capacity, s.m, s.ef_construction) {
     // Fixed once: hnswlib searches with max(ef, k), and a per-query setEf would race.
-    graph_.setEf(64);
+    graph_.setEf(s.ef);
   }
 
   // One at a time, in row order: parallel insertion would make the graph (and so the
   // neighbours) differ from run to run.
   void add_all(const std::vector<SparseVec>& rows) {
     for (size_t i = 0; i < rows.size(); ++i)
-      graph_.addPoint(project_dense(rows[i], dim_).data(), i);
+      graph_.addPoint(to_vector_(rows[i], dim_).data(), i);
     rows_ = rows.size();
   }
 
   std::vector<Neighbor> search(const SparseVec& q, size_t n, uint32_t exclude) const override {
     const size_t want = std::min(n + (exclude != kNoRow ? 1 : 0), rows_);
     if (want == 0) return {};
-    const auto dense = project_dense(q, dim_);
+    const auto dense = to_vector_(q, dim_);
     auto heap = graph_.searchKnn(dense.data(), want);
     std::vector<Neighbor> out;
     while (!heap.empty()) {  // the heap pops the farthest first
@@ -58,7 +64,7 @@ class HnswIndex : public NeighborIndex {
 
   void add(const SparseVec& row) override {
     if (rows_ >= graph_.max_elements_) graph_.resizeIndex(2 * rows_ + 16);
-    graph_.addPoint(project_dense(row, dim_).data(), rows_);
+    graph_.addPoint(to_vector_(row, dim_).data(), rows_);
     ++rows_;
   }
 
@@ -66,6 +72,7 @@ class HnswIndex : public NeighborIndex {
 
  private:
   size_t dim_;
+  ToVector to_vector_;
   size_t rows_ = 0;
   hnswlib::InnerProductSpace space_;
   hnswlib::HierarchicalNSW<float> graph_;
@@ -74,7 +81,16 @@ class HnswIndex : public NeighborIndex {
 }  // namespace
 
 std::unique_ptr<NeighborIndex> make_hnsw_index(const std::vector<SparseVec>& rows, size_t dim) {
-  auto index = std::make_unique<HnswIndex>(dim, std::max<size_t>(rows.size(), 1));
+  auto index = std::make_unique<HnswIndex>(dim, std::max<size_t>(rows.size(), 1), project_dense,
+                                           HnswSettings{});
+  index->add_all(rows);
+  return index;
+}
+
+std::unique_ptr<NeighborIndex> make_dense_hnsw_index(const std::vector<SparseVec>& rows,
+                                                     size_t dim, const HnswSettings& settings) {
+  auto index =
+      std::make_unique<HnswIndex>(dim, std::max<size_t>(rows.size(), 1), unit_dense, settings);
   index->add_all(rows);
   return index;
 }

@@ -45,7 +45,27 @@ class NeighborIndex {
 
 enum class IndexKind { kExact, kHnsw };
 IndexKind parse_index_kind(const std::string& name);  // "exact" | "hnsw"
+// Dense rows (a dense embedder's: every row ids 0..d-1) get a dense index of that kind
+// (retrieval/dense_index.cpp); sparse ones (TF-IDF) the inverted index or the hashed HNSW.
 std::unique_ptr<NeighborIndex> make_index(IndexKind kind, const std::vector<SparseVec>& rows);
+
+// hnswlib's settings: links per node, the build's and the search's candidate lists (a search
+// looks at max(ef, n) candidates).
+struct HnswSettings {
+  size_t m = 16;
+  size_t ef_construction = 100;
+  size_t ef = 64;
+};
+
+// d when every row is dense with the same d dimensions (ids 0..d-1), else 0.
+size_t dense_dim(const std::vector<SparseVec>& rows);
+// Exact cosine search over one contiguous float matrix of unit rows: Eigen matrix-vector
+// products in blocks.
+std::unique_ptr<NeighborIndex> make_dense_exact_index(const std::vector<SparseVec>& rows,
+                                                      size_t dim);
+// hnswlib over the real (unit) vectors.
+std::unique_ptr<NeighborIndex> make_dense_hnsw_index(const std::vector<SparseVec>& rows,
+                                                     size_t dim, const HnswSettings& settings = {});
 
 // Exact cosine search through an inverted index: cost grows with the query's postings.
 std::unique_ptr<NeighborIndex> make_exact_index(const std::vector<SparseVec>& rows);
@@ -57,5 +77,7 @@ std::unique_ptr<NeighborIndex> make_hnsw_index(const std::vector<SparseVec>& row
 
 // The dense projection the HNSW index uses: each term adds ±weight to one of `dim` slots.
 std::vector<float> project_dense(const SparseVec& v, size_t dim);
+// A dense vector's values as a unit vector of `dim` floats (missing ids 0, others ignored).
+std::vector<float> unit_dense(const SparseVec& v, size_t dim);
 
 }  // namespace smacs
