@@ -86,6 +86,28 @@ bool SseChunkReader::take_event(std::string_view event,
   return true;
 }
 
+std::string read_chunk(const json& chunk, json& usage, std::string& finish,
+                       const std::function<std::string(const std::string&)>& on_text,
+                       const std::function<std::string(const json&)>& on_call) {
+  if (const auto u = chunk.find("usage"); u != chunk.end() && u->is_object()) usage = *u;
+  const auto choices = chunk.find("choices");
+  if (choices == chunk.end() || !choices->is_array() || choices->empty() ||
+      !(*choices)[0].is_object())
+    return {};
+  const json& choice = (*choices)[0];
+  if (const auto f = choice.find("finish_reason"); f != choice.end() && f->is_string())
+    finish = f->get<std::string>();
+  const auto delta = choice.find("delta");
+  if (delta == choice.end() || !delta->is_object()) return {};
+  std::string out;
+  if (const auto c = delta->find("content"); c != delta->end() && c->is_string() && !c->empty())
+    out += on_text(c->get_ref<const std::string&>());
+  if (const auto calls = delta->find("tool_calls"); calls != delta->end() && calls->is_array())
+    for (const auto& call : *calls)
+      if (call.is_object()) out += on_call(call);
+  return out;
+}
+
 std::string sse_event(std::string_view name, const json& data) {
   std::string out = "event: ";
   out.append(name).append("\ndata: ");

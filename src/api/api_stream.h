@@ -50,6 +50,13 @@ class SseChunkReader {
   std::string error_;
 };
 
+// Reads one chat.completion.chunk for a translator: its usage (an object) into `usage`, its
+// finish reason into `finish`, its text and each of its tool-call pieces to the callbacks, whose
+// events it returns joined.
+std::string read_chunk(const nlohmann::json& chunk, nlohmann::json& usage, std::string& finish,
+                       const std::function<std::string(const std::string& text)>& on_text,
+                       const std::function<std::string(const nlohmann::json& call)>& on_call);
+
 // "event: NAME\ndata: JSON\n\n"
 std::string sse_event(std::string_view name, const nlohmann::json& data);
 

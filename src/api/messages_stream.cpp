@@ -36,22 +36,9 @@ class MessagesStream : public ApiStream {
 
   std::string chunk(const json& chunk) override {
     std::string out = begin();
-    if (const auto u = chunk.find("usage"); u != chunk.end() && u->is_object()) usage_ = *u;
-    const auto choices = chunk.find("choices");
-    if (choices == chunk.end() || !choices->is_array() || choices->empty() ||
-        !(*choices)[0].is_object())
-      return out;
-    const json& choice = (*choices)[0];
-    if (const auto f = choice.find("finish_reason"); f != choice.end() && f->is_string())
-      finish_ = f->get<std::string>();
-    const auto delta = choice.find("delta");
-    if (delta == choice.end() || !delta->is_object()) return out;
-    if (const auto c = delta->find("content"); c != delta->end() && c->is_string() && !c->empty())
-      out += text_delta(c->get<std::string>());
-    if (const auto calls = delta->find("tool_calls"); calls != delta->end() && calls->is_array())
-      for (const auto& call : *calls)
-        if (call.is_object()) out += call_delta(call);
-    return out;
+    return out + read_chunk(
+                     chunk, usage_, finish_, [&](const std::string& t) { return text_delta(t); },
+                     [&](const json& call) { return call_delta(call); });
   }
 
   std::string end() override {

@@ -148,13 +148,20 @@ std::optional<std::pair<std::string, std::string>> out_of_range(const json& body
 
 }  // namespace
 
-Result<ChatRequest, ApiError> parse_chat_request(std::string_view text) {
+Result<json, ApiError> parse_request_object(std::string_view text) {
   if (json_nesting(text) > kMaxJsonDepth)
     return fail("the request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
                 " levels");
   json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return fail("the request body is not valid JSON");
-  return chat_request_from_json(std::move(body), text);
+  if (!body.is_object()) return fail("the request body must be a JSON object");
+  return body;
+}
+
+Result<ChatRequest, ApiError> parse_chat_request(std::string_view text) {
+  auto body = parse_request_object(text);
+  if (!body.ok()) return failure(body.error());
+  return chat_request_from_json(std::move(*body), text);
 }
 
 Result<ChatRequest, ApiError> chat_request_from_json(json body, std::string_view text) {

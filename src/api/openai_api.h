@@ -44,6 +44,10 @@ struct ChatRequest {
   std::string upstream_fields;
 };
 
+// Untrusted request text as a JSON object, or the 400 saying why it is not one (too deep, not
+// JSON, not an object): the first step of every door's parser.
+Result<nlohmann::json, ApiError> parse_request_object(std::string_view text);
+
 // The request, or why it is not one (a 400 naming the field).
 Result<ChatRequest, ApiError> parse_chat_request(std::string_view body);
 // The same for a body already parsed (another API's request turned into a chat one); `text`,

@@ -220,12 +220,9 @@ Result<json, ApiError> items_to_messages(const json& instructions, const json& i
 }
 
 Result<ResponsesRequest, ApiError> parse_responses_request(std::string_view text) {
-  if (json_nesting(text) > kMaxJsonDepth)
-    return refuse(
-        "the request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels", "");
-  const json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) return refuse("the request body is not valid JSON", "");
-  if (!body.is_object()) return refuse("the request body must be a JSON object", "");
+  const auto parsed = parse_request_object(text);
+  if (!parsed.ok()) return failure(parsed.error());
+  const json& body = *parsed;
   const auto model = body.find("model");
   if (model == body.end() || !model->is_string() || model->get<std::string>().empty())
     return refuse("'model' is required and must be a non-empty string", "model");

@@ -14,19 +14,22 @@ std::vector<float> unit_dense(const SparseVec& v, size_t dim) {
   std::vector<float> out(dim, 0.0f);
   for (size_t i = 0; i < v.idx.size(); ++i)
     if (v.idx[i] < dim) out[v.idx[i]] = v.val[i];
-  double norm = 0;
-  for (float x : out) norm += double(x) * x;
-  if (norm > 0)
-    for (float& x : out) x = static_cast<float>(x / std::sqrt(norm));
+  make_unit(out);
   return out;
+}
+
+void make_unit(std::vector<float>& v) {
+  double norm = 0;
+  for (float x : v) norm += double(x) * x;
+  if (norm > 0)
+    for (float& x : v) x = static_cast<float>(x / std::sqrt(norm));
 }
 
 namespace {
 
 // The n best of `scored` (most similar first, ties by row id), `exclude` left out.
 std::vector<Neighbor> top_n(std::vector<Neighbor> scored, size_t n, uint32_t exclude) {
-  if (exclude != kNoRow)
-    std::erase_if(scored, [&](const Neighbor& x) { return x.row == exclude; });
+  if (exclude != kNoRow) std::erase_if(scored, [&](const Neighbor& x) { return x.row == exclude; });
   const auto better = [](const Neighbor& a, const Neighbor& b) {
     return a.sim != b.sim ? a.sim > b.sim : a.row < b.row;
   };

@@ -15,10 +15,7 @@ std::vector<float> project_dense(const SparseVec& v, size_t dim) {
     const float sign = (h & 1u) ? 1.0f : -1.0f;
     out[(h >> 1) % dim] += sign * v.val[i];
   }
-  double norm = 0;
-  for (float x : out) norm += double(x) * x;
-  if (norm > 0)
-    for (float& x : out) x = static_cast<float>(x / std::sqrt(norm));
+  make_unit(out);
   return out;
 }
 
@@ -41,8 +38,7 @@ class HnswIndex : public NeighborIndex {
   // One at a time, in row order: parallel insertion would make the graph (and so the
   // neighbours) differ from run to run.
   void add_all(const std::vector<SparseVec>& rows) {
-    for (size_t i = 0; i < rows.size(); ++i)
-      graph_.addPoint(to_vector_(rows[i], dim_).data(), i);
+    for (size_t i = 0; i < rows.size(); ++i) graph_.addPoint(to_vector_(rows[i], dim_).data(), i);
     rows_ = rows.size();
   }
 
@@ -87,8 +83,8 @@ std::unique_ptr<NeighborIndex> make_hnsw_index(const std::vector<SparseVec>& row
   return index;
 }
 
-std::unique_ptr<NeighborIndex> make_dense_hnsw_index(const std::vector<SparseVec>& rows,
-                                                     size_t dim, const HnswSettings& settings) {
+std::unique_ptr<NeighborIndex> make_dense_hnsw_index(const std::vector<SparseVec>& rows, size_t dim,
+                                                     const HnswSettings& settings) {
   auto index =
       std::make_unique<HnswIndex>(dim, std::max<size_t>(rows.size(), 1), unit_dense, settings);
   index->add_all(rows);

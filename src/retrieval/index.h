@@ -64,8 +64,8 @@ size_t dense_dim(const std::vector<SparseVec>& rows);
 std::unique_ptr<NeighborIndex> make_dense_exact_index(const std::vector<SparseVec>& rows,
                                                       size_t dim);
 // hnswlib over the real (unit) vectors.
-std::unique_ptr<NeighborIndex> make_dense_hnsw_index(const std::vector<SparseVec>& rows,
-                                                     size_t dim, const HnswSettings& settings = {});
+std::unique_ptr<NeighborIndex> make_dense_hnsw_index(const std::vector<SparseVec>& rows, size_t dim,
+                                                     const HnswSettings& settings = {});
 
 // Exact cosine search through an inverted index: cost grows with the query's postings.
 std::unique_ptr<NeighborIndex> make_exact_index(const std::vector<SparseVec>& rows);
@@ -79,5 +79,6 @@ std::unique_ptr<NeighborIndex> make_hnsw_index(const std::vector<SparseVec>& row
 std::vector<float> project_dense(const SparseVec& v, size_t dim);
 // A dense vector's values as a unit vector of `dim` floats (missing ids 0, others ignored).
 std::vector<float> unit_dense(const SparseVec& v, size_t dim);
+void make_unit(std::vector<float>& v);  // scaled to length 1 (a zero vector stays zero)
 
 }  // namespace smacs

@@ -13,7 +13,7 @@ import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { generateText, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
-import { start, children } from './smacs.mjs';
+import { start, children, writeRecorded } from './smacs.mjs';
 
 const KEY = 'test-key';
 const POOL = ['model-a', 'model-b', 'model-c'];
@@ -25,15 +25,7 @@ const Q = QUESTIONS[0][0];
 const WEATHER = 'What is the weather in Paris?';
 const RESULT = '22 C and sunny';
 
-function writeData(dir) {
-  const lines = QUESTIONS.map(([q, answers], i) => JSON.stringify({
-    id: `q${i}`, task: 'science', question: q, gold: answers[0],
-    results: Object.fromEntries(POOL.map((m, j) => [m, { score: answers[j] === answers[0] ? 1 : 0, response: answers[j] }])),
-  }));
-  const path = join(dir, 'science.jsonl');
-  writeFileSync(path, lines.join('\n') + '\n');
-  return path;
-}
+const writeData = (dir) => writeRecorded(dir, POOL, QUESTIONS);
 
 // The tool upstream: calls get_weather when offered tools, reads a tool result back when sent
 // one, else answers plainly. Streams in pieces (a tool call's arguments in two).

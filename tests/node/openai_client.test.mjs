@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { start, children } from './smacs.mjs';
+import { start, children, writeRecorded } from './smacs.mjs';
 
 
 // Starts a smacs command and resolves with the port it reports on stderr.
@@ -17,15 +17,7 @@ const QUESTIONS = [
   ['Which is a mammal?\nA) shark\nB) trout\nC) whale\nD) eel', ['C', 'C', 'C']],
   ['What melts ice fastest?\nA) salt\nB) sand\nC) sawdust\nD) paper', ['A', 'B', 'A']],
 ];
-function writeData(dir) {
-  const lines = QUESTIONS.map(([q, answers], i) => JSON.stringify({
-    id: `q${i}`, task: 'science', question: q, gold: answers[0],
-    results: Object.fromEntries(POOL.map((m, j) => [m, { score: answers[j] === answers[0] ? 1 : 0, response: answers[j] }])),
-  }));
-  const path = join(dir, 'science.jsonl');
-  writeFileSync(path, lines.join('\n') + '\n');
-  return path;
-}
+const writeData = (dir) => writeRecorded(dir, POOL, QUESTIONS);
 const firstQuestion = () => QUESTIONS[0][0];
 
 let client;

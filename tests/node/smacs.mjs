@@ -1,5 +1,7 @@
 // Starting smacs commands for the Node.js tests: each resolves with the port it listens on.
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const SMACS = process.env.SMACS_BINARY;
 export const children = [];  // every process started; the tests stop them with SIGTERM
@@ -32,4 +34,16 @@ export function startFake() {
     });
     child.on('exit', (code) => reject(new Error(`smacs_fake_backend exited ${code}`)));
   });
+}
+
+// A small recorded data set a test owns (smacs JSONL, task "science"): each question's answers
+// by the pool's models in order, the first answer gold. Used as the bank and by replay-serve.
+export function writeRecorded(dir, pool, questions) {
+  const lines = questions.map(([q, answers], i) => JSON.stringify({
+    id: `q${i}`, task: 'science', question: q, gold: answers[0],
+    results: Object.fromEntries(pool.map((m, j) => [m, { score: answers[j] === answers[0] ? 1 : 0, response: answers[j] }])),
+  }));
+  const path = join(dir, 'science.jsonl');
+  writeFileSync(path, lines.join('\n') + '\n');
+  return path;
 }
