@@ -100,49 +100,4 @@ void GatewayServer::count_tokens(const HttpRequest& req, HttpResponse& res) {
   send_json(res, {{"input_tokens", estimate_input_tokens(parsed->chat)}});
 }
 
-// The backend's chat events, read as they arrive and re-spoken as the door's own events; a
-// malformed stream ends in the door's error event.
-void GatewayServer::pass_through_translated(size_t backend,
-                                            std::shared_ptr<const ChatRequest> request,
-                                            std::shared_ptr<const FrontDoor> door,
-                                            Deadline deadline, HttpResponse& res) {
-  res.content_type = "text/event-stream";
-  res.set_header("Cache-Control", "no-cache");
-  HttpResponse head = res;
-  auto out = res.stream_later();
-  struct Relay {
-    SseChunkReader reader;
-    std::unique_ptr<ApiStream> translator;
-    bool broken = false;  // the backend's stream was malformed: the error event went out
-  };
-  auto relay = std::make_shared<Relay>();
-  relay->translator = door->translator(nullptr, true);
-  const std::string name = request->model;
-  gateway_.pass_through_stream(
-      backend, request, deadline,
-      [out, relay, name](std::string piece, std::function<void(bool)> resume) {
-        std::string events;
-        const bool ok = relay->reader.feed(
-            piece, [&](const json& chunk) { events += relay->translator->chunk(chunk); });
-        if (!ok) {
-          relay->broken = true;
-          events += relay->translator->error({.status = 502,
-                                              .type = "server_error",
-                                              .message = name + ": " + relay->reader.error(),
-                                              .code = "backend_failed"});
-        }
-        if (events.empty()) return resume(ok);
-        out->write(std::move(events), [resume, ok](bool written) { resume(written && ok); });
-      },
-      [this, out, relay, door, name, head](BackendReply r) mutable {
-        if (relay->broken) return out->end(true);
-        if (!r.ok())
-          return fail_stream(*out, std::move(head), backend_error(name, r.error()),
-                             relay->translator.get());
-        out->write(relay->translator->end());
-        finished(*door, relay->translator->object());
-        out->end(true);
-      });
-}
-
 }  // namespace smacs
