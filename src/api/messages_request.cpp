@@ -22,7 +22,7 @@ std::optional<std::string> block_text(const json& content) {
   if (!content.is_array()) return std::nullopt;
   std::string text;
   for (const auto& block : content) {
-    if (!block.is_object() || block.value("type", "") != "text") return std::nullopt;
+    if (string_member(block, "type") != "text") return std::nullopt;
     if (!block.contains("text") || !block["text"].is_string()) return std::nullopt;
     if (!text.empty()) text += '\n';
     text += block["text"].get<std::string>();
@@ -32,11 +32,11 @@ std::optional<std::string> block_text(const json& content) {
 
 Result<json, ApiError> image_part(const json& block, const std::string& param) {
   const json source = block.value("source", json::object());
-  const std::string type = source.is_object() ? source.value("type", "") : "";
+  const std::string type = string_member(source, "type");
   if (type == "base64" && source.contains("data") && source["data"].is_string())
     return json{{"type", "image_url"},
                 {"image_url",
-                 {{"url", "data:" + source.value("media_type", "image/png") + ";base64," +
+                 {{"url", "data:" + string_member(source, "media_type", "image/png") + ";base64," +
                               source["data"].get<std::string>()}}}};
   if (type == "url" && source.contains("url") && source["url"].is_string())
     return json{{"type", "image_url"}, {"image_url", {{"url", source["url"]}}}};
@@ -66,7 +66,7 @@ std::optional<ApiError> add_message(const json& message, const std::string& para
   for (size_t i = 0; i < content.size(); ++i) {
     const json& block = content[i];
     const std::string where = param + ".content[" + std::to_string(i) + "]";
-    const std::string type = block.is_object() ? block.value("type", "") : "";
+    const std::string type = string_member(block, "type");
     if (type == "text" && block.contains("text") && block["text"].is_string()) {
       if (!text.empty()) text += '\n';
       text += block["text"].get<std::string>();
@@ -80,7 +80,7 @@ std::optional<ApiError> add_message(const json& message, const std::string& para
       if (!block.contains("tool_use_id") || !block["tool_use_id"].is_string() || !result)
         return ApiError{.message = where + " needs a string tool_use_id and text content",
                         .param = where};
-      const bool is_error = block.value("is_error", false) == true;
+      const bool is_error = is_true(block, "is_error");
       out.push_back({{"role", "tool"},
                      {"tool_call_id", block["tool_use_id"]},
                      {"content", is_error ? "Error: " + *result : *result}});
@@ -118,7 +118,9 @@ Result<json, ApiError> chat_tools(const json& tools) {
   for (size_t i = 0; i < tools.size(); ++i) {
     const json& tool = tools[i];
     const std::string param = "tools[" + std::to_string(i) + "]";
-    const std::string type = tool.is_object() ? tool.value("type", "custom") : "";
+    // No type is a custom tool; a type that is not a string is no known one.
+    const std::string type =
+        tool.is_object() && !tool.contains("type") ? "custom" : string_member(tool, "type");
     if (type != "custom")
       return refuse(param + ".type '" + type +
                         "' is not supported: server tools cannot run on chat-completions "
@@ -136,7 +138,7 @@ Result<json, ApiError> chat_tools(const json& tools) {
 
 // tool_choice into `chat`: its choice and whether calls may run in parallel.
 std::optional<ApiError> take_tool_choice(const json& choice, json& chat) {
-  const std::string type = choice.is_object() ? choice.value("type", "") : "";
+  const std::string type = string_member(choice, "type");
   if (type == "auto")
     chat["tool_choice"] = "auto";
   else if (type == "any")
@@ -148,7 +150,7 @@ std::optional<ApiError> take_tool_choice(const json& choice, json& chat) {
   else
     return ApiError{.message = "'tool_choice' must be {type: auto | any | none | tool, name}",
                     .param = "tool_choice"};
-  if (choice.value("disable_parallel_tool_use", false) == true) chat["parallel_tool_calls"] = false;
+  if (is_true(choice, "disable_parallel_tool_use")) chat["parallel_tool_calls"] = false;
   return std::nullopt;
 }
 
@@ -257,7 +259,7 @@ json anthropic_error_body(const ApiError& e) {
 std::string anthropic_error_text(int status, const std::string& openai_body) {
   const json body = parse_json_body(openai_body);
   if (!body.is_object() || !body.contains("error") || !body["error"].is_object() ||
-      body.value("type", "") == "error")
+      string_member(body, "type") == "error")
     return openai_body;
   const json& error = body["error"];
   ApiError e{.status = status,

@@ -99,13 +99,13 @@ class MessagesStream : public ApiStream {
 
   std::string call_delta(const json& call) {
     std::string out;
-    const int index = call.value("index", 0);
+    const int64_t index = int_member(call, "index", 0);
     const json function = call.value("function", json::object());
     auto known = calls_.find(index);
     if (known == calls_.end()) {
       out += open_block({{"type", "tool_use"},
-                         {"id", call.value("id", "toolu_" + std::to_string(index))},
-                         {"name", function.value("name", "")},
+                         {"id", string_member(call, "id", "toolu_" + std::to_string(index))},
+                         {"name", string_member(function, "name")},
                          {"input", ""}});
       known = calls_.emplace(index, open_).first;
     } else if (known->second != open_) {
@@ -137,8 +137,8 @@ class MessagesStream : public ApiStream {
   json message_;
   json usage_;
   std::string finish_;
-  int open_ = -1;             // the content block being written
-  std::map<int, int> calls_;  // chat tool-call index -> content block
+  int open_ = -1;                 // the content block being written
+  std::map<int64_t, int> calls_;  // chat tool-call index -> content block
   bool begun_ = false;
 };
 

@@ -243,6 +243,24 @@ Result<ChatRequest, ApiError> chat_request_from_json(json body, std::string_view
   return req;
 }
 
+std::string string_member(const json& j, const char* key, std::string fallback) {
+  if (!j.is_object()) return fallback;
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+int64_t int_member(const json& j, const char* key, int64_t fallback) {
+  if (!j.is_object()) return fallback;
+  const auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+}
+
+bool is_true(const json& j, const char* key) {
+  if (!j.is_object()) return false;
+  const auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
 json completion_body(const std::string& id, const std::string& model, const std::string& content,
                      const json& usage) {
   return {

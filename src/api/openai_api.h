@@ -69,6 +69,12 @@ std::string upstream_body(const std::string& model, bool stream, std::string_vie
 // parts joined by newlines; nullopt when it is neither.
 std::optional<std::string> content_text(const nlohmann::json& content);
 
+// Members of untrusted JSON read without throwing (nlohmann's value() throws when the member
+// has another type): `fallback` when `j` is not an object, lacks `key`, or holds another type.
+std::string string_member(const nlohmann::json& j, const char* key, std::string fallback = {});
+int64_t int_member(const nlohmann::json& j, const char* key, int64_t fallback);
+bool is_true(const nlohmann::json& j, const char* key);  // the member is the boolean true
+
 // A chat.completion object with one assistant message.
 nlohmann::json completion_body(const std::string& id, const std::string& model,
                                const std::string& content, const nlohmann::json& usage);

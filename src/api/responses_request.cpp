@@ -23,7 +23,7 @@ const std::set<std::string> kRefused = {"background", "conversation", "prompt", 
 // A function tool in chat form; anything else is refused.
 Result<json, ApiError> chat_tool(const json& tool, const std::string& param) {
   if (!tool.is_object()) return refuse(param + " must be an object", param);
-  const std::string type = tool.value("type", "");
+  const std::string type = string_member(tool, "type");
   if (type != "function")
     return refuse(param + ".type '" + type +
                       "' is not supported: smacs's backends are chat-completions endpoints, "
@@ -44,8 +44,8 @@ Result<json, ApiError> chat_tool_choice(const json& choice) {
     if (c == "auto" || c == "none" || c == "required") return choice;
     return refuse("'tool_choice' must be auto, none, required or a function", "tool_choice");
   }
-  if (choice.is_object() && choice.value("type", "") == "function" && choice.contains("name") &&
-      choice["name"].is_string())
+  if (choice.is_object() && string_member(choice, "type") == "function" &&
+      choice.contains("name") && choice["name"].is_string())
     return json{{"type", "function"}, {"function", {{"name", choice["name"]}}}};
   return refuse("'tool_choice' must be auto, none, required or {type: function, name}",
                 "tool_choice");
@@ -56,11 +56,11 @@ Result<json, ApiError> response_format(const json& text) {
   const auto format = text.find("format");
   if (format == text.end() || format->is_null()) return json();
   if (!format->is_object()) return refuse("'text.format' must be an object", "text.format");
-  const std::string type = format->value("type", "");
+  const std::string type = string_member(*format, "type");
   if (type == "text") return json();
   if (type == "json_object") return json{{"type", "json_object"}};
   if (type == "json_schema") {
-    json schema = {{"name", format->value("name", "response")}};
+    json schema = {{"name", string_member(*format, "name", "response")}};
     for (const char* key : {"schema", "strict", "description"})
       if (format->contains(key)) schema[key] = (*format)[key];
     return json{{"type", "json_schema"}, {"json_schema", std::move(schema)}};
@@ -144,7 +144,7 @@ Result<json, ApiError> message_content(const json& content, bool as_text,
   for (size_t i = 0; i < content.size(); ++i) {
     const json& part = content[i];
     const std::string where = param + ".content[" + std::to_string(i) + "]";
-    const std::string type = part.is_object() ? part.value("type", "") : "";
+    const std::string type = string_member(part, "type");
     if (type == "input_text" || type == "output_text" || type == "text" || type == "refusal") {
       const char* field = type == "refusal" ? "refusal" : "text";
       if (!part.contains(field) || !part[field].is_string())
@@ -177,7 +177,7 @@ Result<json, ApiError> items_to_messages(const json& instructions, const json& i
     const std::string param =
         i >= first_own ? "input[" + std::to_string(i - first_own) + "]" : "previous_response_id";
     if (!item.is_object()) return refuse(param + " must be an object", param);
-    const std::string type = item.value("type", item.contains("role") ? "message" : "");
+    const std::string type = string_member(item, "type", item.contains("role") ? "message" : "");
     if (type == "message") {
       const std::string role =
           item.contains("role") && item["role"].is_string() ? item["role"].get<std::string>() : "";

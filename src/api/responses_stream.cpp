@@ -160,16 +160,16 @@ class ResponsesStream : public ApiStream {
   // A chat tool-call delta: a new index opens a function_call item, arguments stream into it.
   std::string call_delta(const json& call) {
     std::string out;
-    const int index = call.value("index", 0);
+    const int64_t index = int_member(call, "index", 0);
     const json function = call.value("function", json::object());
     auto known = calls_.find(index);
     if (known == calls_.end()) {
-      const std::string call_id = call.value("id", "call_" + std::to_string(index));
+      const std::string call_id = string_member(call, "id", "call_" + std::to_string(index));
       out += open_item({{"id", item_id_for("fc_")},
                         {"type", "function_call"},
                         {"status", "in_progress"},
                         {"call_id", call_id},
-                        {"name", function.value("name", "")},
+                        {"name", string_member(function, "name")},
                         {"arguments", ""}});
       known = calls_.emplace(index, open_).first;
     } else if (known->second != open_) {
@@ -219,8 +219,8 @@ class ResponsesStream : public ApiStream {
   json response_;
   json usage_;
   std::string finish_;
-  int open_ = -1;             // the output item being written
-  std::map<int, int> calls_;  // chat tool-call index -> output index
+  int open_ = -1;                 // the output item being written
+  std::map<int64_t, int> calls_;  // chat tool-call index -> output index
   int64_t sequence_ = 0;
   bool begun_ = false;
 };

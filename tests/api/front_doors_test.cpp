@@ -290,3 +290,49 @@ TEST(SseChunkReader, AMalformedOrEndlessEventIsAnError) {
   EXPECT_FALSE(ok);
   EXPECT_NE(endless.error().find("larger than 1000"), std::string::npos);
 }
+
+// Members of the wrong type used to throw out of nlohmann's value(): a 500 for a client's
+// request, and an exception on the backends' I/O thread for a backend's stream.
+TEST(FrontDoors, WrongTypedMembersAreRefusedOrIgnoredNeverThrown) {
+  for (const char* body :
+       {R"({"model":"m","input":"x","tools":[{"type":5}]})",
+        R"({"model":"m","input":"x","tool_choice":{"type":[],"name":"f"}})",
+        R"({"model":"m","input":[{"type":7,"role":"user","content":"x"}]})",
+        R"({"model":"m","input":[{"role":"user","content":[{"type":{},"text":"x"}]}]})",
+        R"({"model":"m","input":"x","text":{"format":{"type":"json_schema","name":9}}})"}) {
+    EXPECT_NO_THROW({
+      const auto r = parse_responses_request(body);
+      if (r.ok()) (void)items_to_messages(r->instructions, r->input_items, 0);
+    }) << body;
+  }
+  const auto named = parse_responses_request(
+      R"({"model":"m","input":"x","text":{"format":{"type":"json_schema","name":9}}})");
+  ASSERT_TRUE(named.ok());
+  EXPECT_EQ(named->chat["response_format"]["json_schema"]["name"], "response");
+  for (
+      const char* body :
+      {R"({"model":"m","max_tokens":5,"tools":[{"type":1,"name":"w","input_schema":{}}],"messages":[{"role":"user","content":"x"}]})",
+       R"({"model":"m","max_tokens":5,"tool_choice":{"type":"auto","disable_parallel_tool_use":"yes"},"messages":[{"role":"user","content":"x"}]})",
+       R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"x","is_error":"no"}]}]})",
+       R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","data":"AA","media_type":3}}]}]})",
+       R"({"model":"m","max_tokens":5,"system":[{"type":4,"text":"x"}],"messages":[{"role":"user","content":"x"}]})"}) {
+    EXPECT_NO_THROW((void)parse_messages_request(body)) << body;
+  }
+  EXPECT_EQ(
+      param_of(R"({"model":"m","max_tokens":5,"tools":[{"type":1,"name":"w","input_schema":{}}],
+                        "messages":[{"role":"user","content":"x"}]})",
+               "messages"),
+      "tools[0].type");
+  EXPECT_NO_THROW(anthropic_error_text(400, R"({"type":5,"error":{"message":"m"}})"));
+  const json bad_call = chunk({{"tool_calls", {{{"index", "x"}, {"id", 7}, {"function", 5}}}}});
+  std::vector<std::unique_ptr<ApiStream>> streams;
+  streams.push_back(make_responses_stream("resp_1", "m", json::object(), nullptr, true));
+  streams.push_back(make_messages_stream("msg_1", "m", nullptr, true));
+  for (auto& stream : streams) {
+    EXPECT_NO_THROW({
+      (void)stream->chunk(bad_call);
+      (void)stream->chunk(chunk({{"tool_calls", {{{"index", 0}, {"function", {{"name", 3}}}}}}}));
+      (void)stream->end();
+    });
+  }
+}
