@@ -50,12 +50,13 @@ void DoorResponses(benchmark::State& state) {
   for (auto _ : state) {
     auto parsed = parse_responses_request(body);
     auto messages = items_to_messages(parsed->instructions, parsed->input_items, 0);
-    auto chat = chat_request_from_json(responses_chat_body(*parsed, std::move(*messages)));
+    json chat_body = responses_chat_body(*parsed, std::move(*messages));
+    auto chat = chat_request_from_json(chat_body, responses_chat_text(*parsed, chat_body));
     const json reply = parse_json_body(kReply);
     auto translator = make_responses_stream("resp_x", "m", parsed->echo, nullptr, false);
     feed_completion(*translator, reply);
     std::string out = dump_safe(translator->object());
-    store.put("resp_" + std::to_string(n++ % 1000), "", {dump_safe(parsed->input_items), out});
+    store.put("resp_" + std::to_string(n++ % 1000), "", {parsed->input_items_text, out});
     benchmark::DoNotOptimize(chat);
     benchmark::DoNotOptimize(out);
   }
@@ -69,7 +70,7 @@ void DoorMessages(benchmark::State& state) {
                                .dump();
   for (auto _ : state) {
     auto parsed = parse_messages_request(body);
-    auto chat = chat_request_from_json(std::move(parsed->chat));
+    auto chat = chat_request_from_json(std::move(parsed->chat), parsed->chat_text);
     const json reply = parse_json_body(kReply);
     auto translator = make_messages_stream("msg_x", "m", nullptr, false);
     feed_completion(*translator, reply);

@@ -1,5 +1,4 @@
 // `smacs serve` and `smacs replay-serve`.
-#include <malloc.h>
 
 #include <atomic>
 #include <csignal>
@@ -63,10 +62,6 @@ void check_journal(ServerConfig& config) {
 }
 
 int serve(const std::string& config_path) {
-  // Request bodies up to max_body_bytes come and go: a fixed mmap threshold gives each large
-  // one its own mapping, returned to the system when freed. (glibc's default threshold rises
-  // after such a free, and then large bodies fragment the heap and RSS stays up.)
-  ::mallopt(M_MMAP_THRESHOLD, 256 << 10);
   ServerConfig config = load_server_config(config_path);
   check_journal(config);
   if (config.bank_files.empty())

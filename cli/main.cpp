@@ -7,6 +7,13 @@
 #include "core/error.h"
 #include "core/secrets.h"
 
+// The program runs on jemalloc (linked in CMakeLists.txt): the gateway builds a request's JSON on
+// the HTTP thread and frees it on the backends' I/O thread, which glibc serves behind an arena
+// lock. A background thread hands memory freed a second ago back to the system, so RSS comes
+// down after a burst (huge request bodies, thousands of closed connections) without a trim.
+extern "C" const char* malloc_conf;
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+
 int main(int argc, char** argv) {
   CLI::App app{
       "smacs: retrieval-based prior selection and posterior enhancement over a pool of LLMs"};

@@ -7,7 +7,7 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 PKGS=(build-essential cmake pkg-config git openssl
       nlohmann-json3-dev libcli11-dev libsqlite3-dev libhnswlib-dev
       libcpp-httplib-dev libboost1.81-dev libyaml-cpp-dev libssl-dev zlib1g-dev libbrotli-dev
-      libgtest-dev libgmock-dev libbenchmark-dev libeigen3-dev
+      libgtest-dev libgmock-dev libbenchmark-dev libeigen3-dev libjemalloc-dev
       clang libclang-rt-14-dev
       libpq-dev postgresql-15  # the PostgreSQL bank; the tests start a throw-away server
       prometheus haproxy)  # promtool checks /metrics in a test; HAProxy is the pass-through yardstick

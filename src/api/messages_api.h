@@ -24,7 +24,9 @@ namespace smacs {
 struct MessagesRequest {
   std::string model;
   bool stream = false;
-  nlohmann::json chat;  // the chat-completions request body it is asked as
+  nlohmann::json chat;    // the chat-completions request body it is asked as
+  std::string chat_text;  // its text with the client's messages spliced in, when they pass on
+                          // unchanged (for chat_request_from_json); "" otherwise
 };
 
 Result<MessagesRequest, ApiError> parse_messages_request(std::string_view text);

@@ -1,6 +1,7 @@
 // A Messages API request as the chat-completions request it stands for (api/messages_api.h).
 #include <set>
 
+#include "api/json_members.h"
 #include "api/messages_api.h"
 
 namespace smacs {
@@ -154,6 +155,30 @@ std::optional<ApiError> take_tool_choice(const json& choice, json& chat) {
   return std::nullopt;
 }
 
+// The chat messages as the client's own bytes, when they are its messages unchanged (plain
+// role and string content) after a string system prompt; "" otherwise (they are serialised).
+std::string client_messages_text(std::string_view text, const json& body, const json& chat) {
+  const auto members = top_level_members(text);
+  if (!members) return "";
+  std::string_view messages, system;
+  int seen_messages = 0, seen_system = 0;
+  for (const auto& [key, value] : *members) {
+    if (key == "messages") messages = value, ++seen_messages;
+    if (key == "system") system = value, ++seen_system;
+  }
+  const auto sys = body.find("system");
+  const bool has_system = sys != body.end() && !(sys->is_string() && sys->empty());
+  if (seen_messages != 1 || seen_system > 1 || (has_system && !sys->is_string())) return "";
+  const json& own = body["messages"];
+  const json& asked = chat["messages"];
+  if (asked.size() != own.size() + has_system) return "";
+  for (size_t i = 0; i < own.size(); ++i)
+    if (asked[i + has_system] != own[i]) return "";
+  if (!has_system) return std::string(messages);
+  return "[{\"role\":\"system\",\"content\":" + std::string(system) + "}," +
+         std::string(messages.substr(1));
+}
+
 }  // namespace
 
 Result<MessagesRequest, ApiError> parse_messages_request(std::string_view text) {
@@ -218,6 +243,7 @@ Result<MessagesRequest, ApiError> parse_messages_request(std::string_view text) 
     chat["stream"] = true;
     chat["stream_options"] = {{"include_usage", true}};  // the usage message_delta reports
   }
+  out.chat_text = chat_body_text(chat, client_messages_text(text, body, chat));
   out.chat = std::move(chat);
   return out;
 }

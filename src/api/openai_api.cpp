@@ -77,6 +77,17 @@ std::string fields_for_upstream(const json& body, std::string_view text) {
   return kept == expected ? out : fields_for_upstream(body);
 }
 
+std::string chat_body_text(const json& body, std::string_view messages_text) {
+  if (messages_text.empty()) return "";
+  std::string out = "{\"messages\":";
+  out += messages_text;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "messages") continue;
+    out.append(",").append(json(key).dump()).append(":").append(value.dump());
+  }
+  return out + "}";
+}
+
 std::string upstream_body(const std::string& model, bool stream, std::string_view fields) {
   std::string out =
       "{\"model\":" + json(model).dump() + ",\"stream\":" + (stream ? "true" : "false");

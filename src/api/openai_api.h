@@ -62,6 +62,11 @@ std::string fields_for_upstream(const nlohmann::json& body);
 // The same, cut from the text `body` was parsed from (no re-serialisation) when every top-level
 // key is written plainly and once; else as above.
 std::string fields_for_upstream(const nlohmann::json& body, std::string_view text);
+// The text of a chat body whose "messages" are `messages_text` (the client's own bytes, which
+// the caller knows to equal body["messages"]) and whose other members are serialised: what a
+// translated request passes to chat_request_from_json so a long prompt is not serialised again.
+// "" when messages_text is "".
+std::string chat_body_text(const nlohmann::json& body, std::string_view messages_text);
 // The body an upstream gets: its model id, streaming or not, then `fields` (from above).
 std::string upstream_body(const std::string& model, bool stream, std::string_view fields);
 

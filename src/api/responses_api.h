@@ -29,6 +29,10 @@ struct ResponsesRequest {
   std::string previous_response_id;  // "": none
   nlohmann::json instructions;       // a string, or null
   nlohmann::json input_items;        // this request's input as items (a string: one user message)
+  // The client's own bytes where they pass on unchanged, so a long prompt is not serialised
+  // again ("" when they could not be taken: a key written with escapes or twice):
+  std::string input_items_text;  // input_items as JSON text
+  std::string messages_text;     // a string input's chat messages as JSON text ("" otherwise)
   nlohmann::json chat;  // the chat-completions fields it maps to (not model, messages, stream)
   nlohmann::json echo;  // what the Response object repeats back (tools, metadata, ...)
 };
@@ -42,6 +46,10 @@ Result<nlohmann::json, ApiError> items_to_messages(const nlohmann::json& instruc
 
 // The chat-completions request body the Responses request is asked as.
 nlohmann::json responses_chat_body(const ResponsesRequest& request, nlohmann::json messages);
+
+// That body's text with the client's bytes spliced in (for chat_request_from_json), or "" when
+// its messages are not the request's own string input (then the body is serialised).
+std::string responses_chat_text(const ResponsesRequest& request, const nlohmann::json& body);
 
 // The translator for one response `id` (resp_...): `extra` members (the smacs trace) ride on
 // the Response object; `events` false builds only the object (a reply that is not streamed).

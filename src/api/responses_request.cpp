@@ -1,6 +1,7 @@
 // A Responses API request as the chat-completions request it stands for (api/responses_api.h).
 #include <set>
 
+#include "api/json_members.h"
 #include "api/responses_api.h"
 
 namespace smacs {
@@ -165,6 +166,29 @@ Result<json, ApiError> message_content(const json& content, bool as_text,
   return parts;
 }
 
+// The raw text of the input and the instructions (valid JSON: the body was parsed), each taken
+// only when written once with a plain key, as the parsed body then holds exactly it.
+void keep_client_text(std::string_view text, const json& body, ResponsesRequest& out) {
+  const auto members = top_level_members(text);
+  if (!members) return;
+  std::string_view input, instructions;
+  int inputs = 0, instructions_seen = 0;
+  for (const auto& [key, value] : *members) {
+    if (key == "input") input = value, ++inputs;
+    if (key == "instructions") instructions = value, ++instructions_seen;
+  }
+  if (inputs != 1 || instructions_seen > 1) return;
+  const bool one_string = body["input"].is_string();
+  const std::string user = "{\"role\":\"user\",\"content\":" + std::string(input) + "}";
+  out.input_items_text =
+      one_string ? "[{\"type\":\"message\"," + user.substr(1) + "]" : std::string(input);
+  if (!one_string) return;
+  out.messages_text = "[";
+  if (out.instructions.is_string())
+    out.messages_text.append("{\"role\":\"system\",\"content\":").append(instructions).append("},");
+  out.messages_text.append(user).append("]");
+}
+
 }  // namespace
 
 Result<json, ApiError> items_to_messages(const json& instructions, const json& items,
@@ -239,6 +263,7 @@ Result<ResponsesRequest, ApiError> parse_responses_request(std::string_view text
       input->is_string()
           ? json::array({{{"type", "message"}, {"role", "user"}, {"content", *input}}})
           : *input;
+  keep_client_text(text, body, out);
   return out;
 }
 
@@ -251,6 +276,10 @@ json responses_chat_body(const ResponsesRequest& request, json messages) {
     body["stream_options"] = {{"include_usage", true}};  // the usage response.completed reports
   }
   return body;
+}
+
+std::string responses_chat_text(const ResponsesRequest& request, const json& body) {
+  return request.previous_response_id.empty() ? chat_body_text(body, request.messages_text) : "";
 }
 
 }  // namespace smacs

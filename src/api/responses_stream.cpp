@@ -58,11 +58,15 @@ class ResponsesStream : public ApiStream {
     std::string out = begin();
     out += close_item();
     const TokenUsage u = TokenUsage::of(usage_);
-    response_["usage"] = {{"input_tokens", u.prompt},
-                          {"input_tokens_details", {{"cached_tokens", 0}}},
-                          {"output_tokens", u.completion},
-                          {"output_tokens_details", {{"reasoning_tokens", 0}}},
-                          {"total_tokens", u.prompt + u.completion}};
+    static const json kUsage = {{"input_tokens", 0},
+                                {"input_tokens_details", {{"cached_tokens", 0}}},
+                                {"output_tokens", 0},
+                                {"output_tokens_details", {{"reasoning_tokens", 0}}},
+                                {"total_tokens", 0}};
+    json& usage = response_["usage"] = kUsage;
+    usage["input_tokens"] = u.prompt;
+    usage["output_tokens"] = u.completion;
+    usage["total_tokens"] = u.prompt + u.completion;
     const bool cut = finish_ == "length";
     response_["status"] = cut ? "incomplete" : "completed";
     if (cut) response_["incomplete_details"] = {{"reason", "max_output_tokens"}};
@@ -139,14 +143,17 @@ class ResponsesStream : public ApiStream {
 
   std::string text_delta(const std::string& text) {
     std::string out;
-    if (open_ < 0 || item()["type"] != "message")
-      out += open_item({{"id", item_id_for("msg_")},
-                        {"type", "message"},
-                        {"status", "in_progress"},
-                        {"role", "assistant"},
-                        {"content", json::array({{{"type", "output_text"},
-                                                  {"text", ""},
-                                                  {"annotations", json::array()}}})}});
+    if (open_ < 0 || item()["type"] != "message") {
+      static const json kMessage = {
+          {"type", "message"},  // copied: far fewer allocations
+          {"status", "in_progress"},
+          {"role", "assistant"},
+          {"content",
+           json::array({{{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}}})}};
+      json message = kMessage;
+      message["id"] = item_id_for("msg_");
+      out += open_item(std::move(message));
+    }
     item()["content"][0]["text"].get_ref<std::string&>() += text;
     return out + event("response.output_text.delta", [&] {
              return json({{"item_id", item_id()},

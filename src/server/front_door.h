@@ -13,12 +13,13 @@ namespace smacs {
 struct FrontDoor {
   enum class Api { kChat, kResponses, kMessages };
   Api api = Api::kChat;
-  std::string id;        // the answer's id: chatcmpl-..., resp_..., msg_...
-  std::string model;     // as the client named it
-  std::string owner;     // the API key that asked ("" when keys are off)
-  nlohmann::json echo;   // Responses: what the Response object repeats
-  nlohmann::json items;  // Responses: the conversation as items (a stored one's, then the input)
-  bool store = false;    // Responses: remember the response under `id`
+  std::string id;       // the answer's id: chatcmpl-..., resp_..., msg_...
+  std::string model;    // as the client named it
+  std::string owner;    // the API key that asked ("" when keys are off)
+  nlohmann::json echo;  // Responses: what the Response object repeats
+  std::string items;    // Responses: the conversation as items, JSON text (a stored one's, then
+                        // the input's)
+  bool store = false;   // Responses: remember the response under `id`
 
   // The reply re-spoken for this door (nullptr for chat completions: they need no translation).
   std::unique_ptr<ApiStream> translator(const nlohmann::json& extra, bool events) const;

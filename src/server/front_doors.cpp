@@ -47,11 +47,15 @@ void GatewayServer::responses(const HttpRequest& req, HttpResponse& res) {
   for (auto& item : parsed->input_items) items.push_back(std::move(item));
   auto messages = items_to_messages(parsed->instructions, items, first_own);
   if (!messages.ok()) return send_error(res, messages.error());
-  auto chat = chat_request_from_json(responses_chat_body(*parsed, std::move(*messages)));
+  json body = responses_chat_body(*parsed, std::move(*messages));
+  const std::string text = responses_chat_text(*parsed, body);
+  auto chat = chat_request_from_json(std::move(body), text);
   if (!chat.ok()) return send_error(res, chat.error());
   door->model = parsed->model;
   door->echo = std::move(parsed->echo);
-  door->items = std::move(items);
+  door->items = first_own == 0 && !parsed->input_items_text.empty()
+                    ? std::move(parsed->input_items_text)  // the client's bytes: no serialising
+                    : dump_safe(items);
   door->store = parsed->store;
   serve(req, res, std::move(*chat), std::move(door));
 }
@@ -76,7 +80,7 @@ void GatewayServer::stored_response(const HttpRequest& req, HttpResponse& res) {
 
 void GatewayServer::finished(const FrontDoor& door, const json& object, const std::string* sent) {
   if (door.api != FrontDoor::Api::kResponses || !door.store) return;
-  responses_.put(door.id, door.owner, {dump_safe(door.items), sent ? *sent : dump_safe(object)});
+  responses_.put(door.id, door.owner, {door.items, sent ? *sent : dump_safe(object)});
 }
 
 void GatewayServer::messages(const HttpRequest& req, HttpResponse& res) {
@@ -84,7 +88,7 @@ void GatewayServer::messages(const HttpRequest& req, HttpResponse& res) {
   if (reject_unauthorized(req, res)) return;
   auto parsed = parse_messages_request(req.body);
   if (!parsed.ok()) return send_error(res, parsed.error());
-  auto chat = chat_request_from_json(std::move(parsed->chat));
+  auto chat = chat_request_from_json(std::move(parsed->chat), parsed->chat_text);
   if (!chat.ok()) return send_error(res, chat.error());
   door->model = parsed->model;
   serve(req, res, std::move(*chat), std::move(door));

@@ -620,6 +620,7 @@ void HttpServer::Impl::accept() {
 
 // glibc keeps what closed connections freed (their buffers, a refused upload's first MiB)
 // for reuse; once connections have gone, hand it back to the system so that RSS comes down.
+// (The smacs program runs on jemalloc, which does this itself: this serves a glibc embedder.)
 // A look every 2 s, a trim only when connections closed since the last one.
 void HttpServer::Impl::trim_memory_later() {
   trim_timer.expires_after(ms(2000));

@@ -336,3 +336,56 @@ TEST(FrontDoors, WrongTypedMembersAreRefusedOrIgnoredNeverThrown) {
     });
   }
 }
+
+// A translated request's prompt goes upstream as the client wrote it (not serialised again: a
+// long prompt costs a copy, not an escape per byte), and means what its parsed form means; a key
+// written twice or with an escape falls back to serialising.
+TEST(FrontDoors, TheClientsOwnPromptBytesGoUpstreamUnchanged) {
+  auto upstream = [](const ChatRequest& c) { return json::parse("{" + c.upstream_fields + "}"); };
+  const std::string responses_body =
+      R"({"model":"m","instructions":"be br\u0069ef","input":"caf\u00e9 \"x\"","temperature":0.5})";
+  auto r = parse_responses_request(responses_body);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(json::parse(r->input_items_text), r->input_items);
+  auto messages = items_to_messages(r->instructions, r->input_items, 0);
+  const json body = responses_chat_body(*r, *messages);
+  const auto spliced = chat_request_from_json(body, responses_chat_text(*r, body));
+  const auto serialised = chat_request_from_json(body);
+  ASSERT_TRUE(spliced.ok() && serialised.ok());
+  EXPECT_NE(spliced->upstream_fields.find(R"("caf\u00e9 \"x\"")"), std::string::npos)
+      << spliced->upstream_fields;
+  EXPECT_NE(spliced->upstream_fields.find(R"("be br\u0069ef")"), std::string::npos);
+  EXPECT_EQ(upstream(*spliced), upstream(*serialised));
+  EXPECT_EQ(spliced->retrieval_key, "caf\u00e9 \"x\"");
+
+  const std::string items = R"([ {"role":"user","content":"a\u0062c"} ])";
+  r = parse_responses_request(R"({"model":"m","input":)" + items + "}");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->input_items_text, items);  // kept as written for previous_response_id
+  EXPECT_EQ(r->messages_text, "");        // items are rebuilt as chat messages: serialised
+
+  r = parse_responses_request(R"({"model":"m","input":"first","input":"second"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->input_items_text, "");
+  EXPECT_EQ(r->input_items[0]["content"], "second");
+
+  const std::string messages_body =
+      R"({"model":"m","max_tokens":9,"system":"s\u0079s","messages":[{"role":"user","content":"h\u0069"}]})";
+  auto m = parse_messages_request(messages_body);
+  ASSERT_TRUE(m.ok());
+  const auto chat = chat_request_from_json(m->chat, m->chat_text);
+  ASSERT_TRUE(chat.ok());
+  EXPECT_NE(chat->upstream_fields.find(R"("h\u0069")"), std::string::npos);
+  EXPECT_NE(chat->upstream_fields.find(R"("s\u0079s")"), std::string::npos);
+  EXPECT_EQ(upstream(*chat), upstream(*chat_request_from_json(m->chat)));
+
+  // Blocks rewritten as chat parts (an image): nothing of the client's is spliced.
+  m = parse_messages_request(
+      R"({"model":"m","max_tokens":9,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"http://x/i.png"}}]}]})");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->chat_text, "");
+  m = parse_messages_request(
+      R"({"model":"m","max_tokens":9,"system":[{"type":"text","text":"s"}],"messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->chat_text, "");
+}
