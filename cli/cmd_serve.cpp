@@ -13,6 +13,7 @@
 #include "core/secrets.h"
 #include "data/load.h"
 #include "eval/evaluate.h"
+#include "server/config_schema.h"
 #include "server/gateway_server.h"
 #include "server/replay_server.h"
 #include "server/wiring.h"
@@ -134,8 +135,13 @@ void add_serve_commands(CLI::App& app, Commands& commands) {
   auto replay = std::make_shared<ReplayOptions>();
   auto* serve_cmd = app.add_subcommand(
       "serve", "Serve SMACS as an OpenAI-compatible endpoint over real model endpoints");
-  serve_cmd->add_option("--config", *config, "The YAML configuration (see examples/replay.yaml)")
-      ->required();
+  auto reference = std::make_shared<bool>(false);
+  auto* config_opt = serve_cmd->add_option(
+      "--config", *config, "The YAML configuration (examples/replay.yaml; keys: docs/config.md)");
+  serve_cmd
+      ->add_flag("--config-reference", *reference,
+                 "Print every config key, its default and meaning (Markdown), and exit")
+      ->excludes(config_opt);
   auto* replay_cmd = app.add_subcommand(
       "replay-serve",
       "Serve recorded results as an OpenAI-compatible endpoint (for tests and trials)");
@@ -159,7 +165,14 @@ void add_serve_commands(CLI::App& app, Commands& commands) {
                    "Handler threads (each sleeps through --latency-ms)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  commands.emplace_back(serve_cmd, [config] { return serve(*config); });
+  commands.emplace_back(serve_cmd, [config, reference] {
+    if (*reference) {
+      std::cout << config_reference();
+      return 0;
+    }
+    if (config->empty()) throw Error("serve: --config is required (or --config-reference)");
+    return serve(*config);
+  });
   commands.emplace_back(replay_cmd, [files, replay] { return replay_serve(*files, *replay); });
 }
 

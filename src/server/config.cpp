@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/secrets.h"
 #include "data/load.h"
+#include "server/config_schema.h"
 
 namespace smacs {
 
@@ -32,7 +33,8 @@ void check_keys(const YAML::Node& node, const std::set<std::string>& known,
                 const std::string& where) {
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
-    if (!known.count(key)) throw Error(where + ": unknown key '" + key + "'");
+    if (!known.count(key))
+      throw Error(where + ": unknown key '" + key + "' (every key: docs/config.md)");
   }
 }
 
@@ -51,35 +53,7 @@ void parse_listen(const std::string& listen, ServerConfig& c, const std::string&
 void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where) {
   if (!s) return;
   if (!s.IsMap()) throw Error(where + ": key 'smacs' must be a mapping");
-  check_keys(s,
-             {"k",
-              "p_drop",
-              "alpha",
-              "neighbors",
-              "tau",
-              "beta",
-              "gamma",
-              "task_gate",
-              "seed",
-              "tune",
-              "agreement",
-              "adaptive",
-              "first_round",
-              "settle",
-              "solo",
-              "cost_weight",
-              "escalate_to",
-              "proxy",
-              "mode",
-              "aggregator",
-              "candidates",
-              "keep",
-              "sampler",
-              "ppl_coef",
-              "aggregator_temperature",
-              "max_candidate_bytes",
-              "text_rule"},
-             where + ": smacs");
+  check_keys(s, config_keys("smacs"), where + ": smacs");
   SmacsParams& p = c.params;
   const std::string w = where + ": smacs";
   p.k = get<size_t>(s, "k", w, p.k);
@@ -173,10 +147,7 @@ std::string api_key_from_env(const YAML::Node& n, const std::string& w) {
 
 HttpBackendConfig parse_http(const YAML::Node& b, const std::string& w, const std::string& name,
                              const std::string& base_dir) {
-  check_keys(b,
-             {"name", "type", "base_url", "model", "api_key_env", "max_concurrency", "timeout_ms",
-              "retries", "backoff_ms", "price_prompt", "price_completion", "ca_file"},
-             w);
+  check_keys(b, config_keys("pool"), w);
   HttpBackendConfig c;
   c.name = name;
   c.base_url = get<std::string>(b, "base_url", w, "");
@@ -205,10 +176,7 @@ HttpBackendConfig parse_http(const YAML::Node& b, const std::string& w, const st
 
 LlamaBackendConfig parse_llama(const YAML::Node& b, const std::string& w, const std::string& name,
                                const std::string& base_dir) {
-  check_keys(b,
-             {"name", "type", "gguf", "context", "threads", "slots", "max_queue", "max_tokens",
-              "temperature", "top_p", "top_k", "seed", "price_prompt", "price_completion"},
-             w);
+  check_keys(b, config_keys("pool.llama"), w);
   LlamaBackendConfig c;
   const std::string at = w + " (" + name + ")";
   c.name = name;
@@ -271,9 +239,9 @@ EmbedderConfig parse_embedder(const YAML::Node& e, const std::string& where,
   else if (!cache.empty())
     c.cache = resolve(cache, base_dir);
   if (type == "tfidf") {
-    check_keys(e, {"type"}, w);
+    check_keys(e, config_keys("embedder"), w);
   } else if (type == "llama") {
-    check_keys(e, {"type", "gguf", "context", "threads", "cache"}, w);
+    check_keys(e, config_keys("embedder.llama"), w);
     c.type = EmbedderConfig::Type::kLlama;
     c.llama.gguf = resolve(get<std::string>(e, "gguf", w, ""), base_dir);
     if (c.llama.gguf.empty())
@@ -281,9 +249,7 @@ EmbedderConfig parse_embedder(const YAML::Node& e, const std::string& where,
     c.llama.context = get<uint32_t>(e, "context", w, c.llama.context);
     c.llama.threads = get<int>(e, "threads", w, c.llama.threads);
   } else if (type == "http") {
-    check_keys(
-        e, {"type", "base_url", "model", "api_key_env", "batch", "timeout_ms", "retries", "cache"},
-        w);
+    check_keys(e, config_keys("embedder.http"), w);
     c.type = EmbedderConfig::Type::kHttp;
     HttpEmbedderConfig& h = c.http;
     h.base_url = get<std::string>(e, "base_url", w, "");
@@ -333,31 +299,7 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
     throw Error(where + ": malformed YAML (" + std::string(e.what()) + ")");
   }
   if (!root.IsMap()) throw Error(where + ": expected a YAML mapping at the top");
-  check_keys(root,
-             {"listen",
-              "api_keys",
-              "max_body_bytes",
-              "request_timeout_ms",
-              "bank",
-              "smacs",
-              "pool",
-              "threads",
-              "embedder",
-              "max_connections",
-              "idle_timeout_ms",
-              "header_timeout_ms",
-              "cors_origins",
-              "access_log",
-              "allow_open_admin",
-              "sse_keepalive_ms",
-              "remember_bytes",
-              "feedback_journal",
-              "feedback_per_second",
-              "aggregators",
-              "bank_poll_ms",
-              "bank_grace_ms",
-              "replica"},
-             where);
+  check_keys(root, config_keys(""), where);
   ServerConfig c;
   parse_listen(get<std::string>(root, "listen", where, "127.0.0.1:8080"), c, where);
   c.api_keys = get<std::vector<std::string>>(root, "api_keys", where, {});

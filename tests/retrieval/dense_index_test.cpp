@@ -23,8 +23,8 @@ std::vector<SparseVec> random_dense(std::mt19937& rng, size_t n, size_t dim) {
   return rows;
 }
 
-std::vector<Neighbor> brute_force(const std::vector<SparseVec>& rows, const SparseVec& q,
-                                  size_t n, uint32_t exclude) {
+std::vector<Neighbor> brute_force(const std::vector<SparseVec>& rows, const SparseVec& q, size_t n,
+                                  uint32_t exclude) {
   auto unit = [](SparseVec v) {
     l2_normalize(v);
     return v;
@@ -61,6 +61,35 @@ TEST(DenseIndex, ExactSearchIsTheBruteForceRankingAndTakesAppendedRows) {
   const auto found = index->search(fresh, 1);
   EXPECT_EQ(found[0].row, 5000u);
   EXPECT_NEAR(found[0].sim, 1.0f, 1e-5);
+}
+
+// The scan reads int8 codes; rows closer together than the codes can tell apart are scored
+// again from the floats, so the ranking is still the exact one (and a zero row or query is no
+// special case).
+TEST(DenseIndex, ExactSearchStaysExactWhereTheInt8CodesCannotTellRowsApart) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> gauss;
+  std::vector<float> centre(256);
+  for (auto& x : centre) x = gauss(rng);
+  std::vector<SparseVec> rows;
+  for (int i = 0; i < 3000; ++i) {
+    std::vector<float> v = centre;
+    for (auto& x : v) x += 0.03f * gauss(rng);
+    rows.push_back(dense_vector(std::move(v)));
+  }
+  rows.push_back(dense_vector(std::vector<float>(256, 0.0f)));
+  const auto index = make_dense_exact_index(rows, 256);
+  for (int q = 0; q < 5; ++q) {
+    std::vector<float> v = centre;
+    for (auto& x : v) x += 0.03f * gauss(rng);
+    const SparseVec query = dense_vector(std::move(v));
+    const auto want = brute_force(rows, query, 100, /*exclude=*/q);
+    const auto got = index->search(query, 100, q);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i)  // (rows this close tie within float rounding)
+      EXPECT_NEAR(got[i].sim, want[i].sim, 1e-6) << "rank " << i;
+  }
+  EXPECT_EQ(index->search(dense_vector(std::vector<float>(256, 0.0f)), 5000).size(), 3001u);
 }
 
 TEST(DenseIndex, MakeIndexHoldsADenseEmbeddersRowsDensely) {
