@@ -12,6 +12,9 @@
 
 namespace smacs {
 
+// The ids a gateway's memories hold at most: their byte bounds are what bites.
+inline constexpr size_t kMaxRememberedIds = 1000000;
+
 template <class T>
 class BoundedMemory {
  public:

@@ -20,8 +20,7 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
       metrics_(metrics),
       fanout_(options.fanout_threads),
       health_(backends_.size()),
-      remembered_(options.remember_bytes, kRemembered),
-      feedback_per_second_(options.feedback_per_second) {
+      answers_(options.remember_bytes, options.feedback_per_second, metrics) {
   prices_.resize(backends_.size());
   unrouted_.assign(backends_.size(), false);
   for (size_t j = 0; j < backends_.size(); ++j) {

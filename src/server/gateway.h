@@ -16,7 +16,7 @@
 #include "core/task_pool.h"
 #include "generation/backend.h"
 #include "pipeline/smacs.h"
-#include "server/bounded_memory.h"
+#include "server/answer_memory.h"
 #include "server/circuit_breaker.h"
 #include "server/metrics.h"
 #include "server/view_reaper.h"
@@ -40,11 +40,6 @@ struct GatewayAnswer {
 
 // What the bank says: swapped whole on reload, grown in place by feedback (a row appended
 // under the writer's lock; requests plan under the reader's, a few microseconds each).
-// The bank column a feedback on an answer `aggregator` wrote goes to: "aggregate:NAME".
-inline std::string aggregate_column(const std::string& aggregator) {
-  return "aggregate:" + aggregator;
-}
-
 struct BankView {
   mutable std::shared_mutex mutex;
   PriorBank bank;
@@ -108,10 +103,9 @@ class Gateway {
   std::shared_ptr<const BankView> view() const;  // read its bank under its mutex (shared)
   size_t bank_questions() const;
 
-  // Online feedback: remember answers by id (the last `kRemembered`, and at most
-  // remember_bytes of them), then fold a client's score for one of them into the bank as a
-  // new question: appended in place (no rebuild), written first to the bank file or journal.
-  static constexpr size_t kRemembered = 1000000;  // remember_bytes is the bound that bites
+  // Online feedback: remember answers by id (server/answer_memory.h: at most remember_bytes
+  // of them), then fold a client's score for one of them into the bank as a new question:
+  // appended in place (no rebuild), written first to the bank file or journal.
   // `owner` is the API key that asked ("" when keys are off): only it may score the answer.
   void remember(const std::string& id, const std::string& question, const GatewayAnswer& answer,
                 const std::string& owner);
@@ -188,7 +182,6 @@ class Gateway {
   void account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
                GatewayAnswer& out);
 
-  std::optional<ApiError> over_feedback_rate(const std::string& owner);  // holds remember_mutex_
   // Appends rows (scores over `models`) to the current view, but those it has; holds
   // feedback_mutex_.
   void fold_rows(std::vector<Record> rows, const std::vector<std::string>& models);
@@ -209,21 +202,7 @@ class Gateway {
   // (feedback, followed rows). Never taken by remember(), which every answer calls on an I/O
   // thread: a reload of a large bank takes seconds.
   std::mutex feedback_mutex_;
-  std::mutex remember_mutex_;  // the remembered answers and the feedback rate buckets
-  struct Remembered {
-    std::string question, task, chosen;
-    std::string aggregator;  // it wrote the answer (aggregate mode), else ""
-    std::vector<std::string> answered;
-  };
-  BoundedMemory<Remembered> remembered_;  // by answer id, for its owner's key
-  // What remembering an answer costs, about.
-  static size_t weight(const std::string& id, const Remembered& r, const std::string& owner);
-  struct Bucket {  // feedback_per_second per key: a token bucket
-    double tokens;
-    Clock::time_point at;
-  };
-  std::unordered_map<std::string, Bucket> feedback_rate_;
-  double feedback_per_second_;
+  AnswerMemory answers_;                 // remembered for feedback, and the feedback rate per key
   std::unique_ptr<BankFile> bank_file_;  // the bank file or the journal feedback goes to
 };
 

@@ -12,7 +12,7 @@ namespace smacs {
 
 class ResponseStore {
  public:
-  explicit ResponseStore(size_t max_bytes) : memory_(max_bytes, 1000000) {}
+  explicit ResponseStore(size_t max_bytes) : memory_(max_bytes, kMaxRememberedIds) {}
 
   // As JSON text: what it weighs is its size, and a tree would cost more to copy and free than
   // the text costs to parse on the rare turn that continues it.
