@@ -44,44 +44,14 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
   }
   // Into the bank in memory under the fold lock, which a reload holds while it reads: after a
   // reload, into the new view (a row it read already is skipped there).
-  std::lock_guard fold(feedback_mutex_);
   row.scores = {score};
-  fold_rows({std::move(row)}, {model});
+  views_.fold({std::move(row)}, {model});
   return model;
 }
 
 void Gateway::add_followed(std::vector<Record> rows, const std::vector<std::string>& models,
                            uint64_t revision) {
-  std::lock_guard hold(feedback_mutex_);
-  fold_rows(std::move(rows), models);
-  const std::shared_ptr<BankView> v = writable_view();
-  std::unique_lock lock(v->mutex);
-  if (auto& version = v->bank.version) version->revision = std::max(version->revision, revision);
-}
-
-void Gateway::fold_rows(std::vector<Record> rows, const std::vector<std::string>& models) {
-  const std::shared_ptr<BankView> v = writable_view();
-  for (Record& row : rows) {
-    if (!v->appended.insert(row.id).second) continue;             // it came the other way already
-    const SparseVec vec = v->bank.embedder->embed(row.question);  // before the writer's lock
-    std::unique_lock lock(v->mutex);
-    std::vector<float> scores(v->bank.data.models.size(), kMissing);
-    for (size_t m = 0; m < models.size() && m < row.scores.size(); ++m) {
-      if (is_missing(row.scores[m])) continue;
-      int column = v->bank.data.model_index(models[m]);
-      if (column < 0) {  // the first result of a model the bank did not know
-        column = add_model_column(v->bank, models[m]);
-        scores.push_back(kMissing);
-        for (size_t j = 0; j < backends_.size(); ++j)
-          if (backends_[j]->name() == models[m]) v->pool[j] = column;
-      }
-      scores[static_cast<size_t>(column)] = row.scores[m];
-    }
-    row.scores = std::move(scores);
-    const size_t tasks = v->bank.tasks.size();
-    append_row(v->bank, std::move(row), vec);
-    if (v->bank.tasks.size() > tasks) v->task_kind.push_back(AnswerKind::kText);
-  }
+  views_.fold_followed(std::move(rows), models, revision);
 }
 
 }  // namespace smacs

@@ -12,6 +12,16 @@ namespace smacs {
 
 using nlohmann::json;
 
+namespace {
+
+std::vector<std::string> names_of(const std::vector<std::unique_ptr<Backend>>& backends) {
+  std::vector<std::string> names;
+  for (const auto& b : backends) names.push_back(b->name());
+  return names;
+}
+
+}  // namespace
+
 Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr<Backend>> backends,
                  Metrics& metrics, GatewayOptions options)
     : params_(params),
@@ -20,6 +30,7 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
       metrics_(metrics),
       fanout_(options.fanout_threads),
       health_(backends_.size()),
+      views_(std::move(bank), names_of(backends_)),
       answers_(options.remember_bytes, options.feedback_per_second, metrics) {
   prices_.resize(backends_.size());
   unrouted_.assign(backends_.size(), false);
@@ -37,7 +48,6 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
     throw Error("escalate_to '" + options.escalate_to + "' is not a pool model");
   if (params_.mode == EpeMode::kAggregate && aggregator_ < 0)
     throw Error("mode aggregate: aggregator '" + options.aggregator + "' is not a backend");
-  view_ = make_view(std::move(bank));
   if (!options.bank_file.empty())
     bank_file_ = BankFile::open(options.bank_file, BankFile::Mode::kWrite);
   else if (!options.feedback_journal.empty())
@@ -46,44 +56,11 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
 
 Gateway::~Gateway() = default;
 
-std::shared_ptr<BankView> Gateway::make_view(PriorBank bank) const {
-  auto v = std::make_shared<BankView>();
-  v->bank = std::move(bank);
-  for (const auto& b : backends_) v->pool.push_back(v->bank.data.model_index(b->name()));
-  const auto kinds = detect_task_kinds(v->bank.data.records);
-  for (const auto& task : v->bank.tasks) v->task_kind.push_back(kinds.at(task));
-  RankerTraining how{.pool = v->pool, .text = [v = v.get()](uint32_t task) {
-                       return is_free_text(v->task_kind[task]);
-                     }};
-  v->ranker = train_ranker(v->bank, how);
-  // Feedback rows it was read with: folded again (written before a reload read them, or
-  // followed from a shared bank), they are skipped.
-  for (const auto& r : v->bank.data.records)
-    if (r.id.starts_with("feedback:")) v->appended.insert(r.id);
-  return v;
-}
+std::shared_ptr<const BankView> Gateway::view() const { return views_.current(); }
 
-std::shared_ptr<const BankView> Gateway::view() const { return writable_view(); }
+void Gateway::reload(PriorBank bank) { views_.reload(std::move(bank)); }
 
-std::shared_ptr<BankView> Gateway::writable_view() const {
-  std::lock_guard lock(view_mutex_);
-  return view_;
-}
-
-void Gateway::reload(PriorBank bank) {
-  auto next = make_view(std::move(bank));  // built outside the lock: requests go on meanwhile
-  std::shared_ptr<BankView> old;
-  {
-    std::lock_guard lock(view_mutex_);
-    old = std::exchange(view_, std::move(next));
-  }
-  reaper_.retire(std::move(old));  // freed off the request path once requests on it are done
-}
-
-void Gateway::reload(const std::function<PriorBank()>& load) {
-  std::lock_guard hold(feedback_mutex_);
-  reload(load());
-}
+void Gateway::reload(const std::function<PriorBank()>& load) { views_.reload(load); }
 
 size_t Gateway::bank_questions() const {
   const auto v = view();

@@ -17,9 +17,9 @@
 #include "generation/backend.h"
 #include "pipeline/smacs.h"
 #include "server/answer_memory.h"
+#include "server/bank_view.h"
 #include "server/circuit_breaker.h"
 #include "server/metrics.h"
-#include "server/view_reaper.h"
 
 namespace smacs {
 
@@ -36,19 +36,6 @@ struct GatewayAnswer {
                          // rounds and why they stopped, escalation
   nlohmann::json usage;  // summed over the backends that answered
   std::optional<double> cost_usd;  // of every reply with a known price (nullopt: none known)
-};
-
-// What the bank says: swapped whole on reload, grown in place by feedback (a row appended
-// under the writer's lock; requests plan under the reader's, a few microseconds each).
-struct BankView {
-  mutable std::shared_mutex mutex;
-  PriorBank bank;
-  std::vector<int> pool;              // pool member -> bank column (-1: no results yet)
-  std::vector<AnswerKind> task_kind;  // per bank task
-  AnswerRanker ranker;                // fitted on the bank's judged free text (posterior/ranker.h)
-  // Ids of the rows appended since the bank was read (feedback, or a followed bank's new
-  // questions): a row reaching this view both ways is appended once. Under the feedback lock.
-  std::unordered_set<std::string> appended;
 };
 
 struct GatewayOptions {
@@ -123,8 +110,6 @@ class Gateway {
                     uint64_t revision);
 
  private:
-  std::shared_ptr<BankView> make_view(PriorBank bank) const;
-  std::shared_ptr<BankView> writable_view() const;  // view() for feedback's writer (its lock)
   // Backend j's reply into the circuit breaker and the error metrics.
   void record_health(size_t j, const BackendReply& reply);
   // `done` wrapped to count a pass-through call to `j` and feed the breaker with its reply;
@@ -182,10 +167,6 @@ class Gateway {
   void account(const std::vector<int>& asked, const std::vector<BackendReply>& replies,
                GatewayAnswer& out);
 
-  // Appends rows (scores over `models`) to the current view, but those it has; holds
-  // feedback_mutex_.
-  void fold_rows(std::vector<Record> rows, const std::vector<std::string>& models);
-
   SmacsParams params_;
   std::vector<std::unique_ptr<Backend>> backends_;  // in pool order
   std::vector<Price> prices_;                       // in pool order
@@ -195,14 +176,8 @@ class Gateway {
   Metrics& metrics_;
   TaskPool fanout_;
   CircuitBreaker health_;
-  mutable std::mutex view_mutex_;
-  std::shared_ptr<BankView> view_;
-  ViewReaper reaper_;  // where replaced views are freed
-  // Folding rows into the bank in memory, one at a time, and held by a reload while it reads
-  // (feedback, followed rows). Never taken by remember(), which every answer calls on an I/O
-  // thread: a reload of a large bank takes seconds.
-  std::mutex feedback_mutex_;
-  AnswerMemory answers_;                 // remembered for feedback, and the feedback rate per key
+  BankViews views_;       // the bank as requests see it: reloads, feedback and followed rows
+  AnswerMemory answers_;  // remembered for feedback, and the feedback rate per key
   std::unique_ptr<BankFile> bank_file_;  // the bank file or the journal feedback goes to
 };
 

@@ -1,0 +1,62 @@
+// The bank as the gateway's requests see it: one view, swapped whole by a reload (requests in
+// flight finish on the old one, which is freed off the request path) and grown in place by
+// feedback and by a followed bank's new rows (appended under the view's writer lock; requests
+// plan under its reader lock, a few microseconds each).
+#pragma once
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "answers/extract.h"
+#include "bank/prior_bank.h"
+#include "posterior/ranker.h"
+#include "server/view_reaper.h"
+
+namespace smacs {
+
+struct BankView {
+  mutable std::shared_mutex mutex;
+  PriorBank bank;
+  std::vector<int> pool;              // pool member -> bank column (-1: no results yet)
+  std::vector<AnswerKind> task_kind;  // per bank task
+  AnswerRanker ranker;                // fitted on the bank's judged free text (posterior/ranker.h)
+  // Ids of the rows appended since the bank was read (feedback, or a followed bank's new
+  // questions): a row reaching this view both ways is appended once. Under the fold lock.
+  std::unordered_set<std::string> appended;
+};
+
+class BankViews {
+ public:
+  // `pool`: the backends' names, in pool order (what BankView::pool maps).
+  BankViews(PriorBank bank, std::vector<std::string> pool);
+
+  std::shared_ptr<const BankView> current() const;  // read its bank under its mutex (shared)
+  void reload(PriorBank bank);  // swaps the bank in; requests in flight finish on the old one
+  // Loads and swaps in a bank with folding held off meanwhile, so no row can land in the bank
+  // being replaced after `load` has read the files (it must read the journal too).
+  void reload(const std::function<PriorBank()>& load);
+  // Appends rows (scores over `models`) to the current view, but those it has already; a
+  // model the bank did not know gets a column.
+  void fold(std::vector<Record> rows, const std::vector<std::string>& models);
+  // A followed bank's new rows, as fold; the view then stands for `revision`.
+  void fold_followed(std::vector<Record> rows, const std::vector<std::string>& models,
+                     uint64_t revision);
+
+ private:
+  std::shared_ptr<BankView> make(PriorBank bank) const;
+  std::shared_ptr<BankView> writable() const;
+  void fold_locked(std::vector<Record> rows, const std::vector<std::string>& models);
+
+  std::vector<std::string> pool_;
+  mutable std::mutex mutex_;  // guards view_ (the pointer)
+  std::shared_ptr<BankView> view_;
+  ViewReaper reaper_;  // where replaced views are freed
+  // Held while rows are folded in, and by a reload while it reads. Never by a request.
+  std::mutex fold_mutex_;
+};
+
+}  // namespace smacs

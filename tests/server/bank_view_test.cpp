@@ -1,0 +1,57 @@
+// The gateway's view of the bank (server/bank_view.h), without a gateway: rows folded in once
+// whichever way they come, a new model's first result mapped to its pool member, a reload
+// swapping the view while a request keeps the old one.
+#include "server/bank_view.h"
+
+#include <gtest/gtest.h>
+
+using namespace smacs;
+
+namespace {
+
+Dataset two_questions() {
+  Dataset d;
+  d.models = {"alpha", "beta"};
+  d.records.push_back({"q1", "trivia", "Which planet is red?", "Mars", {1, 0}, {}, {}, "", ""});
+  d.records.push_back(
+      {"q2", "trivia", "Which planet is largest?", "Jupiter", {1, 1}, {}, {}, "", ""});
+  return d;
+}
+
+Record row(std::string id, float score) {
+  Record r;
+  r.id = std::move(id);
+  r.task = "trivia";
+  r.question = "Which planet has rings?";
+  r.scores = {score};
+  return r;
+}
+
+}  // namespace
+
+TEST(BankViews, RowsFoldInOnceAndANewModelGetsItsColumn) {
+  BankViews views(build_bank(two_questions()), {"beta", "gamma"});
+  EXPECT_EQ(views.current()->pool, (std::vector<int>{1, -1}));  // gamma: no results yet
+  views.fold({row("feedback:a", 1)}, {"gamma"});
+  views.fold_followed({row("feedback:a", 1)}, {"gamma"}, 7);  // the same row the other way
+  const auto v = views.current();
+  EXPECT_EQ(v->bank.size(), 3u);
+  EXPECT_EQ(v->pool[1], 2) << "gamma's first result gives it a column";
+}
+
+TEST(BankViews, AReloadSwapsTheViewAndARequestKeepsTheOldOne) {
+  BankViews views(build_bank(two_questions()), {"alpha"});
+  const auto before = views.current();  // a request planning on it
+  Dataset bigger = two_questions();
+  bigger.records.push_back(bigger.records[0]);
+  bigger.records.back().id = "q3";
+  views.reload([&] { return build_bank(bigger); });
+  EXPECT_EQ(before->bank.size(), 2u);
+  EXPECT_EQ(views.current()->bank.size(), 3u);
+  // Feedback rows the new bank was read with are not folded in again.
+  Dataset with_feedback = two_questions();
+  with_feedback.records[0].id = "feedback:x";
+  views.reload(build_bank(with_feedback));
+  views.fold({row("feedback:x", 1)}, {"alpha"});
+  EXPECT_EQ(views.current()->bank.size(), 2u);
+}
