@@ -47,16 +47,26 @@ json parse_json_body(std::string_view text) {
   return json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
-std::string fields_for_upstream(const json& body) {
-  std::string out;
+namespace {
+
+// The members of `body` but `skip`, serialised as `"key":value` pairs joined by commas, after
+// `out` (a comma first when `out` already holds something).
+std::string append_members(std::string out, const json& body,
+                           std::initializer_list<std::string_view> skip) {
   for (const auto& [key, value] : body.items()) {
-    if (key == "model" || key == "stream" || key == "stream_options") continue;
+    if (std::find(skip.begin(), skip.end(), key) != skip.end()) continue;
     if (!out.empty()) out += ',';
     out += json(key).dump();
     out += ':';
     out += value.dump();
   }
   return out;
+}
+
+}  // namespace
+
+std::string fields_for_upstream(const json& body) {
+  return append_members("", body, {"model", "stream", "stream_options"});
 }
 
 std::string fields_for_upstream(const json& body, std::string_view text) {
@@ -79,13 +89,7 @@ std::string fields_for_upstream(const json& body, std::string_view text) {
 
 std::string chat_body_text(const json& body, std::string_view messages_text) {
   if (messages_text.empty()) return "";
-  std::string out = "{\"messages\":";
-  out += messages_text;
-  for (const auto& [key, value] : body.items()) {
-    if (key == "messages") continue;
-    out.append(",").append(json(key).dump()).append(":").append(value.dump());
-  }
-  return out + "}";
+  return append_members("{\"messages\":" + std::string(messages_text), body, {"messages"}) + "}";
 }
 
 std::string upstream_body(const std::string& model, bool stream, std::string_view fields) {

@@ -97,17 +97,16 @@ class DenseExactIndex : public NeighborIndex {
     const auto unit = unit_dense(q, dim_);
     std::vector<int8_t> query(dim_);
     const Code qc = quantize(unit.data(), dim_, query.data());
-    std::vector<float> lower(rows), upper(rows);
+    std::vector<float> lows(rows), upper(rows);  // each row's bounds
     for (size_t r = 0; r < rows; ++r) {
       const float approx =
           static_cast<float>(dot_int8(codes_.data() + r * dim_, query.data(), dim_)) *
           code_[r].scale * qc.scale;
       const float slack = code_[r].error + qc.error + code_[r].error * qc.error + 1e-5f;
-      lower[r] = approx - slack;
+      lows[r] = approx - slack;
       upper[r] = approx + slack;
     }
-    if (exclude < rows) lower[exclude] = upper[exclude] = -std::numeric_limits<float>::infinity();
-    std::vector<float> lows = lower;
+    if (exclude < rows) lows[exclude] = -std::numeric_limits<float>::infinity();
     std::nth_element(lows.begin(), lows.begin() + static_cast<std::ptrdiff_t>(wanted - 1),
                      lows.end(), std::greater<>());
     const float cut = lows[wanted - 1];

@@ -3,14 +3,8 @@
 // swapped while serving (reload) and grows from client feedback.
 #pragma once
 #include <atomic>
-#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "api/openai_api.h"
 #include "core/task_pool.h"
