@@ -21,6 +21,7 @@
 #include "data/load.h"
 #include "server/gateway_server.h"
 #include "server/replay_server.h"
+#include "server/wiring.h"
 
 using namespace smacs;
 using nlohmann::json;
@@ -221,29 +222,26 @@ int main(int argc, char** argv) {
     config.threads = clients + 16;
     config.access_log = "none";
     config.params.k = k;
-    std::vector<std::unique_ptr<Backend>> backends;
     for (const auto& m : pool) {
-      HttpBackendConfig b;
+      HttpBackendConfig& b = config.pool.emplace_back().http;
       b.name = m;
       b.base_url = "http://127.0.0.1:" + std::to_string(replay_port) + "/v1";
       b.max_concurrency = clients;
-      backends.push_back(make_http_backend(b));
     }
-    GatewayOptions options;
     if (aggregate > 0) {  // the aggregator: the first pool model's recorded answers, again
       config.params.mode = EpeMode::kAggregate;
       config.params.aggregate.candidates = aggregate;
       config.params.aggregate.keep = std::max<size_t>(k, 2) - 1;
-      HttpBackendConfig b{.name = "aggregator",
-                          .base_url = "http://127.0.0.1:" + std::to_string(replay_port) + "/v1",
-                          .model = pool[0],
-                          .max_concurrency = clients * aggregate};
-      backends.push_back(make_http_backend(b));
-      options.aggregator = "aggregator";
-      options.unrouted = {"aggregator"};
+      config.aggregators.emplace_back().http = {
+          .name = "aggregator",
+          .base_url = "http://127.0.0.1:" + std::to_string(replay_port) + "/v1",
+          .model = pool[0],
+          .max_concurrency = clients * aggregate};
+      config.aggregator = "aggregator";
     }
-    gateway = std::make_unique<Gateway>(build_bank(load_file(data + "train.csv")), config.params,
-                                        std::move(backends), metrics, options);
+    config.feedback_journal.clear();
+    gateway =
+        make_gateway(config, build_bank(load_file(data + "train.csv")), config.params, metrics);
     server = std::make_unique<GatewayServer>(config, *gateway, metrics);
     port = server->bind();
     running = std::make_unique<Running<GatewayServer>>(*server);
@@ -369,8 +367,8 @@ int main(int argc, char** argv) {
                : std::string("closed loop (each client sends when answered)");
   std::printf("requests %zu ok, %zu errors, %zu clients, k=%zu%s, %.1f s wall (%u cores), %s\n",
               all_total.size(), errors.load(), clients, k,
-              aggregate > 0 ? (", aggregate mode N=" + std::to_string(aggregate)).c_str() : "", wall,
-              std::thread::hardware_concurrency(), mode.c_str());
+              aggregate > 0 ? (", aggregate mode N=" + std::to_string(aggregate)).c_str() : "",
+              wall, std::thread::hardware_concurrency(), mode.c_str());
   std::printf("throughput      %.0f SMACS requests/s\n",
               static_cast<double>(all_total.size()) / wall);
   std::printf("latency total   p50 %.3f ms  p99 %.3f ms\n", percentile(all_total, 0.5),

@@ -81,9 +81,8 @@ int serve(const std::string& config_path) {
                     config.tune == ServerConfig::Tune::kUnseenTasks ? TuneSplit::kLeaveOneTaskOut
                                                                     : TuneSplit::kLeaveOneOut);
   Metrics metrics;
-  GatewayWiring wiring = wire_gateway(config);
-  Gateway gateway(std::move(bank), params, std::move(wiring.backends), metrics,
-                  std::move(wiring.options));
+  const std::unique_ptr<Gateway> made = make_gateway(config, std::move(bank), params, metrics);
+  Gateway& gateway = *made;
   if (gateway.bank_questions() == 0)
     std::cerr << "smacs serve: warning: the bank holds no questions: SMACS has no prior to pick "
                  "models by, and /ready answers 503 until it has (smacs prior import)"
@@ -137,7 +136,8 @@ void add_serve_commands(CLI::App& app, Commands& commands) {
       "serve", "Serve SMACS as an OpenAI-compatible endpoint over real model endpoints");
   auto reference = std::make_shared<bool>(false);
   auto* config_opt = serve_cmd->add_option(
-      "--config", *config, "The YAML configuration (examples/replay.yaml; keys: docs/config.md)");
+      "--config", *config,
+      "The YAML configuration (examples/replay.yaml; keys: docs/configuration.md)");
   serve_cmd
       ->add_flag("--config-reference", *reference,
                  "Print every config key, its default and meaning (Markdown), and exit")

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "answers/extract.h"
+#include "test_label.h"
 
 namespace smacs::test {
 
@@ -217,7 +218,8 @@ struct FakeBackend::Impl {
       } else if (name == "null-content") {
         std::string c = completion("", mode);
         const std::string empty = R"("content":"")";
-        out = reply(200, "application/json", c.replace(c.find(empty), empty.size(), R"("content":null)"));
+        out = reply(200, "application/json",
+                    c.replace(c.find(empty), empty.size(), R"("content":null)"));
       } else if (name == "garbage") {
         out = reply(200, "application/json", "<html>not json</html>");
       } else if (name == "binary-error") {
@@ -262,6 +264,7 @@ struct FakeBackend::Impl {
 };
 
 FakeBackend::FakeBackend(int port) : impl_(std::make_unique<Impl>()) {
+  test::integration_only("the fake backend");
   const tcp::endpoint at(asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port));
   impl_->acceptor.open(at.protocol());
   impl_->acceptor.set_option(asio::socket_base::reuse_address(true));

@@ -56,10 +56,8 @@ struct GatewayFixture {
       b.http.backoff_ms = 10;
       if (i < prices.size()) b.price = prices[i];
     }
-    GatewayWiring wiring = wire_gateway(config);  // as `smacs serve` wires it
-    gateway = std::make_unique<Gateway>(build_bank(bank_data ? *bank_data : load_file(rb("train"))),
-                                        config.params, std::move(wiring.backends), metrics,
-                                        std::move(wiring.options));
+    gateway = make_gateway(config, build_bank(bank_data ? *bank_data : load_file(rb("train"))),
+                           config.params, metrics);  // as `smacs serve` makes it
     running = std::make_unique<Serving<GatewayServer>>(
         std::make_unique<GatewayServer>(config, *gateway, metrics));
   }

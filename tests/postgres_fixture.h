@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include "test_label.h"
+
 namespace smacs::test {
 
 inline int free_loopback_port() {
@@ -56,6 +58,7 @@ class PostgresServer {
   }
 
   void start() {
+    test::integration_only("PostgreSQL");
     run(as_ + kBin + "pg_ctl -D " + (dir_ / "data").string() + " -w -t 30 -l " +
         (dir_ / "server.log").string() + " -o \"-p " + std::to_string(port_) + " -k " +
         dir_.string() + " -c listen_addresses=127.0.0.1 -c fsync=off" +
@@ -73,7 +76,8 @@ class PostgresServer {
   // A new empty database on this server: its URL.
   std::string fresh_database(const std::string& name) const {
     PGconn* c = PQconnectdb(url().c_str());
-    PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        c, [](void*, const char*) {}, nullptr);
     const std::string sql = "DROP DATABASE IF EXISTS " + name + "; ";
     PQclear(PQexec(c, sql.c_str()));
     PGresult* r = PQexec(c, ("CREATE DATABASE " + name).c_str());

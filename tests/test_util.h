@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "server/replay_server.h"
+#include "test_label.h"
 
 namespace smacs::test {
 
@@ -52,6 +53,7 @@ struct RunResult {
 };
 
 inline RunResult run_smacs(const std::string& args) {
+  integration_only("running the smacs binary");
   const std::string cmd = std::string(SMACS_BINARY) + " " + args + " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   std::string out;
@@ -81,6 +83,7 @@ namespace smacs::test {
 
 // Starts `smacs ARGS` in the background; returns its pid. Output goes to `log` (default: nowhere).
 inline pid_t spawn_smacs(const std::string& args, const std::string& log = "/dev/null") {
+  integration_only("starting the smacs binary");
   const std::string cmd = "exec " + std::string(SMACS_BINARY) + " " + args + " >" + log + " 2>&1";
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -140,7 +143,9 @@ struct Serving {
   int port;
   std::thread thread;
   explicit Serving(std::unique_ptr<Server> s)
-      : server(std::move(s)), port(server->bind()), thread([this] { server->run(); }) {}
+      : server((integration_only("a server"), std::move(s))),
+        port(server->bind()),
+        thread([this] { server->run(); }) {}
   ~Serving() {
     server->stop();
     thread.join();
@@ -152,7 +157,7 @@ struct Serving {
 class Listening {
  public:
   explicit Listening(httplib::Server& server)
-      : server_(server),
+      : server_((integration_only("an HTTP server"), server)),
         port(server.bind_to_any_port("127.0.0.1")),
         thread_([&server] { server.listen_after_bind(); }) {
     while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));

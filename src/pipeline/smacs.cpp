@@ -101,6 +101,17 @@ Plan plan_from_neighbors(const PriorBank& bank, std::span<const Neighbor> neighb
                          question_key, eligible);
 }
 
+SparseVec embed_question(const PriorBank& bank, std::string_view question) {
+  return bank.embedder->embed(question);
+}
+
+Plan plan_question(const PriorBank& bank, const SparseVec& embedded, const std::vector<int>& pool,
+                   const SmacsParams& params, std::string_view question_key,
+                   const Eligible& eligible) {
+  return plan_from_neighbors(bank, retrieve(bank, embedded, params.rps), pool, params, question_key,
+                             eligible);
+}
+
 Plan plan_from_proxy(const PriorBank& bank, Proxy proxy, const SmacsParams& params,
                      std::string_view question_key, const Eligible& eligible) {
   Plan plan;

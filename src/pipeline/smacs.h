@@ -85,7 +85,7 @@ struct Plan {
 };
 
 // A question's neighbours in the bank: retrieval_depth() of them (the exact rule's K + 1 or
-// the smacs rule's N). The gateway embeds first (outside its bank lock), then retrieves.
+// the smacs rule's N).
 std::vector<Neighbor> retrieve(const PriorBank& bank, std::string_view question, const RpsParams& p,
                                uint32_t exclude = kNoRow);
 std::vector<Neighbor> retrieve(const PriorBank& bank, const SparseVec& question, const RpsParams& p,
@@ -111,6 +111,14 @@ Plan plan_from_proxy(const PriorBank& bank, Proxy proxy, const SmacsParams& para
 Plan plan_from_neighbors(const PriorBank& bank, std::span<const Neighbor> neighbors,
                          const std::vector<int>& pool, const SmacsParams& params,
                          std::string_view question_key, const Eligible& eligible = {});
+
+// A live question's plan in two steps (the gateway's): embed it with the bank's embedder,
+// before any lock on the bank is taken (an embedder may call out); then, under that lock,
+// retrieve its neighbours and plan as plan_from_neighbors.
+SparseVec embed_question(const PriorBank& bank, std::string_view question);
+Plan plan_question(const PriorBank& bank, const SparseVec& embedded, const std::vector<int>& pool,
+                   const SmacsParams& params, std::string_view question_key,
+                   const Eligible& eligible = {});
 
 // How a reply's candidate text marks tool calls ("tool_calls: name{args} ..."): they agree by
 // function and arguments, whatever the task's answer kind.

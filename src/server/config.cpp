@@ -34,7 +34,7 @@ void check_keys(const YAML::Node& node, const std::set<std::string>& known,
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
     if (!known.count(key))
-      throw Error(where + ": unknown key '" + key + "' (every key: docs/config.md)");
+      throw Error(where + ": unknown key '" + key + "' (every key: docs/configuration.md)");
   }
 }
 

@@ -1,7 +1,7 @@
 // `smacs serve` configuration, read from YAML. A bad config throws smacs::Error naming the key.
 // Relative paths (bank, gguf, ca_file, journal) are resolved against the config file's folder.
 // Every key, its default and its meaning: server/config_schema.cpp, the one table the parser's
-// key lists and docs/config.md come from.
+// key lists and docs/configuration.md come from.
 #pragma once
 #include <optional>
 #include <string>

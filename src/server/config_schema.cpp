@@ -1,6 +1,6 @@
 // The one table of `smacs serve` config keys (server/config_schema.h). A key added here and read
-// in server/config.cpp is known to the parser and documented; docs/config.md is regenerated with
-// `build/smacs serve --config-reference > docs/config.md` (a test fails until it is).
+// in server/config.cpp is known to the parser and documented; docs/configuration.md is regenerated
+// with `build/smacs serve --config-reference > docs/configuration.md` (a test fails until it is).
 #include "server/config_schema.h"
 
 #include <array>
@@ -17,7 +17,7 @@ constexpr std::array kSchema = {
   // The top level.
   ConfigKey{"", "listen", "127.0.0.1:8080", D, "HOST:PORT the gateway listens on (port 0: any free one)"},
   ConfigKey{"", "api_keys", "[]", D, "keys clients send (`Authorization: Bearer KEY` or `x-api-key`); empty: open"},
-  ConfigKey{"", "bank", "../data/routerbench/arc_challenge_train.csv", E, "required: a `.sqlite` bank, data file(s), or `postgresql://user@host:port/db` that many replicas share ([postgres.md](postgres.md)); relative to the config file"},
+  ConfigKey{"", "bank", "../data/routerbench/arc_challenge_train.csv", E, "required: a `.sqlite` bank, data file(s), or `postgresql://user@host:port/db` that many replicas share ([cluster.md](cluster.md)); relative to the config file"},
   ConfigKey{"", "pool", "[{name: model-a, base_url: 'http://127.0.0.1:8000/v1'}]", E, "required: the models SMACS selects from (sections `pool` and `pool.llama`)"},
   ConfigKey{"", "smacs", "{}", D, "SMACS's parameters (section `smacs`)"},
   ConfigKey{"", "embedder", "{type: tfidf}", D, "how questions are embedded (sections `embedder.http`, `embedder.llama`); tfidf is built in"},
@@ -39,7 +39,7 @@ constexpr std::array kSchema = {
   ConfigKey{"", "bank_grace_ms", "5000", D, "a shared bank's database may be unreachable this long before `GET /ready` says 503 (answers go on from memory)"},
   ConfigKey{"", "replica", "\"\"", D, "this replica's name (letters, digits, `_`) in answer ids (`chatcmpl-NAME-...`), so a balancer can route feedback to it"},
 
-  // smacs: the method's parameters (method.md; docs/how-it-works.md).
+  // smacs: the method's parameters (method.md; docs/method.md).
   ConfigKey{"smacs", "k", "3", D, "models selected per question"},
   ConfigKey{"smacs", "p_drop", "0.2", D, "prior dropping probability, 0..1 (0: no exploration)"},
   ConfigKey{"smacs", "alpha", "0.5", D, "weight of the prior against agreement in the hybrid score, 0..1"},
@@ -82,7 +82,7 @@ constexpr std::array kSchema = {
   ConfigKey{"pool", "price_prompt", "0.5", E, "optional, USD per million prompt tokens: `prior build` stores each answer's cost, serve traces it"},
   ConfigKey{"pool", "price_completion", "1.5", E, "optional, USD per million completion tokens"},
 
-  // pool.llama: a GGUF model run in this process through llama.cpp ([llama.md](llama.md)).
+  // pool.llama: a GGUF model run in this process through llama.cpp ([backends.md](backends.md)).
   ConfigKey{"pool.llama", "name", "model-b", E, "required, as for HTTP entries"},
   ConfigKey{"pool.llama", "type", "llama", E, "`llama`"},
   ConfigKey{"pool.llama", "gguf", "models/b.gguf", E, "required: the model file, relative to the config file"},
@@ -141,7 +141,8 @@ std::string config_reference() {
   std::string out =
       "# Configuration reference\n\n"
       "Every key `smacs serve --config` reads, generated from `src/server/config_schema.cpp`\n"
-      "(`build/smacs serve --config-reference > docs/config.md`). A bad value stops the server at\n"
+      "(`build/smacs serve --config-reference > docs/configuration.md`). A bad value stops the "
+      "server at\n"
       "start with a message naming the key; an unknown key is an error. Relative paths are\n"
       "resolved against the config file's folder. A complete example: `examples/replay.yaml`.\n";
   for (const auto& [section, title] : kSections) {

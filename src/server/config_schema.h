@@ -1,7 +1,7 @@
 // Every key of a `smacs serve` config in one table: its section, its default (or an example),
 // and what it does. The parser takes its lists of known keys from here, and the reference in
-// docs/config.md is generated from it (`smacs serve --config-reference`; a test keeps the file
-// equal to it), so the keys, the checks and the docs cannot drift apart.
+// docs/configuration.md is generated from it (`smacs serve --config-reference`; a test keeps the
+// file equal to it), so the keys, the checks and the docs cannot drift apart.
 #pragma once
 #include <set>
 #include <span>

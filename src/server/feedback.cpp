@@ -1,17 +1,24 @@
-// Online feedback (beyond the paper): a client's score for an earlier answer becomes a new
-// bank question with that model's result, so SMACS learns from use. The row is written to the
-// bank file (or the journal) first, then appended to the bank in memory: no rebuild.
-#include <algorithm>
+#include "server/feedback.h"
 
 #include "bank/bank_store.h"
 #include "core/error.h"
 #include "core/secrets.h"
-#include "server/gateway.h"
 
 namespace smacs {
 
-void Gateway::remember(const std::string& id, const std::string& question,
-                       const GatewayAnswer& answer, const std::string& owner) {
+Feedback::Feedback(BankViews& views, const std::string& bank_file, const std::string& journal,
+                   size_t remember_bytes, double per_second, Metrics& metrics)
+    : views_(views), answers_(remember_bytes, per_second, metrics), metrics_(metrics) {
+  if (!bank_file.empty())
+    file_ = BankFile::open(bank_file, BankFile::Mode::kWrite);
+  else if (!journal.empty())
+    file_ = BankFile::open(journal, BankFile::Mode::kCreate);
+}
+
+Feedback::~Feedback() = default;
+
+void Feedback::remember(const std::string& id, const std::string& question,
+                        const GatewayAnswer& answer, const std::string& owner) {
   answers_.remember(id, owner,
                     {.question = question,
                      .task = answer.task.empty() ? "feedback" : answer.task,
@@ -20,8 +27,8 @@ void Gateway::remember(const std::string& id, const std::string& question,
                      .answered = answer.answered});
 }
 
-Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std::string& named,
-                                                float score, const std::string& owner) {
+Result<std::string, ApiError> Feedback::score(const std::string& id, const std::string& named,
+                                              float score, const std::string& owner) {
   auto taken = answers_.take(id, named, owner);  // one score per answer
   if (!taken.ok()) return failure(taken.error());
   Record row;
@@ -29,9 +36,9 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
   row.task = taken->answer.task;
   row.question = taken->answer.question;
   const std::string model = taken->column;
-  if (bank_file_) {  // durable first: the file (or journal) is what a reload reads
+  if (file_) {  // durable first: the file (or journal) is what a reload reads
     try {
-      bank_file_->add_scored_question(row, model, ResultRow{.score = score});
+      file_->add_scored_question(row, model, ResultRow{.score = score});
     } catch (const Error& e) {  // the bank's database is down: the client may come back
       answers_.put_back(id, owner, std::move(taken->answer));
       metrics_.count_model("feedback_refused", model);
@@ -47,11 +54,6 @@ Result<std::string, ApiError> Gateway::feedback(const std::string& id, const std
   row.scores = {score};
   views_.fold({std::move(row)}, {model});
   return model;
-}
-
-void Gateway::add_followed(std::vector<Record> rows, const std::vector<std::string>& models,
-                           uint64_t revision) {
-  views_.fold_followed(std::move(rows), models, revision);
 }
 
 }  // namespace smacs

@@ -3,6 +3,7 @@
 // (server/front_door.h). The translation itself is in api/responses_api.h and api/messages_api.h.
 #include "api/messages_api.h"
 #include "api/responses_api.h"
+#include "core/random_id.h"
 #include "server/gateway_server.h"
 #include "server/http_util.h"
 
@@ -22,9 +23,15 @@ std::unique_ptr<ApiStream> FrontDoor::translator(const json& extra, bool events)
   return nullptr;
 }
 
+std::string new_answer_id(const char* prefix, const std::string& replica) {
+  std::string id = prefix;
+  if (!replica.empty()) id.append(replica).append("-");
+  return id.append(random_id_128());
+}
+
 void GatewayServer::responses(const HttpRequest& req, HttpResponse& res) {
   auto door = open_door(FrontDoor::Api::kResponses, "resp_", req, res);
-  if (reject_unauthorized(req, res)) return;
+  if (reject_unauthorized(config_.api_keys, req, res)) return;
   auto parsed = parse_responses_request(req.body);
   if (!parsed.ok()) return send_error(res, parsed.error());
   json items = json::array();
@@ -60,32 +67,34 @@ void GatewayServer::responses(const HttpRequest& req, HttpResponse& res) {
   serve(req, res, std::move(*chat), std::move(door));
 }
 
-void GatewayServer::stored_response(const HttpRequest& req, HttpResponse& res) {
-  if (reject_unauthorized(req, res)) return;
+void stored_response(ResponseStore& store, const std::vector<std::string>& keys,
+                     const HttpRequest& req, HttpResponse& res) {
+  if (reject_unauthorized(keys, req, res)) return;
   const std::string id = req.path.substr(std::string("/v1/responses/").size());
-  const std::string owner = *client_key(req);
+  const std::string owner = *client_key(keys, req);
   const auto missing = ApiError{.status = 404,
                                 .type = "invalid_request_error",
                                 .message = "No response found with id '" + id + "'",
                                 .code = "not_found"};
   if (req.method == "DELETE") {
-    if (!responses_.erase(id, owner)) return send_error(res, missing);
+    if (!store.erase(id, owner)) return send_error(res, missing);
     return send_json(res, {{"id", id}, {"object", "response"}, {"deleted", true}});
   }
-  const auto stored = responses_.get(id, owner);
+  const auto stored = store.get(id, owner);
   if (!stored) return send_error(res, missing);
   res.content_type = "application/json";
   res.body = stored->response;
 }
 
-void GatewayServer::finished(const FrontDoor& door, const json& object, const std::string* sent) {
+void store_response(ResponseStore& store, const FrontDoor& door, const json& object,
+                    const std::string* sent) {
   if (door.api != FrontDoor::Api::kResponses || !door.store) return;
-  responses_.put(door.id, door.owner, {door.items, sent ? *sent : dump_safe(object)});
+  store.put(door.id, door.owner, {door.items, sent ? *sent : dump_safe(object)});
 }
 
 void GatewayServer::messages(const HttpRequest& req, HttpResponse& res) {
   auto door = open_door(FrontDoor::Api::kMessages, "msg_", req, res);
-  if (reject_unauthorized(req, res)) return;
+  if (reject_unauthorized(config_.api_keys, req, res)) return;
   auto parsed = parse_messages_request(req.body);
   if (!parsed.ok()) return send_error(res, parsed.error());
   auto chat = chat_request_from_json(std::move(parsed->chat), parsed->chat_text);
@@ -95,8 +104,8 @@ void GatewayServer::messages(const HttpRequest& req, HttpResponse& res) {
 }
 
 // An estimate (about four bytes a token): smacs does not know each backend's tokenizer.
-void GatewayServer::count_tokens(const HttpRequest& req, HttpResponse& res) {
-  if (reject_unauthorized(req, res)) return;
+void count_tokens(const std::vector<std::string>& keys, const HttpRequest& req, HttpResponse& res) {
+  if (reject_unauthorized(keys, req, res)) return;
   json body = parse_json_body(req.body);
   if (body.is_object() && !body.contains("max_tokens")) body["max_tokens"] = 1;  // not asked here
   const auto parsed = parse_messages_request(body.is_discarded() ? req.body : dump_safe(body));

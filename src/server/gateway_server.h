@@ -19,9 +19,10 @@
 // request may cap its spending: body field {"smacs": {"max_cost_usd": x}} or header
 // `x-smacs-max-cost-usd: x` (the smaller wins).
 #pragma once
-#include <cstdio>
 #include <memory>
 
+#include "server/access.h"
+#include "server/admin_routes.h"
 #include "server/bank_follower.h"
 #include "server/config.h"
 #include "server/front_door.h"
@@ -35,12 +36,11 @@ class GatewayServer {
  public:
   // Throws smacs::Error for a config that would leave the admin endpoints open to the network.
   GatewayServer(const ServerConfig& config, Gateway& gateway, Metrics& metrics);
-  ~GatewayServer();
   int bind();                      // returns the port (config port 0 = any free port)
   void run();                      // serves until stop()
   void stop() { server_.stop(); }  // graceful: finishes the requests in flight
-  // Re-reads config.bank_files; throws smacs::Error, keeps the old bank.
-  nlohmann::json reload_bank();
+  // Re-reads config.bank_files (server/admin_routes.h); throws smacs::Error, keeps the old bank.
+  nlohmann::json reload_bank() { return smacs::reload_bank(config_, gateway_); }
   // A shared bank's follower: GET /ready reports its state. Set before run().
   void follow(const BankFollower* follower) { follower_ = follower; }
 
@@ -49,14 +49,10 @@ class GatewayServer {
   // its request into a ChatRequest, then `serve` answers it in that door's shape.
   void chat_completions(const HttpRequest& req, HttpResponse& res);
   void responses(const HttpRequest& req, HttpResponse& res);
-  void stored_response(const HttpRequest& req, HttpResponse& res);  // GET, DELETE by id
   void messages(const HttpRequest& req, HttpResponse& res);
-  void count_tokens(const HttpRequest& req, HttpResponse& res);
   // A request's door: its id (also the x-request-id, unless the client sent its own), its key.
   std::shared_ptr<FrontDoor> open_door(FrontDoor::Api api, const char* id_prefix,
                                        const HttpRequest& req, HttpResponse& res) const;
-  // A fresh answer id: prefix, the replica's name (so a balancer can route feedback), random.
-  std::string new_id(const char* prefix) const;
   // The one request path after the door: budget header, then SMACS or a pass-through.
   void serve(const HttpRequest& req, HttpResponse& res, ChatRequest chat,
              std::shared_ptr<const FrontDoor> door);
@@ -66,34 +62,19 @@ class GatewayServer {
   // The answer as the client asked for it (the door's object, or its events when streaming).
   void smacs_response(const ChatRequest& chat, const FrontDoor& door, GatewayAnswer& answer,
                       HttpResponse& res);
+  // Pass-through (relay.cpp): relayed as it came, or re-spoken for another door.
   void pass_through(size_t backend, std::shared_ptr<const ChatRequest> request,
                     std::shared_ptr<const FrontDoor> door, Deadline deadline, HttpResponse& res);
   // A pass-through stream re-spoken for another door as its events arrive.
   void pass_through_translated(size_t backend, std::shared_ptr<const ChatRequest> request,
                                std::shared_ptr<const FrontDoor> door, Deadline deadline,
                                HttpResponse& res);
-  // A door's whole reply, once made: the Responses door remembers it (store).
-  // `sent`, when given, is the object's JSON text as it went to the client.
-  void finished(const FrontDoor& door, const nlohmann::json& object,
-                const std::string* sent = nullptr);
-  // A stream that failed: the error as a whole response when nothing was sent yet, else the
-  // door's error event (`if_started`) and the end.
-  static void fail_stream(StreamReply& out, HttpResponse head, const ApiError& e,
-                          ApiStream* translator = nullptr);
-  static ApiError backend_error(const std::string& name, const BackendError& error);
-  void feedback(const HttpRequest& req, HttpResponse& res);
-  void list_models(const HttpRequest& req, HttpResponse& res);
-  void log_access(const HttpRequest& req, const HttpResponse& res, double ms);
-  // The key the request carries ("" when keys are off); nullopt when it lacks a valid one.
-  std::optional<std::string> client_key(const HttpRequest& req) const;
-  // Sends the 401 and returns true when the request lacks a valid key.
-  bool reject_unauthorized(const HttpRequest& req, HttpResponse& res) const;
 
   const ServerConfig& config_;
   Gateway& gateway_;
   Metrics& metrics_;
   HttpServer server_;
-  FILE* access_log_ = nullptr;  // stderr, a file, or none
+  AccessLog access_log_;
   const BankFollower* follower_ = nullptr;
   ResponseStore responses_;  // for previous_response_id and GET /v1/responses/{id}
 };

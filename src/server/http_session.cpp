@@ -18,6 +18,10 @@ HttpResponse error_response(int status, std::string message, std::string code) {
   return r;
 }
 
+HttpResponse busy_response() {
+  return error_response(503, "the server is busy; retry later", "overloaded");
+}
+
 bool run_handler(const HttpHandler& handler, const HttpRequest& req, HttpResponse& res) {
   try {
     handler(req, res);
@@ -77,6 +81,7 @@ void Session::on_header(beast::error_code ec) {
   if (server_.header_check) {  // e.g. the API key: refused before the body costs anything
     auto head = std::make_shared<HttpRequest>();
     fill(*head, parser_->get());
+    head->remote = remote_;
     if (auto refused = server_.header_check(*head)) {
       busy_ = true;
       keep_alive_ = false;
@@ -144,13 +149,14 @@ void Session::dispatch() {
   keep_alive_ = msg.keep_alive();
   auto req = std::make_shared<HttpRequest>();
   fill(*req, msg);
+  req->remote = remote_;
   req->body = std::move(msg.body());
   HttpResponse res;
   const Route* route = server_.find(*req, res);
   if (!route) return respond(*req, std::move(res));
   // A large body goes to a worker even on an inline route: parsing it would hold the loop.
   const bool here = route->inline_handler && req->body.size() <= kInlineBodyBytes;
-  if (!here && server_.queued >= server_.limits.max_queued) return busy(*req);
+  if (!here && server_.queued >= server_.limits.max_queued) return respond(*req, busy_response());
   ++server_.queued;
   if (here) return handle(req, route->handler);
   asio::post(server_.workers,
@@ -209,10 +215,6 @@ void Session::watch(std::shared_ptr<std::atomic<bool>> sent,
   });
 }
 
-HttpResponse Session::busy_response() {
-  return error_response(503, "the server is busy; retry later", "overloaded");
-}
-
 // Writes a whole response (event thread); then the next request, or close. Whatever goes
 // wrong in building it (a header value Beast refuses, a throwing hook), the client still
 // gets an answer: a plain 500.
@@ -231,7 +233,7 @@ void Session::respond(const HttpRequest& req, HttpResponse res) {
     logged->second.notes = res.notes;
     msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status),
                                                               11);
-    head(*msg, res);
+    set_head(*msg, res, keeps_alive());
     if (req.method != "HEAD") msg->body() = std::move(res.body);
     msg->prepare_payload();
     if (req.method == "HEAD") msg->content_length(res.body.size());

@@ -88,6 +88,24 @@ struct HttpServer::Impl {
 
 namespace http_detail {
 
+// The request's method, path and headers (not its body).
+template <class Header>
+void fill(HttpRequest& req, const Header& msg) {
+  req.method = std::string(msg.method_string());
+  const std::string_view target = msg.target();
+  req.path = std::string(target.substr(0, target.find('?')));
+  for (const auto& f : msg) req.headers.emplace_back(f.name_string(), f.value());
+}
+
+// A response's header fields onto Beast's message.
+template <class Message>
+void set_head(Message& msg, const HttpResponse& res, bool keep_alive) {
+  msg.set(http::field::server, "smacs");
+  if (!res.content_type.empty()) msg.set(http::field::content_type, res.content_type);
+  for (const auto& [k, v] : res.headers) msg.set(k, v);
+  msg.keep_alive(keep_alive);
+}
+
 // One connection. Everything but the handler and a stream's body runs on the event thread.
 class Session : public std::enable_shared_from_this<Session> {
   friend class Streamer;
@@ -132,31 +150,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void watch(std::shared_ptr<std::atomic<bool>> sent, std::shared_ptr<std::atomic<bool>> gone);
 
   bool on_event_thread() const { return server_.io.get_executor().running_in_this_thread(); }
-  static HttpResponse busy_response();
-  void busy(const HttpRequest& req) { respond(req, busy_response()); }
-
-  // The request's method, path, headers and peer (not its body).
-  template <class Header>
-  void fill(HttpRequest& req, const Header& msg) const {
-    req.method = std::string(msg.method_string());
-    const std::string_view target = msg.target();
-    req.path = std::string(target.substr(0, target.find('?')));
-    for (const auto& f : msg) req.headers.emplace_back(f.name_string(), f.value());
-    req.remote = remote_;
-  }
 
   // Writes a whole response (event thread); then the next request, or close. Whatever goes
   // wrong in building it (a header value Beast refuses, a throwing hook), the client still
   // gets an answer: a plain 500.
   void respond(const HttpRequest& req, HttpResponse res);
 
-  template <class Message>
-  void head(Message& msg, const HttpResponse& res) const {
-    msg.set(http::field::server, "smacs");
-    if (!res.content_type.empty()) msg.set(http::field::content_type, res.content_type);
-    for (const auto& [k, v] : res.headers) msg.set(k, v);
-    msg.keep_alive(keep_alive_ && !server_.stopping);
-  }
+  // Whether the connection stays open after this response.
+  bool keeps_alive() const { return keep_alive_ && !server_.stopping; }
 
   // Closing with unread request bytes would reset the connection and could destroy the reply
   // before the client reads it: send FIN first, then discard what still arrives, bounded.

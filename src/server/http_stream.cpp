@@ -92,7 +92,7 @@ class Streamer : public StreamReply, public std::enable_shared_from_this<Streame
       msg_ = std::make_shared<http::response<http::empty_body>>(
           static_cast<http::status>(head_.status), 11);
       s.server_.add_cors(*req_, head_);
-      s.head(*msg_, head_);
+      set_head(*msg_, head_, s.keeps_alive());
       msg_->chunked(true);
       started_ = writing_ = true;
       auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*msg_);

@@ -42,7 +42,7 @@ void GatewayServer::pass_through(size_t backend, std::shared_ptr<const ChatReque
           const auto translator = door->translator(nullptr, false);
           feed_completion(*translator, std::move(r->body));
           send_json(out, translator->object());
-          finished(*door, translator->object(), &out.body);
+          store_response(responses_, *door, translator->object(), &out.body);
         } else if (!r->raw.empty()) {
           out.content_type = "application/json";
           out.body = std::move(r->raw);
@@ -53,8 +53,7 @@ void GatewayServer::pass_through(size_t backend, std::shared_ptr<const ChatReque
       });
 }
 
-void GatewayServer::fail_stream(StreamReply& out, HttpResponse head, const ApiError& e,
-                                ApiStream* translator) {
+void fail_stream(StreamReply& out, HttpResponse head, const ApiError& e, ApiStream* translator) {
   send_error(head, e);
   head.content_type = "application/json";
   out.respond(std::move(head), translator
@@ -65,7 +64,7 @@ void GatewayServer::fail_stream(StreamReply& out, HttpResponse head, const ApiEr
 // A backend failure as clients should see it: the backend's own refusal (4xx) as it came, a
 // 429 with the backend's Retry-After, an open circuit as 503, a timeout as 504, anything
 // else a retry could fix as 502.
-ApiError GatewayServer::backend_error(const std::string& name, const BackendError& e) {
+ApiError backend_error(const std::string& name, const BackendError& e) {
   if (e.refused())
     return {e.status, "invalid_request_error", name + " refused the request: " + e.message, "",
             "backend_refused"};
@@ -132,7 +131,7 @@ void GatewayServer::pass_through_translated(size_t backend,
           return fail_stream(*out, std::move(head), backend_error(name, r.error()),
                              relay->translator.get());
         out->write(relay->translator->end());
-        finished(*door, relay->translator->object());
+        store_response(responses_, *door, relay->translator->object());
         out->end(true);
       });
 }

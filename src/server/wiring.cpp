@@ -4,25 +4,27 @@
 
 namespace smacs {
 
-GatewayWiring wire_gateway(const ServerConfig& config) {
-  GatewayWiring out;
-  out.options = GatewayOptions{.fanout_threads = config.threads,
-                               .feedback_journal = config.feedback_journal,
-                               .remember_bytes = config.remember_bytes,
-                               .feedback_per_second = config.feedback_per_second,
-                               .escalate_to = config.escalate_to,
-                               .aggregator = config.aggregator};
+std::unique_ptr<Gateway> make_gateway(const ServerConfig& config, PriorBank bank,
+                                      const SmacsParams& params, Metrics& metrics) {
+  GatewayOptions options{
+      .fanout_threads = config.threads,
+      .feedback_journal = config.feedback_journal,
+      .remember_bytes = config.remember_bytes,
+      .feedback_per_second = config.feedback_per_second,
+      .roles = {.escalate_to = config.escalate_to, .aggregator = config.aggregator}};
+  std::vector<std::unique_ptr<Backend>> backends;
   for (const auto& b : config.pool) {
-    out.backends.push_back(make_backend(b));
-    out.options.prices.push_back(b.price);
+    backends.push_back(make_backend(b));
+    options.prices.push_back(b.price);
   }
   for (const auto& b : config.aggregators) {  // after the pool: never selected
-    out.backends.push_back(make_backend(b));
-    out.options.prices.push_back(b.price);
-    out.options.unrouted.push_back(b.name());
+    backends.push_back(make_backend(b));
+    options.prices.push_back(b.price);
+    options.roles.unrouted.push_back(b.name());
   }
-  if (is_bank_location(config.bank_files)) out.options.bank_file = config.bank_files[0];
-  return out;
+  if (is_bank_location(config.bank_files)) options.bank_file = config.bank_files[0];
+  return std::make_unique<Gateway>(std::move(bank), params, std::move(backends), metrics,
+                                   std::move(options));
 }
 
 }  // namespace smacs

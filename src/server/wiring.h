@@ -1,21 +1,17 @@
-// From a configuration to what a Gateway is built from: one backend per pool entry (then the
-// dedicated aggregators, never selected) and the gateway's options. `smacs serve` and the
-// server tests wire a gateway through this one function, so they cannot drift apart.
+// From a configuration to a running Gateway: one backend per pool entry (then the dedicated
+// aggregators, never selected) and the gateway's options. `smacs serve`, the server tests and
+// the benchmarks build their gateways through this one function, so they cannot drift apart.
 #pragma once
 #include <memory>
-#include <vector>
 
 #include "server/config.h"
 #include "server/gateway.h"
 
 namespace smacs {
 
-struct GatewayWiring {
-  std::vector<std::unique_ptr<Backend>> backends;  // the pool's, then the aggregators'
-  GatewayOptions options;
-};
-
-// Feedback goes to the bank when `config`'s bank is one file or database, else to the journal.
-GatewayWiring wire_gateway(const ServerConfig& config);
+// Feedback goes to the bank when `config`'s bank is one file or database, else to the
+// journal. `params` are config.params, or what tuning made of them.
+std::unique_ptr<Gateway> make_gateway(const ServerConfig& config, PriorBank bank,
+                                      const SmacsParams& params, Metrics& metrics);
 
 }  // namespace smacs

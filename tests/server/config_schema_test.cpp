@@ -1,5 +1,6 @@
 // The one table of config keys (server/config_schema.h): the parser knows exactly its keys,
-// every key's documented value is one the parser takes, and docs/config.md is what it generates.
+// every key's documented value is one the parser takes, and docs/configuration.md is what it
+// generates.
 #include "server/config_schema.h"
 
 #include <gtest/gtest.h>
@@ -148,12 +149,12 @@ TEST(ConfigSchema, AKeyOutsideTheTableIsRefusedByName) {
 }
 
 TEST(ConfigSchema, DocsConfigMdIsTheGeneratedReference) {
-  std::ifstream in(std::string(SMACS_SHARED_DATA) + "/../docs/config.md");
-  ASSERT_TRUE(in) << "docs/config.md is missing";
+  std::ifstream in(std::string(SMACS_SHARED_DATA) + "/../docs/configuration.md");
+  ASSERT_TRUE(in) << "docs/configuration.md is missing";
   std::stringstream text;
   text << in.rdbuf();
   EXPECT_EQ(text.str(), config_reference())
-      << "regenerate it: build/smacs serve --config-reference > docs/config.md";
+      << "regenerate it: build/smacs serve --config-reference > docs/configuration.md";
   // Every section's keys are in it, one row each.
   for (const ConfigKey& k : config_schema())
     EXPECT_NE(text.str().find("| `" + std::string(k.key) + "` |"), std::string::npos) << k.key;

@@ -10,6 +10,7 @@
 #include "server/gateway_server.h"
 #include "server/replay_server.h"
 #include "server/view_reaper.h"
+#include "server/wiring.h"
 #include "test_util.h"
 
 using namespace smacs;
@@ -166,11 +167,11 @@ struct BareGateway {
   Metrics metrics;
   std::unique_ptr<Gateway> gateway;
   explicit BareGateway(const std::string& journal = "") {
-    std::vector<std::unique_ptr<Backend>> backends;
-    backends.push_back(make_http_backend({.name = "alpha", .base_url = "http://127.0.0.1:1/v1"}));
-    gateway = std::make_unique<Gateway>(
-        build_bank(tiny()), SmacsParams{}, std::move(backends), metrics,
-        GatewayOptions{.feedback_journal = journal, .feedback_per_second = 1e6});
+    ServerConfig config;
+    config.pool.emplace_back().http = {.name = "alpha", .base_url = "http://127.0.0.1:1/v1"};
+    config.feedback_journal = journal;
+    config.feedback_per_second = 1e6;
+    gateway = make_gateway(config, build_bank(tiny()), SmacsParams{}, metrics);
   }
   void remember(const std::string& id) {
     GatewayAnswer a;

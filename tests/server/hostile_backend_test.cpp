@@ -52,10 +52,8 @@ struct HostileGateway {
       b.backoff_ms = 10;
       b.max_concurrency = 256;
     }
-    GatewayWiring wiring = wire_gateway(config);  // as `smacs serve` wires it
-    gateway =
-        std::make_unique<Gateway>(build_bank(load_file(rb("train"))), config.params,
-                                  std::move(wiring.backends), metrics, std::move(wiring.options));
+    gateway = make_gateway(config, build_bank(load_file(rb("train"))), config.params,
+                           metrics);  // as `smacs serve` makes it
     running = std::make_unique<Serving<GatewayServer>>(
         std::make_unique<GatewayServer>(config, *gateway, metrics));
   }
