@@ -75,30 +75,34 @@ std::vector<Neighbor> top_n(const Scratch& s, uint32_t rows, size_t n, uint32_t 
 // Term ids are small (hashed buckets, or dense dimensions), so counting uses flat arrays.
 constexpr uint32_t kMaxTerms = 1u << 26;
 
-// Two passes over the rows: count each term's postings, then place them (in row order).
+// Two passes over the rows: count each term's postings, then place them (in row order). The
+// count per term id is 32-bit and then names the term's slot among the present ones: the one
+// array as wide as the term ids is half the size (it is zeroed once per build).
 Postings invert(const std::vector<SparseVec>& rows) {
   uint32_t n_terms = 0;
   for (const auto& v : rows)
     if (!v.idx.empty()) n_terms = std::max(n_terms, v.idx.back() + 1);
   if (n_terms > kMaxTerms) throw Error("term ids beyond 2^26 cannot be indexed");
-  std::vector<uint64_t> next(n_terms, 0);  // first a count, then where the next posting goes
+  std::vector<uint32_t> count(n_terms, 0);  // a term's postings, then its slot in `next`
   for (const auto& v : rows)
-    for (uint32_t t : v.idx) ++next[t];
+    for (uint32_t t : v.idx) ++count[t];
   Postings p;
   p.n_rows = static_cast<uint32_t>(rows.size());
   p.offsets.push_back(0);
+  std::vector<uint64_t> next;  // per present term: where its next posting goes
   for (uint32_t t = 0; t < n_terms; ++t) {
-    if (next[t] == 0) continue;
+    if (count[t] == 0) continue;
     const uint64_t start = p.offsets.back();
     p.terms.push_back(t);
-    p.offsets.push_back(start + next[t]);
-    next[t] = start;
+    p.offsets.push_back(start + count[t]);
+    count[t] = static_cast<uint32_t>(next.size());
+    next.push_back(start);
   }
   p.rows.resize(p.offsets.back());
   p.weights.resize(p.offsets.back());
   for (uint32_t r = 0; r < rows.size(); ++r)
     for (size_t i = 0; i < rows[r].idx.size(); ++i) {
-      const uint64_t at = next[rows[r].idx[i]]++;
+      const uint64_t at = next[count[rows[r].idx[i]]]++;
       p.rows[at] = r;
       p.weights[at] = rows[r].val[i];
     }

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "answers/extract.h"
+#include "core/background.h"
 #include "posterior/ranker_training.h"
 
 namespace smacs {
@@ -37,18 +38,22 @@ std::shared_ptr<BankView> BankViews::writable() const {
 }
 
 void BankViews::reload(PriorBank bank) {
-  auto next = make(std::move(bank));  // built outside the lock: requests go on meanwhile
+  swap_in(make(std::move(bank)));  // built outside the lock: requests go on meanwhile
+}
+
+void BankViews::reload(const std::function<PriorBank()>& load) {
+  std::lock_guard hold(fold_mutex_);
+  // Read and indexed at the lowest CPU priority: requests keep their cores meanwhile.
+  swap_in(run_in_background([&] { return make(load()); }));
+}
+
+void BankViews::swap_in(std::shared_ptr<BankView> next) {
   std::shared_ptr<BankView> old;
   {
     std::lock_guard lock(mutex_);
     old = std::exchange(view_, std::move(next));
   }
   reaper_.retire(std::move(old));  // freed off the request path once requests on it are done
-}
-
-void BankViews::reload(const std::function<PriorBank()>& load) {
-  std::lock_guard hold(fold_mutex_);
-  reload(load());
 }
 
 void BankViews::fold(std::vector<Record> rows, const std::vector<std::string>& models) {

@@ -48,6 +48,7 @@ class BankViews {
 
  private:
   std::shared_ptr<BankView> make(PriorBank bank) const;
+  void swap_in(std::shared_ptr<BankView> next);  // the old view goes to the reaper
   std::shared_ptr<BankView> writable() const;
   void fold_locked(std::vector<Record> rows, const std::vector<std::string>& models);
 

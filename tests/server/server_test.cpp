@@ -215,18 +215,6 @@ TEST(Gateway, TracePricesEachAnswerAndMetricsSumTheCost) {
   EXPECT_NEAR(std::stod(metrics.substr(at + line.size())), expected_total, 1e-9);
 }
 
-TEST(ServerConfig, NegativePricesAreRefused) {
-  try {
-    parse_server_config(
-        "bank: b.csv\npool:\n  - {name: m, base_url: http://127.0.0.1:1/v1, price_prompt: -1}\n",
-        "/tmp");
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'price_prompt' must be >= 0"), std::string::npos)
-        << e.what();
-  }
-}
-
 TEST(ReplayServe, DuplicatePromptAnswersFromTheRecordWithAResult) {
   // Bug: a prompt recorded twice, first without results, made replay-serve answer 404.
   const auto path = test::write_temp(
@@ -246,115 +234,6 @@ TEST(ReplayServe, DuplicatePromptAnswersFromTheRecordWithAResult) {
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 404);
   EXPECT_EQ(json::parse(unknown->body)["error"]["code"], "unknown_prompt");
-}
-
-TEST(ServerConfig, BadConfigsNameTheKey) {
-  const std::string ok = "bank: b.csv\npool:\n  - {name: m, base_url: http://127.0.0.1:1/v1}\n";
-  EXPECT_NO_THROW(parse_server_config(ok, "/tmp"));
-  auto message = [](const std::string& yaml) {
-    try {
-      parse_server_config(yaml, "/tmp");
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_NE(message("pool: []\nbank: b").find("'pool'"), std::string::npos);
-  EXPECT_NE(message(ok + "listen: nope").find("'listen'"), std::string::npos);
-  EXPECT_NE(message(ok + "smacs: {k: 0}").find("'k'"), std::string::npos);
-  EXPECT_NE(message(ok + "smacs: {alpha: high}").find("'alpha'"), std::string::npos);
-  EXPECT_NE(message(ok + "colour: blue").find("'colour'"), std::string::npos);
-  EXPECT_NE(message(ok + "smacs: {tune: sometimes}").find("'tune'"), std::string::npos);
-  EXPECT_EQ(parse_server_config(ok, "/tmp").tune, ServerConfig::Tune::kNo);
-  EXPECT_EQ(parse_server_config(ok + "smacs: {tune: true}", "/tmp").tune,
-            ServerConfig::Tune::kBankQuestions);
-  EXPECT_EQ(parse_server_config(ok + "smacs: {tune: unseen_tasks}", "/tmp").tune,
-            ServerConfig::Tune::kUnseenTasks);
-  EXPECT_NE(message("bank: b\npool:\n  - {name: m, base_url: ftp://x}\n").find("'base_url'"),
-            std::string::npos);
-  EXPECT_NE(
-      message("bank: b\npool:\n  - {name: m, base_url: http://x, api_key_env: SMACS_NO_SUCH_VAR}\n")
-          .find("SMACS_NO_SUCH_VAR"),
-      std::string::npos);
-  EXPECT_NE(message("key: [unclosed").find("malformed YAML"), std::string::npos);
-  EXPECT_EQ(parse_server_config(ok, "/etc/smacs").bank_files.front(), "/etc/smacs/b.csv");
-  // ca_file: relative to the config, and it must exist.
-  const std::string dir = test::temp_path("ca-config");
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/ca.pem") << "not checked here";
-  const std::string tls =
-      "bank: b\npool:\n  - {name: m, base_url: 'https://h/v1', ca_file: ca.pem}\n";
-  EXPECT_EQ(parse_server_config(tls, dir).pool.front().http.ca_file, dir + "/ca.pem");
-  EXPECT_NE(message("bank: b\npool:\n  - {name: m, base_url: 'https://h/v1', ca_file: gone.pem}\n")
-                .find("'ca_file'"),
-            std::string::npos);
-}
-
-TEST(ServerConfig, ReadsLlamaBackendsAndTheEmbedder) {
-  const std::string yaml = R"(bank: b.csv
-embedder: {type: llama, gguf: e.gguf, context: 256}
-pool:
-  - {name: remote, base_url: http://127.0.0.1:1/v1, max_concurrency: 4}
-  - {name: local, type: llama, gguf: models/m.gguf, slots: 2, threads: 3, temperature: 0, seed: 7,
-     price_prompt: 0.5, price_completion: 1.5}
-)";
-  const ServerConfig c = parse_server_config(yaml, "/etc/smacs");
-  ASSERT_EQ(c.pool.size(), 2u);
-  EXPECT_EQ(c.pool[0].type, BackendConfig::Type::kHttp);
-  EXPECT_EQ(c.pool[0].max_concurrency(), 4u);
-  EXPECT_EQ(c.pool[1].type, BackendConfig::Type::kLlama);
-  EXPECT_EQ(c.pool[1].name(), "local");
-  EXPECT_EQ(c.pool[1].llama.gguf, "/etc/smacs/models/m.gguf");
-  EXPECT_EQ(c.pool[1].max_concurrency(), 2u);
-  EXPECT_EQ(c.pool[1].llama.threads, 3);
-  EXPECT_EQ(c.pool[1].llama.temperature, 0.0f);
-  EXPECT_EQ(c.pool[1].llama.seed, 7u);
-  EXPECT_EQ(c.pool[1].price.prompt, 0.5);
-  EXPECT_EQ(c.pool[1].price.completion, 1.5);
-  EXPECT_FALSE(c.pool[0].price.known());  // unknown unless given
-  ASSERT_EQ(c.embedder.type, EmbedderConfig::Type::kLlama);
-  EXPECT_EQ(c.embedder.llama.gguf, "/etc/smacs/e.gguf");
-  EXPECT_EQ(c.embedder.llama.context, 256u);
-  EXPECT_TRUE(parse_server_config(
-                  "bank: b\nembedder: {type: tfidf}\npool: [{name: m, base_url: http://x}]", "/tmp")
-                  .embedder.type == EmbedderConfig::Type::kTfidf);
-  auto message = [](const std::string& pool) {
-    try {
-      parse_server_config("bank: b\npool:\n  - " + pool + "\n", "/tmp");
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  const ServerConfig http = parse_server_config(
-      "bank: b\nembedder: {type: http, base_url: http://127.0.0.1:9/v1, model: bge, batch: 8}\n"
-      "pool: [{name: m, base_url: http://x}]",
-      "/tmp");
-  ASSERT_EQ(http.embedder.type, EmbedderConfig::Type::kHttp);
-  EXPECT_EQ(http.embedder.http.model, "bge");
-  EXPECT_EQ(http.embedder.http.batch, 8u);
-  auto embedder_message = [](const std::string& e) {
-    try {
-      parse_server_config("bank: b\nembedder: " + e + "\npool: [{name: m, base_url: http://x}]",
-                          "/");
-    } catch (const Error& err) {
-      return std::string(err.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_NE(embedder_message("{type: http, base_url: http://x}").find("'model'"),
-            std::string::npos);
-  EXPECT_NE(embedder_message("{type: http, model: m}").find("'base_url'"), std::string::npos);
-  EXPECT_NE(embedder_message("{type: word2vec}").find("tfidf, llama or http"), std::string::npos);
-  EXPECT_NE(embedder_message("{type: tfidf, gguf: x}").find("unknown key 'gguf'"),
-            std::string::npos);
-  EXPECT_NE(message("{name: x, type: gpu}").find("'type' must be http or llama"),
-            std::string::npos);
-  EXPECT_NE(message("{name: x, type: llama}").find("'gguf'"), std::string::npos);
-  EXPECT_NE(message("{name: x, type: llama, gguf: m, slots: 0}").find("'slots'"),
-            std::string::npos);
-  EXPECT_NE(message("{name: x, type: llama, gguf: m, base_url: http://x}").find("'base_url'"),
-            std::string::npos);  // an http key on a llama model is a mistake worth naming
 }
 
 // The gateway over real responses: 200 MATH-L5 questions through `serve` over `replay-serve`
