@@ -1,7 +1,9 @@
 // Work that must not take CPU from requests: a reload reading and indexing a whole bank
-// (seconds at a million questions), freeing a replaced one. On a busy 2-core machine a thread
+// (seconds at a million questions). On a busy 2-core machine a thread
 // at the normal priority takes a core's fair share from the event loop and the backends' I/O
-// thread; at the lowest priority it gets what they leave (Linux: per thread).
+// thread; at the lowest priority it gets what they leave (Linux: per thread). Never a thread
+// that holds a lock others wait for: starved under load, it would stall them (the view reaper
+// at nice 19 held up a replica's bank follower for over 10 s in CI).
 #pragma once
 #include <sys/resource.h>
 #include <sys/syscall.h>

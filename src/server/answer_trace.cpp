@@ -110,7 +110,7 @@ void account(const BackendPool& pool, Metrics& metrics, const std::vector<int>& 
 
 void account_aggregate(const BackendPool& pool, Metrics& metrics, const Plan& plan,
                        const Aggregation& a, const std::vector<BackendReply>& reference_replies,
-                       const std::vector<BackendReply>& candidates_replies, GatewayAnswer& out) {
+                       const std::vector<BackendReply>& candidate_replies, GatewayAnswer& out) {
   const size_t aggregator = static_cast<size_t>(pool.aggregator());
   const std::string& name = pool.name(aggregator);
   json candidates = json::array();
@@ -118,8 +118,8 @@ void account_aggregate(const BackendPool& pool, Metrics& metrics, const Plan& pl
     json subset = json::array();
     for (size_t s : a.subsets[j]) subset.push_back(pool.name(plan.selection.selected[s]));
     json c = {{"subset", subset}};
-    if (j < candidates_replies.size()) {
-      const BackendReply& r = candidates_replies[j];
+    if (j < candidate_replies.size()) {
+      const BackendReply& r = candidate_replies[j];
       metrics.count_backend(name, r.ok(), latency_ms(r) / 1000.0);
       metrics.count_model("aggregator_call", name);
       c["latency_ms"] = latency_ms(r);

@@ -28,11 +28,12 @@ void account(const BackendPool& pool, Metrics& metrics, const std::vector<int>& 
              const std::vector<BackendReply>& replies, GatewayAnswer& out);
 
 // Aggregate mode's calls: metrics, usage and cost into `out`, and its part of the trace.
-// `references` are the rounds' replies (aligned with the selection), `candidates` the
+// `reference_replies` are the rounds' (aligned with the selection), `candidate_replies` the
 // aggregator's.
 void account_aggregate(const BackendPool& pool, Metrics& metrics, const Plan& plan,
-                       const Aggregation& aggregation, const std::vector<BackendReply>& references,
-                       const std::vector<BackendReply>& candidates, GatewayAnswer& out);
+                       const Aggregation& aggregation,
+                       const std::vector<BackendReply>& reference_replies,
+                       const std::vector<BackendReply>& candidate_replies, GatewayAnswer& out);
 
 // Why every asked backend failed, as the client should see it: 400 when each refused the
 // request (a retry cannot help), 429 when each is rate limited, 504 when each timed out, else

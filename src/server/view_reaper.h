@@ -10,8 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include "core/background.h"
-
 namespace smacs {
 
 class ViewReaper {
@@ -38,7 +36,6 @@ class ViewReaper {
 
  private:
   void run() {
-    lower_this_thread_priority();  // freeing a large bank takes what requests leave
     std::unique_lock lock(mutex_);
     while (!stop_) {
       if (retired_.empty()) {
