@@ -29,12 +29,7 @@ TEST(ServerConfig, BadConfigsNameTheKey) {
   const std::string ok = "bank: b.csv\npool:\n  - {name: m, base_url: http://127.0.0.1:1/v1}\n";
   EXPECT_NO_THROW(parse_server_config(ok, "/tmp"));
   auto message = [](const std::string& yaml) {
-    try {
-      parse_server_config(yaml, "/tmp");
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    return error_of([&] { parse_server_config(yaml, "/tmp"); });
   };
   EXPECT_NE(message("pool: []\nbank: b").find("'pool'"), std::string::npos);
   EXPECT_NE(message(ok + "listen: nope").find("'listen'"), std::string::npos);
@@ -96,12 +91,7 @@ pool:
                   "bank: b\nembedder: {type: tfidf}\npool: [{name: m, base_url: http://x}]", "/tmp")
                   .embedder.type == EmbedderConfig::Type::kTfidf);
   auto message = [](const std::string& pool) {
-    try {
-      parse_server_config("bank: b\npool:\n  - " + pool + "\n", "/tmp");
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    return error_of([&] { parse_server_config("bank: b\npool:\n  - " + pool + "\n", "/tmp"); });
   };
   const ServerConfig http = parse_server_config(
       "bank: b\nembedder: {type: http, base_url: http://127.0.0.1:9/v1, model: bge, batch: 8}\n"
@@ -111,13 +101,10 @@ pool:
   EXPECT_EQ(http.embedder.http.model, "bge");
   EXPECT_EQ(http.embedder.http.batch, 8u);
   auto embedder_message = [](const std::string& e) {
-    try {
+    return error_of([&] {
       parse_server_config("bank: b\nembedder: " + e + "\npool: [{name: m, base_url: http://x}]",
                           "/");
-    } catch (const Error& err) {
-      return std::string(err.what());
-    }
-    return std::string("no error");
+    });
   };
   EXPECT_NE(embedder_message("{type: http, base_url: http://x}").find("'model'"),
             std::string::npos);
