@@ -15,13 +15,15 @@
 #include <random>
 #include <set>
 
+#include "clustered_rows.h"
 #include "retrieval/index.h"
 
 using namespace smacs;
+using smacs::bench::Clustered;
+using smacs::bench::kDim;
 
 namespace {
 
-constexpr size_t kDim = 1024;
 constexpr size_t kK = 401;  // the paper's K = 400, plus the excluded row
 
 double ms_since(std::chrono::steady_clock::time_point t) {
@@ -32,27 +34,6 @@ long rss_mib() {
   getrusage(RUSAGE_SELF, &u);
   return u.ru_maxrss / 1024;
 }
-
-class Clustered {
- public:
-  explicit Clustered(uint64_t seed) : rng_(seed) {
-    centres_.resize(2000 * kDim);
-    for (auto& x : centres_) x = gauss_(rng_);
-  }
-  SparseVec next() {
-    const size_t c = rng_() % 2000;
-    std::vector<float> v(kDim);
-    for (size_t i = 0; i < kDim; ++i) v[i] = centres_[c * kDim + i] + 0.8f * gauss_(rng_);
-    SparseVec s = dense_vector(std::move(v));
-    l2_normalize(s);
-    return s;
-  }
-
- private:
-  std::mt19937_64 rng_;
-  std::normal_distribution<float> gauss_;
-  std::vector<float> centres_;
-};
 
 struct Built {
   std::unique_ptr<NeighborIndex> exact, hnsw;
