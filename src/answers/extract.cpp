@@ -211,19 +211,105 @@ double answer_similarity(AnswerKind kind, const std::string& a, const std::strin
   return uni == 0 ? 0.0 : static_cast<double>(common) / static_cast<double>(uni);
 }
 
-std::map<std::string, AnswerKind> detect_task_kinds(const std::vector<Record>& records) {
-  std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> by_task;
-  for (const auto& r : records) {
-    by_task[r.task].first.push_back(r.question);
-    by_task[r.task].second.push_back(r.gold);
+namespace {
+
+bool is_regex_space(char c) {  // what std::regex's \s matches in the C locale
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+// An option line, as the regex (^|\n)\s*\(?[A-D][.):]\s matches it from `at` (the text's
+// start or a newline, itself a space): the end of the match, or npos. \s* is greedy and what
+// must follow it is never a space, so its first try is its only one.
+size_t option_line_at(std::string_view q, size_t i) {
+  constexpr size_t kNo = std::string_view::npos;
+  while (i < q.size() && is_regex_space(q[i])) ++i;
+  if (i < q.size() && q[i] == '(') ++i;
+  if (i >= q.size() || q[i] < 'A' || q[i] > 'D') return kNo;
+  if (++i >= q.size() || (q[i] != '.' && q[i] != ')' && q[i] != ':')) return kNo;
+  if (++i >= q.size() || !is_regex_space(q[i])) return kNo;
+  return i + 1;
+}
+
+}  // namespace
+
+// The regex's matches, leftmost first and not overlapping: a match can start at the text's
+// start or at a newline after the previous match's end.
+size_t count_option_lines(std::string_view q, size_t enough) {
+  size_t found = 0;
+  for (size_t at = 0; at < q.size() && found < enough; ++at) {
+    if (at != 0 && q[at] != '\n') continue;
+    if (const size_t end = option_line_at(q, at); end != std::string_view::npos)
+      ++found, at = end - 1;
   }
-  std::map<std::string, AnswerKind> kinds;
-  for (const auto& [task, qg] : by_task) kinds[task] = detect_answer_kind(qg.first, qg.second);
+  return found;
+}
+
+bool is_plain_number(std::string_view g) {  // ^\s*-?[\d,]+(\.\d+)?\s*$
+  size_t i = 0;
+  auto digits = [&](bool commas) {
+    const size_t from = i;
+    while (i < g.size() &&
+           (std::isdigit(static_cast<unsigned char>(g[i])) || (commas && g[i] == ',')))
+      ++i;
+    return i > from;
+  };
+  while (i < g.size() && is_regex_space(g[i])) ++i;
+  if (i < g.size() && g[i] == '-') ++i;
+  if (!digits(true)) return false;
+  if (i + 1 < g.size() && g[i] == '.' && std::isdigit(static_cast<unsigned char>(g[i + 1])))
+    ++i, digits(false);
+  while (i < g.size() && is_regex_space(g[i])) ++i;
+  return i == g.size();
+}
+
+namespace {
+
+// A task's votes on its kind, one question and one gold answer at a time.
+struct KindVotes {
+  size_t questions = 0, choice = 0, code = 0, golds = 0, numeric = 0;
+  void question(std::string_view q);
+  void gold(std::string_view g);
+  AnswerKind kind() const;
+};
+
+void KindVotes::question(std::string_view q) {
+  ++questions;
+  if (count_option_lines(q, 2) >= 2) ++choice;
+  if (q.find("def ") != std::string_view::npos || q.find("```") != std::string_view::npos) ++code;
+}
+
+void KindVotes::gold(std::string_view g) {
+  if (g.empty()) return;
+  ++golds;
+  if (is_plain_number(g)) ++numeric;
+}
+
+AnswerKind KindVotes::kind() const {
+  const size_t n = std::max<size_t>(questions, 1);
+  if (choice * 2 > n) return AnswerKind::kChoice;
+  if (golds > 0 && numeric * 5 >= golds * 4) return AnswerKind::kNumber;
+  if (code * 2 > n) return AnswerKind::kCode;
+  return AnswerKind::kText;
+}
+
+}  // namespace
+
+// One pass, nothing copied: at a million questions this ran at every bank load and reload
+// (regexes over copies of every question took seconds).
+std::map<std::string, AnswerKind> detect_task_kinds(const std::vector<Record>& records) {
+  std::map<std::string, KindVotes> votes;
   std::map<std::string, std::string> named;  // task -> the grader all its records name
+  KindVotes* last = nullptr;
+  const std::string* last_task = nullptr;
   for (const auto& r : records) {
+    if (!last_task || *last_task != r.task) last = &votes[r.task], last_task = &r.task;
+    last->question(r.question);
+    last->gold(r.gold);
     auto [it, fresh] = named.emplace(r.task, r.grader);
     if (!fresh && it->second != r.grader) it->second.clear();
   }
+  std::map<std::string, AnswerKind> kinds;
+  for (const auto& [task, v] : votes) kinds[task] = v.kind();
   for (const auto& [task, grader] : named)
     if (!grader.empty()) kinds[task] = parse_answer_kind(grader);
   return kinds;
@@ -231,25 +317,10 @@ std::map<std::string, AnswerKind> detect_task_kinds(const std::vector<Record>& r
 
 AnswerKind detect_answer_kind(const std::vector<std::string>& questions,
                               const std::vector<std::string>& golds) {
-  static const std::regex option_line(R"((^|\n)\s*\(?[A-D][.):]\s)");
-  size_t choice = 0, code = 0, numeric_gold = 0, golds_seen = 0;
-  for (const auto& q : questions) {
-    if (std::distance(std::sregex_iterator(q.begin(), q.end(), option_line),
-                      std::sregex_iterator()) >= 2)
-      ++choice;
-    if (q.find("def ") != std::string::npos || q.find("```") != std::string::npos) ++code;
-  }
-  static const std::regex number(R"(^\s*-?[\d,]+(\.\d+)?\s*$)");
-  for (const auto& g : golds) {
-    if (g.empty()) continue;
-    ++golds_seen;
-    if (std::regex_match(g, number)) ++numeric_gold;
-  }
-  const size_t n = std::max<size_t>(questions.size(), 1);
-  if (choice * 2 > n) return AnswerKind::kChoice;
-  if (golds_seen > 0 && numeric_gold * 5 >= golds_seen * 4) return AnswerKind::kNumber;
-  if (code * 2 > n) return AnswerKind::kCode;
-  return AnswerKind::kText;
+  KindVotes v;
+  for (const auto& q : questions) v.question(q);
+  for (const auto& g : golds) v.gold(g);
+  return v.kind();
 }
 
 }  // namespace smacs

@@ -43,6 +43,12 @@ double answer_similarity(AnswerKind kind, const std::string& a, const std::strin
 AnswerKind detect_answer_kind(const std::vector<std::string>& questions,
                               const std::vector<std::string>& golds);
 
+// What detect_answer_kind reads, without std::regex (it ran over every question of a bank at
+// each load): how many matches of (^|\n)\s*\(?[A-D][.):]\s the question has, counting up to
+// `enough`; whether a gold answer matches ^\s*-?[\d,]+(\.\d+)?\s*$.
+size_t count_option_lines(std::string_view question, size_t enough);
+bool is_plain_number(std::string_view gold);
+
 // detect_answer_kind for every task of `records`, by task name; a task whose records all name
 // the same `grader` takes that kind.
 std::map<std::string, AnswerKind> detect_task_kinds(const std::vector<Record>& records);
