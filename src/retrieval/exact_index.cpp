@@ -142,9 +142,14 @@ std::vector<Neighbor> top_n_in_blocks(std::vector<Span> spans, uint32_t rows, si
   float floor = 0.0f;  // the n-th best score once n are known; positive rows only before
   for (uint32_t base = 0; base < rows; base += kBlock) {
     const uint32_t end = std::min(rows, base + kBlock);
+    std::fill(block.begin(), block.end(), 0.0f);  // first: an exception cannot leave it dirty
+    float* __restrict scores = block.data();      // row r's score at r - base
     for (Span& x : spans) {
       const size_t in_block = count_below(x, end);
-      for (size_t k = 0; k < in_block; ++k) block[x.rows[k] - base] += x.w * x.weights[k];
+      const uint32_t* __restrict r = x.rows;
+      const float* __restrict v = x.weights;
+      const float w = x.w;  // in a register: the writes to scores cannot change it
+      for (size_t k = 0; k < in_block; ++k) scores[r[k] - base] += w * v[k];
       x.rows += in_block, x.weights += in_block, x.size -= in_block;
     }
     for (uint32_t g = 0; g < end - base; g += 16) {  // 16 at a time: most groups hold no winner
@@ -154,7 +159,6 @@ std::vector<Neighbor> top_n_in_blocks(std::vector<Span> spans, uint32_t rows, si
       for (uint32_t r = base + g; r < std::min(end, base + g + 16); ++r)
         if (block[r - base] > floor && r != exclude) best.push_back({r, block[r - base]});
     }
-    std::fill(block.begin(), block.end(), 0.0f);
     if (best.size() >= 2 * n) keep_best(best, n), floor = best.back().sim;
   }
   keep_best(best, n);
@@ -183,7 +187,7 @@ class ExactIndex : public NeighborIndex {
     std::vector<Span> spans = spans_of(q);
     size_t postings = 0;
     for (const Span& x : spans) postings += x.size;
-    if (postings >= rows / 4 && rows >= n) {  // a heavy query: most rows get a score
+    if (n > 0 && rows >= n && postings >= rows / 4) {  // a heavy query: most rows get a score
       std::vector<Neighbor> best = top_n_in_blocks(spans, rows, n, exclude);
       if (best.size() == n) return best;  // else fewer than n positive rows: the zeros decide
     }

@@ -208,7 +208,7 @@ TEST(ExactIndex, FloatWeightsGiveTheFullRankingBitForBit) {
   const auto index = built_then_appended(docs, 16000);
   for (int q = 0; q < 80; ++q) {
     const SparseVec query = q % 4 == 0 ? docs[static_cast<size_t>(q) * 241] : vec();
-    for (size_t n : {1u, 10u, 50u, 401u})
+    for (size_t n : {0u, 1u, 10u, 50u, 401u})
       expect_full_ranking(*index, docs, query, n, static_cast<uint32_t>(q * 241));
   }
 }
