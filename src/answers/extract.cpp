@@ -305,7 +305,7 @@ std::map<std::string, AnswerKind> detect_task_kinds(const std::vector<Record>& r
     if (!last_task || *last_task != r.task) last = &votes[r.task], last_task = &r.task;
     last->question(r.question);
     last->gold(r.gold);
-    auto [it, fresh] = named.emplace(r.task, r.grader);
+    auto [it, fresh] = named.try_emplace(r.task, r.grader);  // no copy once the task is known
     if (!fresh && it->second != r.grader) it->second.clear();
   }
   std::map<std::string, AnswerKind> kinds;
