@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
@@ -250,7 +251,19 @@ void save_snapshot(const PriorBank& bank, const BankFile::Version& version,
   const Postings* postings = bank.index ? bank.index->postings() : nullptr;
   if (!tfidf || bank.pretrained || !postings)
     throw Error("only TF-IDF banks with the exact index can be snapshotted");
-  const std::string tmp = path + ".tmp";
+  // A name of its own: replicas and `prior` commands on one database share its snapshot path,
+  // and a writer that truncated another's temporary file while that one read it back (mapped)
+  // killed it with SIGBUS (seen in CI: `prior add-model` beside two replicas).
+  static std::atomic<uint64_t> writes{0};
+  const std::string tmp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(writes++);
+  struct RemoveUnlessRenamed {  // a failed write leaves no temporary file behind
+    const std::string& tmp;
+    ~RemoveUnlessRenamed() {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+    }
+  } cleanup{tmp};
   {
     Writer w(tmp);
     w.bytes(kMagic, sizeof kMagic);

@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "bank/bank_store.h"
 #include "bank/snapshot.h"
@@ -65,6 +67,34 @@ TEST(BankSnapshot, SecondOpenReadsTheSnapshotAndGetsTheSameBank) {
   for (size_t m = 0; m < built.global_mean.size(); ++m)
     EXPECT_FLOAT_EQ(built.global_mean[m], cached->global_mean[m]);
   expect_same_bank(built, open_bank(path));
+}
+
+// Replicas and `prior` commands on one database share one snapshot path and may save it at the
+// same time: each writes a temporary file of its own (a shared one was truncated by one writer
+// while another read it back: SIGBUS in CI, or a rename of a file already renamed), and what is
+// left is one whole snapshot and no temporary file.
+TEST(BankSnapshot, WritersAtTheSamePathDoNotTrampleEachOther) {
+  const std::string path = fresh_bank("snap-writers.sqlite", arc());
+  const PriorBank bank = open_bank(path);
+  const std::string snap = snapshot_path(path) + ".shared";
+  std::vector<std::thread> writers;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) try {
+          save_snapshot(bank, version_of(path), snap);
+        } catch (const std::exception&) {
+          ++failed;
+        }
+    });
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(failed, 0);
+  const auto cached = load_snapshot(snap, version_of(path));
+  ASSERT_TRUE(cached.has_value());
+  expect_same_bank(bank, *cached);
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(snap).parent_path()))
+    EXPECT_EQ(entry.path().string().find(snap + ".tmp"), std::string::npos) << entry.path();
 }
 
 TEST(BankSnapshot, AnyWriteMakesItStale) {
