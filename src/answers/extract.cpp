@@ -264,11 +264,14 @@ bool is_plain_number(std::string_view g) {  // ^\s*-?[\d,]+(\.\d+)?\s*$
 
 namespace {
 
-// A task's votes on its kind, one question and one gold answer at a time.
+// A task's votes on its kind, one question and one gold answer at a time, and the grader all
+// its records name ("" when they name none or differ).
 struct KindVotes {
   size_t questions = 0, choice = 0, code = 0, golds = 0, numeric = 0;
+  std::string grader;
   void question(std::string_view q);
   void gold(std::string_view g);
+  void named(const std::string& g);  // after question(): the first record's, kept while all agree
   AnswerKind kind() const;
 };
 
@@ -284,7 +287,15 @@ void KindVotes::gold(std::string_view g) {
   if (is_plain_number(g)) ++numeric;
 }
 
+void KindVotes::named(const std::string& g) {
+  if (questions == 1)
+    grader = g;
+  else if (grader != g)
+    grader.clear();
+}
+
 AnswerKind KindVotes::kind() const {
+  if (!grader.empty()) return parse_answer_kind(grader);
   const size_t n = std::max<size_t>(questions, 1);
   if (choice * 2 > n) return AnswerKind::kChoice;
   if (golds > 0 && numeric * 5 >= golds * 4) return AnswerKind::kNumber;
@@ -298,20 +309,16 @@ AnswerKind KindVotes::kind() const {
 // (regexes over copies of every question took seconds).
 std::map<std::string, AnswerKind> detect_task_kinds(const std::vector<Record>& records) {
   std::map<std::string, KindVotes> votes;
-  std::map<std::string, std::string> named;  // task -> the grader all its records name
   KindVotes* last = nullptr;
   const std::string* last_task = nullptr;
   for (const auto& r : records) {
     if (!last_task || *last_task != r.task) last = &votes[r.task], last_task = &r.task;
     last->question(r.question);
     last->gold(r.gold);
-    auto [it, fresh] = named.try_emplace(r.task, r.grader);  // no copy once the task is known
-    if (!fresh && it->second != r.grader) it->second.clear();
+    last->named(r.grader);
   }
   std::map<std::string, AnswerKind> kinds;
   for (const auto& [task, v] : votes) kinds[task] = v.kind();
-  for (const auto& [task, grader] : named)
-    if (!grader.empty()) kinds[task] = parse_answer_kind(grader);
   return kinds;
 }
 

@@ -46,6 +46,31 @@ TEST(Extract, DetectKind) {
   EXPECT_EQ(detect_answer_kind({"Who wrote Hamlet?"}, {}), AnswerKind::kText);
 }
 
+// A task whose records all name one grader takes its kind; named differently, or not by all,
+// the task's kind is read from its questions and golds.
+TEST(Extract, DetectTaskKindsTakesAGraderOnlyWhenAllRecordsNameIt) {
+  auto rec = [](std::string task, std::string question, std::string grader) {
+    Record r;
+    r.task = std::move(task), r.question = std::move(question), r.grader = std::move(grader);
+    return r;
+  };
+  const std::string choice = "Q?\nA. x\nB. y";
+  const auto kinds = detect_task_kinds({
+      rec("all", "What is 2+2?", "math"),
+      rec("all", "And 3+3?", "math"),
+      rec("mixed", choice, "math"),
+      rec("mixed", choice, "code"),
+      rec("mixed", choice, "math"),
+      rec("late", choice, ""),
+      rec("late", choice, "math"),
+      rec("none", "Who wrote Hamlet?", ""),
+  });
+  EXPECT_EQ(kinds.at("all"), AnswerKind::kMath);
+  EXPECT_EQ(kinds.at("mixed"), AnswerKind::kChoice);
+  EXPECT_EQ(kinds.at("late"), AnswerKind::kChoice);
+  EXPECT_EQ(kinds.at("none"), AnswerKind::kText);
+}
+
 // The kind detector's scanners replaced two std::regexes (a bank load ran them over every
 // question: seconds at a million); on random strings over the characters that matter they say
 // what the regexes said.
