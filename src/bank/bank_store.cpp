@@ -112,19 +112,21 @@ PriorBank open_bank(const std::string& path, const BankOptions& options) {
 }
 
 PriorBank open_bank(const BankFile& file, const BankOptions& options) {
-  const bool indexable = options.index == IndexKind::kExact && !options.embedder;
+  // TF-IDF with the hashed HNSW is the one kind not kept (it is rebuilt in seconds).
+  const bool kept = options.index == IndexKind::kExact || options.embedder;
   // The snapshot names the state it was made from: it is trusted only when the bank is still
   // in that state (its version is read again after the rows when it was not used).
   const auto version = file.version();
-  const std::string snap = snapshot_path(file.location());
-  if (indexable && version)
-    if (auto bank = load_snapshot(snap, *version)) {
+  const std::string snap = snapshot_path(file.location(), options);
+  if (kept && version)
+    if (auto bank = load_snapshot(snap, *version, options)) {
       bank->version = version;
       return std::move(*bank);
     }
   PriorBank bank = build_bank(file.load(), options);
   bank.version = file.loaded_version();
-  if (const auto& loaded = bank.version; indexable && loaded) {
+  const bool savable = !bank.pretrained || bank.index->dense_width() > 0;
+  if (const auto& loaded = bank.version; kept && savable && loaded) {
     try {
       save_snapshot(bank, *loaded, snap);
     } catch (const std::exception&) {

@@ -113,7 +113,8 @@ bool is_postgres_url(const std::string& location);
 // Writes (replaces) `path` atomically: a temporary file renamed into place.
 void save_bank(const Dataset& data, const std::string& path);
 Dataset load_bank_data(const std::string& path);
-// Reads the snapshot when it matches the bank (exact index, TF-IDF); else builds from the rows
+// Reads the snapshot when it matches the bank, the embedder and the index kind (all kinds but
+// TF-IDF with HNSW are kept; a dense index in a side file); else builds from the rows
 // and leaves a fresh snapshot (best effort: a read-only folder just means no cache).
 PriorBank open_bank(const std::string& path, const BankOptions& options = {});
 PriorBank open_bank(const BankFile& file, const BankOptions& options = {});

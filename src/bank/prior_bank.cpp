@@ -110,8 +110,10 @@ int add_model_column(PriorBank& bank, const std::string& name) {
   return static_cast<int>(bank.data.models.size()) - 1;
 }
 
+size_t capacity_with_headroom(size_t rows) { return rows + std::max<size_t>(1024, rows / 4); }
+
 void reserve_headroom(PriorBank& bank) {
-  const size_t n = bank.data.records.size(), room = n + std::max<size_t>(1024, n / 4);
+  const size_t room = capacity_with_headroom(bank.data.records.size());
   bank.data.records.reserve(room);
   bank.task_of.reserve(room);
 }

@@ -62,6 +62,7 @@ void append_row(PriorBank& bank, Record row, const SparseVec& vec);
 // Room for a quarter more rows (at least 1024), so appends do not move a large bank's rows
 // while readers wait (a million rows took 0.8 s); build_bank and load_snapshot leave it.
 void reserve_headroom(PriorBank& bank);
+size_t capacity_with_headroom(size_t rows);  // what reserve_headroom reserves for `rows`
 
 // Model name -> bank column for each name; throws naming an unknown model.
 std::vector<int> resolve_models(const PriorBank& bank, const std::vector<std::string>& names);

@@ -3,18 +3,22 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 
 #include "core/cache_dir.h"
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/parallel.h"
 #include "embedding/tfidf.h"
 
@@ -23,12 +27,15 @@ namespace smacs {
 namespace {
 
 // Layout (native little-endian, x86-64): kMagic, bank id, revision, then the models, the
-// records, the TF-IDF table and the postings, then a checksum of all that, then kEnd (a file
-// cut short lacks it). Parsing is bounds-checked as well, so even a damaged file whose
-// checksum happened to match could not make the reader run past the end.
-constexpr char kMagic[8] = {'S', 'M', 'A', 'C', 'S', 'N', 'P', '1'};
-constexpr char kEnd[8] = {'S', 'N', 'P', '1', '-', 'E', 'N', 'D'};
+// records and the index: the TF-IDF table and the postings, or (a pretrained embedder's dense
+// bank) the embedder's key, the index kind and width and the size and checksum of the side file
+// the index saved itself to; then a checksum of all that, then kEnd (a file cut short lacks
+// it). Parsing is bounds-checked as well, so even a damaged file whose checksum happened to
+// match could not make the reader run past the end.
+constexpr char kMagic[8] = {'S', 'M', 'A', 'C', 'S', 'N', 'P', '2'};
+constexpr char kEnd[8] = {'S', 'N', 'P', '2', '-', 'E', 'N', 'D'};
 enum : uint8_t { kHasResponses = 1, kHasCosts = 2 };
+enum : uint8_t { kTfidfIndex = 0, kDenseIndex = 1 };
 
 class Writer {
  public:
@@ -151,29 +158,43 @@ uint64_t checksum(const char* data, size_t size) {
   return h ^ (h >> 33);
 }
 
-struct Mapped {
-  const char* data = nullptr;
-  size_t size = 0;
-  ~Mapped() {
-    if (data) ::munmap(const_cast<char*>(data), size);
+// Snapshots whose checksum matched, by file identity and stored checksum: a reload of an
+// unchanged snapshot (each /admin/reload of an unchanged bank) does not read it all again. Every
+// rewrite is a new file renamed into place, and a change in place moves its size or its
+// modification time, unless it falls in the same clock tick as the write before it: so only
+// files last modified over two seconds ago are remembered (git's "racily clean" rule).
+class VerifiedFiles {
+ public:
+  bool contains(const struct stat& st, uint64_t sum) const {
+    std::lock_guard lock(mutex_);
+    return std::find(files_.begin(), files_.end(), key(st, sum)) != files_.end();
   }
+  void add(const struct stat& st, uint64_t sum) {
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec - st.st_mtim.tv_sec < 2) return;
+    std::lock_guard lock(mutex_);
+    if (files_.size() >= 64) files_.erase(files_.begin());  // bounded: the oldest go first
+    files_.push_back(key(st, sum));
+  }
+
+ private:
+  using Key = std::array<uint64_t, 6>;
+  static Key key(const struct stat& st, uint64_t sum) {
+    return {st.st_dev,
+            st.st_ino,
+            static_cast<uint64_t>(st.st_size),
+            static_cast<uint64_t>(st.st_mtim.tv_sec),
+            static_cast<uint64_t>(st.st_mtim.tv_nsec),
+            sum};
+  }
+  mutable std::mutex mutex_;
+  std::vector<Key> files_;
 };
 
-std::unique_ptr<Mapped> map_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return nullptr;
-  struct stat st {};
-  auto m = std::make_unique<Mapped>();
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
-    void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p != MAP_FAILED) {
-      m->data = static_cast<const char*>(p);
-      m->size = static_cast<size_t>(st.st_size);
-      ::madvise(p, m->size, MADV_SEQUENTIAL | MADV_WILLNEED);
-    }
-  }
-  ::close(fd);
-  return m->data ? std::move(m) : nullptr;
+VerifiedFiles& verified_files() {
+  static VerifiedFiles files;
+  return files;
 }
 
 // The document frequencies: the whole table, or only its non-zero (bucket, df) pairs when
@@ -200,13 +221,7 @@ std::vector<uint32_t> read_df(Reader& in) {
   return df;
 }
 
-PriorBank read_bank(Reader& in) {
-  Dataset data;
-  const auto n_models = in.pod<uint64_t>();
-  for (uint64_t m = 0; m < n_models; ++m) data.models.push_back(in.str());
-  const auto n_records = in.pod<uint64_t>();
-  data.records.reserve(std::min<uint64_t>(n_records, 1u << 26));
-  for (uint64_t i = 0; i < n_records; ++i) data.records.push_back(read_record(in, n_models));
+void read_tfidf_index(Reader& in, PriorBank& bank) {
   const auto documents = in.pod<uint64_t>();
   const auto max_df = in.pod<double>();
   const std::vector<uint32_t> df = read_df(in);
@@ -216,22 +231,97 @@ PriorBank read_bank(Reader& in) {
   in.array(postings.offsets);
   in.array(postings.rows);
   in.array(postings.weights);
-  if (postings.n_rows != n_records) throw Error("snapshot index does not match its rows");
-
-  PriorBank bank;
-  bank.data = std::move(data);
-  compute_bank_stats(bank);
+  if (postings.n_rows != bank.size()) throw Error("snapshot index does not match its rows");
   auto tfidf = std::make_shared<TfidfEmbedder>(max_df);
   tfidf->restore(documents, std::move(df));
   bank.embedder = std::move(tfidf);
   bank.index = make_exact_index(std::move(postings));
+}
+
+// What a dense bank's snapshot says of its side file.
+struct SideFile {
+  uint64_t size = 0, sum = 0;
+};
+
+SideFile describe_side_file(const std::string& path) {
+  const auto mapped = map_file(path);
+  if (!mapped) throw Error(path + ": cannot read back the saved index");
+  return {mapped->size, checksum(mapped->data, mapped->size)};
+}
+
+// The side file is opened once: checked, then read through that descriptor, so that another
+// writer renaming a new one into place meanwhile cannot slip an unchecked file in.
+std::unique_ptr<NeighborIndex> read_side_file(const std::string& path, const SideFile& want,
+                                              IndexKind kind, size_t dim) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(path + ": missing");
+  struct CloseFd {
+    int fd;
+    ~CloseFd() { ::close(fd); }
+  } closer{fd};
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  {
+    const auto mapped = map_file(self);
+    if (!mapped || mapped->size != want.size) throw Error(path + ": does not match the snapshot");
+    if (!verified_files().contains(mapped->st, want.sum)) {
+      if (checksum(mapped->data, mapped->size) != want.sum)
+        throw Error(path + ": does not match the snapshot");
+      verified_files().add(mapped->st, want.sum);
+    }
+  }
+  return kind == IndexKind::kExact ? load_dense_exact_index(self, dim)
+                                   : load_dense_hnsw_index(self, dim);
+}
+
+void read_dense_index(Reader& in, PriorBank& bank, const std::string& path,
+                      const BankOptions& options) {
+  const std::string key = in.str();
+  const auto kind = static_cast<IndexKind>(in.pod<uint8_t>());
+  const auto dim = in.pod<uint64_t>();
+  const SideFile side{in.pod<uint64_t>(), in.pod<uint64_t>()};
+  if (!options.embedder || options.embedder->cache_key() != key || options.index != kind)
+    throw Error("snapshot of another embedder or index");
+  bank.index = read_side_file(path + ".index", side, kind, dim);
+  if (bank.index->size() != bank.size()) throw Error("snapshot index does not match its rows");
+  bank.embedder = bank.pretrained = options.embedder;
+  bank.index_kind = kind;
+}
+
+PriorBank read_bank(Reader& in, const std::string& path, const BankOptions& options) {
+  PriorBank bank;
+  const auto n_models = in.pod<uint64_t>();
+  for (uint64_t m = 0; m < n_models; ++m) bank.data.models.push_back(in.str());
+  const auto n_records = in.pod<uint64_t>();
+  // With the headroom at once: reserving it after the rows were read moved every row again
+  // (a quarter of a million-question reload's fresh memory, each page zeroed by the kernel).
+  bank.data.records.reserve(capacity_with_headroom(std::min<uint64_t>(n_records, 1u << 26)));
+  for (uint64_t i = 0; i < n_records; ++i) bank.data.records.push_back(read_record(in, n_models));
+  compute_bank_stats(bank);
+  const auto kind = in.pod<uint8_t>();
+  if (kind == kTfidfIndex && !options.embedder)
+    read_tfidf_index(in, bank);
+  else if (kind == kDenseIndex)
+    read_dense_index(in, bank, path, options);
+  else
+    throw Error("snapshot of another embedder");
   return bank;
 }
 
 }  // namespace
 
-std::string snapshot_path(const std::string& bank_path) {
-  if (!is_postgres_url(bank_path)) return bank_path + ".snapshot";
+std::string snapshot_path(const std::string& bank_path, const BankOptions& options) {
+  // A pretrained embedder's snapshot is named by the embedder and the index kind, so that the
+  // TF-IDF one and those of other embedders beside it are not replaced by each other.
+  std::string variant;
+  if (options.embedder) {
+    uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
+    for (char c : options.embedder->cache_key() + (options.index == IndexKind::kHnsw ? "|h" : "|e"))
+      h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    char hex[24];
+    std::snprintf(hex, sizeof hex, ".dense-%016llx", static_cast<unsigned long long>(h));
+    variant = hex;
+  }
+  if (!is_postgres_url(bank_path)) return bank_path + variant + ".snapshot";
   // A database's snapshot lives in the cache folder, named by its host, port and database:
   // never by its user and password, whether the URL carries them or not.
   std::string where = bank_path.substr(bank_path.find("://") + 3);
@@ -242,28 +332,61 @@ std::string snapshot_path(const std::string& bank_path) {
   const std::string dir = cache_dir().value_or("/tmp/smacs-cache") + "/snapshots";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  return dir + "/" + name + ".snapshot";
+  return dir + "/" + name + variant + ".snapshot";
 }
+
+namespace {
+
+void write_tfidf_index(Writer& w, const TfidfEmbedder& tfidf, const Postings& postings) {
+  w.pod(kTfidfIndex);
+  w.pod(tfidf.documents());
+  w.pod(tfidf.max_df());
+  write_df(w, tfidf.document_frequency());
+  w.pod(postings.n_rows);
+  w.array(postings.terms);
+  w.array(postings.offsets);
+  w.array(postings.rows);
+  w.array(postings.weights);
+}
+
+// The index saves itself to `side` (a matrix or a graph of gigabytes has no business in the
+// records' file); the snapshot names it by size and checksum.
+void write_dense_index(Writer& w, const PriorBank& bank, const std::string& side) {
+  bank.index->save_dense(side);
+  const SideFile file = describe_side_file(side);
+  w.pod(kDenseIndex);
+  w.str(bank.pretrained->cache_key());
+  w.pod(static_cast<uint8_t>(bank.index_kind));
+  w.pod(static_cast<uint64_t>(bank.index->dense_width()));
+  w.pod(file.size);
+  w.pod(file.sum);
+}
+
+struct RemoveUnlessRenamed {  // a failed write leaves no temporary file behind
+  std::vector<std::string> files;
+  ~RemoveUnlessRenamed() {
+    std::error_code ec;
+    for (const auto& f : files) std::filesystem::remove(f, ec);
+  }
+};
+
+}  // namespace
 
 void save_snapshot(const PriorBank& bank, const BankFile::Version& version,
                    const std::string& path) {
   const auto* tfidf = dynamic_cast<const TfidfEmbedder*>(bank.embedder.get());
   const Postings* postings = bank.index ? bank.index->postings() : nullptr;
-  if (!tfidf || bank.pretrained || !postings)
-    throw Error("only TF-IDF banks with the exact index can be snapshotted");
+  const bool dense = bank.pretrained && bank.index && bank.index->dense_width() > 0;
+  if (!dense && (!tfidf || bank.pretrained || !postings))
+    throw Error("only dense banks and TF-IDF banks with the exact index can be snapshotted");
   // A name of its own: replicas and `prior` commands on one database share its snapshot path,
   // and a writer that truncated another's temporary file while that one read it back (mapped)
   // killed it with SIGBUS (seen in CI: `prior add-model` beside two replicas).
   static std::atomic<uint64_t> writes{0};
   const std::string tmp =
       path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(writes++);
-  struct RemoveUnlessRenamed {  // a failed write leaves no temporary file behind
-    const std::string& tmp;
-    ~RemoveUnlessRenamed() {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-    }
-  } cleanup{tmp};
+  const std::string side_tmp = tmp + ".index";
+  RemoveUnlessRenamed cleanup{{tmp, side_tmp}};
   {
     Writer w(tmp);
     w.bytes(kMagic, sizeof kMagic);
@@ -274,14 +397,10 @@ void save_snapshot(const PriorBank& bank, const BankFile::Version& version,
     for (const auto& m : bank.data.models) w.str(m);
     w.pod(static_cast<uint64_t>(bank.size()));
     for (const auto& r : bank.data.records) write_record(w, r, models);
-    w.pod(tfidf->documents());
-    w.pod(tfidf->max_df());
-    write_df(w, tfidf->document_frequency());
-    w.pod(postings->n_rows);
-    w.array(postings->terms);
-    w.array(postings->offsets);
-    w.array(postings->rows);
-    w.array(postings->weights);
+    if (dense)
+      write_dense_index(w, bank, side_tmp);
+    else
+      write_tfidf_index(w, *tfidf, *postings);
     w.close();
   }
   {  // the trailer: checksum of everything written, then kEnd
@@ -292,10 +411,14 @@ void save_snapshot(const PriorBank& bank, const BankFile::Version& version,
     w.bytes(kEnd, sizeof kEnd);
     w.close();
   }
+  // The side file first: a reader between the two renames finds the old snapshot naming
+  // another side file, and rebuilds.
+  if (dense) std::filesystem::rename(side_tmp, path + ".index");
   std::filesystem::rename(tmp, path);
 }
 
-std::optional<PriorBank> load_snapshot(const std::string& path, const BankFile::Version& version) {
+std::optional<PriorBank> load_snapshot(const std::string& path, const BankFile::Version& version,
+                                       const BankOptions& options) {
   const auto mapped = map_file(path);
   constexpr size_t kTrailer = sizeof(uint64_t) + sizeof kEnd;
   if (!mapped || mapped->size < sizeof kMagic + kTrailer) return std::nullopt;
@@ -312,15 +435,18 @@ std::optional<PriorBank> load_snapshot(const std::string& path, const BankFile::
   } catch (const Error&) {
     return std::nullopt;
   }
-  if (checksum(mapped->data, static_cast<size_t>(body_end - mapped->data)) != sum)
-    return std::nullopt;
+  if (!verified_files().contains(mapped->st, sum)) {
+    if (checksum(mapped->data, static_cast<size_t>(body_end - mapped->data)) != sum)
+      return std::nullopt;
+    verified_files().add(mapped->st, sum);
+  }
   try {
-    PriorBank bank = read_bank(in);
+    PriorBank bank = read_bank(in, path, options);
     if (in.p != in.end) return std::nullopt;
     reserve_headroom(bank);
     return bank;
   } catch (const Error&) {
-    return std::nullopt;  // damaged: the caller rebuilds from the bank
+    return std::nullopt;  // damaged, or another embedder's: the caller rebuilds from the bank
   }
 }
 

@@ -41,6 +41,10 @@ class NeighborIndex {
   virtual size_t size() const = 0;
   // The exact index's, to persist; nullptr for HNSW and once rows were added.
   virtual const Postings* postings() const { return nullptr; }
+  // A dense index's width d (0 for the sparse ones): it can be written to a file of its own
+  // (save_dense) and read back (load_dense_index) without embedding its rows again.
+  virtual size_t dense_width() const { return 0; }
+  virtual void save_dense(const std::string& path) const;  // throws smacs::Error
 };
 
 enum class IndexKind { kExact, kHnsw };
@@ -65,6 +69,11 @@ std::unique_ptr<NeighborIndex> make_dense_exact_index(const std::vector<SparseVe
                                                       size_t dim);
 // hnswlib over the real (unit) vectors.
 std::unique_ptr<NeighborIndex> make_dense_hnsw_index(const std::vector<SparseVec>& rows, size_t dim,
+                                                     const HnswSettings& settings = {});
+// The dense indexes save_dense() wrote to `path` (the exact index's rows and codes; hnswlib's
+// own file); throw smacs::Error when the file holds no such index of `dim` dimensions.
+std::unique_ptr<NeighborIndex> load_dense_exact_index(const std::string& path, size_t dim);
+std::unique_ptr<NeighborIndex> load_dense_hnsw_index(const std::string& path, size_t dim,
                                                      const HnswSettings& settings = {});
 
 // Exact cosine search through an inverted index: cost grows with the query's postings.
