@@ -6,7 +6,8 @@
 #   2. aggregate mode whose aggregator answers 8 replies of 10 MiB each, beside 4 pass-through
 #      clients: the slowest pass-through (target < 50 ms), each SMACS request's time against its
 #      deadline, and the server's RSS (target: back within 50 MB).
-# Usage: bench/hostile_run3.sh     (after scripts/build.sh; N=100000 for a quicker run)
+# Usage: bench/hostile_run3.sh     (after scripts/build.sh; N=100000 for a quicker run; BANK=path
+#        to reuse a bank of N questions an earlier run or `prior import` made)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMACS=build/smacs
@@ -40,10 +41,14 @@ for m in 0 1 2 3 4 5; do
 done
 
 echo "== 1. a synthetic bank: $N questions x 6 models (seeded), 10 reloads under 32 clients"
-python3 bench/synthetic_bank.py "$N" "$TMP/bank.jsonl"
-"$SMACS" prior import --data "$TMP/bank.jsonl" --out "$TMP/bank.sqlite" | sed 's/^/    /'
+BANK=${BANK:-}  # an existing bank of N questions made by an earlier run (BANK=path): kept
+if [ -z "$BANK" ]; then
+  BANK=$TMP/bank.sqlite
+  python3 bench/synthetic_bank.py "$N" "$TMP/bank.jsonl"
+  "$SMACS" prior import --data "$TMP/bank.jsonl" --out "$BANK" | sed 's/^/    /'
+fi
 printf "listen: 127.0.0.1:0\naccess_log: none\nthreads: 64\nrequest_timeout_ms: 60000\nbank: %s\nsmacs: {k: 3, p_drop: 0}\npool:\n$POOL" \
-  "$TMP/bank.sqlite" >"$TMP/reload.yaml"
+  "$BANK" >"$TMP/reload.yaml"
 start_gateway reload
 echo "    gateway up: RSS $(awk '/VmRSS/ {print int($2 / 1024)}' /proc/$GW_PID/status) MiB"
 "$HOSTILE" reloads --port "$GW_PORT" --pid "$GW_PID" --clients 32 --calls 10 --seconds 10 \

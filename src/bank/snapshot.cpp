@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <span>
 
 #include "core/cache_dir.h"
 #include "core/error.h"
@@ -32,10 +33,11 @@ namespace {
 // the index saved itself to; then a checksum of all that, then kEnd (a file cut short lacks
 // it). Parsing is bounds-checked as well, so even a damaged file whose checksum happened to
 // match could not make the reader run past the end.
-constexpr char kMagic[8] = {'S', 'M', 'A', 'C', 'S', 'N', 'P', '2'};
-constexpr char kEnd[8] = {'S', 'N', 'P', '2', '-', 'E', 'N', 'D'};
+constexpr char kMagic[8] = {'S', 'M', 'A', 'C', 'S', 'N', 'P', '3'};
+constexpr char kEnd[8] = {'S', 'N', 'P', '3', '-', 'E', 'N', 'D'};
 enum : uint8_t { kHasResponses = 1, kHasCosts = 2 };
 enum : uint8_t { kTfidfIndex = 0, kDenseIndex = 1 };
+constexpr size_t kAlign = 16;
 
 class Writer {
  public:
@@ -49,6 +51,7 @@ class Writer {
   }
   void bytes(const void* p, size_t n) {
     if (n && std::fwrite(p, 1, n, f_) != n) throw Error(path_ + ": writing the snapshot failed");
+    written_ += n;
   }
   template <typename T>
   void pod(T v) {
@@ -63,6 +66,15 @@ class Writer {
     pod(static_cast<uint64_t>(v.size()));
     bytes(v.data(), v.size() * sizeof(T));
   }
+  // Its elements start at a multiple of kAlign from the file's start: a reader may use them in
+  // place (the mapping is page-aligned).
+  template <typename T>
+  void aligned_array(std::span<const T> v) {
+    pod(static_cast<uint64_t>(v.size()));
+    static constexpr char kZeros[kAlign] = {};
+    bytes(kZeros, (kAlign - written_ % kAlign) % kAlign);
+    bytes(v.data(), v.size() * sizeof(T));
+  }
   void close() {
     const bool ok = std::fflush(f_) == 0 && ::fsync(::fileno(f_)) == 0;
     std::fclose(std::exchange(f_, nullptr));
@@ -72,6 +84,7 @@ class Writer {
  private:
   std::string path_;
   FILE* f_;
+  size_t written_ = 0;  // appending writers start after a whole body: only arrays use it
 };
 
 // Reads from the mapped file; any read past the end throws (a damaged snapshot).
@@ -106,6 +119,18 @@ struct Reader {
   template <typename T>
   void array(std::vector<T>& v) {
     array(v, pod<uint64_t>());
+  }
+  // What Writer::aligned_array wrote, in place.
+  template <typename T>
+  std::span<const T> aligned_array(const char* file_start) {
+    const auto n = pod<uint64_t>();
+    const size_t pad = (kAlign - static_cast<size_t>(p - file_start) % kAlign) % kAlign;
+    need(pad);
+    p += pad;
+    if (n > static_cast<size_t>(end - p) / sizeof(T)) throw Error("snapshot cut short");
+    const std::span<const T> out(reinterpret_cast<const T*>(p), n);
+    p += n * sizeof(T);
+    return out;
   }
 };
 
@@ -221,16 +246,17 @@ std::vector<uint32_t> read_df(Reader& in) {
   return df;
 }
 
-void read_tfidf_index(Reader& in, PriorBank& bank) {
+void read_tfidf_index(Reader& in, PriorBank& bank, const std::shared_ptr<const MappedFile>& file) {
   const auto documents = in.pod<uint64_t>();
   const auto max_df = in.pod<double>();
   const std::vector<uint32_t> df = read_df(in);
-  Postings postings;
+  Postings postings;  // used in place: the mapping outlives the bank that holds it
   postings.n_rows = in.pod<uint32_t>();
-  in.array(postings.terms);
-  in.array(postings.offsets);
-  in.array(postings.rows);
-  in.array(postings.weights);
+  postings.terms = in.aligned_array<uint32_t>(file->data);
+  postings.offsets = in.aligned_array<uint64_t>(file->data);
+  postings.rows = in.aligned_array<uint32_t>(file->data);
+  postings.weights = in.aligned_array<float>(file->data);
+  postings.owner = file;
   if (postings.n_rows != bank.size()) throw Error("snapshot index does not match its rows");
   auto tfidf = std::make_shared<TfidfEmbedder>(max_df);
   tfidf->restore(documents, std::move(df));
@@ -287,7 +313,8 @@ void read_dense_index(Reader& in, PriorBank& bank, const std::string& path,
   bank.index_kind = kind;
 }
 
-PriorBank read_bank(Reader& in, const std::string& path, const BankOptions& options) {
+PriorBank read_bank(Reader& in, const std::shared_ptr<const MappedFile>& file,
+                    const std::string& path, const BankOptions& options) {
   PriorBank bank;
   const auto n_models = in.pod<uint64_t>();
   for (uint64_t m = 0; m < n_models; ++m) bank.data.models.push_back(in.str());
@@ -299,7 +326,7 @@ PriorBank read_bank(Reader& in, const std::string& path, const BankOptions& opti
   compute_bank_stats(bank);
   const auto kind = in.pod<uint8_t>();
   if (kind == kTfidfIndex && !options.embedder)
-    read_tfidf_index(in, bank);
+    read_tfidf_index(in, bank, file);
   else if (kind == kDenseIndex)
     read_dense_index(in, bank, path, options);
   else
@@ -343,10 +370,10 @@ void write_tfidf_index(Writer& w, const TfidfEmbedder& tfidf, const Postings& po
   w.pod(tfidf.max_df());
   write_df(w, tfidf.document_frequency());
   w.pod(postings.n_rows);
-  w.array(postings.terms);
-  w.array(postings.offsets);
-  w.array(postings.rows);
-  w.array(postings.weights);
+  w.aligned_array(postings.terms);
+  w.aligned_array(postings.offsets);
+  w.aligned_array(postings.rows);
+  w.aligned_array(postings.weights);
 }
 
 // The index saves itself to `side` (a matrix or a graph of gigabytes has no business in the
@@ -441,7 +468,7 @@ std::optional<PriorBank> load_snapshot(const std::string& path, const BankFile::
     verified_files().add(mapped->st, sum);
   }
   try {
-    PriorBank bank = read_bank(in, path, options);
+    PriorBank bank = read_bank(in, mapped, path, options);
     if (in.p != in.end) return std::nullopt;
     reserve_headroom(bank);
     return bank;

@@ -86,27 +86,36 @@ Postings invert(const std::vector<SparseVec>& rows) {
   std::vector<uint32_t> count(n_terms, 0);  // a term's postings, then its slot in `next`
   for (const auto& v : rows)
     for (uint32_t t : v.idx) ++count[t];
-  Postings p;
-  p.n_rows = static_cast<uint32_t>(rows.size());
-  p.offsets.push_back(0);
+  struct Owned {
+    std::vector<uint32_t> terms;
+    std::vector<uint64_t> offsets{0};
+    std::vector<uint32_t> rows;
+    std::vector<float> weights;
+  };
+  auto p = std::make_shared<Owned>();
   std::vector<uint64_t> next;  // per present term: where its next posting goes
   for (uint32_t t = 0; t < n_terms; ++t) {
     if (count[t] == 0) continue;
-    const uint64_t start = p.offsets.back();
-    p.terms.push_back(t);
-    p.offsets.push_back(start + count[t]);
+    const uint64_t start = p->offsets.back();
+    p->terms.push_back(t);
+    p->offsets.push_back(start + count[t]);
     count[t] = static_cast<uint32_t>(next.size());
     next.push_back(start);
   }
-  p.rows.resize(p.offsets.back());
-  p.weights.resize(p.offsets.back());
+  p->rows.resize(p->offsets.back());
+  p->weights.resize(p->offsets.back());
   for (uint32_t r = 0; r < rows.size(); ++r)
     for (size_t i = 0; i < rows[r].idx.size(); ++i) {
       const uint64_t at = next[count[rows[r].idx[i]]]++;
-      p.rows[at] = r;
-      p.weights[at] = rows[r].val[i];
+      p->rows[at] = r;
+      p->weights[at] = rows[r].val[i];
     }
-  return p;
+  return {.n_rows = static_cast<uint32_t>(rows.size()),
+          .terms = p->terms,
+          .offsets = p->offsets,
+          .rows = p->rows,
+          .weights = p->weights,
+          .owner = p};
 }
 
 // One query term's postings in one of the two inverted indexes, with its query weight.
@@ -223,7 +232,7 @@ class ExactIndex : public NeighborIndex {
       const uint32_t t = slot_of(q.idx[i]);
       if (t != kAbsent) {
         const uint64_t from = p_.offsets[t], to = p_.offsets[t + 1];
-        out.push_back({&p_.rows[from], &p_.weights[from], to - from, w});
+        out.push_back({p_.rows.data() + from, p_.weights.data() + from, to - from, w});
       }
       if (added_ == 0) continue;
       const auto more = tail_.find(q.idx[i]);

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,13 +19,16 @@ struct Neighbor {
 inline constexpr uint32_t kNoRow = std::numeric_limits<uint32_t>::max();
 
 // The exact index's postings, term-major (compressed sparse rows): the postings of terms[t] are
-// rows/weights[offsets[t] .. offsets[t+1]), in row order. What the bank snapshot stores.
+// rows/weights[offsets[t] .. offsets[t+1]), in row order. What the bank snapshot stores. Views
+// of memory `owner` keeps: the index's own vectors when built, the mapped snapshot when read
+// from it (used in place: a reload maps a file instead of copying half a gigabyte).
 struct Postings {
   uint32_t n_rows = 0;
-  std::vector<uint32_t> terms;    // sorted
-  std::vector<uint64_t> offsets;  // terms.size() + 1
-  std::vector<uint32_t> rows;
-  std::vector<float> weights;
+  std::span<const uint32_t> terms;    // sorted
+  std::span<const uint64_t> offsets;  // terms.size() + 1
+  std::span<const uint32_t> rows;
+  std::span<const float> weights;
+  std::shared_ptr<const void> owner;
 };
 
 // Built from all the bank's vectors (row i = rows[i]); searches are thread-safe, and rows may
