@@ -148,6 +148,32 @@ TEST(BankSnapshot, ADamagedSnapshotIsIgnoredAndReplaced) {
   expect_same_bank(built, open_bank(path));
 }
 
+// The address range /proc/self/maps shows `file` mapped at, {0, 0} when it is not mapped.
+std::pair<uintptr_t, uintptr_t> mapped_range(const std::string& file) {
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);)
+    if (line.size() > file.size() && line.ends_with(file))
+      return {std::stoull(line.substr(0, line.find('-')), nullptr, 16),
+              std::stoull(line.substr(line.find('-') + 1), nullptr, 16)};
+  return {0, 0};
+}
+
+// A reload at a million questions copied half a gigabyte of postings into fresh memory, which
+// this VM faults in slowly while requests wait: they are read where the snapshot is mapped.
+TEST(BankSnapshot, PostingsAreUsedWhereTheSnapshotIsMapped) {
+  const std::string path = fresh_bank("snap-in-place.sqlite", arc());
+  open_bank(path);
+  const auto bank = load_snapshot(snapshot_path(path), version_of(path));
+  ASSERT_TRUE(bank.has_value());
+  const Postings* postings = bank->index->postings();
+  ASSERT_NE(postings, nullptr);
+  ASSERT_FALSE(postings->rows.empty());
+  const auto [from, to] = mapped_range(std::filesystem::canonical(snapshot_path(path)).string());
+  const auto at = reinterpret_cast<uintptr_t>(postings->rows.data());
+  EXPECT_TRUE(at >= from && at < to) << "the postings were copied out of the snapshot";
+  EXPECT_EQ(at % 4, 0u);
+}
+
 // A reload skips the checksum of a snapshot it verified before, unchanged: one changed in place
 // since then (same file, new modification time) is checked again and refused.
 TEST(BankSnapshot, ASnapshotDamagedAfterItWasVerifiedIsCheckedAgain) {
