@@ -54,6 +54,9 @@ echo "    gateway up: RSS $(awk '/VmRSS/ {print int($2 / 1024)}' /proc/$GW_PID/s
 "$HOSTILE" reloads --port "$GW_PORT" --pid "$GW_PID" --clients 32 --calls 10 --seconds 10 \
   --model m0 | sed 's/^/    /'
 kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
+# Let the machine settle: the 1M gateway's 1.2 GB torn down right before part 2 slowed its
+# pass-through requests by 20-40 ms (part 2 alone: 13-19 ms slowest).
+sleep 10
 
 echo "== 2. aggregate mode, an aggregator answering 10 MiB replies (8 per request)"
 printf "listen: 127.0.0.1:0\naccess_log: none\nrequest_timeout_ms: 20000\nbank: %s\nsmacs: {mode: aggregate, aggregator: agg, k: 6}\naggregators:\n  - {name: agg, base_url: \"http://127.0.0.1:%s/v1\", model: \"huge-words:10\", retries: 0}\npool:\n$POOL" \
