@@ -119,8 +119,8 @@ std::vector<double> smacs_traffic(const Options& o, int seconds, int clients,
 }
 
 void report(const char* what, const std::vector<double>& lat) {
-  std::printf("%-40s n=%zu p50=%.2f ms p99=%.2f ms max=%.1f ms\n", what, lat.size(),
-              pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1.0));
+  std::printf("%-40s n=%zu p50=%.2f ms p99=%.2f ms max=%.1f ms\n", what, lat.size(), pct(lat, 0.5),
+              pct(lat, 0.99), pct(lat, 1.0));
 }
 
 int slow_pass(const Options& o) {
