@@ -8,6 +8,9 @@
 // It is only a cache. It names the bank (BankFile::Version: id and revision) it was made
 // from; every write to the bank bumps the revision, so a snapshot of an older state, of
 // another bank, or one that is damaged is ignored and replaced. Deleting it is always safe.
+// A bank read from it uses its index in place (mapped), so it must never be truncated or
+// rewritten in place while a gateway has it open (that is a SIGBUS): smacs replaces it by
+// renaming a new file over it, and so must anyone who copies one in.
 #pragma once
 #include <optional>
 #include <string>

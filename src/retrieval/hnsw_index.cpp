@@ -43,6 +43,7 @@ class HnswIndex : public NeighborIndex {
   // hnswlib's file of a dense graph (save_dense), checked against `dim` before it is used.
   HnswIndex(const std::string& path, size_t dim, const HnswSettings& s)
       : dim_(dim), to_vector_(unit_dense), space_(dim), graph_(std::make_unique<Graph>(&space_)) {
+    graph_->num_deleted_ = 0;  // loadIndex counts deleted rows onto it without setting it first
     try {
       graph_->loadIndex(path, &space_);
     } catch (const std::runtime_error& e) {
