@@ -1,7 +1,6 @@
 #include "bank/snapshot.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -222,6 +221,14 @@ VerifiedFiles& verified_files() {
   return files;
 }
 
+// Whether the first `size` bytes of `file` hash to `sum`: skipped for a file verified before.
+bool checksum_matches(const MappedFile& file, size_t size, uint64_t sum) {
+  if (verified_files().contains(file.st, sum)) return true;
+  if (checksum(file.data, size) != sum) return false;
+  verified_files().add(file.st, sum);
+  return true;
+}
+
 // The document frequencies: the whole table, or only its non-zero (bucket, df) pairs when
 // that is smaller (a small bank uses few of the 4M buckets).
 void write_df(Writer& w, const std::vector<uint32_t>& df) {
@@ -288,12 +295,8 @@ std::unique_ptr<NeighborIndex> read_side_file(const std::string& path, const Sid
   const std::string self = "/proc/self/fd/" + std::to_string(fd);
   {
     const auto mapped = map_file(self);
-    if (!mapped || mapped->size != want.size) throw Error(path + ": does not match the snapshot");
-    if (!verified_files().contains(mapped->st, want.sum)) {
-      if (checksum(mapped->data, mapped->size) != want.sum)
-        throw Error(path + ": does not match the snapshot");
-      verified_files().add(mapped->st, want.sum);
-    }
+    if (!mapped || mapped->size != want.size || !checksum_matches(*mapped, want.size, want.sum))
+      throw Error(path + ": does not match the snapshot");
   }
   return kind == IndexKind::kExact ? load_dense_exact_index(self, dim)
                                    : load_dense_hnsw_index(self, dim);
@@ -462,11 +465,8 @@ std::optional<PriorBank> load_snapshot(const std::string& path, const BankFile::
   } catch (const Error&) {
     return std::nullopt;
   }
-  if (!verified_files().contains(mapped->st, sum)) {
-    if (checksum(mapped->data, static_cast<size_t>(body_end - mapped->data)) != sum)
-      return std::nullopt;
-    verified_files().add(mapped->st, sum);
-  }
+  if (!checksum_matches(*mapped, static_cast<size_t>(body_end - mapped->data), sum))
+    return std::nullopt;
   try {
     PriorBank bank = read_bank(in, mapped, path, options);
     if (in.p != in.end) return std::nullopt;
