@@ -281,8 +281,11 @@ int pass_rate(const Options& o) {
   return 0;
 }
 
-// Closed-loop pass-through requests for `model` from `clients` clients until `stop`; latencies.
-std::vector<double> pass_traffic(const Options& o, int clients, const std::atomic<bool>& stop) {
+// Closed-loop pass-through requests for `model` from `clients` clients until `stop`; latencies
+// (and, given `started`, when each began: ms after `epoch`).
+std::vector<double> pass_traffic(const Options& o, int clients, const std::atomic<bool>& stop,
+                                 std::vector<double>* started = nullptr,
+                                 Clock::time_point epoch = Clock::now()) {
   static const auto qs = questions();
   std::mutex mutex;
   std::vector<double> lat;
@@ -298,10 +301,34 @@ std::vector<double> pass_traffic(const Options& o, int clients, const std::atomi
         if (!r || r->status != 200) continue;
         std::lock_guard lock(mutex);
         lat.push_back(ms_since(start));
+        if (started)
+          started->push_back(std::chrono::duration<double, std::milli>(start - epoch).count());
       }
     });
   for (auto& t : ts) t.join();
   return lat;
+}
+
+// The five slowest requests: when each began, and where that fell in the reloads (the ms since
+// a reload began, or "between").
+void print_slowest(const std::vector<double>& lat, const std::vector<double>& started,
+                   const std::vector<double>& reload_at, const std::vector<double>& reload_ms) {
+  std::vector<size_t> order(lat.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const size_t n = std::min<size_t>(5, order.size());
+  std::partial_sort(order.begin(), order.begin() + n, order.end(),
+                    [&](size_t a, size_t b) { return lat[a] > lat[b]; });
+  for (size_t j = 0; j < n; ++j) {
+    const size_t i = order[j];
+    std::string where = reload_at.empty() ? "" : "  between reloads";
+    for (size_t r = 0; r < reload_at.size(); ++r)
+      if (started[i] + lat[i] >= reload_at[r] && started[i] <= reload_at[r] + reload_ms[r])
+        where = "  in reload " + std::to_string(r) + " (began " +
+                std::to_string(static_cast<int>(started[i] - reload_at[r])) +
+                " ms after it, which took " + std::to_string(static_cast<int>(reload_ms[r])) +
+                " ms)";
+    std::printf("    slow: %.1f ms at %.0f ms%s\n", lat[i], started[i], where.c_str());
+  }
 }
 
 // Pass-through and SMACS clients (half each of --clients) for --seconds, then the same while
@@ -309,17 +336,20 @@ std::vector<double> pass_traffic(const Options& o, int clients, const std::atomi
 int reloads(const Options& o) {
   auto phase = [&](bool reload) {
     std::atomic<bool> stop{false};
-    std::vector<double> pass;
-    std::thread passing([&] { pass = pass_traffic(o, o.clients / 2, stop); });
+    std::vector<double> pass, started;
+    const auto start = Clock::now();
+    std::thread passing([&] { pass = pass_traffic(o, o.clients / 2, stop, &started, start); });
     std::thread smacs(
         [&] { (void)smacs_traffic(o, 600, o.clients / 2, nullptr, 1u << 30, &stop); });
-    const auto start = Clock::now();
-    std::vector<double> reload_ms;
+    std::vector<double> reload_ms, reload_at;
+    std::printf("    phase begins at monotonic %.3f s\n",
+                std::chrono::duration<double>(start.time_since_epoch()).count());
     if (reload) {
       auto c = client(o, o.key);
       c.set_read_timeout(600, 0);
       for (int i = 0; i < o.calls; ++i) {
         const auto t0 = Clock::now();
+        reload_at.push_back(ms_since(start));
         auto r = c.Post("/admin/reload", "", "application/json");
         if (!r || r->status != 200) std::printf("  reload %d failed: %d\n", i, r ? r->status : 0);
         reload_ms.push_back(ms_since(t0));
@@ -334,6 +364,7 @@ int reloads(const Options& o) {
     if (reload)
       std::printf("%d reloads in %.1f s (each p50 %.0f ms, max %.0f ms)\n", o.calls, secs,
                   pct(reload_ms, 0.5), pct(reload_ms, 1.0));
+    print_slowest(pass, started, reload_at, reload_ms);
     return pass;
   };
   std::printf("%d clients (%d pass-through to %s, %d SMACS)\n", o.clients, o.clients / 2,

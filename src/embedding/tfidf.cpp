@@ -138,8 +138,16 @@ void TfidfEmbedder::restore(uint64_t documents, std::vector<uint32_t> df) {
 }
 
 std::vector<SparseVec> TfidfEmbedder::embed_all(const std::vector<std::string>& texts) const {
+  // Threads only for a big batch (a bank): starting and joining one costs more than embedding
+  // a SMACS round's few replies, and the gateway scores those on the backends' shared I/O
+  // thread, where waiting for two new threads per round stalled every pass-through request.
+  constexpr size_t kThreadsFromBytes = size_t{1} << 20;
+  size_t bytes = 0;
+  for (const auto& t : texts) bytes += t.size();
   std::vector<SparseVec> out(texts.size());
-  parallel_for(texts.size(), [&](size_t i) { out[i] = embed(texts[i]); });
+  parallel_for(
+      texts.size(), [&](size_t i) { out[i] = embed(texts[i]); },
+      bytes >= kThreadsFromBytes ? 0 : 1);
   return out;
 }
 

@@ -138,7 +138,12 @@ void next_round(const JobPtr& job) {
                            selected.begin() + static_cast<long>(batch->second));
   job->asked.insert(job->asked.end(), members.begin(), members.end());
   ask(job, std::move(members), [job](std::vector<BackendReply> replies) {
-    job->guarded([&] { take_round(job, std::move(replies)); });
+    // Scored on a worker: embedding and ranking a round's replies (big ones, or through a
+    // configured embedder's HTTP endpoint) on the shared I/O thread held up every request's
+    // backend traffic meanwhile.
+    job->gateway.pool.run_off_io_thread([job, replies = std::move(replies)]() mutable {
+      job->guarded([&] { take_round(job, std::move(replies)); });
+    });
   });
 }
 
