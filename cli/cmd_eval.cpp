@@ -428,8 +428,14 @@ void add_eval_command(CLI::App& app, Commands& commands) {
                   "is at least this (> 1: never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--solo-margin", f->params.adaptive.solo_margin,
+                  "Adaptive: ... or when its proxy score leads the next selected model's by at "
+                  "least this (> 1: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--adaptive-max-loss", f->params.adaptive.max_loss,
-                  "With --tune: fit --solo and --settle to the cheapest setting within this many "
+                  "With --tune: fit --solo, --solo-margin and --settle to the cheapest setting "
+                  "within this many "
                   "accuracy points of fixed-k SMACS on the train data")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

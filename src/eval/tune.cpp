@@ -221,11 +221,16 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
   const std::vector<double> solo_grid = {2.0,   0.98, 0.97, 0.965, 0.96, 0.955, 0.95, 0.945, 0.94,
                                          0.935, 0.93, 0.92, 0.9,   0.88, 0.85,  0.8,  0.7,   0.6};
   const std::vector<double> settle_grid = {0.8, 0.6, 0.5, 0.4};
+  // A lead over the next model: tried on judged free text only, where no proxy score is high.
+  const std::vector<double> margin_grid =
+      judged_text ? std::vector<double>{0.2, 0.1, 0.05, 0.03, 0.02, 0.01, 0.0}
+                  : std::vector<double>{};
   const size_t total =
       beta_grid.size() * neighbor_grid.size() * tau_grid.size() * gate_grid.size() +
       (has_text ? alpha_grid.size() * k_grid.size() * drop_grid.size() : 0) +
       (judged_text ? 3 * k_grid.size() : 0) +
-      (has_text && adaptive.enabled ? solo_grid.size() * settle_grid.size() : 0);
+      (has_text && adaptive.enabled ? (solo_grid.size() + margin_grid.size()) * settle_grid.size()
+                                    : 0);
   std::atomic<size_t> done{0};
   // Scores every candidate on all cores; the order (and so the choice) stays the grid's.
   auto score_all = [&](const std::vector<SmacsParams>& grid, const std::string& method) {
@@ -292,6 +297,13 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
     for (double settle : settle_grid) {
       SmacsParams p = fixed;
       p.adaptive.solo = solo;
+      p.adaptive.settle = settle;
+      rounds.push_back(p);
+    }
+  for (double margin : margin_grid)
+    for (double settle : settle_grid) {
+      SmacsParams p = fixed;
+      p.adaptive.solo_margin = margin;
       p.adaptive.settle = settle;
       rounds.push_back(p);
     }

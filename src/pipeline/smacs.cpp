@@ -35,6 +35,7 @@ nlohmann::json params_to_json(const SmacsParams& p) {
       {"adaptive", p.adaptive.enabled},
       {"settle", p.adaptive.settle},
       {"solo", p.adaptive.solo},
+      {"solo_margin", p.adaptive.solo_margin},
       {"seed", p.seed},
       {"prior", p.prior},
       {"per_task", [&] {
@@ -172,11 +173,24 @@ bool settled(const std::optional<Choice>& choice,
   return votes >= 2 - 1e-9 && total > 0 && share / total >= params.adaptive.settle - 1e-12;
 }
 
+namespace {
+
+// Whether the top selected model is asked alone: its own proxy score is high, or it leads the
+// next selected model by the margin (on judged free text every score is low, but one model can
+// still be clearly the best for the question's neighbourhood).
+bool prior_is_decisive(const Plan& plan, const AdaptiveParams& a) {
+  const auto& selected = plan.selection.selected;
+  const double top = plan.proxy.score[selected[0]];
+  if (top >= a.solo) return true;
+  return selected.size() < 2 || top - plan.proxy.score[selected[1]] >= a.solo_margin;
+}
+
+}  // namespace
+
 RoundsInProgress::RoundsInProgress(const Plan& plan, const SmacsParams& params)
     : plan_(&plan), params_(params) {
   const size_t k = plan.selection.selected.size();
-  solo_ = params.adaptive.enabled && k > 0 &&
-          plan.proxy.score[plan.selection.selected[0]] >= params.adaptive.solo;
+  solo_ = params.adaptive.enabled && k > 0 && prior_is_decisive(plan, params.adaptive);
   const size_t first = solo_ ? 1 : std::max<size_t>(params.adaptive.first_round, 1);
   next_ = params.adaptive.enabled ? std::min(first, k) : k;
 }

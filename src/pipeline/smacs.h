@@ -22,14 +22,16 @@ namespace smacs {
 // Adaptive fan-out: ask the selected models in rounds and stop as soon as the answers settle
 // the question, so easy questions cost one or two calls and hard ones k.
 struct AdaptiveParams {
-  bool enabled = false;    // off: one round of all k
-  size_t first_round = 2;  // models asked at once in the first round; then one per round
-  double settle = 0.6;     // settled: >= 2 candidates agree on the chosen answer and they hold
-                           // this share of the answered candidates' prior weight
-  double solo = 2.0;       // the top model alone when its proxy score is at least this (its
-                           // expected accuracy here; > 1: never), then rounds if it fails
-  double max_loss = 0.25;  // --tune: the cheapest solo/settle within this many accuracy points
-                           // of fixed-k SMACS on the train data
+  bool enabled = false;      // off: one round of all k
+  size_t first_round = 2;    // models asked at once in the first round; then one per round
+  double settle = 0.6;       // settled: >= 2 candidates agree on the chosen answer and they hold
+                             // this share of the answered candidates' prior weight
+  double solo = 2.0;         // the top model alone when its proxy score is at least this (its
+                             // expected accuracy here; > 1: never), then rounds if it fails
+  double solo_margin = 2.0;  // ... or when it leads the next selected model's score by at least
+                             // this (judged free text, where no score is high; > 1: never)
+  double max_loss = 0.25;    // --tune: the cheapest solo/settle within this many accuracy points
+                             // of fixed-k SMACS on the train data
 };
 
 // What --tune may fit for one bank task alone: a bank that holds several tasks keeps each

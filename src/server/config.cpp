@@ -84,6 +84,7 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   p.adaptive.first_round = get<size_t>(s, "first_round", w, p.adaptive.first_round);
   p.adaptive.settle = get<double>(s, "settle", w, p.adaptive.settle);
   p.adaptive.solo = get<double>(s, "solo", w, p.adaptive.solo);
+  p.adaptive.solo_margin = get<double>(s, "solo_margin", w, p.adaptive.solo_margin);
   p.rps.cost_weight = get<double>(s, "cost_weight", w, p.rps.cost_weight);
   c.escalate_to = get<std::string>(s, "escalate_to", w, "");
   try {
@@ -124,6 +125,8 @@ void parse_smacs(const YAML::Node& s, ServerConfig& c, const std::string& where)
   for (auto [key, v] : {std::pair{"beta", p.rps.beta}, std::pair{"gamma", p.rps.gamma}})
     if (!(v >= 0 && std::isfinite(v))) throw Error(w + ": key '" + key + "' must be >= 0");
   if (!(p.adaptive.solo >= 0)) throw Error(w + ": key 'solo' must be >= 0 (above 1: never)");
+  if (!(p.adaptive.solo_margin >= 0))
+    throw Error(w + ": key 'solo_margin' must be >= 0 (above 1: never)");
   if (p.rps.neighbors == 0) throw Error(w + ": key 'neighbors' must be at least 1");
 }
 

@@ -57,6 +57,7 @@ constexpr std::array kSchema = {
   ConfigKey{"smacs", "first_round", "2", D, "adaptive: models asked in the first round (>= 1)"},
   ConfigKey{"smacs", "settle", "0.6", D, "adaptive: settled when >= 2 answers agree and hold this share of the prior weight, 0..1"},
   ConfigKey{"smacs", "solo", "2.0", D, "adaptive: the top model alone when its proxy score is at least this (> 1: never)"},
+  ConfigKey{"smacs", "solo_margin", "2.0", D, "adaptive: ... or when its proxy score leads the next selected model's by at least this (> 1: never)"},
   ConfigKey{"smacs", "cost_weight", "0", D, "rank by proxy - cost_weight x expected cost / the highest ([cost.md](cost.md))"},
   ConfigKey{"smacs", "escalate_to", "\"\"", D, "a pool model kept out of the rounds and asked when the answers stay unsettled"},
   ConfigKey{"smacs", "mode", "select", D, "`select` one of the k replies, or `aggregate` them through `aggregator` (the paper's EPE)"},

@@ -82,6 +82,32 @@ TEST(Adaptive, StopsAsSoonAsTheAnswersSettle) {
   EXPECT_FALSE(r.settled);
 }
 
+// Judged free text: no proxy score is high, but the top model can still lead by far.
+TEST(Adaptive, ALeadOverTheNextModelAsksTheTopModelAlone) {
+  SmacsParams p;
+  p.k = 3;
+  p.adaptive.enabled = true;
+  p.adaptive.solo_margin = 0.1;
+  auto text = [](const auto&) { return AnswerKind::kText; };
+  auto ask_all = [](size_t from, size_t to) {  // written answers that never agree
+    std::vector<std::optional<std::string>> out;
+    for (size_t i = from; i < to; ++i)
+      out.emplace_back("Written answer number " + std::to_string(i));
+    return out;
+  };
+  // 0.35 leads 0.2 by 0.15: one call.
+  Rounds r = run_rounds(plan_of({0.35, 0.2, 0.1}), p, ask_all, text);
+  EXPECT_EQ(r.asked(), 1u);
+  EXPECT_TRUE(r.settled);
+  // 0.35 leads 0.3 by 0.05: the rounds as before (free text never agrees: all three).
+  r = run_rounds(plan_of({0.35, 0.3, 0.1}), p, ask_all, text);
+  EXPECT_EQ(r.asked(), 3u);
+  // The default (2.0) never asks one model for its lead.
+  p.adaptive.solo_margin = 2.0;
+  r = run_rounds(plan_of({0.35, 0.0, 0.0}), p, ask_all, text);
+  EXPECT_EQ(r.asked(), 3u);
+}
+
 TEST(Adaptive, ScoreOnlyDataNeedsOneCall) {
   SmacsParams p;
   p.k = 3;

@@ -98,6 +98,7 @@ TEST(ConfigSchema, TheDocumentedDefaultsAreTheRealOnes) {
       {"smacs.first_round", double(p.adaptive.first_round)},
       {"smacs.settle", p.adaptive.settle},
       {"smacs.solo", p.adaptive.solo},
+      {"smacs.solo_margin", p.adaptive.solo_margin},
       {"smacs.cost_weight", p.rps.cost_weight},
       {"smacs.candidates", double(p.aggregate.candidates)},
       {"smacs.keep", double(p.aggregate.keep)},
