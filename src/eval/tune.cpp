@@ -292,17 +292,14 @@ SmacsParams tune_params(const PriorBank& bank, const std::vector<std::string>& p
   if (!adaptive.enabled) return fixed;
 
   // Adaptive fan-out: the cheapest stop rule that keeps (almost) the fixed-k accuracy.
+  std::vector<std::pair<double, double>> alone;  // (solo, solo_margin): when one model is asked
+  for (double solo : solo_grid) alone.emplace_back(solo, 2.0);
+  for (double margin : margin_grid) alone.emplace_back(2.0, margin);
   std::vector<SmacsParams> rounds;
-  for (double solo : solo_grid)
+  for (const auto& [solo, margin] : alone)
     for (double settle : settle_grid) {
       SmacsParams p = fixed;
       p.adaptive.solo = solo;
-      p.adaptive.settle = settle;
-      rounds.push_back(p);
-    }
-  for (double margin : margin_grid)
-    for (double settle : settle_grid) {
-      SmacsParams p = fixed;
       p.adaptive.solo_margin = margin;
       p.adaptive.settle = settle;
       rounds.push_back(p);
