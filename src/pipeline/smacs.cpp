@@ -182,7 +182,7 @@ bool prior_is_decisive(const Plan& plan, const AdaptiveParams& a) {
   const auto& selected = plan.selection.selected;
   const double top = plan.proxy.score[selected[0]];
   if (top >= a.solo) return true;
-  return selected.size() < 2 || top - plan.proxy.score[selected[1]] >= a.solo_margin;
+  return selected.size() >= 2 && top - plan.proxy.score[selected[1]] >= a.solo_margin;
 }
 
 }  // namespace
