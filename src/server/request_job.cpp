@@ -252,10 +252,12 @@ bool escalate(const JobPtr& job) {
   job->gateway.metrics.count_model("escalated", job->escalated);
   job->asked.push_back(model);
   ask(job, {model}, [job](std::vector<BackendReply> r) {
-    job->guarded([&] {
-      job->replies.push_back(std::move(r.front()));
-      if (job->replies.back().ok()) job->chosen = job->asked.size() - 1;
-      finish(*job);
+    job->gateway.pool.run_off_io_thread([job, r = std::move(r)]() mutable {  // as a round's
+      job->guarded([&] {
+        job->replies.push_back(std::move(r.front()));
+        if (job->replies.back().ok()) job->chosen = job->asked.size() - 1;
+        finish(*job);
+      });
     });
   });
   return true;

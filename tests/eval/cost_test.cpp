@@ -102,6 +102,12 @@ TEST(Adaptive, ALeadOverTheNextModelAsksTheTopModelAlone) {
   // 0.35 leads 0.3 by 0.05: the rounds as before (free text never agrees: all three).
   r = run_rounds(plan_of({0.35, 0.3, 0.1}), p, ask_all, text);
   EXPECT_EQ(r.asked(), 3u);
+  // One selected model has no lead to show: asked as before, and (free text) not settled, so an
+  // escalation model would still be asked.
+  p.adaptive.solo_margin = 0.0;
+  r = run_rounds(plan_of({0.35}), p, ask_all, text);
+  EXPECT_EQ(r.asked(), 1u);
+  EXPECT_FALSE(r.settled);
   // The default (2.0) never asks one model for its lead.
   p.adaptive.solo_margin = 2.0;
   r = run_rounds(plan_of({0.35, 0.0, 0.0}), p, ask_all, text);
