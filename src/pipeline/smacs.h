@@ -30,8 +30,8 @@ struct AdaptiveParams {
                              // expected accuracy here; > 1: never), then rounds if it fails
   double solo_margin = 2.0;  // ... or when it leads the next selected model's score by at least
                              // this (judged free text, where no score is high; > 1: never)
-  double max_loss = 0.25;    // --tune: the cheapest solo/settle within this many accuracy points
-                             // of fixed-k SMACS on the train data
+  double max_loss = 0.25;    // --tune: the cheapest solo/solo_margin/settle within this many
+                             // accuracy points of fixed-k SMACS on the train data
 };
 
 // What --tune may fit for one bank task alone: a bank that holds several tasks keeps each
