@@ -121,7 +121,7 @@ class ClusterEmbedder final : public Embedder {
 
 BankOptions dense_options() {
   static const auto embedder = std::make_shared<ClusterEmbedder>();
-  return {.index = IndexKind::kExact, .embedder = embedder, .progress = {}};
+  return {.index = IndexKind::kExact, .embedder = embedder, .progress = {}, .reuse_rows = nullptr};
 }
 
 // Opening the dense bank from its snapshot (records, then the 5 GB matrix and codes) plus a

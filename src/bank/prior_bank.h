@@ -41,6 +41,10 @@ struct BankOptions {
   IndexKind index = IndexKind::kExact;
   std::shared_ptr<Embedder> embedder;  // a pretrained embedder; null: TF-IDF fitted on the bank
   Progress progress;                   // per question embedded by a pretrained embedder
+  // Rows of a bank no longer in use, for a snapshot's rows to be read into (bank/snapshot.h):
+  // their row array, strings and scores are written over instead of fresh memory being taken.
+  // The gateway's reloads pass the bank they replaced. Null: fresh memory.
+  std::shared_ptr<std::vector<Record>> reuse_rows;
 };
 
 // Embeds and indexes every row and computes the means.

@@ -101,11 +101,15 @@ struct Reader {
     p += sizeof v;
     return v;
   }
-  std::string str() {
+  void str(std::string& s) {  // into `s`, whose memory is used again where it suffices
     const auto n = pod<uint32_t>();
     need(n);
-    std::string s(p, n);
+    s.assign(p, n);
     p += n;
+  }
+  std::string str() {
+    std::string s;
+    str(s);
     return s;
   }
   template <typename T>
@@ -145,15 +149,18 @@ void write_record(Writer& w, const Record& r, size_t models) {
   if (flags & kHasCosts) w.bytes(r.costs.data(), models * sizeof(float));
 }
 
-Record read_record(Reader& in, size_t models) {
-  Record r;
-  for (std::string* s : {&r.id, &r.task, &r.question, &r.gold, &r.tests, &r.grader}) *s = in.str();
+// Into `r`, a row read before or a new one: every member is overwritten, in its own memory
+// where that is large enough.
+void read_record(Reader& in, size_t models, Record& r) {
+  for (std::string* s : {&r.id, &r.task, &r.question, &r.gold, &r.tests, &r.grader}) in.str(*s);
   in.array(r.scores, models);
   const auto flags = in.pod<uint8_t>();
-  if (flags & kHasResponses)
-    for (size_t m = 0; m < models; ++m) r.responses.push_back(in.str());
-  if (flags & kHasCosts) in.array(r.costs, models);
-  return r;
+  r.responses.resize(flags & kHasResponses ? models : 0);
+  for (std::string& s : r.responses) in.str(s);
+  if (flags & kHasCosts)
+    in.array(r.costs, models);
+  else
+    r.costs.clear();
 }
 
 // A 64-bit hash of 64 MiB chunks hashed on all cores, then of the chunk hashes: checking
@@ -322,10 +329,17 @@ PriorBank read_bank(Reader& in, const std::shared_ptr<const MappedFile>& file,
   const auto n_models = in.pod<uint64_t>();
   for (uint64_t m = 0; m < n_models; ++m) bank.data.models.push_back(in.str());
   const auto n_records = in.pod<uint64_t>();
-  // With the headroom at once: reserving it after the rows were read moved every row again
-  // (a quarter of a million-question reload's fresh memory, each page zeroed by the kernel).
-  bank.data.records.reserve(capacity_with_headroom(std::min<uint64_t>(n_records, 1u << 26)));
-  for (uint64_t i = 0; i < n_records; ++i) bank.data.records.push_back(read_record(in, n_models));
+  // Into the rows of a bank no longer used where given: fresh memory is what a reload costs
+  // most (a million questions: 436 MB, every page zeroed by the kernel while requests wait).
+  // With the headroom at once: reserving it after the rows were read moved every row again.
+  auto& records = bank.data.records;
+  if (options.reuse_rows) records = std::move(*options.reuse_rows);
+  records.reserve(capacity_with_headroom(std::min<uint64_t>(n_records, 1u << 26)));
+  if (records.size() > n_records) records.resize(n_records);
+  for (uint64_t i = 0; i < n_records; ++i) {
+    if (i == records.size()) records.emplace_back();
+    read_record(in, n_models, records[i]);
+  }
   compute_bank_stats(bank);
   const auto kind = in.pod<uint8_t>();
   if (kind == kTfidfIndex && !options.embedder)

@@ -103,8 +103,11 @@ json reload_bank(const ServerConfig& config, Gateway& gateway) {
     std::shared_lock lock(view->mutex);
     return options_of(view->bank);
   }();
-  gateway.reload(
-      [&] { return load_bank_from(config.bank_files, options, config.feedback_journal); });
+  gateway.reload([&] {
+    BankOptions reading = options;
+    reading.reuse_rows = gateway.take_spare_rows();  // the last replaced bank's, if it is free
+    return load_bank_from(config.bank_files, reading, config.feedback_journal);
+  });
   const auto view = gateway.view();
   std::shared_lock lock(view->mutex);
   return {{"status", "reloaded"},

@@ -11,7 +11,16 @@
 namespace smacs {
 
 BankViews::BankViews(PriorBank bank, std::vector<std::string> pool)
-    : pool_(std::move(pool)), view_(make(std::move(bank))) {}
+    : pool_(std::move(pool)), view_(make(std::move(bank))), reaper_([this](BankView& old) {
+        auto rows = std::make_shared<std::vector<Record>>(std::move(old.bank.data.records));
+        std::lock_guard lock(spare_mutex_);
+        std::swap(spare_rows_, rows);  // an older spare is freed here, on the reaper's thread
+      }) {}
+
+std::shared_ptr<std::vector<Record>> BankViews::take_spare_rows() {
+  std::lock_guard lock(spare_mutex_);
+  return std::exchange(spare_rows_, nullptr);
+}
 
 std::shared_ptr<BankView> BankViews::make(PriorBank bank) const {
   auto v = std::make_shared<BankView>();

@@ -73,7 +73,8 @@ class DenseSnapshot : public ::testing::TestWithParam<IndexKind> {};
 TEST_P(DenseSnapshot, SecondOpenEmbedsNoQuestionAndFindsTheSameNeighbours) {
   const std::string path = fresh_bank("dense-snap.sqlite", 300);
   auto embedder = std::make_shared<WordHashEmbedder>("word-hash-32/v1");
-  const BankOptions options{.index = GetParam(), .embedder = embedder, .progress = {}};
+  const BankOptions options{
+      .index = GetParam(), .embedder = embedder, .progress = {}, .reuse_rows = nullptr};
   const std::string snap = snapshot_path(path, options);
   std::filesystem::remove(snap);
   const PriorBank built = open_bank(path, options);
@@ -102,18 +103,21 @@ TEST_P(DenseSnapshot, SecondOpenEmbedsNoQuestionAndFindsTheSameNeighbours) {
 TEST_P(DenseSnapshot, AnotherEmbedderOrADamagedIndexFileIsNotUsed) {
   const std::string path = fresh_bank("dense-snap-other.sqlite", 120);
   auto first = std::make_shared<WordHashEmbedder>("word-hash-32/v1");
-  const BankOptions options{.index = GetParam(), .embedder = first, .progress = {}};
+  const BankOptions options{
+      .index = GetParam(), .embedder = first, .progress = {}, .reuse_rows = nullptr};
   std::filesystem::remove(snapshot_path(path, options));
   const PriorBank built = open_bank(path, options);
   const auto version = *BankFile::open(path, BankFile::Mode::kRead)->version();
   auto second = std::make_shared<WordHashEmbedder>("word-hash-32/v2");
-  const BankOptions other{.index = GetParam(), .embedder = second, .progress = {}};
+  const BankOptions other{
+      .index = GetParam(), .embedder = second, .progress = {}, .reuse_rows = nullptr};
   EXPECT_FALSE(load_snapshot(snapshot_path(path, options), version, other).has_value());
   EXPECT_FALSE(load_snapshot(snapshot_path(path, options), version).has_value());  // TF-IDF
   const IndexKind flipped = GetParam() == IndexKind::kExact ? IndexKind::kHnsw : IndexKind::kExact;
-  EXPECT_FALSE(load_snapshot(snapshot_path(path, options), version,
-                             {.index = flipped, .embedder = first, .progress = {}})
-                   .has_value());
+  EXPECT_FALSE(
+      load_snapshot(snapshot_path(path, options), version,
+                    {.index = flipped, .embedder = first, .progress = {}, .reuse_rows = nullptr})
+          .has_value());
 
   const std::string side = snapshot_path(path, options) + ".index";
   const auto size = std::filesystem::file_size(side);

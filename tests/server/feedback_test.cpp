@@ -244,7 +244,7 @@ TEST(Reload, AReplacedBankIsFreedOffTheRequestPath) {
   std::atomic<bool> freed{false};
   std::thread::id freed_on;
   {
-    ViewReaper reaper;
+    ViewReaper<int> reaper;
     auto view = std::shared_ptr<int>(new int(1), [&](int* p) {
       freed_on = std::this_thread::get_id();
       delete p;
