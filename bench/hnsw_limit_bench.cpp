@@ -116,7 +116,11 @@ struct MillionRows {
   std::unique_ptr<NeighborIndex> exact;
 };
 
+// Made once (a minute and 9 GB at a million rows) and shared by the benchmarks below, which
+// must all ask for the same number of rows.
 const MillionRows& million_rows(size_t rows) {
+  static const size_t made_for = rows;
+  if (rows != made_for) throw std::invalid_argument("million_rows: one row count per run");
   static MillionRows m = [rows] {
     MillionRows out{std::vector<float>(rows * kDim), make_dense_exact_index({}, kDim)};
     Clustered gen(1);

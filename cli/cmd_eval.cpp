@@ -435,8 +435,7 @@ void add_eval_command(CLI::App& app, Commands& commands) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--adaptive-max-loss", f->params.adaptive.max_loss,
                   "With --tune: fit --solo, --solo-margin and --settle to the cheapest setting "
-                  "within this many "
-                  "accuracy points of fixed-k SMACS on the train data")
+                  "within this many accuracy points of fixed-k SMACS on the train data")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--escalate-to", f->escalate_to,

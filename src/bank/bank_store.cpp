@@ -13,6 +13,7 @@
 #include "bank/snapshot.h"
 #include "core/error.h"
 #include "core/secrets.h"
+#include "core/temp_file.h"
 #include "data/load.h"
 
 namespace smacs {
@@ -93,8 +94,10 @@ std::vector<std::pair<int64_t, int64_t>> BankFile::claim(const std::vector<int64
 void save_bank(const Dataset& data, const std::string& path) {
   if (is_postgres_url(path))
     return BankFile::open(path, BankFile::Mode::kCreate)->replace_with(data);
-  const std::string tmp = path + ".tmp";
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(tmp + suffix);
+  // A temporary name of its own: two saves to one path shared "<path>.tmp", and one removed
+  // the other's file while it was written (SQLite errors, or one bank's rows in the other).
+  const std::string tmp = unique_temp_path(path);
+  RemoveUnlessRenamed cleanup{{tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"}};
   {
     auto bank = BankFile::open(tmp, BankFile::Mode::kCreate);
     bank->replace_with(data);

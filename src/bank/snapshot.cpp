@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/parallel.h"
+#include "core/temp_file.h"
 #include "embedding/tfidf.h"
 
 namespace smacs {
@@ -406,14 +407,6 @@ void write_dense_index(Writer& w, const PriorBank& bank, const std::string& side
   w.pod(file.sum);
 }
 
-struct RemoveUnlessRenamed {  // a failed write leaves no temporary file behind
-  std::vector<std::string> files;
-  ~RemoveUnlessRenamed() {
-    std::error_code ec;
-    for (const auto& f : files) std::filesystem::remove(f, ec);
-  }
-};
-
 }  // namespace
 
 void save_snapshot(const PriorBank& bank, const BankFile::Version& version,
@@ -426,9 +419,7 @@ void save_snapshot(const PriorBank& bank, const BankFile::Version& version,
   // A name of its own: replicas and `prior` commands on one database share its snapshot path,
   // and a writer that truncated another's temporary file while that one read it back (mapped)
   // killed it with SIGBUS (seen in CI: `prior add-model` beside two replicas).
-  static std::atomic<uint64_t> writes{0};
-  const std::string tmp =
-      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(writes++);
+  const std::string tmp = unique_temp_path(path);
   const std::string side_tmp = tmp + ".index";
   RemoveUnlessRenamed cleanup{{tmp, side_tmp}};
   {

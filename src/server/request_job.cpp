@@ -70,6 +70,15 @@ struct Job {
 };
 using JobPtr = std::shared_ptr<Job>;
 
+// step(job) on one of the pool's workers, guarded: what reads replies (embedding, ranking,
+// scoring candidates; big ones, or through a configured embedder's HTTP endpoint) must not run
+// on the backends' shared I/O thread, which would hold up every request's traffic meanwhile.
+template <class Step>
+void on_worker(const JobPtr& job, Step step) {
+  job->gateway.pool.run_off_io_thread(
+      [job, step = std::move(step)]() mutable { job->guarded([&] { step(job); }); });
+}
+
 void next_round(const JobPtr& job);
 void take_round(const JobPtr& job, std::vector<BackendReply> replies);
 bool aggregate(const JobPtr& job);
@@ -138,11 +147,8 @@ void next_round(const JobPtr& job) {
                            selected.begin() + static_cast<long>(batch->second));
   job->asked.insert(job->asked.end(), members.begin(), members.end());
   ask(job, std::move(members), [job](std::vector<BackendReply> replies) {
-    // Scored on a worker: embedding and ranking a round's replies (big ones, or through a
-    // configured embedder's HTTP endpoint) on the shared I/O thread held up every request's
-    // backend traffic meanwhile.
-    job->gateway.pool.run_off_io_thread([job, replies = std::move(replies)]() mutable {
-      job->guarded([&] { take_round(job, std::move(replies)); });
+    on_worker(job, [replies = std::move(replies)](const JobPtr& job) mutable {
+      take_round(job, std::move(replies));
     });
   });
 }
@@ -221,22 +227,20 @@ void take_candidates(const JobPtr& job, std::vector<BackendReply> replies) {
     candidates.push_back(std::move(c));
   }
   job->aggregate_replies = std::move(replies);
-  job->gateway.pool.run_off_io_thread([job, candidates = std::move(candidates)]() mutable {
-    job->guarded([&] {
-      if (Clock::now() >= job->deadline) {  // no time left to score: the select-mode answer
-        for (size_t j = 0; j < candidates.size(); ++j)
-          if (candidates[j]) {
-            candidates[j].reset();
-            job->aggregate_replies[j] = failure(BackendError{
-                .message = "request_timeout_ms passed before the candidates were scored",
-                .timed_out = true,
-                .kind = FailureKind::kTimeout});
-          }
-      }
-      job->aggregation->take(std::move(candidates), job->kind_of(job->rounds->result().answers),
-                             *job->view->bank.embedder);
-      finish(*job);
-    });
+  on_worker(job, [candidates = std::move(candidates)](const JobPtr& job) mutable {
+    if (Clock::now() >= job->deadline) {  // no time left to score: the select-mode answer
+      for (size_t j = 0; j < candidates.size(); ++j)
+        if (candidates[j]) {
+          candidates[j].reset();
+          job->aggregate_replies[j] = failure(
+              BackendError{.message = "request_timeout_ms passed before the candidates were scored",
+                           .timed_out = true,
+                           .kind = FailureKind::kTimeout});
+        }
+    }
+    job->aggregation->take(std::move(candidates), job->kind_of(job->rounds->result().answers),
+                           *job->view->bank.embedder);
+    finish(*job);
   });
 }
 
@@ -252,12 +256,10 @@ bool escalate(const JobPtr& job) {
   job->gateway.metrics.count_model("escalated", job->escalated);
   job->asked.push_back(model);
   ask(job, {model}, [job](std::vector<BackendReply> r) {
-    job->gateway.pool.run_off_io_thread([job, r = std::move(r)]() mutable {  // as a round's
-      job->guarded([&] {
-        job->replies.push_back(std::move(r.front()));
-        if (job->replies.back().ok()) job->chosen = job->asked.size() - 1;
-        finish(*job);
-      });
+    on_worker(job, [r = std::move(r)](const JobPtr& job) mutable {  // as a round's replies
+      job->replies.push_back(std::move(r.front()));
+      if (job->replies.back().ok()) job->chosen = job->asked.size() - 1;
+      finish(*job);
     });
   });
   return true;

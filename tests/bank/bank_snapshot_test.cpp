@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "bank/bank_store.h"
@@ -238,6 +239,48 @@ void expect_same_rows(const std::vector<Record>& a, const std::vector<Record>& b
     EXPECT_EQ(a[i].tests, b[i].tests);
     EXPECT_EQ(a[i].grader, b[i].grader);
   }
+}
+
+// Bug: save_bank wrote every bank through "<path>.tmp", so two saves to one path at once removed
+// each other's file while it was written. Each save has a temporary file of its own now.
+TEST(BankFile, SavesToOnePathAtOnceLeaveOneWholeBankAndNoTemporaryFile) {
+  const std::string path = test::temp_path("saved-twice.sqlite");
+  std::filesystem::remove(path);
+  Dataset small = arc(), large = arc();
+  small.records.resize(60);
+  large.records.erase(large.records.begin(), large.records.begin() + 60);
+  std::atomic<int> failed{0};
+  std::string first_error;
+  std::mutex error_mutex;
+  std::vector<std::thread> savers;
+  for (const Dataset* data : {&small, &large, &small, &large})
+    savers.emplace_back([&, data] {
+      for (int i = 0; i < 4; ++i) try {
+          save_bank(*data, path);
+        } catch (const std::exception& e) {
+          std::lock_guard lock(error_mutex);
+          if (failed++ == 0) first_error = e.what();
+        }
+    });
+  for (auto& s : savers) s.join();
+  EXPECT_EQ(failed, 0) << first_error;
+  // Either bank whole, as one save alone leaves it (a bank keeps a repeated question once).
+  const auto alone = [](const Dataset& data, const std::string& name) {
+    const std::string one = test::temp_path(name);
+    save_bank(data, one);
+    return load_bank_data(one);
+  };
+  const Dataset saved = load_bank_data(path), small_saved = alone(small, "saved-small.sqlite"),
+                large_saved = alone(large, "saved-large.sqlite");
+  ASSERT_NE(small_saved.records.size(), large_saved.records.size());
+  const Dataset& want =
+      saved.records.size() == small_saved.records.size() ? small_saved : large_saved;
+  ASSERT_EQ(saved.records.size(), want.records.size());
+  for (size_t i = 0; i < want.records.size(); ++i)
+    ASSERT_EQ(saved.records[i].id, want.records[i].id) << "rows of both banks";
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(path).parent_path()))
+    EXPECT_EQ(entry.path().string().find(path + ".tmp"), std::string::npos) << entry.path();
 }
 
 // Hostile run 3: each reload of a million-question bank took 436 MB of fresh memory for its
