@@ -51,8 +51,10 @@ printf "listen: 127.0.0.1:0\naccess_log: none\nthreads: 64\nrequest_timeout_ms: 
   "$BANK" >"$TMP/reload.yaml"
 start_gateway reload
 echo "    gateway up: RSS $(awk '/VmRSS/ {print int($2 / 1024)}' /proc/$GW_PID/status) MiB"
+# A missed target makes the part exit non-zero: part 2 still runs, and the script fails at the end.
+missed=0
 "$HOSTILE" reloads --port "$GW_PORT" --pid "$GW_PID" --clients 32 --calls 10 --seconds 10 \
-  --model m0 | sed 's/^/    /'
+  --model m0 | sed 's/^/    /' || missed=1
 kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
 # Let the machine settle: the 1M gateway's 1.2 GB torn down right before part 2 slowed its
 # pass-through requests by 20-40 ms (part 2 alone: 13-19 ms slowest).
@@ -63,4 +65,5 @@ printf "listen: 127.0.0.1:0\naccess_log: none\nrequest_timeout_ms: 20000\nbank: 
   "$PWD/data/routerbench/arc_challenge_train.csv" "$AGG_PORT" >"$TMP/aggregate.yaml"
 start_gateway aggregate
 "$HOSTILE" big-aggregate --port "$GW_PORT" --pid "$GW_PID" --calls 3 --clients 4 --model m0 |
-  sed 's/^/    /'
+  sed 's/^/    /' || missed=1
+exit "$missed"
