@@ -337,6 +337,7 @@ PriorBank read_bank(Reader& in, const std::shared_ptr<const MappedFile>& file,
   if (options.reuse_rows) records = std::move(*options.reuse_rows);
   records.reserve(capacity_with_headroom(std::min<uint64_t>(n_records, 1u << 26)));
   if (records.size() > n_records) records.resize(n_records);
+  // Grown row by row, not resized at once to a count that a damaged file could make huge.
   for (uint64_t i = 0; i < n_records; ++i) {
     if (i == records.size()) records.emplace_back();
     read_record(in, n_models, records[i]);

@@ -43,11 +43,12 @@ class BankViews {
   // model the bank did not know gets a column.
   void fold(std::vector<Record> rows, const std::vector<std::string>& models);
   // The rows of the last view a reload replaced, once no request used it any more (null if
-  // none): a reload reads its bank into them (BankOptions::reuse_rows), so it writes memory
-  // that is already the process's instead of taking fresh memory. This keeps one bank's rows
-  // resident between reloads (a million questions: about 440 MB) for reloads that do not
-  // stall the host (fresh memory is zeroed page by page; on a VM each page can be a fault
-  // to the host during which the vCPU runs nothing else).
+  // none): a reload (/admin/reload, SIGHUP, a followed bank's rebuild) reads its bank into
+  // them (BankOptions::reuse_rows), so it writes memory that is already the process's instead
+  // of taking fresh memory. This keeps one bank's rows resident between reloads (a million
+  // questions: about 440 MB) for reloads that do not stall the host (fresh memory is zeroed
+  // page by page; on a VM each page can be a fault to the host during which the vCPU runs
+  // nothing else).
   std::shared_ptr<std::vector<Record>> take_spare_rows();
   // A followed bank's new rows, as fold; the view then stands for `revision`.
   void fold_followed(std::vector<Record> rows, const std::vector<std::string>& models,
