@@ -16,6 +16,7 @@ enum class FailureKind {
   kInvalidUtf8,  // a reply with bytes that are not UTF-8
   kBusy,         // no free connection (max_concurrency) before the deadline
   kCircuitOpen,  // the gateway did not ask: the backend's circuit is open
+  kAbandoned,    // stopped: the client it was made for left (core/abandon.h)
 };
 // "timeout", "connect", ..., "circuit_open"; "other" for kOther: the /metrics label.
 const char* to_string(FailureKind kind);

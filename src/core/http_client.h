@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/abandon.h"
 #include "core/deadline.h"
 #include "core/failure_kind.h"
 #include "core/result.h"
@@ -79,10 +80,11 @@ class HttpClientPool {
 
   // The same POST without a thread waiting for it: the call runs on the process's one I/O
   // thread for outgoing calls, and `done` is called there (keep it short). http:// and
-  // https:// alike.
+  // https:// alike. Once `abandon` is set the call stops within ~100 ms: its connection is
+  // closed, no retry follows, and `done` gets a FailureKind::kAbandoned error.
   void post_async(const std::string& path, std::string payload, Deadline deadline,
                   std::function<bool(const std::string&)> usable, std::string what,
-                  std::function<void(HttpResult)> done) const;
+                  std::function<void(HttpResult)> done, AbandonFlag abandon = nullptr) const;
 
   // Where a streamed reply's pieces go, on the I/O thread: pass the piece on, then call
   // `resume(true)` (from any thread) for the next, or `resume(false)` to stop reading.
@@ -103,7 +105,8 @@ class HttpClientPool {
  private:
   void call_async(const std::string& path, std::string payload, Deadline deadline,
                   std::function<bool(const std::string&)> usable, std::string what,
-                  std::shared_ptr<StreamSink> sink, std::function<void(HttpResult)> done) const;
+                  std::shared_ptr<StreamSink> sink, std::function<void(HttpResult)> done,
+                  AbandonFlag abandon) const;
   static std::shared_ptr<Async> make_async(const HttpEndpoint& endpoint, const std::string& origin);
   std::unique_ptr<httplib::Client> acquire(Deadline deadline) const;
   void release(std::unique_ptr<httplib::Client> client) const;

@@ -93,6 +93,17 @@ Attempt failed_with(beast::error_code ec) {
   return a;
 }
 
+// What a call's abandonment watch can stop (I/O thread only): the connection it is using, the
+// timer it is waiting on.
+struct CallWatch {
+  AbandonFlag flag;
+  bool abandoned = false;
+  bool finished = false;
+  struct Connection* conn = nullptr;
+  asio::steady_timer* wait = nullptr;
+  std::shared_ptr<asio::steady_timer> tick;
+};
+
 // One connection: TCP, and TLS over it for https:// (a TLS stream is not reused once closed,
 // so each new connection gets a fresh one).
 struct Connection {
@@ -106,6 +117,31 @@ struct Connection {
     beast::error_code ignored;
     tcp().socket().close(ignored);
     ready = false;
+  }
+};
+
+// Every 100 ms while the call runs: once its client has left, close its connection (a pending
+// read or write ends at once) or wake it from its wait; the call then gives up.
+void watch_for_abandon(std::shared_ptr<CallWatch> w) {
+  if (w->finished) return;
+  if (abandoned(w->flag)) {
+    w->abandoned = true;
+    if (w->conn) w->conn->close();
+    if (w->wait) w->wait->cancel();
+    return;
+  }
+  w->tick->expires_after(std::chrono::milliseconds(100));
+  w->tick->async_wait([w](beast::error_code ec) {
+    if (!ec) watch_for_abandon(w);
+  });
+}
+
+// Ends a call's watch when the call ends, however it ends.
+struct EndWatch {
+  std::shared_ptr<CallWatch> w;
+  ~EndWatch() {
+    w->finished = true;
+    if (w->tick) w->tick->cancel();
   }
 };
 
@@ -212,13 +248,23 @@ struct HttpClientPool::Async {
   std::vector<std::unique_ptr<Connection>> idle;
   std::deque<std::shared_ptr<asio::steady_timer>> waiting;  // calls waiting for a connection
 
-  // A connection, or null when none frees up before the deadline.
-  awaitable<std::unique_ptr<Connection>> acquire(size_t cap, Deadline deadline) {
+  // A connection, or null when none frees up before the deadline or the call is abandoned.
+  awaitable<std::unique_ptr<Connection>> acquire(size_t cap, Deadline deadline, CallWatch& w) {
     while (idle.empty() && open >= cap) {
       auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
       timer->expires_at(deadline);
       waiting.push_back(timer);
+      w.wait = timer.get();
       const auto [ec] = co_await timer->async_wait(kNoThrow);
+      w.wait = nullptr;
+      if (w.abandoned) {
+        // Woken by a release meanwhile (no longer waiting): that wake-up is the next waiter's.
+        if (std::erase(waiting, timer) == 0 && !waiting.empty()) {
+          waiting.front()->cancel();
+          waiting.pop_front();
+        }
+        co_return nullptr;
+      }
       if (!ec && idle.empty() && open >= cap) {  // the deadline, not a release: give up
         std::erase(waiting, timer);
         co_return nullptr;
@@ -282,9 +328,9 @@ struct HttpClientPool::Async {
 
 void HttpClientPool::post_async(const std::string& path, std::string payload, Deadline deadline,
                                 std::function<bool(const std::string&)> usable, std::string what,
-                                std::function<void(HttpResult)> done) const {
+                                std::function<void(HttpResult)> done, AbandonFlag abandon) const {
   call_async(path, std::move(payload), deadline, std::move(usable), std::move(what), nullptr,
-             std::move(done));
+             std::move(done), std::move(abandon));
 }
 
 void HttpClientPool::post_stream_async(const std::string& path, std::string payload,
@@ -293,21 +339,36 @@ void HttpClientPool::post_stream_async(const std::string& path, std::string payl
                                        std::string what, StreamSink sink,
                                        std::function<void(HttpResult)> done) const {
   call_async(path, std::move(payload), deadline, std::move(usable), std::move(what),
-             std::make_shared<StreamSink>(std::move(sink)), std::move(done));
+             std::make_shared<StreamSink>(std::move(sink)), std::move(done), nullptr);
 }
 
 void HttpClientPool::call_async(const std::string& path, std::string payload, Deadline deadline,
                                 std::function<bool(const std::string&)> usable, std::string what,
                                 std::shared_ptr<StreamSink> sink,
-                                std::function<void(HttpResult)> done) const {
+                                std::function<void(HttpResult)> done, AbandonFlag abandon) const {
   // The coroutine owns copies of what it reads: it may outlive this pool object.
   auto call = [async = async_, endpoint = endpoint_, target = base_path_ + path,
                payload = std::move(payload), deadline, usable = std::move(usable),
-               what = std::move(what), sink]() -> awaitable<std::optional<HttpResult>> {
+               what = std::move(what), sink,
+               abandon = std::move(abandon)]() -> awaitable<std::optional<HttpResult>> {
     Async& a = *async;
     const HttpEndpoint& endpoint_ = endpoint;
     HttpError err;
-    auto conn = co_await a.acquire(endpoint_.max_connections, deadline);
+    auto w = std::make_shared<CallWatch>();
+    const EndWatch end_watch{w};
+    if (abandon) {
+      w->flag = abandon;
+      w->tick = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
+      watch_for_abandon(w);
+    }
+    auto gave_up = [&err] {
+      err = HttpError{.message = "stopped: the client it was for left",
+                      .attempts = err.attempts,
+                      .kind = FailureKind::kAbandoned};
+      return failure(std::move(err));
+    };
+    auto conn = co_await a.acquire(endpoint_.max_connections, deadline, *w);
+    if (w->abandoned) co_return gave_up();
     if (!conn) {
       err.message = "no free connection before the deadline (max_concurrency " +
                     std::to_string(endpoint_.max_connections) + ")";
@@ -326,7 +387,8 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
     req.body() = payload;
     req.prepare_payload();
     bool reusable = false;
-    for (int attempt = 0; attempt <= endpoint_.retries; ++attempt) {
+    w->conn = conn.get();
+    for (int attempt = 0; attempt <= endpoint_.retries && !w->abandoned; ++attempt) {
       if (ms_between(Clock::now(), deadline) <= 1) {
         err.message = err.message.empty() ? "deadline passed" : err.message + "; deadline passed";
         err.timed_out = true;
@@ -337,7 +399,10 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
         if (!wait) break;
         asio::steady_timer backoff(co_await asio::this_coro::executor);
         backoff.expires_after(std::chrono::milliseconds(static_cast<int64_t>(*wait)));
+        w->wait = &backoff;
         co_await backoff.async_wait(kNoThrow);
+        w->wait = nullptr;
+        if (w->abandoned) break;
       }
       ++err.attempts;
       const bool pooled = conn->ready;
@@ -351,6 +416,10 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
         r = co_await a.attempt(*conn, req, timeout, sink.get(), deadline);
       }
       reusable = false;
+      if (w->abandoned) {  // the watch closed the connection under the attempt
+        conn->close();
+        break;
+      }
       if (r.invalid_utf8) {
         conn->close();
         err.status = 502;
@@ -385,7 +454,9 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
       if (!reusable && conn->ready) conn->close();
       if (r.streamed || !retryable_status(err.status)) break;
     }
-    a.release(std::move(conn), reusable);
+    w->conn = nullptr;
+    a.release(std::move(conn), reusable && !w->abandoned);
+    if (w->abandoned) co_return gave_up();
     co_return failure(std::move(err));
   };
   asio::co_spawn(

@@ -119,26 +119,29 @@ AggregatorCalls ask_missing(std::vector<AggregateRow>& rows, const AggregatorEnd
     }
     const Deadline deadline =
         Clock::now() + std::chrono::milliseconds((e.timeout_ms + 1000) * (e.retries + 1));
-    backend->complete_async(request, fields, deadline, [&, call](BackendReply reply) {
-      std::optional<AggregateCandidate> got;
-      if (reply.ok()) got = aggregate_candidate(reply->body, reply->content);
-      std::lock_guard lock(mutex);
-      if (got) {
-        try {
-          cache.put(call.row->keys[call.j], *got);
-        } catch (const Error& err) {
-          store_error = err.what();
-        }
-        call.row->candidates[call.j] = std::move(got);
-        ++calls.made;
-      } else {
-        ++calls.failed;
-      }
-      --in_flight;
-      ++done;
-      if (progress) progress(done, missing.size());
-      changed.notify_all();
-    });
+    backend->complete_async(
+        request, fields, deadline,
+        [&, call](BackendReply reply) {
+          std::optional<AggregateCandidate> got;
+          if (reply.ok()) got = aggregate_candidate(reply->body, reply->content);
+          std::lock_guard lock(mutex);
+          if (got) {
+            try {
+              cache.put(call.row->keys[call.j], *got);
+            } catch (const Error& err) {
+              store_error = err.what();
+            }
+            call.row->candidates[call.j] = std::move(got);
+            ++calls.made;
+          } else {
+            ++calls.failed;
+          }
+          --in_flight;
+          ++done;
+          if (progress) progress(done, missing.size());
+          changed.notify_all();
+        },
+        nullptr);
   }
   std::unique_lock lock(mutex);
   changed.wait(lock, [&] { return in_flight == 0; });

@@ -67,7 +67,7 @@ bool Backend::stream_async(const nlohmann::json&, Deadline, StreamSink,
 }
 
 bool Backend::complete_async(const nlohmann::json&, std::string_view, Deadline,
-                             std::function<void(BackendReply)>) {
+                             std::function<void(BackendReply)>, AbandonFlag) {
   return false;
 }
 

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/abandon.h"
 #include "core/deadline.h"
 #include "core/failure_kind.h"
 #include "core/result.h"
@@ -80,8 +81,11 @@ class Backend {
   // endpoint): `done` is called once, on an I/O thread (keep it short). Returns false, and
   // does nothing, where it cannot: the caller then calls `complete`. `fields` is
   // fields_for_upstream(request) (api/openai_api.h), serialised once for all the backends asked.
+  // Once `abandon` is set (core/abandon.h: the client left), the call stops early and `done`
+  // gets a FailureKind::kAbandoned error.
   virtual bool complete_async(const nlohmann::json& request, std::string_view fields,
-                              Deadline deadline, std::function<void(BackendReply)> done);
+                              Deadline deadline, std::function<void(BackendReply)> done,
+                              AbandonFlag abandon);
   // `stream` without a thread waiting, where the backend can: the events go to `sink` as
   // they arrive (pass each on, then call resume(true), or resume(false) to stop), then `done`
   // once (ok: every byte went; !ok with nothing sent: nothing did). A backend answering a

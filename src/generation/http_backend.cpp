@@ -64,7 +64,7 @@ class HttpBackend : public Backend {
   }
 
   bool complete_async(const nlohmann::json&, std::string_view fields, Deadline deadline,
-                      std::function<void(BackendReply)> done) override {
+                      std::function<void(BackendReply)> done, AbandonFlag abandon) override {
     const auto start = Clock::now();
     auto reply = std::make_shared<Completion>();
     pool_.post_async(
@@ -72,7 +72,8 @@ class HttpBackend : public Backend {
         [reply](const std::string& body) { return read_completion(body, *reply); }, kWhat,
         [reply, start, done = std::move(done)](HttpResult r) {
           done(finish(r, std::move(*reply), start));
-        });
+        },
+        std::move(abandon));
     return true;
   }
 

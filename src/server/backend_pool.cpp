@@ -52,22 +52,27 @@ Eligible BackendPool::eligible() const {
 
 void BackendPool::record_health(size_t j, const BackendReply& reply) {
   if (!reply.ok()) metrics_.count_backend_error(backends_[j]->name(), reply.error().kind);
-  if (!reply.ok() && reply.error().kind == FailureKind::kCircuitOpen) return;  // not asked
+  // Not asked, or stopped because its client left: says nothing about the backend.
+  if (!reply.ok() && (reply.error().kind == FailureKind::kCircuitOpen ||
+                      reply.error().kind == FailureKind::kAbandoned))
+    return;
   if (health_.record(j, reply.ok() || reply.error().refused()))
     metrics_.count_model("circuit_opened", backends_[j]->name());
 }
 
 void BackendPool::call(size_t j, const nlohmann::json& body, std::string_view fields,
-                       Deadline deadline, std::function<void(BackendReply)> done) {
+                       Deadline deadline, std::function<void(BackendReply)> done,
+                       AbandonFlag abandon) {
   Backend* backend = backends_[j].get();
-  if (backend->complete_async(body, fields, deadline, done)) return;
+  if (backend->complete_async(body, fields, deadline, done, std::move(abandon))) return;
   (void)workers_.submit([backend, &body, deadline, done = std::move(done)] {
     done(backend->complete(body, deadline));
   });
 }
 
 void BackendPool::fan_out(std::vector<int> members, std::vector<const nlohmann::json*> bodies,
-                          std::vector<std::string_view> fields, Deadline deadline, RepliesFn done) {
+                          std::vector<std::string_view> fields, Deadline deadline, RepliesFn done,
+                          AbandonFlag abandon) {
   if (members.empty()) return done({});  // nobody to wait for
   struct Gather {
     std::mutex mutex;
@@ -96,8 +101,9 @@ void BackendPool::fan_out(std::vector<int> members, std::vector<const nlohmann::
     gather->done(std::move(replies));
   };
   for (size_t i = 0; i < gather->members.size(); ++i)
-    call(gather->members[i], *bodies[i], fields[i], deadline,
-         [store, i](BackendReply r) { store(i, std::move(r)); });
+    call(
+        gather->members[i], *bodies[i], fields[i], deadline,
+        [store, i](BackendReply r) { store(i, std::move(r)); }, abandon);
 }
 
 std::function<void(BackendReply)> BackendPool::through_breaker(
@@ -123,12 +129,14 @@ std::function<void(BackendReply)> BackendPool::through_breaker(
 }
 
 void BackendPool::pass_through(size_t j, std::shared_ptr<const ChatRequest> request,
-                               Deadline deadline, std::function<void(BackendReply)> done) {
+                               Deadline deadline, std::function<void(BackendReply)> done,
+                               AbandonFlag abandon) {
   auto finish = through_breaker(j, std::move(done));
   if (!finish) return;
   // The request lives until the reply: the backend reads it meanwhile.
-  call(j, request->body, request->upstream_fields, deadline,
-       [request, finish](BackendReply r) { finish(std::move(r)); });
+  call(
+      j, request->body, request->upstream_fields, deadline,
+      [request, finish](BackendReply r) { finish(std::move(r)); }, std::move(abandon));
 }
 
 void BackendPool::pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request,

@@ -45,14 +45,16 @@ class BackendPool {
   bool circuit_open(size_t j) const { return health_.open(j); }
 
   // Asks `members` at once: member i is sent bodies[i] (upstream fields[i]). `done` gets the
-  // replies in order, on the last one's thread; the bodies must live until then.
+  // replies in order, on the last one's thread; the bodies must live until then. Once
+  // `abandon` is set (the client left), the calls still out stop (kind abandoned).
   using RepliesFn = std::function<void(std::vector<BackendReply>)>;
   void fan_out(std::vector<int> members, std::vector<const nlohmann::json*> bodies,
-               std::vector<std::string_view> fields, Deadline deadline, RepliesFn done);
+               std::vector<std::string_view> fields, Deadline deadline, RepliesFn done,
+               AbandonFlag abandon = nullptr);
   // Pass-through: the request as it came, to backend `j`, inside the circuit breaker (an open
   // circuit: a 503-like BackendError at once, kind circuit_open). `done` once.
   void pass_through(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
-                    std::function<void(BackendReply)> done);
+                    std::function<void(BackendReply)> done, AbandonFlag abandon = nullptr);
   // The same streamed: the events go to `sink` (Backend::StreamSink) as they come.
   void pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
                            Backend::StreamSink sink, std::function<void(BackendReply)> done);
@@ -61,7 +63,7 @@ class BackendPool {
 
  private:
   void call(size_t j, const nlohmann::json& body, std::string_view fields, Deadline deadline,
-            std::function<void(BackendReply)> done);
+            std::function<void(BackendReply)> done, AbandonFlag abandon);
   void record_health(size_t j, const BackendReply& reply);  // breaker and error metrics
   // `done` wrapped to count a pass-through call and feed the breaker its reply; nullptr when
   // j's circuit is open (`done` then has had the refusal).

@@ -25,14 +25,14 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
                 options.feedback_per_second, metrics) {}
 
 void Gateway::answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline,
-                           AnswerFn done, std::shared_ptr<const std::atomic<bool>> client_gone) {
+                           AnswerFn done, AbandonFlag client_gone) {
   start_request_job({.pool = pool_, .params = params_, .metrics = metrics_}, view(),
                     std::move(request), deadline, std::move(done), std::move(client_gone));
 }
 
 void Gateway::pass_through(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
-                           std::function<void(BackendReply)> done) {
-  pool_.pass_through(j, std::move(request), deadline, std::move(done));
+                           std::function<void(BackendReply)> done, AbandonFlag client_gone) {
+  pool_.pass_through(j, std::move(request), deadline, std::move(done), std::move(client_gone));
 }
 
 void Gateway::pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request,

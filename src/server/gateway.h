@@ -39,10 +39,10 @@ class Gateway {
   // answered (a budget too small for any model: 400). Throws smacs::Error only before asking
   // anyone (a question the embedder could not embed).
   void answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline, AnswerFn done,
-                    std::shared_ptr<const std::atomic<bool>> client_gone = nullptr);
+                    AbandonFlag client_gone = nullptr);
   // Pass-through to pool member `j` (BackendPool::pass_through), plain or streamed.
   void pass_through(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
-                    std::function<void(BackendReply)> done);
+                    std::function<void(BackendReply)> done, AbandonFlag client_gone = nullptr);
   void pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
                            Backend::StreamSink sink, std::function<void(BackendReply)> done);
   int backend_index(const std::string& name) const { return pool_.index(name); }  // -1: none

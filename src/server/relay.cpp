@@ -32,6 +32,7 @@ void GatewayServer::pass_through(size_t backend, std::shared_ptr<const ChatReque
     return;
   }
   HttpResponse::Reply reply = res.answer_later();
+  AbandonFlag client_gone = res.client_gone_flag();
   gateway_.pass_through(
       backend, std::move(request), deadline,
       [this, reply, name, door, head = res](BackendReply r) mutable {
@@ -50,7 +51,8 @@ void GatewayServer::pass_through(size_t backend, std::shared_ptr<const ChatReque
           send_json(out, r->body);
         }
         reply(std::move(out));
-      });
+      },
+      std::move(client_gone));
 }
 
 void fail_stream(StreamReply& out, HttpResponse head, const ApiError& e, ApiStream* translator) {

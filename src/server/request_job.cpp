@@ -18,7 +18,7 @@ struct Job {
   std::shared_ptr<const ChatRequest> request;
   Deadline deadline;
   AnswerFn done;
-  std::shared_ptr<const std::atomic<bool>> client_gone;
+  AbandonFlag client_gone;  // set once the client has left: the calls for it stop
   Plan plan{};
   TokenGuess tokens{};  // with a budget only
   AnswerKind task_kind = AnswerKind::kText;
@@ -75,8 +75,9 @@ using JobPtr = std::shared_ptr<Job>;
 // on the backends' shared I/O thread, which would hold up every request's traffic meanwhile.
 template <class Step>
 void on_worker(const JobPtr& job, Step step) {
-  job->gateway.pool.run_off_io_thread(
-      [job, step = std::move(step)]() mutable { job->guarded([&] { step(job); }); });
+  job->gateway.pool.run_off_io_thread([job, step = std::move(step)]() mutable {
+    if (!job->abandoned()) job->guarded([&] { step(job); });  // nothing to do for nobody
+  });
 }
 
 void next_round(const JobPtr& job);
@@ -91,7 +92,7 @@ void ask(const JobPtr& job, std::vector<int> members, BackendPool::RepliesFn don
   std::vector<const json*> bodies(members.size(), &job->request->body);
   std::vector<std::string_view> fields(members.size(), job->request->upstream_fields);
   job->gateway.pool.fan_out(std::move(members), std::move(bodies), std::move(fields), job->deadline,
-                            std::move(done));
+                            std::move(done), job->client_gone);
 }
 
 // Plan under the view's reader lock (feedback may be appending a row meanwhile), then the
@@ -196,11 +197,13 @@ bool aggregate(const JobPtr& job) {
   std::vector<const json*> bodies;
   for (const json& b : job->aggregate_bodies) bodies.push_back(&b);
   std::vector<int> members(bodies.size(), static_cast<int>(aggregator));
-  pool.fan_out(std::move(members), std::move(bodies),
-               {job->aggregate_fields.begin(), job->aggregate_fields.end()}, job->deadline,
-               [job](std::vector<BackendReply> replies) {
-                 job->guarded([&] { take_candidates(job, std::move(replies)); });
-               });
+  pool.fan_out(
+      std::move(members), std::move(bodies),
+      {job->aggregate_fields.begin(), job->aggregate_fields.end()}, job->deadline,
+      [job](std::vector<BackendReply> replies) {
+        if (!job->abandoned()) job->guarded([&] { take_candidates(job, std::move(replies)); });
+      },
+      job->client_gone);
   return true;
 }
 
@@ -304,7 +307,7 @@ void finish(Job& job) {
 
 void start_request_job(const JobContext& context, std::shared_ptr<const BankView> view,
                        std::shared_ptr<const ChatRequest> request, Deadline deadline, AnswerFn done,
-                       std::shared_ptr<const std::atomic<bool>> client_gone) {
+                       AbandonFlag client_gone) {
   auto job = std::make_shared<Job>(Job{.gateway = context,
                                        .view = std::move(view),
                                        .request = std::move(request),

@@ -27,11 +27,12 @@ struct JobContext {
 };
 
 // Answers `request` over `view` (one bank for the whole request): `done` once, on the thread
-// of the last reply. `client_gone`, when given, turns true once the client has left: no
-// further round, escalation or aggregator call is made (the answer is then a 499). Throws
+// of the last reply. `client_gone`, when given, turns true once the client has left: the
+// calls out stop (their connections closed), no further round, escalation or aggregator call
+// is made, and the answer is a 499. Throws
 // smacs::Error only before asking anyone (a question the embedder could not embed).
 void start_request_job(const JobContext& context, std::shared_ptr<const BankView> view,
                        std::shared_ptr<const ChatRequest> request, Deadline deadline, AnswerFn done,
-                       std::shared_ptr<const std::atomic<bool>> client_gone);
+                       AbandonFlag client_gone);
 
 }  // namespace smacs

@@ -156,6 +156,39 @@ TEST(HttpClient, AsyncCallsWaitForAFreeConnectionUntilTheirDeadline) {
   EXPECT_EQ(up.requests, 2);
 }
 
+// A call whose client left (its abandon flag set) stops: one waiting for a connection gives up
+// its place, one in flight has its connection closed and is not retried; the call queued
+// behind them gets the connection and its answer.
+TEST(HttpClient, AnAbandonedAsyncCallStopsAtOnceAndIsNotRetried) {
+  Upstream up;
+  up.slow_ms = 1500;
+  const HttpClientPool pool({.base_url = up.url(), .max_connections = 1, .retries = 2});
+  auto in_flight = std::make_shared<std::atomic<bool>>(false);
+  auto waiting = std::make_shared<std::atomic<bool>>(false);
+  std::promise<HttpResult> first, second, third;
+  const auto start = Clock::now();
+  pool.post_async(
+      "/echo", "1", in_ms(10000), {}, "", [&](HttpResult r) { first.set_value(r); }, in_flight);
+  pool.post_async(
+      "/echo", "2", in_ms(10000), {}, "", [&](HttpResult r) { second.set_value(r); }, waiting);
+  pool.post_async("/echo", "3", in_ms(10000), {}, "", [&](HttpResult r) { third.set_value(r); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  waiting->store(true);
+  const HttpResult r2 = second.get_future().get();
+  EXPECT_LT(ms_since(start), 700) << "a waiting call that was abandoned waited on";
+  in_flight->store(true);
+  const HttpResult r1 = first.get_future().get();
+  EXPECT_LT(ms_since(start), 1000) << "an abandoned call in flight ran on";
+  for (const HttpResult* r : {&r1, &r2}) {
+    ASSERT_FALSE(r->ok());
+    EXPECT_EQ(r->error().kind, FailureKind::kAbandoned) << r->error().message;
+  }
+  const HttpResult r3 = third.get_future().get();
+  ASSERT_TRUE(r3.ok()) << r3.error().message;
+  EXPECT_EQ(r3->body, "echo:3");
+  EXPECT_EQ(up.requests, 2) << "the abandoned call was retried, or the waiting one was sent";
+}
+
 TEST(HttpClient, ManyAsyncCallsInFlightHoldNoThreadEach) {
   // smacs's own server as the upstream: httplib's listen backlog of 5 drops most of 48
   // simultaneous connects, and their SYN retries (1 s, then 3 s) would be measured instead.

@@ -11,6 +11,7 @@
 #include "fake_backend.h"
 #include "gateway_fixture.h"
 #include "postgres_fixture.h"
+#include "raw_socket.h"
 
 namespace smacs::test {
 namespace {
@@ -124,6 +125,50 @@ TEST(Gateway, AStreamThatFailsAfterItStartedIsLoggedWithItsError) {
       last_chat(wait_for_text(log, [&](const std::string& t) { return !last_chat(t).empty(); }));
   ASSERT_FALSE(last.empty());
   EXPECT_NE(json::parse(last)["status"], 200) << last;
+}
+
+// Waits up to `limit_ms` for `done()`; the milliseconds it took, or -1.
+template <class Done>
+double wait_ms_for(Done done, int limit_ms) {
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (done()) return ms;
+    if (ms > limit_ms) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// Before: a client that left had its upstream calls run on to their timeout (all 15 calls of
+// an aggregate request were still made). Now the calls made for it are stopped: their
+// connections close within a few hundred milliseconds, for a SMACS answer and a pass-through.
+TEST(Gateway, AClientThatLeavesStopsTheCallsMadeForIt) {
+  FakeBackend backend;
+  // Both pool models hang (the fake's mode is the upstream model, here the pool name) and
+  // would be waited for 10 s.
+  GatewayFixture gw({{"hang:1", backend.url()}, {"hang:2", backend.url()}}, 10000, 10000);
+  const std::string question = load_file(rb("test")).records[0].question;
+  for (const std::string model : {"smacs", "hang:1"}) {
+    const int fd = connect_to(gw.running->port);
+    ASSERT_GE(fd, 0);
+    const std::string body = chat(model, question).dump();
+    ASSERT_TRUE(send_all(fd,
+                         "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         "application/json\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n" + body));
+    const int calls = model == "smacs" ? 2 : 1;
+    ASSERT_GE(wait_ms_for([&] { return backend.open_connections() >= calls; }, 3000), 0)
+        << model << ": the backends were never asked";
+    ::close(fd);  // the client leaves while the backends think
+    const double closed_ms = wait_ms_for([&] { return backend.open_connections() == 0; }, 3000);
+    EXPECT_GE(closed_ms, 0) << model << ": the calls for a client that left ran on";
+    EXPECT_LT(closed_ms, 1500) << model;
+  }
+  const std::string metrics = gw.metrics.render();
+  EXPECT_NE(metrics.find("kind=\"abandoned\""), std::string::npos) << metrics.substr(0, 3000);
+  EXPECT_EQ(metrics.find("event=\"circuit_opened\""), std::string::npos)
+      << "a client leaving is no fault";
 }
 
 // Before: an empty bank gave no warning and /ready said 200.
