@@ -205,14 +205,17 @@ void Session::handle(std::shared_ptr<HttpRequest> req, const HttpHandler& handle
 void Session::watch(std::shared_ptr<std::atomic<bool>> sent,
                     std::shared_ptr<std::atomic<bool>> gone) {
   if (*sent || *gone) return;
-  pollfd p{.fd = stream_.socket().native_handle(), .events = POLLRDHUP, .revents = 0};
-  if (!stream_.socket().is_open() ||
-      (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))))
-    return gone->store(true);
+  if (peer_closed()) return gone->store(true);
   auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor(), ms(250));
   timer->async_wait([self = shared_from_this(), timer, sent, gone](beast::error_code) {
     self->watch(sent, gone);
   });
+}
+
+bool Session::peer_closed() {
+  pollfd p{.fd = stream_.socket().native_handle(), .events = POLLRDHUP, .revents = 0};
+  return !stream_.socket().is_open() ||
+         (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)));
 }
 
 // Writes a whole response (event thread); then the next request, or close. Whatever goes

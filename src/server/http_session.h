@@ -147,7 +147,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // While a deferred answer is pending the connection is not read: a peer that closed it shows
   // as POLLRDHUP. Looked at every 250 ms until the answer is sent; `gone` tells the handler.
+  // (A stream, once it has begun, keeps looking itself: Streamer.)
   void watch(std::shared_ptr<std::atomic<bool>> sent, std::shared_ptr<std::atomic<bool>> gone);
+  bool peer_closed();  // the client has closed (or lost) the connection
 
   bool on_event_thread() const { return server_.io.get_executor().running_in_this_thread(); }
 

@@ -16,7 +16,15 @@ class Streamer : public StreamReply, public std::enable_shared_from_this<Streame
         req_(std::move(req)),
         head_(std::move(head)),
         sent_(std::move(sent)),
-        timer_(s_->stream_.get_executor()) {}
+        timer_(s_->stream_.get_executor()),
+        watch_timer_(s_->stream_.get_executor()) {}
+
+  // While the stream is open: every 250 ms, whether its client has left (the session's own
+  // watch stops once a reply is claimed, which a stream is at its first piece), so that the
+  // work for it (client_gone_flag) stops before the next write would fail.
+  void watch_peer() {
+    asio::post(s_->stream_.get_executor(), [me = shared_from_this()] { me->look_at_peer(); });
+  }
 
   void write(std::string piece, std::function<void(bool)> written) override {
     on_loop([piece = std::move(piece), written = std::move(written)](Streamer& me) mutable {
@@ -36,6 +44,7 @@ class Streamer : public StreamReply, public std::enable_shared_from_this<Streame
       if (!me.started_ && !me.writing_ && me.queue_.empty()) {
         me.done_ = true;
         me.timer_.cancel();
+        me.watch_timer_.cancel();
         --me.s_->server_.queued;
         return me.s_->respond(*me.req_, std::move(plain));
       }
@@ -62,6 +71,15 @@ class Streamer : public StreamReply, public std::enable_shared_from_this<Streame
     asio::post(s_->stream_.get_executor(), [me = shared_from_this(), f = std::move(f)]() mutable {
       if (me->dropped_ || me->done_) return me->fail_queue();
       f(*me);
+    });
+  }
+
+  void look_at_peer() {
+    if (done_ || !head_.client_gone_ || head_.client_gone_->load()) return;
+    if (s_->peer_closed()) return head_.client_gone_->store(true);
+    watch_timer_.expires_after(ms(250));
+    watch_timer_.async_wait([me = shared_from_this()](beast::error_code ec) {
+      if (!ec) me->look_at_peer();
     });
   }
 
@@ -129,6 +147,7 @@ class Streamer : public StreamReply, public std::enable_shared_from_this<Streame
     last_write_ = Clock::now();
     if (written) written(ok);
     if (!ok) head_.status = 499;  // the client is gone
+    if (!ok && head_.client_gone_) head_.client_gone_->store(true);
     if (!ok) return finish(false);
     pump();
   }
@@ -138,6 +157,7 @@ class Streamer : public StreamReply, public std::enable_shared_from_this<Streame
     if (done_) return;
     done_ = true;
     timer_.cancel();
+    watch_timer_.cancel();
     fail_queue();
     Session& s = *s_;
     --s.server_.queued;
@@ -157,7 +177,7 @@ class Streamer : public StreamReply, public std::enable_shared_from_this<Streame
   std::deque<std::pair<std::string, std::function<void(bool)>>> queue_;
   std::shared_ptr<http::response<http::empty_body>> msg_;
   bool started_ = false, writing_ = false, ending_ = false, end_ok_ = true, done_ = false;
-  asio::steady_timer timer_;
+  asio::steady_timer timer_, watch_timer_;
   int keep_ms_ = 0;
   std::string comment_;
   Clock::time_point last_write_ = Clock::now();
@@ -167,7 +187,10 @@ std::shared_ptr<StreamReply> make_streamer(std::shared_ptr<Session> session,
                                            std::shared_ptr<HttpRequest> req,
                                            const HttpResponse& head,
                                            std::shared_ptr<std::atomic<bool>> sent) {
-  return std::make_shared<Streamer>(std::move(session), std::move(req), head, std::move(sent));
+  auto streamer =
+      std::make_shared<Streamer>(std::move(session), std::move(req), head, std::move(sent));
+  streamer->watch_peer();
+  return streamer;
 }
 
 }  // namespace smacs::http_detail

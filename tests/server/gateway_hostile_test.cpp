@@ -149,15 +149,17 @@ TEST(Gateway, AClientThatLeavesStopsTheCallsMadeForIt) {
   // would be waited for 10 s.
   GatewayFixture gw({{"hang:1", backend.url()}, {"hang:2", backend.url()}}, 10000, 10000);
   const std::string question = load_file(rb("test")).records[0].question;
-  for (const std::string model : {"smacs", "hang:1"}) {
+  for (const std::string model : {"smacs", "hang:1", "smacs-stream"}) {
     const int fd = connect_to(gw.running->port);
     ASSERT_GE(fd, 0);
-    const std::string body = chat(model, question).dump();
+    json request = chat(model == "hang:1" ? model : "smacs", question);
+    if (model == "smacs-stream") request["stream"] = true;
+    const std::string body = request.dump();
     ASSERT_TRUE(send_all(fd,
                          "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
                          "application/json\r\nContent-Length: " +
                              std::to_string(body.size()) + "\r\n\r\n" + body));
-    const int calls = model == "smacs" ? 2 : 1;
+    const int calls = model == "hang:1" ? 1 : 2;
     ASSERT_GE(wait_ms_for([&] { return backend.open_connections() >= calls; }, 3000), 0)
         << model << ": the backends were never asked";
     ::close(fd);  // the client leaves while the backends think
