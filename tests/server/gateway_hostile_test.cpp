@@ -1,6 +1,6 @@
 // The gateway's third hostile run, outside aggregate mode: configs that cannot work, a pool
 // entry that is the gateway itself, n > 1 for a pass-through, the access log's status for a
-// stream that failed late, /ready for an empty bank.
+// stream that failed late, /ready for an empty bank, the calls for a client that left.
 #include <gtest/gtest.h>
 
 #include <fstream>
