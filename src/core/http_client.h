@@ -96,7 +96,8 @@ class HttpClientPool {
   // per-attempt timeout.
   void post_stream_async(const std::string& path, std::string payload, Deadline deadline,
                          std::function<bool(const std::string&)> usable, std::string what,
-                         StreamSink sink, std::function<void(HttpResult)> done) const;
+                         StreamSink sink, std::function<void(HttpResult)> done,
+                         AbandonFlag abandon = nullptr) const;
 
   const HttpEndpoint& endpoint() const { return endpoint_; }
 

@@ -337,9 +337,10 @@ void HttpClientPool::post_stream_async(const std::string& path, std::string payl
                                        Deadline deadline,
                                        std::function<bool(const std::string&)> usable,
                                        std::string what, StreamSink sink,
-                                       std::function<void(HttpResult)> done) const {
+                                       std::function<void(HttpResult)> done,
+                                       AbandonFlag abandon) const {
   call_async(path, std::move(payload), deadline, std::move(usable), std::move(what),
-             std::make_shared<StreamSink>(std::move(sink)), std::move(done), nullptr);
+             std::make_shared<StreamSink>(std::move(sink)), std::move(done), std::move(abandon));
 }
 
 void HttpClientPool::call_async(const std::string& path, std::string payload, Deadline deadline,

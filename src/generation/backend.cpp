@@ -62,7 +62,7 @@ std::unique_ptr<Backend> make_llama_backend(const LlamaBackendConfig& config) {
 #endif
 
 bool Backend::stream_async(const nlohmann::json&, Deadline, StreamSink,
-                           std::function<void(BackendReply)>) {
+                           std::function<void(BackendReply)>, AbandonFlag) {
   return false;
 }
 

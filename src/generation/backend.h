@@ -89,10 +89,11 @@ class Backend {
   // `stream` without a thread waiting, where the backend can: the events go to `sink` as
   // they arrive (pass each on, then call resume(true), or resume(false) to stop), then `done`
   // once (ok: every byte went; !ok with nothing sent: nothing did). A backend answering a
-  // stream request with plain JSON has it turned into events. False where it cannot.
+  // stream request with plain JSON has it turned into events. False where it cannot. `abandon`
+  // as for complete_async (a stream that has not started yet stops too).
   using StreamSink = std::function<void(std::string piece, std::function<void(bool go_on)> resume)>;
   virtual bool stream_async(const nlohmann::json& request, Deadline deadline, StreamSink sink,
-                            std::function<void(BackendReply)> done);
+                            std::function<void(BackendReply)> done, AbandonFlag abandon);
   virtual const std::string& name() const = 0;
 };
 

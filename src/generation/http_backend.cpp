@@ -79,7 +79,7 @@ class HttpBackend : public Backend {
 
   // Relays the upstream's own event stream as it arrives: the first token is not held back.
   bool stream_async(const nlohmann::json& request, Deadline deadline, StreamSink sink,
-                    std::function<void(BackendReply)> done) override {
+                    std::function<void(BackendReply)> done, AbandonFlag abandon) override {
     const auto start = Clock::now();
     auto shared_sink = std::make_shared<StreamSink>(std::move(sink));
     auto reply = std::make_shared<Completion>();  // a plain JSON reply, read by `usable`
@@ -98,7 +98,8 @@ class HttpBackend : public Backend {
           std::string events;
           for (const auto& e : completion_events(reply->body, name(), usage)) events += e;
           (*shared_sink)(std::move(events), [done, c](bool) mutable { done(std::move(c)); });
-        });
+        },
+        std::move(abandon));
     return true;
   }
 

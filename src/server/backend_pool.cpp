@@ -141,11 +141,11 @@ void BackendPool::pass_through(size_t j, std::shared_ptr<const ChatRequest> requ
 
 void BackendPool::pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request,
                                       Deadline deadline, Backend::StreamSink sink,
-                                      std::function<void(BackendReply)> done) {
+                                      std::function<void(BackendReply)> done, AbandonFlag abandon) {
   auto finish = through_breaker(j, std::move(done));
   if (!finish) return;
   Backend* backend = backends_[j].get();
-  if (backend->stream_async(request->body, deadline, sink, finish)) return;
+  if (backend->stream_async(request->body, deadline, sink, finish, std::move(abandon))) return;
   // An in-process backend streams on a worker, waiting for each piece to go out.
   (void)workers_.submit([backend, request, deadline, sink, finish] {
     finish(backend->stream(request->body, deadline, [&](std::string_view piece) {

@@ -57,7 +57,8 @@ class BackendPool {
                     std::function<void(BackendReply)> done, AbandonFlag abandon = nullptr);
   // The same streamed: the events go to `sink` (Backend::StreamSink) as they come.
   void pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
-                           Backend::StreamSink sink, std::function<void(BackendReply)> done);
+                           Backend::StreamSink sink, std::function<void(BackendReply)> done,
+                           AbandonFlag abandon = nullptr);
   // Runs `work` on a worker: what must not hold up the I/O thread other requests share.
   void run_off_io_thread(std::function<void()> work) { (void)workers_.submit(std::move(work)); }
 

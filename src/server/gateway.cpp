@@ -37,8 +37,9 @@ void Gateway::pass_through(size_t j, std::shared_ptr<const ChatRequest> request,
 
 void Gateway::pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request,
                                   Deadline deadline, Backend::StreamSink sink,
-                                  std::function<void(BackendReply)> done) {
-  pool_.pass_through_stream(j, std::move(request), deadline, std::move(sink), std::move(done));
+                                  std::function<void(BackendReply)> done, AbandonFlag client_gone) {
+  pool_.pass_through_stream(j, std::move(request), deadline, std::move(sink), std::move(done),
+                            std::move(client_gone));
 }
 
 std::vector<std::string> Gateway::model_names() const { return names_of(pool_); }

@@ -44,7 +44,8 @@ class Gateway {
   void pass_through(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
                     std::function<void(BackendReply)> done, AbandonFlag client_gone = nullptr);
   void pass_through_stream(size_t j, std::shared_ptr<const ChatRequest> request, Deadline deadline,
-                           Backend::StreamSink sink, std::function<void(BackendReply)> done);
+                           Backend::StreamSink sink, std::function<void(BackendReply)> done,
+                           AbandonFlag client_gone = nullptr);
   int backend_index(const std::string& name) const { return pool_.index(name); }  // -1: none
   std::vector<std::string> model_names() const;
   std::vector<std::string> cold_models() const;  // pool models without results in the bank

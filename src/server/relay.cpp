@@ -28,7 +28,8 @@ void GatewayServer::pass_through(size_t backend, std::shared_ptr<const ChatReque
         [out, name, head](BackendReply r) mutable {
           if (r.ok()) return out->end(true);
           fail_stream(*out, std::move(head), backend_error(name, r.error()));
-        });
+        },
+        res.client_gone_flag());
     return;
   }
   HttpResponse::Reply reply = res.answer_later();
@@ -135,7 +136,8 @@ void GatewayServer::pass_through_translated(size_t backend,
         out->write(relay->translator->end());
         store_response(responses_, *door, relay->translator->object());
         out->end(true);
-      });
+      },
+      res.client_gone_flag());
 }
 
 }  // namespace smacs

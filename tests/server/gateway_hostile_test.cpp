@@ -142,24 +142,25 @@ double wait_ms_for(Done done, int limit_ms) {
 
 // Before: a client that left had its upstream calls run on to their timeout (all 15 calls of
 // an aggregate request were still made). Now the calls made for it are stopped: their
-// connections close within a few hundred milliseconds, for a SMACS answer and a pass-through.
+// connections close within a few hundred milliseconds, for a SMACS answer and a pass-through,
+// plain or streamed (a stream's own watch: the session's stops at the stream's first piece).
 TEST(Gateway, AClientThatLeavesStopsTheCallsMadeForIt) {
   FakeBackend backend;
   // Both pool models hang (the fake's mode is the upstream model, here the pool name) and
   // would be waited for 10 s.
   GatewayFixture gw({{"hang:1", backend.url()}, {"hang:2", backend.url()}}, 10000, 10000);
   const std::string question = load_file(rb("test")).records[0].question;
-  for (const std::string model : {"smacs", "hang:1", "smacs-stream"}) {
+  for (const std::string model : {"smacs", "hang:1", "smacs-stream", "hang:1-stream"}) {
     const int fd = connect_to(gw.running->port);
     ASSERT_GE(fd, 0);
-    json request = chat(model == "hang:1" ? model : "smacs", question);
-    if (model == "smacs-stream") request["stream"] = true;
+    json request = chat(model.starts_with("hang:1") ? "hang:1" : "smacs", question);
+    if (model.ends_with("-stream")) request["stream"] = true;
     const std::string body = request.dump();
     ASSERT_TRUE(send_all(fd,
                          "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
                          "application/json\r\nContent-Length: " +
                              std::to_string(body.size()) + "\r\n\r\n" + body));
-    const int calls = model == "hang:1" ? 1 : 2;
+    const int calls = model.starts_with("hang:1") ? 1 : 2;
     ASSERT_GE(wait_ms_for([&] { return backend.open_connections() >= calls; }, 3000), 0)
         << model << ": the backends were never asked";
     ::close(fd);  // the client leaves while the backends think
