@@ -410,9 +410,9 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
       // A stream's time limit is the deadline: a long answer may take longer than one attempt.
       const auto timeout = ms_until(deadline, sink ? 1 << 30 : endpoint_.timeout_ms);
       Attempt r = co_await a.attempt(*conn, req, timeout, sink.get(), deadline);
-      if (r.ec && pooled && !r.streamed && r.ec != beast::error::timeout) {
+      if (r.ec && pooled && !r.streamed && r.ec != beast::error::timeout && !w->abandoned) {
         // A kept-alive connection the server had closed meanwhile: one fresh connection, not
-        // an attempt of its own.
+        // an attempt of its own. (Not when the abandon watch closed it.)
         conn->close();
         r = co_await a.attempt(*conn, req, timeout, sink.get(), deadline);
       }
