@@ -50,12 +50,18 @@ Eligible BackendPool::eligible() const {
   return usable;
 }
 
+namespace {
+bool stopped_for_a_client_that_left(const BackendReply& reply) {
+  return !reply.ok() && reply.error().kind == FailureKind::kAbandoned;
+}
+}  // namespace
+
 void BackendPool::record_health(size_t j, const BackendReply& reply) {
+  // Stopped because its client left: no failure of the backend's, nor a call it answered.
+  if (stopped_for_a_client_that_left(reply))
+    return metrics_.count_model("abandoned", backends_[j]->name());
   if (!reply.ok()) metrics_.count_backend_error(backends_[j]->name(), reply.error().kind);
-  // Not asked, or stopped because its client left: says nothing about the backend.
-  if (!reply.ok() && (reply.error().kind == FailureKind::kCircuitOpen ||
-                      reply.error().kind == FailureKind::kAbandoned))
-    return;
+  if (!reply.ok() && reply.error().kind == FailureKind::kCircuitOpen) return;  // not asked
   if (health_.record(j, reply.ok() || reply.error().refused()))
     metrics_.count_model("circuit_opened", backends_[j]->name());
 }
@@ -122,7 +128,8 @@ std::function<void(BackendReply)> BackendPool::through_breaker(
     return nullptr;
   }
   return [this, j, done = std::move(done)](BackendReply r) {
-    metrics_.count_backend(backends_[j]->name(), r.ok(), latency_ms(r) / 1000.0);
+    if (!stopped_for_a_client_that_left(r))
+      metrics_.count_backend(backends_[j]->name(), r.ok(), latency_ms(r) / 1000.0);
     record_health(j, r);
     done(std::move(r));
   };

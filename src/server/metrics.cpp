@@ -98,7 +98,8 @@ std::string Metrics::render() const {
     out << "smacs_backend_errors_total{backend=\"" << label(k.first) << "\",kind=\""
         << label(k.second) << "\"} " << n << '\n';
   family("smacs_model_events_total", "counter",
-         "SMACS decisions per model: selected, dropped, chosen, escalated, circuit_opened.");
+         "SMACS decisions per model: selected, dropped, chosen, escalated, circuit_opened; "
+         "abandoned: a call stopped because its client left.");
   for (const auto& [k, n] : model_events_)
     out << "smacs_model_events_total{event=\"" << k.first << "\",model=\"" << label(k.second)
         << "\"} " << n << '\n';

@@ -169,7 +169,8 @@ TEST(Gateway, AClientThatLeavesStopsTheCallsMadeForIt) {
     EXPECT_LT(closed_ms, 1500) << model;
   }
   const std::string metrics = gw.metrics.render();
-  EXPECT_NE(metrics.find("kind=\"abandoned\""), std::string::npos) << metrics.substr(0, 3000);
+  EXPECT_NE(metrics.find("event=\"abandoned\""), std::string::npos) << metrics.substr(0, 3000);
+  EXPECT_EQ(metrics.find("smacs_backend_errors_total{"), std::string::npos) << "no backend failed";
   EXPECT_EQ(metrics.find("event=\"circuit_opened\""), std::string::npos)
       << "a client leaving is no fault";
 }
