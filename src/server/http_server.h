@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/abandon.h"
+
 namespace smacs {
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
@@ -69,10 +71,10 @@ struct HttpResponse {
   // The same for a streamed answer: this response's status and headers head the stream.
   std::shared_ptr<StreamReply> stream_later();
   bool deferred() const { return deferred_; }
-  // For a deferred answer: whether the client has closed its connection meanwhile (the server
-  // looks every 250 ms while the answer is pending), so work nobody will read can stop.
-  bool client_gone() const { return client_gone_ && client_gone_->load(); }
-  std::shared_ptr<const std::atomic<bool>> client_gone_flag() const { return client_gone_; }
+  // For a deferred answer: set once the client has closed its connection meanwhile (the server
+  // looks every 250 ms while the answer is pending), so work nobody will read can stop
+  // (core/abandon.h).
+  AbandonFlag client_gone_flag() const { return client_gone_; }
   // From a handler run on the event thread (an inline route): the rest of the work, `rest(req,
   // res)` with this response, runs on a worker once the handler returns. For a handler that
   // looks at a request in microseconds and only sometimes has more to do (answer_later and

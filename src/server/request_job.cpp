@@ -41,7 +41,7 @@ struct Job {
   }
   // The client left: answers (to nobody) with a 499 and returns true, so no call is started.
   bool abandoned() {
-    if (!client_gone || !client_gone->load()) return false;
+    if (!smacs::abandoned(client_gone)) return false;
     answer(failure(ApiError{.status = 499,
                             .type = "invalid_request_error",
                             .message = "the client closed the connection",
