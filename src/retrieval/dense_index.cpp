@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "retrieval/index.h"
+#include "retrieval/int8_code.h"
 
 namespace smacs {
 
@@ -52,32 +53,7 @@ std::vector<Neighbor> top_n(std::vector<Neighbor> scored, size_t n, uint32_t exc
   return scored;
 }
 
-// Sum of a[i] * b[i], compiled for AVX-512 and AVX2 beside the baseline and picked at load time
-// (the loop vectorises to widening multiply-adds).
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) int32_t dot_int8(
-    const int8_t* a, const int8_t* b, size_t n) {
-  int32_t sum = 0;
-  for (size_t i = 0; i < n; ++i) sum += int32_t(a[i]) * int32_t(b[i]);
-  return sum;
-}
-
-// A unit vector as int8 codes times a scale, and the length of what that loses.
-struct Code {
-  float scale = 0, error = 0;  // x ~ scale * code; error = |x - scale * code|
-};
-Code quantize(const float* x, size_t dim, int8_t* code) {
-  float peak = 0;
-  for (size_t i = 0; i < dim; ++i) peak = std::max(peak, std::abs(x[i]));
-  Code c{.scale = peak / 127.0f};
-  double lost = 0;
-  for (size_t i = 0; i < dim; ++i) {
-    code[i] = c.scale > 0 ? static_cast<int8_t>(std::lround(x[i] / c.scale)) : 0;
-    const double d = double(x[i]) - double(c.scale) * code[i];
-    lost += d * d;
-  }
-  c.error = static_cast<float>(std::sqrt(lost));
-  return c;
-}
+using Code = Int8Code;  // each row's, saved as it is in memory
 
 // The saved index: kDenseMagic, rows and width (uint64), then the float rows, each row's Code
 // and the int8 codes, as they are in memory (native little-endian, x86-64; every part aligned

@@ -95,7 +95,8 @@ TEST_P(DenseSnapshot, SecondOpenEmbedsNoQuestionAndFindsTheSameNeighbours) {
   append_row(grown, grown.data.records[7], embedder->embed(grown.data.records[7].question));
   const auto hits = grown.index->search(embedder->embed(grown.data.records[7].question), 2);
   ASSERT_EQ(hits.size(), 2u);
-  EXPECT_NEAR(hits[1].sim, 1.0f, 1e-5f);
+  // An HNSW graph's similarities are its int8 codes' estimates (packed_layer.h): within 0.002.
+  EXPECT_NEAR(hits[1].sim, 1.0f, GetParam() == IndexKind::kHnsw ? 2e-3f : 1e-5f);
 }
 
 // Another embedder's vectors (another model or weights: another cache key) cannot be compared
