@@ -43,12 +43,9 @@ namespace {
 // The n best of `scored` (most similar first, ties by row id), `exclude` left out.
 std::vector<Neighbor> top_n(std::vector<Neighbor> scored, size_t n, uint32_t exclude) {
   if (exclude != kNoRow) std::erase_if(scored, [&](const Neighbor& x) { return x.row == exclude; });
-  const auto better = [](const Neighbor& a, const Neighbor& b) {
-    return a.sim != b.sim ? a.sim > b.sim : a.row < b.row;
-  };
   n = std::min(n, scored.size());
   std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(n), scored.end(),
-                    better);
+                    more_similar);
   scored.resize(n);
   return scored;
 }

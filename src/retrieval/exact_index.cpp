@@ -10,18 +10,14 @@ namespace smacs {
 
 namespace {
 
-bool better(const Neighbor& a, const Neighbor& b) {  // sim desc, then row asc: a total order
-  return a.sim != b.sim ? a.sim > b.sim : a.row < b.row;
-}
-
 // The n best of `c` in order: selecting then sorting the n gives exactly what a partial sort
 // would, in O(c + n log n).
 void keep_best(std::vector<Neighbor>& c, size_t n) {
   n = std::min(n, c.size());
   const auto nth = c.begin() + static_cast<long>(n);
-  if (n < c.size()) std::nth_element(c.begin(), nth, c.end(), better);
+  if (n < c.size()) std::nth_element(c.begin(), nth, c.end(), more_similar);
   c.resize(n);
-  std::sort(c.begin(), c.end(), better);
+  std::sort(c.begin(), c.end(), more_similar);
 }
 
 // A search's score per row, kept per thread and cleared after each search: only the rows the

@@ -171,9 +171,7 @@ class HnswIndex : public NeighborIndex {
     for (const auto& [distance, id] : found)
       if (const uint32_t row = packed_->row(id); row != exclude)
         out.push_back({row, std::min(1.0f, 1.0f - distance)});  // the codes' estimate
-    std::sort(out.begin(), out.end(), [](const Neighbor& a, const Neighbor& b) {
-      return a.sim != b.sim ? a.sim > b.sim : a.row < b.row;
-    });
+    std::sort(out.begin(), out.end(), more_similar);
     if (out.size() > n) out.resize(n);
     return out;
   }

@@ -18,6 +18,11 @@ struct Neighbor {
 
 inline constexpr uint32_t kNoRow = std::numeric_limits<uint32_t>::max();
 
+// The order every index answers in: most similar first, then by row id (a total order).
+inline bool more_similar(const Neighbor& a, const Neighbor& b) {
+  return a.sim != b.sim ? a.sim > b.sim : a.row < b.row;
+}
+
 // The exact index's postings, term-major (compressed sparse rows): the postings of terms[t] are
 // rows/weights[offsets[t] .. offsets[t+1]), in row order. What the bank snapshot stores. Views
 // of memory `owner` keeps: the index's own vectors when built, the mapped snapshot when read

@@ -36,7 +36,6 @@ class PackedLayer {
   void set_node(uint32_t id, uint32_t row, const float* unit, const uint32_t* links, size_t n);
   // Node `id`'s links again (an insert re-links its neighbours).
   void set_links(uint32_t id, const uint32_t* links, size_t n);
-  size_t size() const { return nodes_; }
 
   Query encode(const std::vector<float>& unit) const;
   // 1 - the similarity the codes give (a distance: smaller is nearer, as hnswlib's).
