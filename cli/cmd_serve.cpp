@@ -100,9 +100,11 @@ int serve(const std::string& config_path) {
   }
   const std::string embedder_name = gateway.view()->bank.embedder->name();
   const int port = server.bind();
-  std::cerr << "smacs serve: listening on http://" << config.host << ":" << port << "/v1 with "
-            << config.pool.size() << " models; embedder " << embedder_name << "; params "
-            << params_to_json(params).dump() << std::endl;
+  // One write (std::cerr is unbuffered): scripts and tests read the port from this line.
+  std::cerr << "smacs serve: listening on http://" + config.host + ":" + std::to_string(port) +
+                   "/v1 with " + std::to_string(config.pool.size()) + " models; embedder " +
+                   embedder_name + "; params " + params_to_json(params).dump() + "\n"
+            << std::flush;
   serve_until_signal(server, [&server] {
     try {
       std::cerr << "smacs serve: SIGHUP: reloaded the bank: " << server.reload_bank().dump()
@@ -119,8 +121,9 @@ int serve(const std::string& config_path) {
 int replay_serve(const std::vector<std::string>& files, const ReplayOptions& options) {
   ReplayServer server(load_files(files), options);
   const int port = server.bind();
-  std::cerr << "smacs replay-serve: listening on http://" << options.host << ":" << port << "/v1"
-            << std::endl;
+  std::cerr << "smacs replay-serve: listening on http://" + options.host + ":" +
+                   std::to_string(port) + "/v1\n"
+            << std::flush;
   serve_until_signal(server, nullptr);
   std::cerr << "smacs replay-serve: stopped" << std::endl;
   return 0;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -20,12 +21,25 @@
 
 namespace smacs::test {
 
-inline std::string temp_path(const std::string& name) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("smacs-test-" + std::to_string(::getpid()));
+// This process's folder for temporary files, emptied when the process first asks for it:
+// pids wrap, and a folder an earlier process with the same pid left behind must not pass its
+// files off as this one's (an old server log names a port nobody listens on any more).
+inline std::filesystem::path temp_dir() {
+  static std::mutex mutex;
+  static pid_t made_for = 0;
+  const pid_t pid = ::getpid();
+  const auto dir = std::filesystem::temp_directory_path() / ("smacs-test-" + std::to_string(pid));
+  std::lock_guard lock(mutex);
+  if (made_for != pid) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    made_for = pid;
+  }
   std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return dir;
 }
+
+inline std::string temp_path(const std::string& name) { return (temp_dir() / name).string(); }
 
 inline std::string write_temp(const std::string& name, const std::string& content) {
   const std::string path = temp_path(name);
@@ -84,7 +98,10 @@ namespace smacs::test {
 // Starts `smacs ARGS` in the background; returns its pid. Output goes to `log` (default: nowhere).
 inline pid_t spawn_smacs(const std::string& args, const std::string& log = "/dev/null") {
   integration_only("starting the smacs binary");
-  const std::string cmd = "exec " + std::string(SMACS_BINARY) + " " + args + " >" + log + " 2>&1";
+  // Emptied here, before the fork: the caller may read `log` at once (wait_for_port), before
+  // the child's shell would have truncated it, and must not find an earlier run's lines there.
+  std::ofstream(log, std::ios::trunc);
+  const std::string cmd = "exec " + std::string(SMACS_BINARY) + " " + args + " >>" + log + " 2>&1";
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
@@ -103,7 +120,9 @@ inline int wait_for_port(const std::string& log) {
     std::ifstream in(log);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const auto at = text.find("listening on http://127.0.0.1:");
-    if (at != std::string::npos) return std::atoi(text.c_str() + at + 30);
+    const auto end = at == std::string::npos ? at : text.find_first_not_of("0123456789", at + 30);
+    if (end != std::string::npos && end > at + 30)  // the whole number, not one half-written
+      return std::atoi(text.c_str() + at + 30);
     ::usleep(100 * 1000);
   }
   return 0;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -39,10 +40,17 @@ struct Replica : test::ServeProcess {
     c.set_read_timeout(10, 0);
     return c;
   }
-  // GET /ready's body; {"status": "no answer"} when none came (a failure, not a crash).
+  // GET /ready's body; {"status": "no answer ..."} when none came (a failure, not a crash).
   json ready_status() const {
     const auto r = client().Get("/ready");
-    return r ? json::parse(r->body) : json{{"status", "no answer"}};
+    if (!r) return {{"status", "no answer: " + httplib::to_string(r.error())}};
+    json body = json::parse(r->body, nullptr, false);
+    if (!body.is_object()) return {{"status", "not a JSON object: " + r->body.substr(0, 200)}};
+    return body;
+  }
+  std::string log_text() const {  // for a failure's message
+    std::ifstream in(log);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
   json ask(const std::string& question) const {
     auto r = client().Post(
@@ -122,8 +130,8 @@ Asked ask_both(const Replica& r, const Replica& other, const std::string& questi
 }
 
 TEST_F(Replicas, FeedbackToOneReplicaReachesTheOthersProxyScoresWithinASecond) {
-  ASSERT_GT(a_->port, 0);
-  ASSERT_GT(b_->port, 0);
+  ASSERT_GT(a_->port, 0) << a_->log_text();
+  ASSERT_GT(b_->port, 0) << b_->log_text();
   const Dataset test_split = load_file(rb("test"));
   const std::string q = test_split.records[5].question;
   const Asked asked = ask_both(*a_, *b_, q);
@@ -150,10 +158,14 @@ TEST_F(Replicas, FeedbackToOneReplicaReachesTheOthersProxyScoresWithinASecond) {
 }
 
 TEST_F(Replicas, AddModelOnTheDatabaseReachesBothReplicas) {
+  ASSERT_GT(a_->port, 0) << a_->log_text();
+  ASSERT_GT(b_->port, 0) << b_->log_text();
   auto cold = [](const Replica* r) {  // a replica that did not answer is not counted as warm
-    return r->ready_status().value("cold_models", json("no answer from /ready"));
+    const json status = r->ready_status();
+    return status.value("cold_models", status);
   };
-  EXPECT_EQ(cold(a_), json::array({kCold})) << "no results in the bank at first";
+  EXPECT_EQ(cold(a_), json::array({kCold})) << "no results in the bank at first\n"
+                                            << a_->log_text();
   const auto added = test::run_smacs("prior add-model " + std::string(kCold) + " --config " +
                                      config_ + " --bank " + url_ + " --sample 60");
   ASSERT_EQ(added.exit_code, 0) << added.output;
@@ -162,13 +174,16 @@ TEST_F(Replicas, AddModelOnTheDatabaseReachesBothReplicas) {
     // model's column is what shows it arrived.)
     const double ms = within(10000, [&] { return cold(r).empty(); });
     std::printf("add-model reached a replica in %.0f ms\n", ms);
-    EXPECT_GE(ms, 0) << "a replica never saw the new model's results";
+    EXPECT_GE(ms, 0) << "a replica never saw the new model's results: " << cold(r) << "\n"
+                     << r->log_text();
   }
 }
 
 TEST_F(Replicas, TheDatabaseDownAnswersGoOnFeedbackWaitsAndReadyTellsTheBalancer) {
   const Dataset test_split = load_file(rb("test"));
   const std::string q = test_split.records[11].question;
+  ASSERT_GT(a_->port, 0) << a_->log_text();
+  ASSERT_GT(b_->port, 0) << b_->log_text();
   const Asked asked = ask_both(*a_, *b_, q);
   ASSERT_EQ(a_->ready(), 200);
   pg_->stop();

@@ -359,6 +359,21 @@ TEST(Gateway, AdminEndpointsMayNotRunOpenOnTheNetwork) {
 
 // SIGTERM while a keep-alive client is mid-request: the request is answered, the connection
 // closed, and the process exits (it used to keep serving pooled connections).
+// A log left by an earlier process (pids wrap, and the test folder is named by pid) names a
+// port nobody listens on: the helpers must wait for this server's own line.
+TEST(ReplayServe, AStaleLogIsNotTakenForTheServersPort) {
+  const std::string log = test::write_temp(
+      "replay-stale.log", "smacs replay-serve: listening on http://127.0.0.1:1/v1\n");
+  const pid_t pid = test::spawn_smacs("replay-serve --port 0 --data " + rb("test"), log);
+  const int port = test::wait_for_port(log);
+  EXPECT_NE(port, 1) << "read the stale line";
+  EXPECT_GT(port, 0);
+  auto health = httplib::Client("127.0.0.1", port).Get("/health");
+  EXPECT_TRUE(health && health->status == 200);
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, nullptr, 0);
+}
+
 TEST(ReplayServe, SigtermDrainsAndExits) {
   const std::string log = test::temp_path("replay-sigterm.log");
   const pid_t pid =
