@@ -130,10 +130,12 @@ void add_routers(EvalInput& input, const std::vector<std::string>& names, bool l
 // Sets the model smacs_escalate escalates to (a model of the test data; "" = none).
 void set_escalation(EvalInput& input, const std::string& model);
 
-// `only`: score just what tuning reads ("rps_top1": nothing else; another name: the smacs
-// methods without smacs_no_drop and the baselines); empty: every method.
+// Which methods run_eval scores: every one (reports), or just what tuning reads: rps_top1
+// alone, or the smacs methods without smacs_no_drop and the baselines.
+enum class EvalScope { kEverything, kRpsTop1, kSmacsMethods };
+
 EvalReport run_eval(const EvalInput& input, const SmacsParams& params,
-                    const std::string& only = {});
+                    EvalScope scope = EvalScope::kEverything);
 
 // What test column `test_col` costs for row `r` in the report's unit: USD (unknown counts 0),
 // or one call when the data records no costs.

@@ -74,7 +74,7 @@ struct RowContext {
   const std::vector<int>& everyone;    // vote's voters
   const std::vector<int>& best_k;      // vote_best_k's voters
   int best_single, best_of_task;
-  const std::string& only;  // run_eval's `only`
+  EvalScope scope;
 };
 
 // Scores one row into a task's tally: what each method answered and what it paid.
@@ -107,10 +107,11 @@ class RowScorer {
 
   void score() {
     ++t_.rows;
-    if (ctx_.only == "rps_top1") return first_answering("rps_top1", plan_.selection.ranked);
+    if (ctx_.scope == EvalScope::kRpsTop1)
+      return first_answering("rps_top1", plan_.selection.ranked);
     if (!in_.methods_only) single_models();
     smacs_methods();
-    if (ctx_.only.empty()) baselines();
+    if (ctx_.scope == EvalScope::kEverything) baselines();
   }
 
  private:
@@ -211,7 +212,7 @@ class RowScorer {
     const auto& selected = plan.selection.selected;
     const Rounds all = replay(plan, fixed);
     answered("smacs", member_of(all), selected);
-    if (ctx_.only.empty())
+    if (ctx_.scope == EvalScope::kEverything)
       answered("smacs_no_drop", member_of(replay(plan_nd, no_drop)), plan_nd.selection.selected);
     if (!ctx_.params.adaptive.enabled) {
       if (in_.escalate >= 0) escalate(all, selected);
@@ -363,7 +364,7 @@ std::map<std::string, double> average_over_tasks(const std::vector<TaskResult>& 
   return out;
 }
 
-EvalReport run_eval(const EvalInput& in, const SmacsParams& params, const std::string& only) {
+EvalReport run_eval(const EvalInput& in, const SmacsParams& params, EvalScope scope) {
   const PriorBank& bank = *in.bank;
   const size_t pool_size = in.pool_bank.size();
   const int best_single = argmax_member(in.pool_bank, bank.global_mean);
@@ -387,8 +388,8 @@ EvalReport run_eval(const EvalInput& in, const SmacsParams& params, const std::s
       const int t = bank.task_index(r.task);
       best_of_task[r.task] = t < 0 ? best_single : argmax_member(in.pool_bank, bank.task_mean[t]);
     }
-    const RowContext ctx{in,  params, strength, everyone, best_k, best_single, best_of_task[r.task],
-                         only};
+    const RowContext ctx{
+        in, params, strength, everyone, best_k, best_single, best_of_task[r.task], scope};
     RowScorer(ctx, i, tallies[r.task]).score();
   }
   return aggregate(in, params, tallies);

@@ -60,10 +60,13 @@ CvSplits leave_one_task_out_splits(const PriorBank& bank, const std::vector<std:
   return out;
 }
 
+// `method`'s cross-validated score under `p`: rps_top1, smacs or smacs_adaptive (run_eval
+// scores just what that row needs).
 Scored score_of(const CvSplits& splits, const SmacsParams& p, const std::string& method) {
   std::vector<TaskResult> tasks;
   for (const auto& s : splits) {
-    EvalReport r = run_eval(s->input, p, method);
+    EvalReport r = run_eval(s->input, p,
+                            method == "rps_top1" ? EvalScope::kRpsTop1 : EvalScope::kSmacsMethods);
     std::move(r.tasks.begin(), r.tasks.end(), std::back_inserter(tasks));
   }
   const auto average = average_over_tasks(tasks, &TaskResult::accuracy);
