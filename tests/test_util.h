@@ -41,6 +41,12 @@ inline std::filesystem::path temp_dir() {
 
 inline std::string temp_path(const std::string& name) { return (temp_dir() / name).string(); }
 
+// The whole of a file ("" when it cannot be read).
+inline std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 inline std::string write_temp(const std::string& name, const std::string& content) {
   const std::string path = temp_path(name);
   std::ofstream(path, std::ios::trunc) << content;
@@ -53,8 +59,7 @@ inline std::string wait_for_text(const std::string& path,
                                  const std::function<bool(const std::string&)>& done) {
   std::string text;
   for (int i = 0; i < 100; ++i) {
-    std::ifstream in(path);
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    text = file_text(path);
     if (done(text)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -117,8 +122,7 @@ namespace smacs::test {
 // Waits (up to 30 s) for "listening on http://127.0.0.1:PORT" in a server's log; 0 if never.
 inline int wait_for_port(const std::string& log) {
   for (int i = 0; i < 300; ++i) {
-    std::ifstream in(log);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string text = file_text(log);
     const auto at = text.find("listening on http://127.0.0.1:");
     const auto end = at == std::string::npos ? at : text.find_first_not_of("0123456789", at + 30);
     if (end != std::string::npos && end > at + 30)  // the whole number, not one half-written
@@ -149,6 +153,7 @@ struct ServeProcess {
     c.set_read_timeout(60, 0);
     return c;
   }
+  std::string log_text() const { return file_text(log); }
 };
 
 }  // namespace smacs::test

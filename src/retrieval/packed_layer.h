@@ -32,7 +32,8 @@ class PackedLayer {
   PackedLayer(size_t dim, size_t max_links);
 
   void reserve(size_t rows);
-  // Node `id` (< size() + 1: rows come in id order) with its row id, unit vector and links.
+  // Node `id` (an existing one, or the next: rows come in id order) with its row id, unit
+  // vector and links.
   void set_node(uint32_t id, uint32_t row, const float* unit, const uint32_t* links, size_t n);
   // Node `id`'s links again (an insert re-links its neighbours).
   void set_links(uint32_t id, const uint32_t* links, size_t n);

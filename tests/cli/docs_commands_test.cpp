@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -13,11 +12,6 @@
 
 namespace smacs {
 namespace {
-
-std::string read(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // The code in a Markdown page: fenced blocks and inline `spans`, where commands are shown.
 std::string code_of(const std::string& page) {
@@ -49,7 +43,7 @@ std::map<std::string, std::string> shown_commands() {
   static const std::regex command(R"((?:^|[\s(/])smacs +([a-z][a-z-]*)(?: +([a-z][a-z-]*))?)");
   std::map<std::string, std::string> out;  // "a b" -> the page it was first seen in
   for (const auto& page : pages) {
-    const std::string code = code_of(read(page));
+    const std::string code = code_of(test::file_text(page));
     for (std::sregex_iterator m(code.begin(), code.end(), command), end; m != end; ++m)
       out.emplace((*m)[1].str() + " " + (*m)[2].str(), page.filename().string());
   }

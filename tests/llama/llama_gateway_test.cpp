@@ -6,7 +6,6 @@
 #include <sqlite3.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -74,8 +73,7 @@ pool:
   const test::ServeProcess server(config, "llama-serve.log");
   ASSERT_GT(server.port, 0) << "no port in the log";
   httplib::Client c = server.client();
-  std::ifstream in(server.log);
-  const std::string started((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string started = server.log_text();
   EXPECT_NE(started.find("embedder llama:" + a), std::string::npos) << started;
 
   auto models = c.Get("/v1/models");

@@ -8,7 +8,6 @@
 #include <sys/wait.h>
 
 #include <chrono>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -47,10 +46,6 @@ struct Replica : test::ServeProcess {
     json body = json::parse(r->body, nullptr, false);
     if (!body.is_object()) return {{"status", "not a JSON object: " + r->body.substr(0, 200)}};
     return body;
-  }
-  std::string log_text() const {  // for a failure's message
-    std::ifstream in(log);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
   json ask(const std::string& question) const {
     auto r = client().Post(
