@@ -30,6 +30,8 @@ struct MessagesRequest {
 };
 
 Result<MessagesRequest, ApiError> parse_messages_request(std::string_view text);
+// The same from a body already parsed (count_tokens'): no chat_text, which splices `text`.
+Result<MessagesRequest, ApiError> messages_request_from_json(const nlohmann::json& body);
 
 // {"type":"error","error":{"type": Anthropic's name for the status, "message"}}
 nlohmann::json anthropic_error_body(const ApiError& e);

@@ -184,7 +184,13 @@ std::string client_messages_text(std::string_view text, const json& body, const 
 Result<MessagesRequest, ApiError> parse_messages_request(std::string_view text) {
   const auto parsed = parse_request_object(text);
   if (!parsed.ok()) return failure(parsed.error());
-  const json& body = *parsed;
+  auto out = messages_request_from_json(*parsed);
+  if (out.ok())
+    out->chat_text = chat_body_text(out->chat, client_messages_text(text, *parsed, out->chat));
+  return out;
+}
+
+Result<MessagesRequest, ApiError> messages_request_from_json(const json& body) {
   const auto model = body.find("model");
   if (model == body.end() || !model->is_string() || model->get<std::string>().empty())
     return refuse("model: a non-empty string is required", "model");
@@ -243,7 +249,6 @@ Result<MessagesRequest, ApiError> parse_messages_request(std::string_view text) 
     chat["stream"] = true;
     chat["stream_options"] = {{"include_usage", true}};  // the usage message_delta reports
   }
-  out.chat_text = chat_body_text(chat, client_messages_text(text, body, chat));
   out.chat = std::move(chat);
   return out;
 }

@@ -106,9 +106,10 @@ void GatewayServer::messages(const HttpRequest& req, HttpResponse& res) {
 // An estimate (about four bytes a token): smacs does not know each backend's tokenizer.
 void count_tokens(const std::vector<std::string>& keys, const HttpRequest& req, HttpResponse& res) {
   if (reject_unauthorized(keys, req, res)) return;
-  json body = parse_json_body(req.body);
-  if (body.is_object() && !body.contains("max_tokens")) body["max_tokens"] = 1;  // not asked here
-  const auto parsed = parse_messages_request(body.is_discarded() ? req.body : dump_safe(body));
+  auto body = parse_request_object(req.body);
+  if (!body.ok()) return send_error(res, body.error());
+  if (!body->contains("max_tokens")) (*body)["max_tokens"] = 1;  // not asked here
+  const auto parsed = messages_request_from_json(*body);
   if (!parsed.ok()) return send_error(res, parsed.error());
   send_json(res, {{"input_tokens", estimate_input_tokens(parsed->chat)}});
 }

@@ -268,6 +268,15 @@ for (const model of ['smacs', 'tool-b']) {
 test('count_tokens answers an estimate', async () => {
   const r = await anthropic.messages.countTokens({ model: 'smacs', messages: [{ role: 'user', content: Q }] });
   assert.ok(r.input_tokens > 0);
+  const longer = await anthropic.messages.countTokens({ model: 'smacs', messages: [{ role: 'user', content: Q + Q }] });
+  assert.ok(longer.input_tokens > r.input_tokens);
+  // Its body is parsed once, with the same bounds as every door's.
+  const deep = '{"model":"smacs","messages":' + '['.repeat(200) + ']'.repeat(200) + '}';
+  for (const body of [deep, '{nope', '[1]', '{"model":"smacs","messages":[]}']) {
+    const res = await fetch(`${replayUrl}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': KEY }, body });
+    assert.equal(res.status, 400, body.slice(0, 40));
+    assert.equal(typeof (await res.json()).error.message, 'string');
+  }
 });
 
 test('bad Messages requests get Anthropic errors', async () => {
