@@ -57,8 +57,10 @@ missed=0
   --model m0 | sed 's/^/    /' || missed=1
 kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
 # Let the machine settle: the 1M gateway's 1.2 GB torn down right before part 2 slowed its
-# pass-through requests by 20-40 ms (part 2 alone: 13-19 ms slowest).
-sleep 10
+# pass-through requests (2026-12-07, slowest: 28.9, 51.4, 86.9 ms 10 s after the teardown;
+# 25.8, 17.6 ms 30 s after it; part 2 alone 19.4-37.9 ms), most likely because this VM reports
+# freed pages to its host and part 2's 80 MB of replies a request then fault them in again.
+sleep 30
 
 echo "== 2. aggregate mode, an aggregator answering 10 MiB replies (8 per request)"
 printf "listen: 127.0.0.1:0\naccess_log: none\nrequest_timeout_ms: 20000\nbank: %s\nsmacs: {mode: aggregate, aggregator: agg, k: 6}\naggregators:\n  - {name: agg, base_url: \"http://127.0.0.1:%s/v1\", model: \"huge-words:10\", retries: 0}\npool:\n$POOL" \
