@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "test_util.h"
@@ -14,10 +13,7 @@ using namespace smacs;
 namespace {
 
 bool mapped_in_this_process(const std::string& path) {
-  std::ifstream maps("/proc/self/maps");
-  std::stringstream all;
-  all << maps.rdbuf();
-  return all.str().find(path) != std::string::npos;
+  return test::file_text("/proc/self/maps").find(path) != std::string::npos;
 }
 
 }  // namespace

@@ -9,10 +9,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include "core/error.h"
 #include "server/config.h"
+#include "test_util.h"
 
 using namespace smacs;
 
@@ -150,13 +150,12 @@ TEST(ConfigSchema, AKeyOutsideTheTableIsRefusedByName) {
 }
 
 TEST(ConfigSchema, DocsConfigMdIsTheGeneratedReference) {
-  std::ifstream in(std::string(SMACS_SHARED_DATA) + "/../docs/configuration.md");
-  ASSERT_TRUE(in) << "docs/configuration.md is missing";
-  std::stringstream text;
-  text << in.rdbuf();
-  EXPECT_EQ(text.str(), config_reference())
+  const std::string text =
+      test::file_text(std::string(SMACS_SHARED_DATA) + "/../docs/configuration.md");
+  ASSERT_FALSE(text.empty()) << "docs/configuration.md is missing";
+  EXPECT_EQ(text, config_reference())
       << "regenerate it: build/smacs serve --config-reference > docs/configuration.md";
   // Every section's keys are in it, one row each.
   for (const ConfigKey& k : config_schema())
-    EXPECT_NE(text.str().find("| `" + std::string(k.key) + "` |"), std::string::npos) << k.key;
+    EXPECT_NE(text.find("| `" + std::string(k.key) + "` |"), std::string::npos) << k.key;
 }
