@@ -1,5 +1,6 @@
 // Every `smacs ...` command the README and docs/ show runs: at least its --help, so a renamed
-// or removed command cannot stay documented.
+// or removed command cannot stay documented; and every file of the repository they name or link
+// to exists.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -34,12 +35,22 @@ std::string code_of(const std::string& page) {
   return code;
 }
 
+const std::filesystem::path& repo_root() {
+  static const std::filesystem::path root = std::filesystem::path(SMACS_SHARED_DATA).parent_path();
+  return root;
+}
+
+// The README and every page under docs/.
+std::vector<std::filesystem::path> doc_pages() {
+  std::vector<std::filesystem::path> pages = {repo_root() / "README.md"};
+  for (const auto& e : std::filesystem::recursive_directory_iterator(repo_root() / "docs"))
+    if (e.path().extension() == ".md") pages.push_back(e.path());
+  return pages;
+}
+
 // "smacs WORD [WORD]" as shown, by page: the command and what may be its subcommand.
 std::map<std::string, std::string> shown_commands() {
-  const std::filesystem::path root = std::filesystem::path(SMACS_SHARED_DATA).parent_path();
-  std::vector<std::filesystem::path> pages = {root / "README.md"};
-  for (const auto& e : std::filesystem::recursive_directory_iterator(root / "docs"))
-    if (e.path().extension() == ".md") pages.push_back(e.path());
+  const auto pages = doc_pages();
   static const std::regex command(R"((?:^|[\s(/])smacs +([a-z][a-z-]*)(?: +([a-z][a-z-]*))?)");
   std::map<std::string, std::string> out;  // "a b" -> the page it was first seen in
   for (const auto& page : pages) {
@@ -79,6 +90,36 @@ TEST(DocsCommands, EveryCommandShownInTheDocsRuns) {
   for (const char* must : {"eval", "serve", "replay-serve", "grade", "prior import", "prior build",
                            "prior add-model", "prior info", "llama tiny"})
     EXPECT_TRUE(seen.count(must)) << "the docs never show `smacs " << must << "`";
+}
+
+// A file the docs name in their code (`src/eval/tune.cpp`, `bench/hostile_run3.sh`, or
+// `src/posterior/ranker.*` for its header and source) or link to ([text](../examples/x.yaml)).
+TEST(DocsPaths, EveryFileTheDocsNameOrLinkToExists) {
+  namespace fs = std::filesystem;
+  static const std::regex named(
+      R"((?:^|[^\w./-])((?:scripts|bench|src|tests|cli|data|examples|docs|cmake|\.ci)/[\w./-]*\w)(\.\*)?)");
+  static const std::regex link(R"(\]\(([^)#\s:]+)(?:#[^)]*)?\))");
+  size_t checked = 0;
+  for (const auto& page : doc_pages()) {
+    const std::string text = test::file_text(page);
+    const std::string code = code_of(text);
+    for (std::sregex_iterator m(code.begin(), code.end(), named), end; m != end; ++m) {
+      const fs::path path = repo_root() / (*m)[1].str();
+      const bool any_extension = (*m)[2].matched;  // ranker.* : ranker.h or ranker.cpp
+      const bool found =
+          any_extension ? fs::exists(path.string() + ".h") || fs::exists(path.string() + ".cpp")
+                        : fs::exists(path);
+      EXPECT_TRUE(found) << page.filename() << " names " << (*m)[1].str() << (*m)[2].str()
+                         << ": no such file";
+      ++checked;
+    }
+    for (std::sregex_iterator m(text.begin(), text.end(), link), end; m != end; ++m) {
+      EXPECT_TRUE(fs::exists(page.parent_path() / (*m)[1].str()))
+          << page.filename() << " links to " << (*m)[1].str() << ": no such file";
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 50u) << "the docs name fewer files than they do: is the scan broken?";
 }
 
 }  // namespace
