@@ -36,9 +36,15 @@ std::string read_text_prefix(const std::string& path, size_t limit) {
     int n = 0;
     while (out.size() < limit && (n = gzread(gz, buf, sizeof buf)) > 0)
       out.append(buf, std::min(static_cast<size_t>(n), limit - out.size()));
-    const bool failed = n < 0;
+    // A file cut short reads as a clean end (n == 0): only gzerror tells, with Z_BUF_ERROR.
+    int error = Z_OK;
+    std::string what = gzerror(gz, &error);  // "PATH: what went wrong"
+    if (what.starts_with(path + ": ")) what.erase(0, path.size() + 2);
+    const bool failed = n < 0 || (out.size() < limit && error != Z_OK);
     gzclose(gz);
-    if (failed) throw Error(path + ": corrupt gzip data");
+    if (failed)
+      throw Error(path + ": corrupt gzip data (" +
+                  (error == Z_BUF_ERROR ? std::string("the file is cut short") : what) + ")");
     return out;
   }
   if (std::filesystem::is_directory(path)) throw Error(path + ": is a directory, not a file");

@@ -110,6 +110,38 @@ TEST(Load, GzippedJsonlLoads) {
   EXPECT_EQ(d.records[0].responses[d.model_index("m")], "hi");
 }
 
+// Before: a .jsonl.gz cut short read as a clean end of file: the records before the cut loaded
+// without a word (or the last, half line gave "malformed JSON"), and a header with garbage behind
+// it loaded as an empty file.
+TEST(Load, AGzipFileCutShortOrDamagedIsAnError) {
+  std::string lines;
+  for (int i = 0; i < 300; ++i)
+    lines += "{\"task\":\"t\",\"question\":\"question " + std::to_string(i) +
+             "\",\"results\":{\"m\":{\"score\":1}}}\n";
+  const std::string plain = write_temp("whole.jsonl", lines);
+  ASSERT_EQ(std::system(("gzip -kf " + plain).c_str()), 0);
+  const std::string packed = test::file_text(plain + ".gz");
+  ASSERT_EQ(load_file(plain + ".gz").records.size(), 300u);
+  auto error_of = [](const std::string& path) -> std::string {
+    try {
+      const Dataset d = load_file(path);
+      return "loaded " + std::to_string(d.records.size()) + " records";
+    } catch (const Error& e) {
+      return e.what();
+    }
+  };
+  const std::string cut = write_temp("cut.jsonl.gz", packed.substr(0, packed.size() / 2));
+  EXPECT_NE(error_of(cut).find("corrupt gzip data (the file is cut short)"), std::string::npos)
+      << error_of(cut);
+  std::string flipped = packed;
+  flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 0xff);
+  const std::string damaged = write_temp("damaged.jsonl.gz", flipped);
+  EXPECT_NE(error_of(damaged).find("corrupt gzip data"), std::string::npos) << error_of(damaged);
+  const std::string header_only = write_temp("header.jsonl.gz", packed.substr(0, 12));
+  EXPECT_NE(error_of(header_only).find("corrupt gzip data"), std::string::npos)
+      << error_of(header_only);
+}
+
 TEST(Load, ShippedDataLoads) {
   const Dataset rb = load_file(smacs::test::data_file("routerbench/arc_challenge_test.csv"));
   EXPECT_EQ(rb.records.size(), 445u);
