@@ -7,6 +7,7 @@
 #include <set>
 
 #include "bank/bank_store.h"
+#include "cli/checks.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "core/cache_dir.h"
@@ -285,20 +286,21 @@ void add_aggregate_flags(CLI::App& cmd, EvalFlags& f) {
   cmd.add_option("--references", f.aggregate.references,
                  "Aggregate mode: the top-k models by the prior that answer as references")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd.add_option("--candidates", a.candidates,
                  "Aggregate mode: N subsets, one aggregator call each")
       ->capture_default_str()
-      ->check(CLI::Range(1, 64));
+      ->check(within(1, 64));
   cmd.add_option("--keep", a.keep, "Aggregate mode: references per subset")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd.add_option("--sampler", f.sampler, "How subsets are drawn: prior, softmax or uniform")
       ->capture_default_str()
       ->check(CLI::IsMember({"prior", "softmax", "uniform"}));
   cmd.add_option("--ppl-coef", a.ppl_coef,
                  "Weight of the aggregator's log-probability confidence in the candidates' score")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(finite());
   cmd.add_option("--aggregator-url", e.url,
                  "Ask this OpenAI-compatible endpoint as the aggregator (implies --mode "
                  "aggregate); its replies are cached (--aggregate-cache)");
@@ -307,19 +309,19 @@ void add_aggregate_flags(CLI::App& cmd, EvalFlags& f) {
                  "The environment variable holding the aggregator's API key (sent as Bearer)");
   cmd.add_option("--aggregator-concurrency", e.concurrency, "Aggregator calls in flight at once")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1024));
+      ->check(within(1, 1024));
   cmd.add_option("--aggregator-timeout-ms", e.timeout_ms, "Per aggregator call attempt")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd.add_option("--aggregator-retries", e.retries, "Extra attempts on 429, 5xx and errors")
       ->capture_default_str()
-      ->check(CLI::Range(0, 10));
+      ->check(within(0, 10));
   cmd.add_option("--aggregator-max-tokens", f.aggregator_max_tokens,
                  "max_tokens of each candidate (default: the server's)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd.add_option("--aggregator-temperature", a.temperature, "The aggregator's sampling temperature")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 2.0));
+      ->check(within(0.0, 2.0));
   cmd.add_option("--aggregate-cache", e.cache_path,
                  "The SQLite cache of aggregator replies, keyed by (aggregator, question, "
                  "ordered subset, sampling settings) (default: ~/.cache/smacs/aggregate.sqlite)");
@@ -367,39 +369,39 @@ void add_eval_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--folds", f->folds,
                   "Cross-fit the test data in K folds (for benchmarks without a train split): "
                   "each fold is answered by a bank of the other folds")
-      ->check(CLI::Range(2, 100));
+      ->check(within(2, 100));
   cmd->add_option("--pool", f->pool,
                   "Models SMACS may use (default: every model in both train and test)")
       ->delimiter(',');
   cmd->add_option("--k", f->params.k, "Models selected per question")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--seed", f->params.seed, "Seed of the prior-dropping draws")
       ->capture_default_str();
   cmd->add_flag("--tune", f->tune,
                 "Fit the parameters by leave-one-out cross-validation on the train data");
   cmd->add_option("--neighbors", f->params.rps.neighbors, "N: neighbours averaged")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--tau", f->params.rps.tau, "Similarity temperature")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--beta", f->params.rps.beta,
                   "Shrinkage weight towards the neighbourhood's task mean")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--gamma", f->params.rps.gamma, "Shrinkage weight towards the global mean")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_flag("--no-task-gate", f->no_gate,
                 "Average neighbours of every task, not only the majority task");
   cmd->add_option("--p-drop", f->params.p_drop, "Prior dropping probability")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(within(0.0, 1.0));
   cmd->add_flag("--no-drop", f->no_drop, "Turn prior dropping off (ablation)");
   cmd->add_option("--alpha", f->params.posterior.alpha, "Weight of the prior in the hybrid score")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(within(0.0, 1.0));
   cmd->add_flag("--no-agreement", f->no_agreement, "Choose by the prior alone (ablation)");
   cmd->add_option("--agreement", f->agreement_rule,
                   "What the posterior's agreement compares: answers (extracted answers where the "
@@ -422,22 +424,22 @@ void add_eval_command(CLI::App& app, Commands& commands) {
                   "Adaptive stop rule: >= 2 candidates agree on the chosen answer and hold this "
                   "share of the answered candidates' prior weight")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(within(0.0, 1.0));
   cmd->add_option("--solo", f->params.adaptive.solo,
                   "Adaptive: ask the top model alone when its proxy score (expected accuracy) "
                   "is at least this (> 1: never)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--solo-margin", f->params.adaptive.solo_margin,
                   "Adaptive: ... or when its proxy score leads the next selected model's by at "
                   "least this (> 1: never)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--adaptive-max-loss", f->params.adaptive.max_loss,
                   "With --tune: fit --solo, --solo-margin and --settle to the cheapest setting "
                   "within this many accuracy points of fixed-k SMACS on the train data")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--escalate-to", f->escalate_to,
                   "Also report smacs_escalate: ask this model (of the test data) when the pool's "
                   "posterior stays unsure after the last round, and take its answer");
@@ -445,7 +447,7 @@ void add_eval_command(CLI::App& app, Commands& commands) {
                   "lambda: rank models by proxy score - lambda * expected cost / the pool's "
                   "highest expected cost (needs recorded costs)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--proxy", f->proxy,
                   "The proxy-score rule: smacs (shrunk, weighted mean of the neighbours' scores) "
                   "or smcs (the paper's: similarity-weighted count of correct answers among the "

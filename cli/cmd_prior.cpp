@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "bank/snapshot.h"
+#include "cli/checks.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "core/error.h"
@@ -89,8 +90,8 @@ int import_smcs_bank(const PriorFlags& f) {
   for (const auto& r : imported.data.records) questions.push_back(r.question);
   seed_embedding_cache(*config.cache, make_embedder(config), questions, imported.embeddings);
   save_bank(imported.data, f.out);
-  std::cout << "wrote " << redact_url(f.out) << ": " << imported.data.records.size() << " questions, "
-            << imported.data.models.size() << " models; their "
+  std::cout << "wrote " << redact_url(f.out) << ": " << imported.data.records.size()
+            << " questions, " << imported.data.models.size() << " models; their "
             << imported.embeddings.front().size() << "-dimensional vectors into " << *config.cache
             << '\n';
   return 0;
@@ -153,11 +154,14 @@ void add_prior_commands(CLI::App& app, Commands& commands) {
       ->required();
   build->add_option("--models", f->models, "Only these pool models")->delimiter(',');
   build->add_option("--timeout-ms", f->timeout_ms, "Deadline of each model call")
-      ->capture_default_str();
-  build->add_option("--lease-ms", f->lease_ms,
-                    "A shared bank: how long a claimed (question, model) pair stays this "
-                    "builder's; a killed builder's claims go to the others after it (default: "
-                    "--timeout-ms + 30 s)");
+      ->capture_default_str()
+      ->check(positive());
+  build
+      ->add_option("--lease-ms", f->lease_ms,
+                   "A shared bank: how long a claimed (question, model) pair stays this "
+                   "builder's; a killed builder's claims go to the others after it (default: "
+                   "--timeout-ms + 30 s)")
+      ->check(non_negative());
   auto* add = prior->add_subcommand(
       "add-model",
       "Evaluate one new model on the bank's questions (no re-embedding, no retraining)");
@@ -170,8 +174,9 @@ void add_prior_commands(CLI::App& app, Commands& commands) {
       ->capture_default_str();
   add->add_option("--seed", f->seed, "Seed of the sample")->capture_default_str();
   add->add_option("--timeout-ms", f->timeout_ms, "Deadline of each model call")
-      ->capture_default_str();
-  add->add_option("--lease-ms", f->lease_ms, "As for build");
+      ->capture_default_str()
+      ->check(positive());
+  add->add_option("--lease-ms", f->lease_ms, "As for build")->check(non_negative());
   auto* remove = prior->add_subcommand("remove-model", "Delete a model's results from the bank");
   remove->add_option("name", f->model, "The model")->required();
   remove

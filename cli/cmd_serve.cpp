@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "bank/bank_store.h"
+#include "cli/checks.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "core/error.h"
@@ -153,21 +154,21 @@ void add_serve_commands(CLI::App& app, Commands& commands) {
   replay_cmd->add_option("--host", replay->host, "Address to listen on")->capture_default_str();
   replay_cmd->add_option("--port", replay->port, "Port (0 = any free port)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 65535));
+      ->check(within(0, 65535));
   replay_cmd->add_option("--latency-ms", replay->latency_ms, "Delay added to every reply")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   replay_cmd
       ->add_option("--fail-rate", replay->fail_rate, "Share of requests answered with HTTP 500")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(within(0.0, 1.0));
   replay_cmd->add_option("--seed", replay->seed, "Seed of the injected failures")
       ->capture_default_str();
   replay_cmd
       ->add_option("--threads", replay->threads,
                    "Handler threads (each sleeps through --latency-ms)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   commands.emplace_back(serve_cmd, [config, reference] {
     if (*reference) {
       std::cout << config_reference();

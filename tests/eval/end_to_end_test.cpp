@@ -168,6 +168,26 @@ TEST(EvalCli, BadInputIsOneLineAndNonZero) {
   EXPECT_NE(run_smacs("eval --frontier f.svg --folds 5 --test x").exit_code, 0);
 }
 
+// Before: CLI11's number checks let NaN through (`--tau nan` ran, routing by NaN proxy scores)
+// and printed an open range as a 300-digit number (`--k 0`: "not in range 0.000000 to 1797...").
+TEST(EvalCli, NumbersThatCannotWorkAreRefusedInOneShortLine) {
+  for (const char* option : {"--tau nan", "--beta nan", "--alpha nan", "--p-drop nan",
+                             "--ppl-coef inf", "--solo-margin nan", "--cost-weight -inf"}) {
+    const auto r = run_smacs("eval " + kSlice + " " + option);
+    EXPECT_NE(r.exit_code, 0) << option << ": " << r.output;
+    EXPECT_NE(r.output.find("is not a finite number"), std::string::npos)
+        << option << ": " << r.output;
+  }
+  for (const char* option : {"--k 0", "--beta -1", "--alpha 1.5", "--folds 1"}) {
+    const auto r = run_smacs("eval " + kSlice + " " + option);
+    EXPECT_NE(r.exit_code, 0) << option;
+    EXPECT_NE(r.output.find("must be "), std::string::npos) << option << ": " << r.output;
+    EXPECT_LT(r.output.size(), 120u) << option << ": " << r.output;
+  }
+  const auto build = run_smacs("prior build --config c.yaml --out o.sqlite --timeout-ms 0");
+  EXPECT_NE(build.output.find("--timeout-ms: must be > 0"), std::string::npos) << build.output;
+}
+
 TEST(EvalCli, TuningDoesNotChaseCrossValidationNoise) {
   // Bug: the tuner took the single best CV point, which on RouterBench routed away from
   // Yi-34B on noise and lost 0.46 points on test; the one-standard-error rule keeps it.
