@@ -198,6 +198,8 @@ void add_prior_commands(CLI::App& app, Commands& commands) {
     if (!f->smcs_bank.empty()) return refreshed(f->out, import_smcs_bank(*f));
     if (f->data.empty()) throw Error("give --data (or --smcs-bank)");
     const Dataset data = load_files(f->data);
+    // An empty file must not replace a bank: the import writes over --out whole.
+    if (data.records.empty()) throw Error("no questions in --data: nothing to import");
     save_bank(data, f->out);
     std::cout << "wrote " << redact_url(f->out) << ": " << data.records.size() << " questions, "
               << data.models.size() << " models\n";

@@ -188,6 +188,22 @@ TEST(EvalCli, NumbersThatCannotWorkAreRefusedInOneShortLine) {
   EXPECT_NE(build.output.find("--timeout-ms: must be > 0"), std::string::npos) << build.output;
 }
 
+// Before: `prior import` of a file with no questions wrote an empty bank over --out (the import
+// replaces the bank whole): a bank of 935 questions was gone, and the command said "wrote".
+TEST(EvalCli, ImportingNoQuestionsLeavesTheBankAsItWas) {
+  const std::string bank = (smacs::test::temp_dir() / "kept.sqlite").string();
+  ASSERT_EQ(run_smacs("prior import --data " + data_file("routerdc/humaneval_train.json") +
+                      " --out " + bank)
+                .exit_code,
+            0);
+  const auto before = run_smacs("prior info " + bank).output;
+  const auto empty = run_smacs("prior import --data " +
+                               smacs::test::write_temp("nothing.jsonl", "") + " --out " + bank);
+  EXPECT_NE(empty.exit_code, 0);
+  EXPECT_NE(empty.output.find("no questions"), std::string::npos) << empty.output;
+  EXPECT_EQ(run_smacs("prior info " + bank).output, before);
+}
+
 TEST(EvalCli, TuningDoesNotChaseCrossValidationNoise) {
   // Bug: the tuner took the single best CV point, which on RouterBench routed away from
   // Yi-34B on noise and lost 0.46 points on test; the one-standard-error rule keeps it.
