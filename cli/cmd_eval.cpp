@@ -1,6 +1,9 @@
 // `smacs eval`: measure SMACS against single models, baselines and the oracle.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -189,6 +192,17 @@ void write_outputs(const EvalReport& rep, const EvalFlags& f, const Frontier* fr
                                    {"versus plot", f.versus_plot},
                                    {"frontier plot", f.frontier}})
     if (!path.empty()) std::cout << flag << " written to " << path << '\n';
+}
+
+// An output file goes where it can be written, or the eval stops before it runs (a tuned eval
+// takes minutes, and learnt only at the end that its report had nowhere to go).
+void check_output_path(const std::string& path) {
+  if (path.empty()) return;
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path();
+  if (fs::is_directory(path)) throw Error(path + ": is a directory, not a file to write");
+  if (!fs::is_directory(dir)) throw Error(path + ": no such directory: " + dir.string());
+  if (::access(dir.c_str(), W_OK) != 0) throw Error(path + ": cannot write in " + dir.string());
 }
 
 // --folds K: each fold of the test data answered by a bank of the other K-1 (tuned there).
@@ -487,6 +501,9 @@ void add_eval_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--versus-plot", f->versus_plot,
                   "Write an SVG chart of the collective vs the models outside the pool here");
   commands.emplace_back(cmd, [f] {
+    for (const std::string* out :
+         {&f->report, &f->markdown, &f->plot, &f->versus_plot, &f->frontier})
+      check_output_path(*out);
     EvalFlags flags = *f;
     flags.params.rps.task_gate = !flags.no_gate;
     flags.params.rps.rule = parse_proxy_rule(flags.proxy);

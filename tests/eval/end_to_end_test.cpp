@@ -166,6 +166,11 @@ TEST(EvalCli, BadInputIsOneLineAndNonZero) {
     EXPECT_EQ(r.output.find("prior bank"), std::string::npos) << args << ": " << r.output;
   }
   EXPECT_NE(run_smacs("eval --frontier f.svg --folds 5 --test x").exit_code, 0);
+  // An output with nowhere to go stops the eval before it runs (before: after it had run).
+  const auto nowhere = run_smacs("eval " + kSlice + " --report /no/such/dir/r.json");
+  EXPECT_NE(nowhere.exit_code, 0);
+  EXPECT_NE(nowhere.output.find("no such directory"), std::string::npos) << nowhere.output;
+  EXPECT_EQ(nowhere.output.find("prior bank"), std::string::npos) << nowhere.output;
 }
 
 // Before: CLI11's number checks let NaN through (`--tau nan` ran, routing by NaN proxy scores)
