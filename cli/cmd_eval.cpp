@@ -1,9 +1,6 @@
 // `smacs eval`: measure SMACS against single models, baselines and the oracle.
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -192,17 +189,6 @@ void write_outputs(const EvalReport& rep, const EvalFlags& f, const Frontier* fr
                                    {"versus plot", f.versus_plot},
                                    {"frontier plot", f.frontier}})
     if (!path.empty()) std::cout << flag << " written to " << path << '\n';
-}
-
-// An output file goes where it can be written, or the eval stops before it runs (a tuned eval
-// takes minutes, and learnt only at the end that its report had nowhere to go).
-void check_output_path(const std::string& path) {
-  if (path.empty()) return;
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path();
-  if (fs::is_directory(path)) throw Error(path + ": is a directory, not a file to write");
-  if (!fs::is_directory(dir)) throw Error(path + ": no such directory: " + dir.string());
-  if (::access(dir.c_str(), W_OK) != 0) throw Error(path + ": cannot write in " + dir.string());
 }
 
 // --folds K: each fold of the test data answered by a bank of the other K-1 (tuned there).

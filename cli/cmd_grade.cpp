@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "answers/extract.h"
+#include "cli/checks.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "data/load.h"
@@ -118,7 +119,10 @@ void add_grade_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--differences", f->differences,
                   "Also print up to N replies per task where smacs's grader and ZeroEval's "
                   "rule disagree, with the answer smacs read");
-  commands.emplace_back(cmd, [f] { return grade(*f); });
+  commands.emplace_back(cmd, [f] {
+    check_output_path(f->json_out);
+    return grade(*f);
+  });
 }
 
 }  // namespace smacs::cli

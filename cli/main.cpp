@@ -15,8 +15,7 @@
 // gigabyte, and 4 KiB page faults were most of a reload's time (3.1-3.4 s -> 0.5-0.7 s; RSS
 // +5 %), time in which a reload competed with requests.
 extern "C" const char* malloc_conf;
-const char* malloc_conf =
-    "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,thp:always";
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,thp:always";
 
 int main(int argc, char** argv) {
   CLI::App app{
