@@ -25,6 +25,14 @@ std::string task_from_path(const std::string& path) {
   return stem;
 }
 
+json parse_json_text(const std::string& text, const std::string& where) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e400
+    throw Error(where + ": malformed JSON (" + std::string(e.what()) + ")");
+  }
+}
+
 std::string read_text_file(const std::string& path) { return read_text_prefix(path, SIZE_MAX); }
 
 std::string read_text_prefix(const std::string& path, size_t limit) {
@@ -121,18 +129,10 @@ float score_value(const json& v, const std::string& where) {
   return static_cast<float>(d);
 }
 
-json parse_json(const std::string& text, const std::string& where) {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw Error(where + ": malformed JSON (" + std::string(e.what()) + ")");
-  }
-}
-
 }  // namespace
 
 Dataset read_routerdc_json(const std::string& path, const std::string& task) {
-  const json doc = parse_json(read_text_file(path), path);
+  const json doc = parse_json_text(read_text_file(path), path);
   if (!doc.is_array()) throw Error(path + ": expected a JSON array of {question, scores}");
   Dataset data;
   const std::string stem = std::filesystem::path(path).stem().string();  // ids unique across splits
@@ -169,7 +169,7 @@ Dataset read_smacs_jsonl(const std::string& path) {
   for (size_t lineno = 1; std::getline(in, line); ++lineno) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = path + ": line " + std::to_string(lineno);
-    const json row = parse_json(line, where);
+    const json row = parse_json_text(line, where);
     if (!row.is_object() || !row.contains("question") || !row["question"].is_string() ||
         !row.contains("task") || !row["task"].is_string())
       throw Error(where + ": expected an object with string fields \"task\" and \"question\"");

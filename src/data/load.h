@@ -3,6 +3,7 @@
 //
 // A corrupt file throws smacs::Error naming the file and the row.
 #pragma once
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -46,5 +47,8 @@ std::vector<std::string> parse_python_str_list(const std::string& text);
 std::string read_text_file(const std::string& path);  // gunzips a .gz file
 // At most the first `limit` bytes of the (gunzipped) text: enough to tell a format.
 std::string read_text_prefix(const std::string& path, size_t limit);
+// `text` as JSON; anything the parser refuses (bad syntax, a number out of range such as 1e400)
+// throws smacs::Error "WHERE: malformed JSON (...)".
+nlohmann::json parse_json_text(const std::string& text, const std::string& where);
 
 }  // namespace smacs

@@ -22,12 +22,7 @@ float correctness(const json& result, const std::string& where) {
 }  // namespace
 
 SmcsBank read_smcs_bank(const std::string& path) {
-  json doc;
-  try {
-    doc = json::parse(read_text_file(path));
-  } catch (const json::parse_error& e) {
-    throw Error(path + ": malformed JSON (" + std::string(e.what()) + ")");
-  }
+  const json doc = parse_json_text(read_text_file(path), path);
   if (!doc.is_object())
     throw Error(path + ": expected the SMCS bank's object of questions keyed \"0\", \"1\", ...");
   SmcsBank out;

@@ -70,12 +70,7 @@ Dataset read_zeroeval(const std::vector<std::string>& files) {
     const std::string model = model_of(path);
     int col = data.model_index(model);
     if (col < 0) col = static_cast<int>(data.models.size()), data.models.push_back(model);
-    json doc;
-    try {
-      doc = json::parse(read_text_file(path));
-    } catch (const json::parse_error& e) {
-      throw Error(path + ": malformed JSON (" + std::string(e.what()) + ")");
-    }
+    const json doc = parse_json_text(read_text_file(path), path);
     if (!doc.is_array()) throw Error(path + ": expected a JSON array of ZeroEval result rows");
     for (size_t i = 0; i < doc.size(); ++i) {
       const json& row = doc[i];

@@ -142,6 +142,27 @@ TEST(Load, AGzipFileCutShortOrDamagedIsAnError) {
       << error_of(header_only);
 }
 
+// Before: a number out of the parser's range escaped as nlohmann's out_of_range, not as
+// smacs::Error: the CLI said "unexpected error" and named neither the file nor the line.
+TEST(Load, ANumberTooBigForADoubleIsMalformedJsonNamingTheLine) {
+  const std::string jsonl =
+      write_temp("big.jsonl",
+                 "{\"task\":\"t\",\"question\":\"q\",\"results\":{\"m\":{\"score\":1}}}\n"
+                 "{\"task\":\"t\",\"question\":\"r\",\"results\":{\"m\":{\"score\":1e400}}}\n");
+  const std::string json = write_temp("big.json", R"([{"question":"q","scores":{"a":1e400}}])");
+  for (const auto& [path, where] : {std::pair{jsonl, "big.jsonl: line 2: malformed JSON"},
+                                    std::pair{json, "big.json: malformed JSON"}}) {
+    try {
+      load_file(path);
+      ADD_FAILURE() << path << " loaded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(where), std::string::npos) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << path << ": not a smacs::Error: " << e.what();
+    }
+  }
+}
+
 TEST(Load, ShippedDataLoads) {
   const Dataset rb = load_file(smacs::test::data_file("routerbench/arc_challenge_test.csv"));
   EXPECT_EQ(rb.records.size(), 445u);
