@@ -232,6 +232,7 @@ int run(const EvalFlags& f) {
                   : f.bank.empty() ? load_files(f.train)
                                    : load_bank_data(f.bank);
   const Dataset test = load_files(f.test);
+  if (test.records.empty()) throw Error("no questions in --test");
   if (!f.embedder_gguf.empty() && !f.embedder_url.empty())
     throw Error("give at most one of --embedder-gguf and --embedder-url");
   EmbedderConfig embedder;  // the built-in TF-IDF unless one of these is given

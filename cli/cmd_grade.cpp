@@ -52,6 +52,7 @@ void print_differences(const Dataset& smacs, const Dataset& zeroeval, size_t lim
 
 int grade(const GradeFlags& f) {
   Dataset data = load_files(f.data);
+  if (data.records.empty()) throw Error("no rows to grade in --data");
   if (f.differences > 0) {
     Dataset theirs = data;
     regrade_with_zeroeval_rule(theirs);

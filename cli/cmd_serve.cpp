@@ -120,7 +120,9 @@ int serve(const std::string& config_path) {
 }
 
 int replay_serve(const std::vector<std::string>& files, const ReplayOptions& options) {
-  ReplayServer server(load_files(files), options);
+  Dataset data = load_files(files);
+  if (data.records.empty()) throw Error("no recorded questions in --data: nothing to replay");
+  ReplayServer server(std::move(data), options);
   const int port = server.bind();
   std::cerr << "smacs replay-serve: listening on http://" + options.host + ":" +
                    std::to_string(port) + "/v1\n"

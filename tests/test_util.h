@@ -71,9 +71,11 @@ struct RunResult {
   std::string output;  // stdout and stderr together
 };
 
-inline RunResult run_smacs(const std::string& args) {
+// `timeout_s` > 0: stopped after that long (exit code 124), for a command that may not end.
+inline RunResult run_smacs(const std::string& args, int timeout_s = 0) {
   integration_only("running the smacs binary");
-  const std::string cmd = std::string(SMACS_BINARY) + " " + args + " 2>&1";
+  const std::string limit = timeout_s > 0 ? "timeout " + std::to_string(timeout_s) + " " : "";
+  const std::string cmd = limit + std::string(SMACS_BINARY) + " " + args + " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];

@@ -166,6 +166,19 @@ TEST(EvalCli, BadInputIsOneLineAndNonZero) {
     EXPECT_EQ(r.output.find("prior bank"), std::string::npos) << args << ": " << r.output;
   }
   EXPECT_NE(run_smacs("eval --frontier f.svg --folds 5 --test x").exit_code, 0);
+  // Data with no rows is said to be so (before: an empty table and exit 0 from grade; "no model
+  // is in both the train and the test data" from eval).
+  const std::string none = smacs::test::write_temp("none.jsonl", "");
+  const auto no_test = run_smacs("eval --folds 5 --test " + none);
+  EXPECT_NE(no_test.exit_code, 0);
+  EXPECT_NE(no_test.output.find("no questions in --test"), std::string::npos) << no_test.output;
+  const auto no_rows = run_smacs("grade --data " + none);
+  EXPECT_NE(no_rows.exit_code, 0);
+  EXPECT_NE(no_rows.output.find("no rows to grade"), std::string::npos) << no_rows.output;
+  // replay-serve of no records: before, it served nothing until it was killed.
+  const auto no_replay = run_smacs("replay-serve --port 0 --data " + none, 10);
+  EXPECT_EQ(no_replay.exit_code, 1) << no_replay.output;
+  EXPECT_NE(no_replay.output.find("nothing to replay"), std::string::npos) << no_replay.output;
   // An output with nowhere to go stops the eval before it runs (before: after it had run).
   const auto nowhere = run_smacs("eval " + kSlice + " --report /no/such/dir/r.json");
   EXPECT_NE(nowhere.exit_code, 0);
