@@ -122,24 +122,15 @@ TEST(Load, AGzipFileCutShortOrDamagedIsAnError) {
   ASSERT_EQ(std::system(("gzip -kf " + plain).c_str()), 0);
   const std::string packed = test::file_text(plain + ".gz");
   ASSERT_EQ(load_file(plain + ".gz").records.size(), 300u);
-  auto error_of = [](const std::string& path) -> std::string {
-    try {
-      const Dataset d = load_file(path);
-      return "loaded " + std::to_string(d.records.size()) + " records";
-    } catch (const Error& e) {
-      return e.what();
-    }
-  };
-  const std::string cut = write_temp("cut.jsonl.gz", packed.substr(0, packed.size() / 2));
-  EXPECT_NE(error_of(cut).find("corrupt gzip data (the file is cut short)"), std::string::npos)
-      << error_of(cut);
+  auto loading = [](const std::string& path) { return test::error_of([&] { load_file(path); }); };
+  const std::string cut = loading(write_temp("cut.jsonl.gz", packed.substr(0, packed.size() / 2)));
+  EXPECT_NE(cut.find("corrupt gzip data (the file is cut short)"), std::string::npos) << cut;
   std::string flipped = packed;
   flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 0xff);
-  const std::string damaged = write_temp("damaged.jsonl.gz", flipped);
-  EXPECT_NE(error_of(damaged).find("corrupt gzip data"), std::string::npos) << error_of(damaged);
-  const std::string header_only = write_temp("header.jsonl.gz", packed.substr(0, 12));
-  EXPECT_NE(error_of(header_only).find("corrupt gzip data"), std::string::npos)
-      << error_of(header_only);
+  const std::string damaged = loading(write_temp("damaged.jsonl.gz", flipped));
+  EXPECT_NE(damaged.find("corrupt gzip data"), std::string::npos) << damaged;
+  const std::string header_only = loading(write_temp("header.jsonl.gz", packed.substr(0, 12)));
+  EXPECT_NE(header_only.find("corrupt gzip data"), std::string::npos) << header_only;
 }
 
 // Before: a number out of the parser's range escaped as nlohmann's out_of_range, not as
