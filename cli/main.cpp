@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <new>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
     throw smacs::Error("no command given (see smacs --help)");
   } catch (const smacs::Error& e) {
     std::fprintf(stderr, "smacs: error: %s\n", smacs::scrub(e.what()).c_str());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "smacs: error: out of memory (is the data larger than this machine?)\n");
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "smacs: unexpected error: %s\n", smacs::scrub(e.what()).c_str());

@@ -71,17 +71,22 @@ struct RunResult {
   std::string output;  // stdout and stderr together
 };
 
-// `timeout_s` > 0: stopped after that long (exit code 124), for a command that may not end.
-inline RunResult run_smacs(const std::string& args, int timeout_s = 0) {
-  integration_only("running the smacs binary");
-  const std::string limit = timeout_s > 0 ? "timeout " + std::to_string(timeout_s) + " " : "";
-  const std::string cmd = limit + std::string(SMACS_BINARY) + " " + args + " 2>&1";
+// A shell command's exit code and output (stdout and stderr together).
+inline RunResult run_command(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
   while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
   const int status = ::pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// `timeout_s` > 0: stopped after that long (exit code 124), for a command that may not end.
+inline RunResult run_smacs(const std::string& args, int timeout_s = 0) {
+  integration_only("running the smacs binary");
+  const std::string limit = timeout_s > 0 ? "timeout " + std::to_string(timeout_s) + " " : "";
+  return run_command(limit + std::string(SMACS_BINARY) + " " + args);
 }
 
 // The message of the smacs::Error `f` throws ("(no error)" when it throws none).

@@ -36,6 +36,11 @@ json parse_json_text(const std::string& text, const std::string& where) {
 std::string read_text_file(const std::string& path) { return read_text_prefix(path, SIZE_MAX); }
 
 std::string read_text_prefix(const std::string& path, size_t limit) {
+  // A device (/dev/zero, a link to one) never ends: reading it whole would take all memory.
+  std::error_code ec;
+  const auto type = std::filesystem::status(path, ec).type();
+  if (type == std::filesystem::file_type::character || type == std::filesystem::file_type::block)
+    throw Error(path + ": is a device, not a file");
   if (path.ends_with(".gz")) {
     gzFile gz = gzopen(path.c_str(), "rb");
     if (!gz) throw Error(path + ": cannot open file");

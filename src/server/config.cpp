@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
@@ -298,6 +299,9 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   YAML::Node root;
   try {
     root = YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own message says "bad file"
+    throw Error(where + ": malformed YAML (nested too deep: " + std::to_string(e.depth()) +
+                " levels at line " + std::to_string(e.mark.line + 1) + ")");
   } catch (const YAML::Exception& e) {
     throw Error(where + ": malformed YAML (" + std::string(e.what()) + ")");
   }
@@ -382,8 +386,14 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
 }
 
 ServerConfig load_server_config(const std::string& path) {
+  // A config is a few KiB: a larger file is the wrong one (or endless, as /dev/zero is), and
+  // is refused without being read whole.
+  constexpr size_t kMaxConfigBytes = size_t{4} << 20;
+  const std::string text = read_text_prefix(path, kMaxConfigBytes + 1);
+  if (text.size() > kMaxConfigBytes)
+    throw Error(path + ": larger than 4 MiB; a config is a few KiB (is it the right file?)");
   const std::string dir = std::filesystem::path(path).parent_path().string();
-  ServerConfig c = parse_server_config(read_text_file(path), dir.empty() ? "." : dir, path);
+  ServerConfig c = parse_server_config(text, dir.empty() ? "." : dir, path);
   // Feedback on a bank of data files goes to a journal beside the config unless it names one
   // (or none): a reload or a restart folds it back in.
   const bool sqlite_bank = is_bank_location(c.bank_files);

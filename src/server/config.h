@@ -54,6 +54,8 @@ struct ServerConfig {
   EmbedderConfig embedder;  // default: the built-in TF-IDF
 };
 
+// Throws smacs::Error naming the file and the key for a config that cannot work, and for a
+// file over 4 MiB (not read whole) or nested deeper than yaml-cpp reads.
 ServerConfig load_server_config(const std::string& path);
 ServerConfig parse_server_config(const std::string& yaml_text, const std::string& base_dir,
                                  const std::string& source = "config");

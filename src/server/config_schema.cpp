@@ -145,7 +145,8 @@ std::string config_reference() {
       "(`build/smacs serve --config-reference > docs/configuration.md`). A bad value stops the "
       "server at\n"
       "start with a message naming the key; an unknown key is an error. Relative paths are\n"
-      "resolved against the config file's folder. A complete example: `examples/replay.yaml`.\n";
+      "resolved against the config file's folder. A complete example: `examples/replay.yaml`.\n"
+      "A config file is at most 4 MiB (a larger one is refused unread).\n";
   for (const auto& [section, title] : kSections) {
     out.append("\n## ").append(title).append(
         "\n\n| key | default | what it does |\n| --- | --- | --- |\n");

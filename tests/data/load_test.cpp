@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <functional>
+#include <vector>
+
 #include "core/error.h"
 #include "test_util.h"
 
@@ -151,6 +155,23 @@ TEST(Load, ANumberTooBigForADoubleIsMalformedJsonNamingTheLine) {
     } catch (const std::exception& e) {
       ADD_FAILURE() << path << ": not a smacs::Error: " << e.what();
     }
+  }
+}
+
+// Before: a link named like data to /dev/zero (or --smcs-bank /dev/zero) was read until memory
+// ran out.
+TEST(Load, ADeviceIsRefusedNotReadForever) {
+  const std::string link = smacs::test::temp_path("zero.json");
+  const std::string gz_link = smacs::test::temp_path("zero.jsonl.gz");
+  for (const auto& path : {link, gz_link}) {
+    std::filesystem::remove(path);
+    std::filesystem::create_symlink("/dev/zero", path);
+  }
+  for (const auto& load : std::vector<std::function<void()>>{
+           [&] { load_file(link); }, [&] { read_smcs_bank(link); }, [&] { load_file(gz_link); },
+           [] { read_text_file("/dev/zero"); }}) {
+    const std::string error = smacs::test::error_of(load);
+    EXPECT_NE(error.find(": is a device, not a file"), std::string::npos) << error;
   }
 }
 

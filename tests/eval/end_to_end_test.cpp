@@ -186,6 +186,21 @@ TEST(EvalCli, BadInputIsOneLineAndNonZero) {
   EXPECT_EQ(nowhere.output.find("prior bank"), std::string::npos) << nowhere.output;
 }
 
+// Before: "smacs: unexpected error: std::bad_alloc" (exit 2). A file larger than the memory
+// the command may use: a sparse 2 GiB file under a 1 GiB limit.
+TEST(EvalCli, RunningOutOfMemoryIsOneLineAndNonZero) {
+  smacs::test::integration_only("running the smacs binary");
+  const std::string data = smacs::test::temp_path("larger_than_memory.json");
+  std::filesystem::resize_file(smacs::test::write_temp("larger_than_memory.json", ""), 2ull << 30);
+  // A shell of its own keeps the limit to this one command.
+  const auto r =
+      smacs::test::run_command("sh -c 'ulimit -v 1000000; exec " + std::string(SMACS_BINARY) +
+                               " eval --folds 5 --test " + data + "'");
+  std::filesystem::remove(data);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(r.output, "smacs: error: out of memory (is the data larger than this machine?)\n");
+}
+
 // Before: CLI11's number checks let NaN through (`--tau nan` ran, routing by NaN proxy scores)
 // and printed an open range as a 300-digit number (`--k 0`: "not in range 0.000000 to 1797...").
 TEST(EvalCli, NumbersThatCannotWorkAreRefusedInOneShortLine) {

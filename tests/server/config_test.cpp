@@ -62,6 +62,21 @@ TEST(ServerConfig, BadConfigsNameTheKey) {
             std::string::npos);
 }
 
+// Before: /dev/zero as the config was read until memory ran out (7 GB in 15 s), so was a
+// config of any size, and YAML nested too deep was "bad file".
+TEST(ServerConfig, AnEndlessFileOrDeepNestingIsRefusedInOneLine) {
+  const std::string endless = error_of([] { load_server_config("/dev/zero"); });
+  EXPECT_NE(endless.find("/dev/zero: is a device, not a file"), std::string::npos) << endless;
+  const std::string big =
+      write_temp("big_config.yaml", "# " + std::string(5 << 20, 'x') + "\nbank: b.csv\n");
+  EXPECT_NE(error_of([&] { load_server_config(big); }).find("larger than 4 MiB"),
+            std::string::npos);
+  const std::string deep = error_of([] {
+    parse_server_config("pool: " + std::string(5000, '[') + std::string(5000, ']'), "/tmp");
+  });
+  EXPECT_NE(deep.find("malformed YAML (nested too deep"), std::string::npos) << deep;
+}
+
 TEST(ServerConfig, ReadsLlamaBackendsAndTheEmbedder) {
   const std::string yaml = R"(bank: b.csv
 embedder: {type: llama, gguf: e.gguf, context: 256}
