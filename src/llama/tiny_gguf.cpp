@@ -14,6 +14,8 @@ namespace smacs {
 
 namespace {
 
+constexpr size_t kMaxTinyBytes = size_t{4} << 30;  // of F32 weights
+
 constexpr const char* kChatML =
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
     "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
@@ -125,6 +127,15 @@ void write_tiny_gguf(const std::string& path, const TinyModelSpec& s) {
       (s.embd / s.heads) % 2 != 0)
     throw Error("tiny model: embd must split into an even head size; heads a multiple of kv_heads");
   if (s.layers == 0 || s.ff == 0 || s.context < 16) throw Error("tiny model: empty dimensions");
+  // Counted in doubles before anything is allocated: ggml aborts the process when it cannot
+  // allocate, and dimensions near 2^32 would overflow a size_t product.
+  const double e = s.embd, kv = double(s.embd / s.heads) * s.kv_heads;
+  const double weights =
+      2 * e * s.vocab + e + s.layers * (2 * e + 2 * e * e + 2 * e * kv + 3 * e * s.ff);
+  if (weights * sizeof(float) > kMaxTinyBytes)
+    throw Error("tiny model: " + std::to_string(static_cast<int64_t>(weights * 4 / (1 << 20))) +
+                " MiB of weights; a tiny model is at most " + std::to_string(kMaxTinyBytes >> 20) +
+                " MiB");
   const std::vector<Shape> shapes = tensor_shapes(s);
   size_t bytes = 0;
   for (const auto& sh : shapes)

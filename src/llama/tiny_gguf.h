@@ -24,7 +24,8 @@ struct TinyModelSpec {
   std::string chat_template{};  // tokenizer.chat_template; "" = ChatML
 };
 
-// Writes the model; throws smacs::Error when the spec is invalid or the file cannot be written.
+// Writes the model; throws smacs::Error when the spec is invalid, over 4 GiB of F32 weights,
+// or the file cannot be written.
 void write_tiny_gguf(const std::string& path, const TinyModelSpec& spec);
 
 }  // namespace smacs

@@ -86,6 +86,20 @@ TEST(LlamaModel, UsesTheChatTemplateTheGgufCarries) {
             "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");  // ChatML
 }
 
+// Before: `smacs llama tiny --layers 100000` (or --embd 100000000) ended in ggml's assertion
+// and a gdb backtrace.
+TEST(TinyGguf, AModelTooLargeToBeTinyIsRefusedBeforeAnythingIsAllocated) {
+  const std::string path = test::temp_path("too_big.gguf");
+  for (const TinyModelSpec& spec : {TinyModelSpec{.layers = 100000},
+                                    TinyModelSpec{.embd = 100000000, .heads = 4, .kv_heads = 2},
+                                    TinyModelSpec{.vocab = 4000000000u}}) {
+    const std::string why = test::error_of([&] { write_tiny_gguf(path, spec); });
+    EXPECT_NE(why.find("MiB of weights; a tiny model is at most 4096 MiB"), std::string::npos)
+        << why;
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
 TEST(LlamaModel, MissingCorruptAndTruncatedFilesGiveClearErrors) {
   EXPECT_NE(test::error_of([] { load_gguf_model("/nonexistent/m.gguf"); }).find("does not exist"),
             std::string::npos);
