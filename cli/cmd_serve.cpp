@@ -110,8 +110,8 @@ int serve(const std::string& config_path) {
     try {
       std::cerr << "smacs serve: SIGHUP: reloaded the bank: " << server.reload_bank().dump()
                 << std::endl;
-    } catch (const Error& e) {
-      std::cerr << "smacs serve: SIGHUP: reload failed, the old bank stays: " << scrub(e.what())
+    } catch (const std::exception& e) {  // any: this runs on a thread of its own
+      std::cerr << "smacs serve: SIGHUP: reload failed, the old bank stays: " << scrub(reason(e))
                 << std::endl;
     }
   });

@@ -127,10 +127,10 @@ void add_admin_routes(HttpServer& server, const AdminContext& context) {
     if (reject_unauthorized(c.config.api_keys, req, res)) return;
     try {
       send_json(res, reload_bank(c.config, c.gateway));
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // a bank too big for memory too
       send_error(res, {.status = 500,
                        .type = "server_error",
-                       .message = "reload failed, the old bank stays: " + scrub(e.what()),
+                       .message = "reload failed, the old bank stays: " + scrub(reason(e)),
                        .code = "reload_failed"});
     }
   });

@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "bank/bank_store.h"
@@ -158,6 +161,54 @@ TEST(Reload, SighupMakesARunningServerSeeAnAddedModel) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// Before: a SIGHUP reload that ran out of memory threw std::bad_alloc on the signal watcher's
+// thread, which ended the gateway (std::terminate); /admin/reload said "internal error".
+TEST(Reload, ABankTooBigForMemoryLeavesTheOldBankAndTheGatewayUp) {
+  const auto replay = test::serve_replay(tiny());
+  const std::string bank = test::temp_path("growing_bank.jsonl");
+  write_smacs_jsonl(tiny(), bank);
+  const std::string url = "http://127.0.0.1:" + std::to_string(replay->port) + "/v1";
+  const std::string config = test::write_temp(
+      "growing.yaml", "listen: 127.0.0.1:0\nbank: " + bank +
+                          "\nfeedback_journal: none\napi_keys: [k]\npool:\n  - {name: alpha, "
+                          "base_url: " +
+                          url + "}\n  - {name: beta, base_url: " + url + "}\n");
+  const std::string log = test::temp_path("growing.log");
+  const pid_t pid = test::spawn_smacs("serve --config " + config, log);
+  const int port = test::wait_for_port(log);
+  ASSERT_GT(port, 0) << "smacs serve did not start";
+  httplib::Client c("127.0.0.1", port);
+  ASSERT_EQ(post(c, "/v1/chat/completions",
+                 chat("Which planet is called the red planet?"))["http_status"],
+            200);
+  // The gateway may use 768 MiB more address space than it has now; the bank becomes 4 GiB.
+  const std::string status = test::file_text("/proc/" + std::to_string(pid) + "/status");
+  const rlim_t now_kib = std::stoull(status.substr(status.find("VmSize:") + 7));
+  const rlimit limit{(now_kib << 10) + (768ull << 20), (now_kib << 10) + (768ull << 20)};
+  ASSERT_EQ(::prlimit(pid, RLIMIT_AS, &limit, nullptr), 0);
+  std::filesystem::resize_file(bank, 4ull << 30);
+  ::kill(pid, SIGHUP);
+  std::string said;  // reading 4 GiB of zeros up to the limit takes a moment
+  for (int i = 0; i < 300 && said.find("SIGHUP: reload failed") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    said = test::file_text(log);
+  }
+  EXPECT_NE(said.find("SIGHUP: reload failed, the old bank stays: out of memory"),
+            std::string::npos)
+      << said;
+  const json reload = post(c, "/admin/reload", json::object());
+  EXPECT_EQ(reload["http_status"], 500) << reload;
+  EXPECT_EQ(reload["error"]["message"], "reload failed, the old bank stays: out of memory");
+  EXPECT_EQ(post(c, "/v1/chat/completions",
+                 chat("Which planet is called the red planet?"))["http_status"],
+            200);
+  std::filesystem::remove(bank);
+  ::kill(pid, SIGTERM);
+  int exit_status = 0;
+  ::waitpid(pid, &exit_status, 0);
+  EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0) << exit_status;
 }
 
 namespace {
