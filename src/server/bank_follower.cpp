@@ -58,7 +58,7 @@ void BankFollower::loop() {
         last_error_.clear();  // /ready shows the outage only while it lasts
       }
     } catch (const std::exception& e) {
-      const std::string why = scrub(e.what());
+      const std::string why = scrub(reason(e));
       if (reachable_.exchange(false))
         std::cerr << "smacs serve: the bank is unreachable, answering from memory: " << why << '\n';
       std::lock_guard lock(error_mutex_);
