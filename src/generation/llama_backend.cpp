@@ -190,6 +190,8 @@ class LlamaBackend final : public Backend {
           return generate(slot, read_request(job->request, config_), *job);
         } catch (const Error& e) {
           return failed(400, e.what(), Clock::now());
+        } catch (const std::exception& e) {  // out of memory, say: never out of this thread
+          return failed(500, reason(e), Clock::now());
         }
       }();
       slot.running = nullptr;

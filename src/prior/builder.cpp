@@ -97,43 +97,57 @@ BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
     const auto it = others->find(id);
     return it == others->end() ? std::nullopt : std::optional(it->second);
   };
+  // The bank's database may fail under a worker (a server gone): the first error stops the
+  // others and is thrown from here, never from a thread (that would end the process).
+  std::exception_ptr failure;
+  std::atomic<bool> stopping{false};
+  auto work = [&](size_t m) {
+    // One pair at a time: a claim held while the model thinks, no more.
+    while (!stopping) {
+      const auto claimed = bank.claim({model_ids[m]}, 1, lease);
+      if (claimed.empty()) {
+        // Others still hold claims (a dead builder's expire): wait for them, but not for
+        // the pairs that failed here (the next run asks those again).
+        if (!others_unfinished(model_ids[m])) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(lease / 4, 250)));
+        continue;
+      }
+      if (failed_here(claimed[0])) {  // failed here once already: left to the next run
+        bank.release(claimed[0]);
+        continue;
+      }
+      const int64_t id = claimed[0].first;
+      const auto it = index_of.find(id);
+      std::optional<Record> other;
+      if (it == index_of.end() && !(other = other_question(id))) continue;
+      const Record& q = other ? *other : questions[it->second];
+      const AnswerKind grader = other ? default_graders({*other})[0] : graders[it->second];
+      ++asked;
+      const auto error = ask_grade_store(bank, q, grader, id, model_ids[m], models[m], options);
+      ++(error ? failed : stored);
+      if (error) {
+        bank.release(claimed[0]);
+        std::lock_guard lock(errors_mutex);
+        failed_pairs.insert(claimed[0]);
+        if (report.first_errors.size() < 5) report.first_errors.push_back(*error);
+      }
+      const size_t d = ++done;
+      if (progress) progress(std::min(d, total), total);
+    }
+  };
   for (size_t m = 0; m < models.size(); ++m)
     for (size_t w = 0; w < std::max<size_t>(1, models[m].concurrency); ++w)
       workers.emplace_back([&, m] {
-        // One pair at a time: a claim held while the model thinks, no more.
-        for (;;) {
-          const auto claimed = bank.claim({model_ids[m]}, 1, lease);
-          if (claimed.empty()) {
-            // Others still hold claims (a dead builder's expire): wait for them, but not for
-            // the pairs that failed here (the next run asks those again).
-            if (!others_unfinished(model_ids[m])) break;
-            std::this_thread::sleep_for(std::chrono::milliseconds(std::min(lease / 4, 250)));
-            continue;
-          }
-          if (failed_here(claimed[0])) {  // failed here once already: left to the next run
-            bank.release(claimed[0]);
-            continue;
-          }
-          const int64_t id = claimed[0].first;
-          const auto it = index_of.find(id);
-          std::optional<Record> other;
-          if (it == index_of.end() && !(other = other_question(id))) continue;
-          const Record& q = other ? *other : questions[it->second];
-          const AnswerKind grader = other ? default_graders({*other})[0] : graders[it->second];
-          ++asked;
-          const auto error = ask_grade_store(bank, q, grader, id, model_ids[m], models[m], options);
-          ++(error ? failed : stored);
-          if (error) {
-            bank.release(claimed[0]);
-            std::lock_guard lock(errors_mutex);
-            failed_pairs.insert(claimed[0]);
-            if (report.first_errors.size() < 5) report.first_errors.push_back(*error);
-          }
-          const size_t d = ++done;
-          if (progress) progress(std::min(d, total), total);
+        try {
+          work(m);
+        } catch (...) {
+          std::lock_guard lock(errors_mutex);
+          if (!failure) failure = std::current_exception();
+          stopping = true;
         }
       });
   for (auto& w : workers) w.join();
+  if (failure) std::rethrow_exception(failure);
   report.asked = asked;
   report.stored = stored;
   report.failed = failed;

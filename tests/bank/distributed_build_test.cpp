@@ -104,5 +104,42 @@ TEST(DistributedBuild, FourWorkersOneKilledBuildWhatOneWorkerBuilds) {
   }
 }
 
+// Before: the database going away mid-build threw from a worker thread (std::terminate: an
+// abort and a debugger's backtrace); now one line, exit 1, and a rerun resumes.
+TEST(DistributedBuild, TheDatabaseGoingAwayMidBuildIsOneLineAndExitOne) {
+  test::PostgresServer pg;
+  test::FakeBackend models;
+  std::string labelled;
+  for (int i = 0; i < 200; ++i)
+    labelled += json{{"id", std::to_string(i)},
+                     {"task", "letters"},
+                     {"question", question_text(i)},
+                     {"gold", "A"}}
+                    .dump() +
+                "\n";
+  const std::string data = test::write_temp("gone-labelled.jsonl", labelled);
+  const std::string config =
+      test::write_temp("gone.yaml", "pool:\n  - {name: \"slow:40\", base_url: \"" + models.url() +
+                                        "\", max_concurrency: 2, retries: 0}\n");
+  const std::string bank = pg.fresh_database("gone_build");
+  const std::string log = test::temp_path("gone-worker.log");
+  const pid_t worker = test::spawn_smacs("prior build --config " + config + " --data " + data +
+                                             " --timeout-ms 2000 --lease-ms 1500 --out " + bank,
+                                         log);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // 200 calls take ~4 s
+  pg.stop();
+  int status = 0;
+  ::waitpid(worker, &status, 0);
+  const std::string said = test::file_text(log);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status << "\n" << said;
+  EXPECT_NE(said.find("smacs: error: "), std::string::npos) << said;
+  EXPECT_EQ(said.find("terminate called"), std::string::npos) << said;
+  pg.start();  // the first run's claims are taken over once their lease (1.5 s) runs out
+  const auto rerun = test::run_smacs("prior build --config " + config + " --data " + data +
+                                     " --timeout-ms 2000 --lease-ms 1500 --out " + bank);
+  EXPECT_EQ(rerun.exit_code, 0) << rerun.output;
+  EXPECT_EQ(BankFile::open(bank, BankFile::Mode::kRead)->load().records.size(), 200u);
+}
+
 }  // namespace
 }  // namespace smacs
