@@ -53,12 +53,13 @@ inline std::string write_temp(const std::string& name, const std::string& conten
   return path;
 }
 
-// The text of `path` once `done(text)` holds, or after 2 s whatever it is then. Access logs
-// and metrics are written after the reply: a client may read its reply before they are.
+// The text of `path` once `done(text)` holds, or after `seconds` whatever it is then. Access
+// logs and metrics are written after the reply: a client may read its reply before they are.
 inline std::string wait_for_text(const std::string& path,
-                                 const std::function<bool(const std::string&)>& done) {
+                                 const std::function<bool(const std::string&)>& done,
+                                 int seconds = 2) {
   std::string text;
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < seconds * 50; ++i) {
     text = file_text(path);
     if (done(text)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -60,7 +60,8 @@ std::string read_text_prefix(const std::string& path, size_t limit) {
                   (error == Z_BUF_ERROR ? std::string("the file is cut short") : what) + ")");
     return out;
   }
-  if (std::filesystem::is_directory(path)) throw Error(path + ": is a directory, not a file");
+  if (type == std::filesystem::file_type::directory)
+    throw Error(path + ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open file");
   if (limit != SIZE_MAX) {

@@ -1,5 +1,6 @@
 #include "llama/tiny_gguf.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -105,6 +106,13 @@ std::vector<Shape> tensor_shapes(const TinyModelSpec& s) {
   return t;
 }
 
+// In doubles: dimensions near 2^32 must not overflow.
+double weight_count(const std::vector<Shape>& shapes) {
+  double n = 0;
+  for (const auto& sh : shapes) n += double(sh.ne0) * double(std::max<int64_t>(sh.ne1, 1));
+  return n;
+}
+
 // Weights ~ N(0, 1/fan_in) keep activations in range through the layers; norms are 1.
 void fill(ggml_tensor* t, const Shape& shape, uint64_t seed) {
   const int64_t n = ggml_nelements(t);
@@ -127,15 +135,17 @@ void write_tiny_gguf(const std::string& path, const TinyModelSpec& s) {
       (s.embd / s.heads) % 2 != 0)
     throw Error("tiny model: embd must split into an even head size; heads a multiple of kv_heads");
   if (s.layers == 0 || s.ff == 0 || s.context < 16) throw Error("tiny model: empty dimensions");
-  // Counted in doubles before anything is allocated: ggml aborts the process when it cannot
-  // allocate, and dimensions near 2^32 would overflow a size_t product.
-  const double e = s.embd, kv = double(s.embd / s.heads) * s.kv_heads;
-  const double weights =
-      2 * e * s.vocab + e + s.layers * (2 * e + 2 * e * e + 2 * e * kv + 3 * e * s.ff);
+  // Counted before the shapes of every layer are listed or anything is allocated (ggml aborts
+  // the process when it cannot allocate): the model without layers, plus `layers` times one.
+  TinyModelSpec bare = s;
+  bare.layers = 0;
+  const double base = weight_count(tensor_shapes(bare));
+  bare.layers = 1;
+  const double weights = base + s.layers * (weight_count(tensor_shapes(bare)) - base);
   if (weights * sizeof(float) > kMaxTinyBytes)
-    throw Error("tiny model: " + std::to_string(static_cast<int64_t>(weights * 4 / (1 << 20))) +
-                " MiB of weights; a tiny model is at most " + std::to_string(kMaxTinyBytes >> 20) +
-                " MiB");
+    throw Error(
+        "tiny model: " + std::to_string(static_cast<int64_t>(weights * sizeof(float) / (1 << 20))) +
+        " MiB of weights; a tiny model is at most " + std::to_string(kMaxTinyBytes >> 20) + " MiB");
   const std::vector<Shape> shapes = tensor_shapes(s);
   size_t bytes = 0;
   for (const auto& sh : shapes)

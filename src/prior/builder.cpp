@@ -6,6 +6,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/parallel.h"
 #include "selection/select.h"
 
 namespace smacs {
@@ -73,7 +74,6 @@ BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
   const size_t total = pending.size();
   std::atomic<size_t> done{0}, stored{0}, failed{0}, asked{0};
   std::mutex errors_mutex;
-  std::vector<std::thread> workers;
   std::set<std::pair<int64_t, int64_t>> failed_pairs;  // under errors_mutex
   auto failed_here = [&](std::pair<int64_t, int64_t> pair) {
     std::lock_guard lock(errors_mutex);
@@ -97,13 +97,9 @@ BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
     const auto it = others->find(id);
     return it == others->end() ? std::nullopt : std::optional(it->second);
   };
-  // The bank's database may fail under a worker (a server gone): the first error stops the
-  // others and is thrown from here, never from a thread (that would end the process).
-  std::exception_ptr failure;
-  std::atomic<bool> stopping{false};
   auto work = [&](size_t m) {
     // One pair at a time: a claim held while the model thinks, no more.
-    while (!stopping) {
+    for (;;) {
       const auto claimed = bank.claim({model_ids[m]}, 1, lease);
       if (claimed.empty()) {
         // Others still hold claims (a dead builder's expire): wait for them, but not for
@@ -135,19 +131,14 @@ BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
       if (progress) progress(std::min(d, total), total);
     }
   };
+  // One worker per model and unit of its concurrency. The bank's database may fail under a
+  // worker (a server gone): parallel_for throws that here, never from a thread (which would
+  // end the process).
+  std::vector<size_t> worker_model;
   for (size_t m = 0; m < models.size(); ++m)
-    for (size_t w = 0; w < std::max<size_t>(1, models[m].concurrency); ++w)
-      workers.emplace_back([&, m] {
-        try {
-          work(m);
-        } catch (...) {
-          std::lock_guard lock(errors_mutex);
-          if (!failure) failure = std::current_exception();
-          stopping = true;
-        }
-      });
-  for (auto& w : workers) w.join();
-  if (failure) std::rethrow_exception(failure);
+    worker_model.insert(worker_model.end(), std::max<size_t>(1, models[m].concurrency), m);
+  parallel_for(
+      worker_model.size(), [&](size_t w) { work(worker_model[w]); }, worker_model.size());
   report.asked = asked;
   report.stored = stored;
   report.failed = failed;

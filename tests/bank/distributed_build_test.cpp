@@ -27,20 +27,24 @@ std::string question_text(int i) {
   return q.append(std::to_string(i)).append(": A, B, C or D?");
 }
 
-TEST(DistributedBuild, FourWorkersOneKilledBuildWhatOneWorkerBuilds) {
-  test::PostgresServer pg;
-  test::FakeBackend models;
+// `n` labelled questions of one task in the temp file `name`: its path.
+std::string write_labelled(const std::string& name, int n) {
   std::string labelled;
-  for (int i = 0; i < kQuestions; ++i)
+  for (int i = 0; i < n; ++i)
     labelled += json{{"id", std::to_string(i)},
                      {"task", "letters"},
                      {"question", question_text(i)},
                      {"gold", i % 2 ? "A" : "B"}}
                     .dump() +
                 "\n";
-  const std::string data = test::write_temp("build-labelled.jsonl", labelled);
+  return test::write_temp(name, labelled);
+}
+
+// A config in the temp file `name` whose pool is the fake backend's `names`: its path.
+std::string write_pool_config(const std::string& name, const test::FakeBackend& models,
+                              const std::vector<std::string>& names) {
   std::string pool;
-  for (const char* m : {"slow:40", "slow:25"})
+  for (const auto& m : names)
     pool.append("  - {name: \"")
         .append(m)
         .append("\", base_url: \"")
@@ -48,7 +52,14 @@ TEST(DistributedBuild, FourWorkersOneKilledBuildWhatOneWorkerBuilds) {
         .append("\", max_concurrency: ")
         .append(std::to_string(kConcurrency))
         .append(", retries: 0}\n");
-  const std::string config = test::write_temp("build.yaml", "pool:\n" + pool);
+  return test::write_temp(name, "pool:\n" + pool);
+}
+
+TEST(DistributedBuild, FourWorkersOneKilledBuildWhatOneWorkerBuilds) {
+  test::PostgresServer pg;
+  test::FakeBackend models;
+  const std::string data = write_labelled("build-labelled.jsonl", kQuestions);
+  const std::string config = write_pool_config("build.yaml", models, {"slow:40", "slow:25"});
   const std::string shared = pg.fresh_database("shared_build");
   const std::string args = "prior build --config " + config + " --data " + data +
                            " --timeout-ms 2000 --lease-ms 1500 --out " + shared;
@@ -109,18 +120,8 @@ TEST(DistributedBuild, FourWorkersOneKilledBuildWhatOneWorkerBuilds) {
 TEST(DistributedBuild, TheDatabaseGoingAwayMidBuildIsOneLineAndExitOne) {
   test::PostgresServer pg;
   test::FakeBackend models;
-  std::string labelled;
-  for (int i = 0; i < 200; ++i)
-    labelled += json{{"id", std::to_string(i)},
-                     {"task", "letters"},
-                     {"question", question_text(i)},
-                     {"gold", "A"}}
-                    .dump() +
-                "\n";
-  const std::string data = test::write_temp("gone-labelled.jsonl", labelled);
-  const std::string config =
-      test::write_temp("gone.yaml", "pool:\n  - {name: \"slow:40\", base_url: \"" + models.url() +
-                                        "\", max_concurrency: 2, retries: 0}\n");
+  const std::string data = write_labelled("gone-labelled.jsonl", 200);
+  const std::string config = write_pool_config("gone.yaml", models, {"slow:40"});
   const std::string bank = pg.fresh_database("gone_build");
   const std::string log = test::temp_path("gone-worker.log");
   const pid_t worker = test::spawn_smacs("prior build --config " + config + " --data " + data +

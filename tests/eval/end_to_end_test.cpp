@@ -190,8 +190,8 @@ TEST(EvalCli, BadInputIsOneLineAndNonZero) {
 // the command may use: a sparse 2 GiB file under a 1 GiB limit.
 TEST(EvalCli, RunningOutOfMemoryIsOneLineAndNonZero) {
   smacs::test::integration_only("running the smacs binary");
-  const std::string data = smacs::test::temp_path("larger_than_memory.json");
-  std::filesystem::resize_file(smacs::test::write_temp("larger_than_memory.json", ""), 2ull << 30);
+  const std::string data = smacs::test::write_temp("larger_than_memory.json", "");
+  std::filesystem::resize_file(data, 2ull << 30);
   // A shell of its own keeps the limit to this one command.
   const auto r =
       smacs::test::run_command("sh -c 'ulimit -v 1000000; exec " + std::string(SMACS_BINARY) +

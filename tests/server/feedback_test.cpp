@@ -185,16 +185,15 @@ TEST(Reload, ABankTooBigForMemoryLeavesTheOldBankAndTheGatewayUp) {
             200);
   // The gateway may use 768 MiB more address space than it has now; the bank becomes 4 GiB.
   const std::string status = test::file_text("/proc/" + std::to_string(pid) + "/status");
-  const rlim_t now_kib = std::stoull(status.substr(status.find("VmSize:") + 7));
-  const rlimit limit{(now_kib << 10) + (768ull << 20), (now_kib << 10) + (768ull << 20)};
+  const rlim_t bytes =
+      (std::stoull(status.substr(status.find("VmSize:") + 7)) << 10) + (768ull << 20);
+  const rlimit limit{bytes, bytes};
   ASSERT_EQ(::prlimit(pid, RLIMIT_AS, &limit, nullptr), 0);
   std::filesystem::resize_file(bank, 4ull << 30);
   ::kill(pid, SIGHUP);
-  std::string said;  // reading 4 GiB of zeros up to the limit takes a moment
-  for (int i = 0; i < 300 && said.find("SIGHUP: reload failed") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    said = test::file_text(log);
-  }
+  const std::string said = test::wait_for_text(  // reading zeros up to the limit takes a moment
+      log, [](const std::string& text) { return text.find("SIGHUP: reload failed") != text.npos; },
+      30);
   EXPECT_NE(said.find("SIGHUP: reload failed, the old bank stays: out of memory"),
             std::string::npos)
       << said;
