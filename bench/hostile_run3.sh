@@ -2,7 +2,8 @@
 # The gateway's third hostile run, measured (loopback only, every step bounded):
 #   1. 10 reloads of an N-question bank (default 1,000,000; synthetic, seeded, SQLite) while 32
 #      clients send SMACS and pass-through requests: the slowest pass-through against the
-#      baseline p99 without reloads (target: within 50 ms);
+#      baseline p99 without reloads (target: within 50 ms), and a control: as long again with the
+#      same clients and no reload, its slowest against the same p99;
 #   2. aggregate mode whose aggregator answers 8 replies of 10 MiB each, beside 4 pass-through
 #      clients: the slowest pass-through (target < 50 ms), each SMACS request's time against its
 #      deadline, and the server's RSS (target: back within 50 MB).
