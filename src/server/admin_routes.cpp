@@ -105,7 +105,7 @@ json reload_bank(const ServerConfig& config, Gateway& gateway) {
   }();
   gateway.reload([&] {
     BankOptions reading = options;
-    reading.reuse_rows = gateway.take_spare_rows();  // the last replaced bank's, if it is free
+    reading.reuse_rows = gateway.take_spare_rows(kSpareRowsWait);  // the last replaced bank's
     return load_bank_from(config.bank_files, reading, config.feedback_journal);
   });
   const auto view = gateway.view();

@@ -80,7 +80,7 @@ void BankFollower::catch_up() {
   if (since) changes = file_->changes_since(*since);
   if (!since || !changes || changes->rebuild) {  // reloaded whole here, swapped in at once
     // Into the replaced bank's rows, as /admin/reload does (BankViews::take_spare_rows).
-    options.reuse_rows = gateway_.take_spare_rows();
+    options.reuse_rows = gateway_.take_spare_rows(kSpareRowsWait);
     PriorBank bank = open_bank(*file_, options);
     std::cerr << "smacs serve: the bank changed beyond new questions: reloaded " << bank.size()
               << " questions, " << bank.data.models.size() << " models (revision "

@@ -13,12 +13,18 @@ namespace smacs {
 BankViews::BankViews(PriorBank bank, std::vector<std::string> pool)
     : pool_(std::move(pool)), view_(make(std::move(bank))), reaper_([this](BankView& old) {
         auto rows = std::make_shared<std::vector<Record>>(std::move(old.bank.data.records));
-        std::lock_guard lock(spare_mutex_);
-        std::swap(spare_rows_, rows);  // an older spare is freed here, on the reaper's thread
+        {
+          std::lock_guard lock(spare_mutex_);
+          std::swap(spare_rows_, rows);
+          --retired_;
+        }
+        spare_kept_.notify_all();
+        // An older spare is freed here, on the reaper's thread.
       }) {}
 
-std::shared_ptr<std::vector<Record>> BankViews::take_spare_rows() {
-  std::lock_guard lock(spare_mutex_);
+std::shared_ptr<std::vector<Record>> BankViews::take_spare_rows(std::chrono::milliseconds wait) {
+  std::unique_lock lock(spare_mutex_);
+  spare_kept_.wait_for(lock, wait, [&] { return retired_ == 0; });
   return std::exchange(spare_rows_, nullptr);
 }
 
@@ -61,6 +67,10 @@ void BankViews::swap_in(std::shared_ptr<BankView> next) {
   {
     std::lock_guard lock(mutex_);
     old = std::exchange(view_, std::move(next));
+  }
+  {
+    std::lock_guard lock(spare_mutex_);
+    ++retired_;
   }
   reaper_.retire(std::move(old));  // freed off the request path once requests on it are done
 }

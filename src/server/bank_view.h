@@ -3,6 +3,8 @@
 // feedback and by a followed bank's new rows (appended under the view's writer lock; requests
 // plan under its reader lock, a few microseconds each).
 #pragma once
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -29,6 +31,10 @@ struct BankView {
   std::unordered_set<std::string> appended;
 };
 
+// How long a reload waits for the requests still on the view the last reload replaced, so that
+// it can read into that view's rows (BankViews::take_spare_rows) instead of fresh memory.
+inline constexpr std::chrono::milliseconds kSpareRowsWait{2000};
+
 class BankViews {
  public:
   // `pool`: the backends' names, in pool order (what BankView::pool maps).
@@ -48,8 +54,11 @@ class BankViews {
   // of taking fresh memory. This keeps one bank's rows resident between reloads (a million
   // questions: about 440 MB) for reloads that do not stall the host (fresh memory is zeroed
   // page by page; on a VM each page can be a fault to the host during which the vCPU runs
-  // nothing else).
-  std::shared_ptr<std::vector<Record>> take_spare_rows();
+  // nothing else). A reload right after another would find the view it replaced still held by
+  // the requests that planned on it (a SMACS answer's backend calls, a few hundred ms): `wait`
+  // bounds how long to wait for those requests to finish and the rows to be kept.
+  std::shared_ptr<std::vector<Record>> take_spare_rows(
+      std::chrono::milliseconds wait = std::chrono::milliseconds(0));
   // A followed bank's new rows, as fold; the view then stands for `revision`.
   void fold_followed(std::vector<Record> rows, const std::vector<std::string>& models,
                      uint64_t revision);
@@ -63,8 +72,10 @@ class BankViews {
   std::vector<std::string> pool_;
   mutable std::mutex mutex_;  // guards view_ (the pointer)
   std::shared_ptr<BankView> view_;
-  std::mutex spare_mutex_;  // guards spare_rows_
+  std::mutex spare_mutex_;  // guards spare_rows_ and retired_
+  std::condition_variable spare_kept_;
   std::shared_ptr<std::vector<Record>> spare_rows_;
+  size_t retired_ = 0;           // views given to the reaper whose rows it has not kept yet
   ViewReaper<BankView> reaper_;  // where replaced views are freed (last: it uses the above)
   // Held while rows are folded in, and by a reload while it reads. Never by a request.
   std::mutex fold_mutex_;

@@ -55,7 +55,9 @@ class Gateway {
   void reload(PriorBank bank) { views_.reload(std::move(bank)); }
   void reload(const std::function<PriorBank()>& load) { views_.reload(load); }
   // Rows for `load` to read into (BankViews::take_spare_rows; BankOptions::reuse_rows).
-  std::shared_ptr<std::vector<Record>> take_spare_rows() { return views_.take_spare_rows(); }
+  std::shared_ptr<std::vector<Record>> take_spare_rows(std::chrono::milliseconds wait) {
+    return views_.take_spare_rows(wait);
+  }
   std::shared_ptr<const BankView> view() const { return views_.current(); }
   size_t bank_questions() const;
   // A followed bank's new questions (server/bank_follower.h), `scores` over `models`:
