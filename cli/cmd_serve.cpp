@@ -14,6 +14,7 @@
 #include "core/secrets.h"
 #include "data/load.h"
 #include "eval/evaluate.h"
+#include "server/admin_routes.h"
 #include "server/config_schema.h"
 #include "server/gateway_server.h"
 #include "server/replay_server.h"
@@ -111,8 +112,7 @@ int serve(const std::string& config_path) {
       std::cerr << "smacs serve: SIGHUP: reloaded the bank: " << server.reload_bank().dump()
                 << std::endl;
     } catch (const std::exception& e) {  // any: this runs on a thread of its own
-      std::cerr << "smacs serve: SIGHUP: reload failed, the old bank stays: " << scrub(reason(e))
-                << std::endl;
+      std::cerr << "smacs serve: SIGHUP: " << reload_failure(e) << std::endl;
     }
   });
   std::cerr << "smacs serve: stopped" << std::endl;

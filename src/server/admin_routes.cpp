@@ -116,6 +116,10 @@ json reload_bank(const ServerConfig& config, Gateway& gateway) {
           {"cold_models", gateway.cold_models()}};
 }
 
+std::string reload_failure(const std::exception& e) {
+  return "reload failed, the old bank stays: " + scrub(reason(e));
+}
+
 void add_admin_routes(HttpServer& server, const AdminContext& context) {
   const AdminContext c = context;  // references: they outlive the server
   for (const char* path : {"/v1/models", "/v1/models/*"})
@@ -130,7 +134,7 @@ void add_admin_routes(HttpServer& server, const AdminContext& context) {
     } catch (const std::exception& e) {  // a bank too big for memory too
       send_error(res, {.status = 500,
                        .type = "server_error",
-                       .message = "reload failed, the old bank stays: " + scrub(reason(e)),
+                       .message = reload_failure(e),
                        .code = "reload_failed"});
     }
   });

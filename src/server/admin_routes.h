@@ -21,7 +21,12 @@ struct AdminContext {
 void add_admin_routes(HttpServer& server, const AdminContext& context);
 
 // Re-reads the bank `config` names (files or database, and the feedback journal) and swaps it
-// in; returns what it holds now. Throws smacs::Error when it cannot: the old bank stays.
+// in; returns what it holds now. Throws when it cannot (smacs::Error, or std::bad_alloc for a
+// bank too big for memory): the old bank stays.
 nlohmann::json reload_bank(const ServerConfig& config, Gateway& gateway);
+
+// What a failed reload says, /admin/reload and SIGHUP alike: "reload failed, the old bank
+// stays: WHY", with any password in WHY hidden.
+std::string reload_failure(const std::exception& e);
 
 }  // namespace smacs
