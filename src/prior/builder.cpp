@@ -42,107 +42,147 @@ std::optional<std::string> ask_grade_store(BankFile& bank, const Record& q, Answ
   }
 }
 
+// One build: the pairs it offered, and what its workers share while they claim, ask and store.
+class BuildRun {
+ public:
+  BuildRun(BankFile& bank, const std::vector<Record>& questions, std::vector<ModelEndpoint>& models,
+           const BuildOptions& options, const Progress& progress)
+      : bank_(bank),
+        questions_(questions),
+        models_(models),
+        options_(options),
+        progress_(progress),
+        graders_(default_graders(questions)),
+        lease_(options.lease_ms > 0 ? options.lease_ms : options.request_timeout_ms + 30000) {}
+
+  // Adds the questions and models to the bank and offers every pair it has no result for.
+  void offer() {
+    for (const auto& q : questions_) {
+      question_ids_.push_back(bank_.add_question(q));
+      index_of_.emplace(question_ids_.back(), question_ids_.size() - 1);
+    }
+    const auto present = bank_.results_present();
+    std::vector<std::pair<int64_t, int64_t>> pending;
+    for (const auto& model : models_) {
+      model_ids_.push_back(bank_.add_model(model.backend->name()));
+      for (const int64_t q : question_ids_) {
+        if (present.count({q, model_ids_.back()}))
+          ++report_.skipped;
+        else
+          pending.emplace_back(q, model_ids_.back());
+      }
+    }
+    bank_.offer(pending);
+    total_ = pending.size();
+  }
+
+  // One worker per model and unit of its concurrency. The bank's database may fail under a
+  // worker (a server gone): parallel_for throws that here, never from a thread (which would
+  // end the process).
+  BuildReport run() {
+    std::vector<size_t> worker_model;
+    for (size_t m = 0; m < models_.size(); ++m)
+      worker_model.insert(worker_model.end(), std::max<size_t>(1, models_[m].concurrency), m);
+    parallel_for(
+        worker_model.size(), [&](size_t w) { work(worker_model[w]); }, worker_model.size());
+    report_.asked = asked_;
+    report_.stored = stored_;
+    report_.failed = failed_;
+    return report_;
+  }
+
+ private:
+  using Pair = std::pair<int64_t, int64_t>;  // (question, model) in the bank
+
+  // Claims model m's pairs one at a time (a claim held while the model thinks, no more) until
+  // none is left that did not fail here.
+  void work(size_t m) {
+    for (;;) {
+      const auto claimed = bank_.claim({model_ids_[m]}, 1, lease_);
+      if (claimed.empty()) {
+        // Others still hold claims (a dead builder's expire): wait for them, but not for
+        // the pairs that failed here (the next run asks those again).
+        if (!others_unfinished(model_ids_[m])) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(lease_ / 4, 250)));
+        continue;
+      }
+      if (failed_here(claimed[0])) {  // failed here once already: left to the next run
+        bank_.release(claimed[0]);
+        continue;
+      }
+      ask(claimed[0], m);
+    }
+  }
+
+  void ask(const Pair& pair, size_t m) {
+    const auto it = index_of_.find(pair.first);
+    std::optional<Record> other;
+    if (it == index_of_.end() && !(other = other_question(pair.first))) return;
+    const Record& q = other ? *other : questions_[it->second];
+    const AnswerKind grader = other ? default_graders({*other})[0] : graders_[it->second];
+    ++asked_;
+    const auto error =
+        ask_grade_store(bank_, q, grader, pair.first, pair.second, models_[m], options_);
+    ++(error ? failed_ : stored_);
+    if (error) {
+      bank_.release(pair);
+      std::lock_guard lock(errors_mutex_);
+      failed_pairs_.insert(pair);
+      if (report_.first_errors.size() < 5) report_.first_errors.push_back(*error);
+    }
+    const size_t d = ++done_;
+    if (progress_) progress_(std::min(d, total_), total_);
+  }
+
+  bool failed_here(const Pair& pair) {
+    std::lock_guard lock(errors_mutex_);
+    return failed_pairs_.count(pair) > 0;
+  }
+
+  bool others_unfinished(int64_t model) {
+    for (const auto& pair : bank_.unfinished({model}))
+      if (!failed_here(pair)) return true;
+    return false;
+  }
+
+  // Another builder's question, claimed here when this one ran out of its own: the bank's
+  // questions are read on the first such claim.
+  std::optional<Record> other_question(int64_t id) {
+    std::lock_guard lock(others_mutex_);
+    if (!others_) {
+      others_.emplace();
+      for (auto& [qid, r] : bank_.questions()) others_->emplace(qid, std::move(r));
+    }
+    const auto it = others_->find(id);
+    return it == others_->end() ? std::nullopt : std::optional(it->second);
+  }
+
+  BankFile& bank_;
+  const std::vector<Record>& questions_;
+  std::vector<ModelEndpoint>& models_;
+  const BuildOptions& options_;
+  const Progress& progress_;
+  const std::vector<AnswerKind> graders_;
+  const int lease_;
+  std::vector<int64_t> question_ids_, model_ids_;
+  std::unordered_map<int64_t, size_t> index_of_;  // bank id -> position in `questions`
+  size_t total_ = 0;                              // pairs offered
+  std::atomic<size_t> done_{0}, stored_{0}, failed_{0}, asked_{0};
+  std::mutex errors_mutex_;  // guards failed_pairs_ and report_.first_errors
+  std::set<Pair> failed_pairs_;
+  BuildReport report_;
+  std::mutex others_mutex_;
+  std::optional<std::unordered_map<int64_t, Record>> others_;
+};
+
 }  // namespace
 
 BuildReport build_prior(BankFile& bank, const std::vector<Record>& questions,
                         std::vector<ModelEndpoint>& models, const BuildOptions& options,
                         const Progress& progress) {
-  const std::vector<AnswerKind> graders = default_graders(questions);
-  std::vector<int64_t> question_ids;
-  std::unordered_map<int64_t, size_t> index_of;  // bank id -> position in `questions`
-  for (const auto& q : questions) {
-    question_ids.push_back(bank.add_question(q));
-    index_of.emplace(question_ids.back(), question_ids.size() - 1);
-  }
-  const auto present = bank.results_present();
-
-  BuildReport report;
-  std::vector<std::pair<int64_t, int64_t>> pending;  // (question, model) pairs to offer
-  std::vector<int64_t> model_ids;
-  for (size_t m = 0; m < models.size(); ++m) {
-    model_ids.push_back(bank.add_model(models[m].backend->name()));
-    for (size_t i = 0; i < questions.size(); ++i) {
-      if (present.count({question_ids[i], model_ids[m]})) {
-        ++report.skipped;
-      } else {
-        pending.emplace_back(question_ids[i], model_ids[m]);
-      }
-    }
-  }
-  bank.offer(pending);
-  const int lease = options.lease_ms > 0 ? options.lease_ms : options.request_timeout_ms + 30000;
-  const size_t total = pending.size();
-  std::atomic<size_t> done{0}, stored{0}, failed{0}, asked{0};
-  std::mutex errors_mutex;
-  std::set<std::pair<int64_t, int64_t>> failed_pairs;  // under errors_mutex
-  auto failed_here = [&](std::pair<int64_t, int64_t> pair) {
-    std::lock_guard lock(errors_mutex);
-    return failed_pairs.count(pair) > 0;
-  };
-  auto others_unfinished = [&](int64_t model) {
-    for (const auto& pair : bank.unfinished({model}))
-      if (!failed_here(pair)) return true;
-    return false;
-  };
-  // Another builder's questions, claimed here when this one runs out of its own: read from
-  // the bank on the first such claim.
-  std::mutex others_mutex;
-  std::optional<std::unordered_map<int64_t, Record>> others;
-  auto other_question = [&](int64_t id) -> std::optional<Record> {
-    std::lock_guard lock(others_mutex);
-    if (!others) {
-      others.emplace();
-      for (auto& [qid, r] : bank.questions()) others->emplace(qid, std::move(r));
-    }
-    const auto it = others->find(id);
-    return it == others->end() ? std::nullopt : std::optional(it->second);
-  };
-  auto work = [&](size_t m) {
-    // One pair at a time: a claim held while the model thinks, no more.
-    for (;;) {
-      const auto claimed = bank.claim({model_ids[m]}, 1, lease);
-      if (claimed.empty()) {
-        // Others still hold claims (a dead builder's expire): wait for them, but not for
-        // the pairs that failed here (the next run asks those again).
-        if (!others_unfinished(model_ids[m])) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(lease / 4, 250)));
-        continue;
-      }
-      if (failed_here(claimed[0])) {  // failed here once already: left to the next run
-        bank.release(claimed[0]);
-        continue;
-      }
-      const int64_t id = claimed[0].first;
-      const auto it = index_of.find(id);
-      std::optional<Record> other;
-      if (it == index_of.end() && !(other = other_question(id))) continue;
-      const Record& q = other ? *other : questions[it->second];
-      const AnswerKind grader = other ? default_graders({*other})[0] : graders[it->second];
-      ++asked;
-      const auto error = ask_grade_store(bank, q, grader, id, model_ids[m], models[m], options);
-      ++(error ? failed : stored);
-      if (error) {
-        bank.release(claimed[0]);
-        std::lock_guard lock(errors_mutex);
-        failed_pairs.insert(claimed[0]);
-        if (report.first_errors.size() < 5) report.first_errors.push_back(*error);
-      }
-      const size_t d = ++done;
-      if (progress) progress(std::min(d, total), total);
-    }
-  };
-  // One worker per model and unit of its concurrency. The bank's database may fail under a
-  // worker (a server gone): parallel_for throws that here, never from a thread (which would
-  // end the process).
-  std::vector<size_t> worker_model;
-  for (size_t m = 0; m < models.size(); ++m)
-    worker_model.insert(worker_model.end(), std::max<size_t>(1, models[m].concurrency), m);
-  parallel_for(
-      worker_model.size(), [&](size_t w) { work(worker_model[w]); }, worker_model.size());
-  report.asked = asked;
-  report.stored = stored;
-  report.failed = failed;
-  return report;
+  BuildRun build(bank, questions, models, options, progress);
+  build.offer();
+  return build.run();
 }
 
 std::vector<Record> bank_questions(const BankFile& bank, size_t sample, uint64_t seed) {
