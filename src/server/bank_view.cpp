@@ -19,7 +19,7 @@ BankViews::BankViews(PriorBank bank, std::vector<std::string> pool)
           --retired_;
         }
         spare_kept_.notify_all();
-        // An older spare is freed here, on the reaper's thread.
+        // `rows` now holds the older spare if no reload took it: freed here, on this thread.
       }) {}
 
 std::shared_ptr<std::vector<Record>> BankViews::take_spare_rows(std::chrono::milliseconds wait) {
