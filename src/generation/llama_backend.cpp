@@ -102,9 +102,19 @@ std::unique_ptr<llama_sampler, SamplerDeleter> make_sampler(const Generation& g)
 struct Job {
   json request;
   Deadline deadline;
-  std::promise<BackendReply> reply;
-  std::atomic<bool> abandoned{false};  // the caller stopped waiting
-  bool expired() const { return abandoned || Clock::now() >= deadline; }
+  Clock::time_point start = Clock::now();
+  std::promise<BackendReply> reply;        // complete(): the caller waits on it
+  std::function<void(BackendReply)> done;  // complete_async(): called instead
+  std::atomic<bool> abandoned{false};      // complete()'s caller stopped waiting
+  AbandonFlag client_left;                 // complete_async(): the client it was for left
+  bool expired() const {
+    return abandoned || smacs::abandoned(client_left) || Clock::now() >= deadline;
+  }
+  void finish(BackendReply r) {
+    if (!done) return reply.set_value(std::move(r));
+    (r.ok() ? r->latency_ms : r.error().latency_ms) = ms_since(start);
+    done(std::move(r));
+  }
 };
 
 class LlamaBackend final : public Backend {
@@ -114,6 +124,7 @@ class LlamaBackend final : public Backend {
     vocab_ = llama_model_get_vocab(model_.get());
     for (size_t i = 0; i < std::max<size_t>(c.slots, 1); ++i) slots_.push_back(new_slot());
     for (auto& s : slots_) workers_.emplace_back([this, slot = s.get()] { serve(*slot); });
+    watcher_ = std::thread([this] { watch_queue(); });
   }
 
   ~LlamaBackend() override {
@@ -122,7 +133,9 @@ class LlamaBackend final : public Backend {
       stopping_ = true;
     }
     cv_.notify_all();
+    watch_cv_.notify_all();
     for (auto& w : workers_) w.join();
+    watcher_.join();
   }
 
   const std::string& name() const override { return config_.name; }
@@ -133,13 +146,7 @@ class LlamaBackend final : public Backend {
     job->request = request;
     job->deadline = deadline;
     auto done = job->reply.get_future();
-    {
-      std::lock_guard lock(mu_);
-      if (queue_.size() >= config_.max_queue)
-        return failed(429, "busy: " + std::to_string(queue_.size()) + " requests waiting", start);
-      queue_.push_back(job);
-    }
-    cv_.notify_one();
+    if (auto busy = enqueue(job)) return std::move(*busy);
     if (done.wait_until(deadline) != std::future_status::ready) {
       job->abandoned = true;
       return failed(0, "timed out (deadline reached while queued or generating)", start);
@@ -149,7 +156,64 @@ class LlamaBackend final : public Backend {
     return r;
   }
 
+  // No thread of the caller's waits, and a client that leaves stops its generation at the next
+  // token (llama.cpp's abort callback reads the flag), as it stops an HTTP backend's call.
+  bool complete_async(const json& request, std::string_view, Deadline deadline,
+                      std::function<void(BackendReply)> done, AbandonFlag abandon) override {
+    auto job = std::make_shared<Job>();
+    job->request = request;
+    job->deadline = deadline;
+    job->done = std::move(done);
+    job->client_left = std::move(abandon);
+    if (auto busy = enqueue(job)) job->finish(std::move(*busy));
+    return true;
+  }
+
  private:
+  // Queues the job for a free slot; the refusal when the queue is full.
+  std::optional<BackendReply> enqueue(std::shared_ptr<Job> job) {
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.size() >= config_.max_queue)
+        return failed(429, "busy: " + std::to_string(queue_.size()) + " requests waiting",
+                      job->start);
+      queue_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+    return std::nullopt;
+  }
+
+  // Fails queued jobs whose time ran out or whose client left (looked at every 100 ms and at
+  // each one's deadline) without waiting for a slot: complete_async's caller has no thread of
+  // its own that would stop waiting at the deadline.
+  void watch_queue() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      Clock::time_point wake = Clock::now() + std::chrono::milliseconds(100);
+      for (const auto& job : queue_) wake = std::min(wake, job->deadline);
+      watch_cv_.wait_until(lock, wake);
+      std::vector<std::shared_ptr<Job>> gone;
+      std::erase_if(queue_, [&](const std::shared_ptr<Job>& job) {
+        if (!job->expired()) return false;
+        gone.push_back(job);
+        return true;
+      });
+      lock.unlock();
+      for (const auto& job : gone) job->finish(stopped(*job, " while queued"));
+      lock.lock();
+    }
+  }
+
+  // Why a job stopped before its answer: its client left, or its time ran out.
+  BackendReply stopped(const Job& job, const char* when) const {
+    if (smacs::abandoned(job.client_left))
+      return smacs::failure(BackendError{.message = "stopped: the client it was for left",
+                                         .kind = FailureKind::kAbandoned,
+                                         .latency_ms = ms_since(job.start),
+                                         .attempts = 1});
+    return failed(0, std::string("timed out") + when, job.start);
+  }
+
   struct Slot {
     LlamaContext context;
     std::atomic<const Job*> running{nullptr};  // read by llama.cpp's abort callback
@@ -181,7 +245,7 @@ class LlamaBackend final : public Backend {
         queue_.pop_front();
       }
       if (job->expired()) {
-        job->reply.set_value(failed(0, "timed out while queued", Clock::now()));
+        job->finish(stopped(*job, " while queued"));
         continue;
       }
       slot.running = job.get();
@@ -195,11 +259,14 @@ class LlamaBackend final : public Backend {
         }
       }();
       slot.running = nullptr;
-      job->reply.set_value(std::move(r));
+      job->finish(std::move(r));
     }
-    std::lock_guard lock(mu_);  // fail what is still queued at shutdown
-    for (auto& job : queue_) job->reply.set_value(failed(503, "backend stopped", Clock::now()));
-    queue_.clear();
+    std::deque<std::shared_ptr<Job>> left;  // fail what is still queued at shutdown
+    {
+      std::lock_guard lock(mu_);
+      left.swap(queue_);
+    }
+    for (auto& job : left) job->finish(failed(503, "backend stopped", job->start));
   }
 
   BackendReply generate(Slot& slot, const Generation& g, const Job& job);
@@ -218,8 +285,10 @@ class LlamaBackend final : public Backend {
   const llama_vocab* vocab_ = nullptr;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::thread> workers_;
+  std::thread watcher_;  // watch_queue()
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;        // a job queued, for the workers
+  std::condition_variable watch_cv_;  // stopping, for the queue's watcher
   std::deque<std::shared_ptr<Job>> queue_;
   bool stopping_ = false;
   std::atomic<uint64_t> served_{0};
@@ -276,8 +345,7 @@ BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& 
   const int n_batch = static_cast<int>(llama_n_batch(ctx));
   for (int i = 0; i < n_prompt; i += n_batch)
     if (llama_decode(ctx, llama_batch_get_one(prompt.data() + i, std::min(n_batch, n_prompt - i))))
-      return failed(job.expired() ? 0 : 500, job.expired() ? "timed out" : "prompt decoding failed",
-                    start);
+      return job.expired() ? stopped(job, "") : failed(500, "prompt decoding failed", start);
   const double prompt_ms = ms_since(start);
   const auto gen_start = Clock::now();
   auto sampler = make_sampler(g);
@@ -303,8 +371,7 @@ BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& 
     }
     if (n_gen == max_tokens) break;
     if (llama_decode(ctx, llama_batch_get_one(&tok, 1)))
-      return failed(job.expired() ? 0 : 500, job.expired() ? "timed out" : "decoding failed",
-                    start);
+      return job.expired() ? stopped(job, "") : failed(500, "decoding failed", start);
   }
   const double gen_ms = ms_since(gen_start);
   Completion r;

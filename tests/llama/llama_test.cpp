@@ -248,6 +248,71 @@ TEST(LlamaBackend, RefusesWhenTheQueueIsFullAndHonoursTheDeadline) {
   EXPECT_TRUE(backend->complete(chat("e", 2), in_seconds(30)).ok());  // the slot is free again
 }
 
+// A client that left stopped its HTTP backends' calls, but the in-process model generated on
+// to its deadline (it had no asynchronous path to hear of it). Now a job asked through
+// complete_async stops at the next token once the flag is set, and a queued one is failed
+// without waiting for a slot; both as "abandoned", as an HTTP backend's call is.
+TEST(LlamaBackend, AClientThatLeavesStopsItsGenerationAndItsQueuedCall) {
+  auto backend = make_llama_backend(
+      {.name = "small", .gguf = small_model(), .context = 2048, .threads = 1, .max_queue = 4});
+  auto left = std::make_shared<std::atomic<bool>>(false);
+  std::promise<BackendReply> generating_reply, queued_reply;
+  const auto start = Clock::now();
+  ASSERT_TRUE(backend->complete_async(
+      chat("a", 1500), "", in_seconds(120),
+      [&](BackendReply r) { generating_reply.set_value(std::move(r)); }, left));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // generating by now
+  ASSERT_TRUE(backend->complete_async(
+      chat("b", 4), "", in_seconds(120),
+      [&](BackendReply r) { queued_reply.set_value(std::move(r)); }, left));
+  left->store(true);
+  const auto left_at = Clock::now();
+  for (auto* reply : {&generating_reply, &queued_reply}) {
+    auto f = reply->get_future();
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    const BackendReply r = f.get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind, FailureKind::kAbandoned) << r.error().message;
+  }
+  EXPECT_LT(Clock::now() - left_at, std::chrono::seconds(3)) << "not the 1,500 tokens' time";
+  // The slot is free again, and an async call whose client stays gets its answer.
+  std::promise<BackendReply> answered;
+  ASSERT_TRUE(backend->complete_async(
+      chat("c", 3), "", in_seconds(60), [&](BackendReply r) { answered.set_value(std::move(r)); },
+      nullptr));
+  const BackendReply r = answered.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->body["usage"]["completion_tokens"], 3);
+  EXPECT_GT(r->latency_ms, 0);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(30));
+}
+
+// With nobody waiting on a deadline, a call queued behind a long generation still ends at its
+// own deadline, not when a slot frees.
+TEST(LlamaBackend, AnAsyncCallQueuedPastItsDeadlineEndsAtIt) {
+  auto backend = make_llama_backend(
+      {.name = "small", .gguf = small_model(), .context = 2048, .threads = 1, .max_queue = 4});
+  std::promise<BackendReply> long_reply, queued_reply;
+  auto done_with_it = std::make_shared<std::atomic<bool>>(false);
+  ASSERT_TRUE(backend->complete_async(
+      chat("a", 1500), "", Clock::now() + std::chrono::seconds(8),
+      [&](BackendReply r) { long_reply.set_value(std::move(r)); }, done_with_it));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto queued_at = Clock::now();
+  ASSERT_TRUE(backend->complete_async(
+      chat("b", 4), "", queued_at + std::chrono::milliseconds(300),
+      [&](BackendReply r) { queued_reply.set_value(std::move(r)); }, nullptr));
+  auto f = queued_reply.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  const BackendReply r = f.get();
+  const auto ended_after = Clock::now() - queued_at;
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.error().timed_out) << r.error().message;
+  EXPECT_LT(ended_after, std::chrono::seconds(4)) << "not when the long call ended (8 s)";
+  done_with_it->store(true);
+  long_reply.get_future().wait();
+}
+
 TEST(LlamaEmbedder, GivesUnitVectorsOfTheModelsWidth) {
   auto embedder = make_llama_embedder({.gguf = tiny_model(), .context = 128, .threads = 2});
   const SparseVec a = embedder->embed("What is the capital of France?");
