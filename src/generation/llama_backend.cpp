@@ -100,6 +100,7 @@ std::unique_ptr<llama_sampler, SamplerDeleter> make_sampler(const Generation& g)
 }
 
 struct Job {
+  Job(json r, Deadline d) : request(std::move(r)), deadline(d) {}
   json request;
   Deadline deadline;
   Clock::time_point start = Clock::now();
@@ -110,10 +111,12 @@ struct Job {
   bool expired() const {
     return abandoned || smacs::abandoned(client_left) || Clock::now() >= deadline;
   }
-  void finish(BackendReply r) {
-    if (!done) return reply.set_value(std::move(r));
+  void finish(BackendReply r) {  // the call's wall time, queued and generating, stamped here
     (r.ok() ? r->latency_ms : r.error().latency_ms) = ms_since(start);
-    done(std::move(r));
+    if (done)
+      done(std::move(r));
+    else
+      reply.set_value(std::move(r));
   }
 };
 
@@ -141,28 +144,21 @@ class LlamaBackend final : public Backend {
   const std::string& name() const override { return config_.name; }
 
   BackendReply complete(const json& request, Deadline deadline) override {
-    const auto start = Clock::now();
-    auto job = std::make_shared<Job>();
-    job->request = request;
-    job->deadline = deadline;
+    auto job = std::make_shared<Job>(request, deadline);
     auto done = job->reply.get_future();
     if (auto busy = enqueue(job)) return std::move(*busy);
     if (done.wait_until(deadline) != std::future_status::ready) {
       job->abandoned = true;
-      return failed(0, "timed out (deadline reached while queued or generating)", start);
+      return failed(0, "timed out (deadline reached while queued or generating)", job->start);
     }
-    BackendReply r = done.get();
-    (r.ok() ? r->latency_ms : r.error().latency_ms) = ms_since(start);
-    return r;
+    return done.get();
   }
 
   // No thread of the caller's waits, and a client that leaves stops its generation at the next
   // token (llama.cpp's abort callback reads the flag), as it stops an HTTP backend's call.
   bool complete_async(const json& request, std::string_view, Deadline deadline,
                       std::function<void(BackendReply)> done, AbandonFlag abandon) override {
-    auto job = std::make_shared<Job>();
-    job->request = request;
-    job->deadline = deadline;
+    auto job = std::make_shared<Job>(request, deadline);
     job->done = std::move(done);
     job->client_left = std::move(abandon);
     if (auto busy = enqueue(job)) job->finish(std::move(*busy));

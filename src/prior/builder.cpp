@@ -57,15 +57,16 @@ class BuildRun {
 
   // Adds the questions and models to the bank and offers every pair it has no result for.
   void offer() {
+    std::vector<int64_t> question_ids;
     for (const auto& q : questions_) {
-      question_ids_.push_back(bank_.add_question(q));
-      index_of_.emplace(question_ids_.back(), question_ids_.size() - 1);
+      question_ids.push_back(bank_.add_question(q));
+      index_of_.emplace(question_ids.back(), question_ids.size() - 1);
     }
     const auto present = bank_.results_present();
-    std::vector<std::pair<int64_t, int64_t>> pending;
+    std::vector<Pair> pending;
     for (const auto& model : models_) {
       model_ids_.push_back(bank_.add_model(model.backend->name()));
-      for (const int64_t q : question_ids_) {
+      for (const int64_t q : question_ids) {
         if (present.count({q, model_ids_.back()}))
           ++report_.skipped;
         else
@@ -164,7 +165,7 @@ class BuildRun {
   const Progress& progress_;
   const std::vector<AnswerKind> graders_;
   const int lease_;
-  std::vector<int64_t> question_ids_, model_ids_;
+  std::vector<int64_t> model_ids_;
   std::unordered_map<int64_t, size_t> index_of_;  // bank id -> position in `questions`
   size_t total_ = 0;                              // pairs offered
   std::atomic<size_t> done_{0}, stored_{0}, failed_{0}, asked_{0};
