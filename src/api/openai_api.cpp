@@ -291,21 +291,28 @@ json completion_body(const std::string& id, const std::string& model, const std:
                     : json{{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}}}};
 }
 
+json completion_chunk(const std::string& id, const std::string& model, int64_t created,
+                      const json& delta, const json& finish_reason) {
+  return json{{"id", id},
+              {"object", "chat.completion.chunk"},
+              {"created", created},
+              {"model", model},
+              {"choices",
+               json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish_reason}}})}};
+}
+
+std::string chunk_event(const json& chunk) {
+  return "data: " + chunk.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+}
+
 std::vector<std::string> completion_sse(const std::string& id, const std::string& model,
                                         const json& message, const json& finish_reason,
                                         const json& extra, const json& usage) {
   const auto created = static_cast<int64_t>(std::time(nullptr));
   auto chunk = [&](const json& delta, const json& finish) {
-    return json{
-        {"id", id},
-        {"object", "chat.completion.chunk"},
-        {"created", created},
-        {"model", model},
-        {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}};
+    return completion_chunk(id, model, created, delta, finish);
   };
-  auto event = [](const json& j) {
-    return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
-  };
+  auto event = chunk_event;
   std::vector<std::string> events;
   json first = chunk({{"role", "assistant"}, {"content", ""}}, nullptr);
   if (extra.is_object())

@@ -84,6 +84,12 @@ bool is_true(const nlohmann::json& j, const char* key);  // the member is the bo
 nlohmann::json completion_body(const std::string& id, const std::string& model,
                                const std::string& content, const nlohmann::json& usage);
 
+// One chat.completion.chunk with one choice (`delta`, `finish_reason`: null while it goes on),
+// and a chunk as the Server-Sent Event "data: {...}\n\n".
+nlohmann::json completion_chunk(const std::string& id, const std::string& model, int64_t created,
+                                const nlohmann::json& delta, const nlohmann::json& finish_reason);
+std::string chunk_event(const nlohmann::json& chunk);
+
 // An assistant `message` ({content, tool_calls?}) as Server-Sent Events chunks ("data: {...}\n\n"
 // ... "data: [DONE]\n\n"). `extra` (e.g. the smacs trace) rides on the first chunk; a `usage`
 // object adds the include_usage chunk before [DONE].

@@ -5,6 +5,7 @@
 // The prompt is the request's messages through the model's chat template (ChatML when it has
 // none). Request fields honoured: max_tokens / max_completion_tokens, temperature, top_p,
 // top_k, seed, stop, ignore_eos. Replies carry OpenAI `usage` and llama-server-style `timings`.
+// A stream request's text goes out as it is generated (generation/token_stream.h).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -13,18 +14,21 @@
 #include <future>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "api/openai_api.h"
 #include "core/error.h"
 #include "generation/backend.h"
+#include "generation/token_stream.h"
 #include "llama.h"
 #include "llama/runtime.h"
 
 namespace smacs {
 
 using nlohmann::json;
+using StreamSink = Backend::StreamSink;
 
 namespace {
 
@@ -107,10 +111,11 @@ struct Job {
   std::promise<BackendReply> reply;        // complete(): the caller waits on it
   std::function<void(BackendReply)> done;  // complete_async(): called instead
   std::atomic<bool> abandoned{false};      // complete()'s caller stopped waiting
-  AbandonFlag client_left;                 // complete_async(): the client it was for left
-  bool expired() const {
-    return abandoned || smacs::abandoned(client_left) || Clock::now() >= deadline;
-  }
+  AbandonFlag client_left;                 // *_async(): the client it was for left
+  StreamSink sink;                         // stream_async(): where the events go
+  std::atomic<bool> reader_gone{false};    // stream_async(): the sink could not write
+  bool expired() const { return abandoned || left() || Clock::now() >= deadline; }
+  bool left() const { return reader_gone || smacs::abandoned(client_left); }
   void finish(BackendReply r) {  // the call's wall time, queued and generating, stamped here
     (r.ok() ? r->latency_ms : r.error().latency_ms) = ms_since(start);
     if (done)
@@ -165,6 +170,18 @@ class LlamaBackend final : public Backend {
     return true;
   }
 
+  // The text goes to `sink` as it is generated; the slot waits for each event to go out (a
+  // client reads at its own pace), and stops once its client left or its time ran out.
+  bool stream_async(const json& request, Deadline deadline, StreamSink sink,
+                    std::function<void(BackendReply)> done, AbandonFlag abandon) override {
+    auto job = std::make_shared<Job>(request, deadline);
+    job->done = std::move(done);
+    job->client_left = std::move(abandon);
+    job->sink = std::move(sink);
+    if (auto busy = enqueue(job)) job->finish(std::move(*busy));
+    return true;
+  }
+
  private:
   // Queues the job for a free slot; the refusal when the queue is full.
   std::optional<BackendReply> enqueue(std::shared_ptr<Job> job) {
@@ -202,7 +219,7 @@ class LlamaBackend final : public Backend {
 
   // Why a job stopped before its answer: its client left, or its time ran out.
   BackendReply stopped(const Job& job, const char* when) const {
-    if (smacs::abandoned(job.client_left))
+    if (job.left())
       return smacs::failure(BackendError{.message = "stopped: the client it was for left",
                                          .kind = FailureKind::kAbandoned,
                                          .latency_ms = ms_since(job.start),
@@ -265,7 +282,7 @@ class LlamaBackend final : public Backend {
     for (auto& job : left) job->finish(failed(503, "backend stopped", job->start));
   }
 
-  BackendReply generate(Slot& slot, const Generation& g, const Job& job);
+  BackendReply generate(Slot& slot, const Generation& g, Job& job);
 
   BackendReply failed(int status, const std::string& why, Clock::time_point start) const {
     const bool timed_out = status == 0 && why.rfind("timed out", 0) == 0;
@@ -322,10 +339,26 @@ json logprob_entry(llama_context* ctx, const llama_vocab* vocab, llama_token tok
   return entry;
 }
 
+// One event to a streaming job's client, waiting until it went out, the client left or the
+// job's time ran out (false then).
+bool put_event(Job& job, std::string event) {
+  auto went = std::make_shared<std::promise<bool>>();
+  auto result = went->get_future();
+  job.sink(std::move(event), [went](bool ok) { went->set_value(ok); });
+  while (result.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready)
+    if (job.expired()) return false;
+  if (!result.get()) job.reader_gone = true;
+  return !job.reader_gone;
+}
+
 }  // namespace
 
-BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& job) {
+BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, Job& job) {
   const auto start = Clock::now();
+  std::string id = "chatcmpl-";
+  id += config_.name;
+  id += '-';
+  id += std::to_string(++served_);
   llama_context* ctx = slot.context.get();
   std::vector<llama_token> prompt =
       tokenize(vocab_, apply_chat_template(model_.get(), g.turns), /*special=*/true);
@@ -347,7 +380,11 @@ BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& 
   auto sampler = make_sampler(g);
   std::string text, finish = "length";
   int n_gen = 0;
-  std::vector<std::pair<size_t, json>> logprobs;  // (where the token's text starts, its entry)
+  TokenLogprobs logprobs;
+  std::optional<TokenStream> stream;
+  if (job.sink)
+    stream.emplace(id, config_.name, g.stop, g.logprobs,
+                   [&job](std::string event) { return put_event(job, std::move(event)); });
   while (n_gen < max_tokens) {
     llama_token tok = llama_sampler_sample(sampler.get(), ctx, -1);
     if (!g.ignore_eos && llama_vocab_is_eog(vocab_, tok)) {
@@ -365,6 +402,7 @@ BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& 
       finish = "stop";
       break;
     }
+    if (stream && !stream->grow(text, logprobs)) return stopped(job, " while streaming");
     if (n_gen == max_tokens) break;
     if (llama_decode(ctx, llama_batch_get_one(&tok, 1)))
       return job.expired() ? stopped(job, "") : failed(500, "decoding failed", start);
@@ -376,10 +414,11 @@ BackendReply LlamaBackend::generate(Slot& slot, const Generation& g, const Job& 
   const json usage = {{"prompt_tokens", n_prompt},
                       {"completion_tokens", n_gen},
                       {"total_tokens", n_prompt + n_gen}};
-  std::string id = "chatcmpl-";
-  id += config_.name;
-  id += '-';
-  id += std::to_string(++served_);
+  if (stream) {  // sent as it came: the reply has no body
+    if (!stream->end(text, logprobs, finish, wants_usage(job.request) ? usage : json()))
+      return stopped(job, " while streaming");
+    return r;
+  }
   r.body = completion_body(id, config_.name, r.content, usage);
   r.body["choices"][0]["finish_reason"] = finish;
   if (g.logprobs) {  // the tokens of the text returned (not those a stop string cut off)

@@ -111,6 +111,32 @@ pool:
   const json reply = json::parse(res->body);
   EXPECT_EQ(reply["model"], "tiny-b");
   EXPECT_EQ(reply["usage"]["completion_tokens"], 3);
+
+  // streamed, the text goes out as the model generates it: the same greedy text, in chunks
+  direct["temperature"] = 0;
+  res = c.Post("/v1/chat/completions", direct.dump(), "application/json");
+  ASSERT_TRUE(res && res->status == 200);
+  const std::string greedy = json::parse(res->body)["choices"][0]["message"]["content"];
+  direct["stream"] = true;
+  direct["stream_options"] = {{"include_usage", true}};
+  res = c.Post("/v1/chat/completions", direct.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("Content-Type").rfind("text/event-stream", 0), 0u);
+  std::string streamed;
+  json usage;
+  size_t at = 0, events = 0;
+  for (size_t end; (end = res->body.find("\n\n", at)) != std::string::npos;
+       at = end + 2, ++events) {
+    const std::string data = res->body.substr(at + 6, end - at - 6);
+    if (data == "[DONE]") break;
+    const json chunk = json::parse(data);
+    if (chunk.contains("usage") && chunk["usage"].is_object()) usage = chunk["usage"];
+    if (!chunk["choices"].empty()) streamed += chunk["choices"][0]["delta"].value("content", "");
+  }
+  EXPECT_EQ(streamed, greedy);
+  EXPECT_EQ(usage["completion_tokens"], 3);
+  EXPECT_NE(res->body.find("data: [DONE]"), std::string::npos);
 }
 
 // A tiny GGUF in-process as aggregate mode's aggregator: its replies carry log-probabilities,

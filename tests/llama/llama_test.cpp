@@ -313,6 +313,107 @@ TEST(LlamaBackend, AnAsyncCallQueuedPastItsDeadlineEndsAtIt) {
   long_reply.get_future().wait();
 }
 
+// A stream request's events, collected; `on_event` says whether the client reads on.
+struct StreamedReply {
+  std::vector<std::string> events;
+  std::promise<BackendReply> reply;
+  bool stream(
+      Backend& backend, const json& request, Deadline deadline,
+      std::function<bool(size_t)> reads_on = [](size_t) { return true; },
+      AbandonFlag left = nullptr) {
+    return backend.stream_async(
+        request, deadline,
+        [this, reads_on](std::string piece, std::function<void(bool)> resume) {
+          events.push_back(std::move(piece));
+          resume(reads_on(events.size()));
+        },
+        [this](BackendReply r) { reply.set_value(std::move(r)); }, std::move(left));
+  }
+  std::string content() const {
+    std::string text;
+    for (const auto& e : events) {
+      if (e == "data: [DONE]\n\n") continue;
+      const json chunk = json::parse(e.substr(6));
+      if (!chunk["choices"].empty()) text += chunk["choices"][0]["delta"].value("content", "");
+    }
+    return text;
+  }
+};
+
+// A streamed request to an in-process model was generated whole, then cut into events (the
+// Backend default): the client saw nothing until the end and leaving did not stop it. Now its
+// text goes out as it is generated, and the generation ends with the client's reading.
+TEST(LlamaBackend, AStreamSendsTheTextAsItIsGeneratedAndStopsWithItsReader) {
+  auto backend = make_llama_backend({.name = "tiny", .gguf = tiny_model(), .threads = 1});
+  const BackendReply whole = backend->complete(chat("hello there", 24), in_seconds(60));
+  ASSERT_TRUE(whole.ok()) << whole.error().message;
+  json request = chat("hello there", 24);
+  request["stream"] = true;
+  request["stream_options"] = {{"include_usage", true}};
+  StreamedReply streamed;
+  ASSERT_TRUE(streamed.stream(*backend, request, in_seconds(60))) << "no streaming path";
+  const BackendReply r = streamed.reply.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(streamed.content(), whole->content) << "the same greedy text, in pieces";
+  ASSERT_GE(streamed.events.size(), 4u);
+  const json last = json::parse(streamed.events[streamed.events.size() - 2].substr(6));
+  EXPECT_EQ(last["usage"]["completion_tokens"], 24);
+  EXPECT_EQ(streamed.events.back(), "data: [DONE]\n\n");
+  // Piece by piece: about a chunk per token (a few held back to complete a character).
+  EXPECT_GE(streamed.events.size(), 12u);
+
+  // With logprobs: each token's entry rides on the chunk its text starts in.
+  request["logprobs"] = true;
+  StreamedReply with_logprobs;
+  ASSERT_TRUE(with_logprobs.stream(*backend, request, in_seconds(60)));
+  ASSERT_TRUE(with_logprobs.reply.get_future().get().ok());
+  size_t entries = 0;
+  for (const auto& e : with_logprobs.events)
+    if (e != "data: [DONE]\n\n")
+      if (const json c = json::parse(e.substr(6)); !c["choices"].empty())
+        entries +=
+            c["choices"][0].value("logprobs", json{{"content", json::array()}})["content"].size();
+  EXPECT_EQ(entries, 24u);
+
+  // A client that stops reading at the fifth event stops a 1,500-token generation there.
+  auto small =
+      make_llama_backend({.name = "small", .gguf = small_model(), .context = 2048, .threads = 1});
+  json long_request = chat("a", 1500);
+  long_request["stream"] = true;
+  long_request["ignore_eos"] = true;
+  StreamedReply left;
+  const auto start = Clock::now();
+  ASSERT_TRUE(left.stream(*small, long_request, in_seconds(120), [](size_t n) { return n < 5; }));
+  auto f = left.reply.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  const BackendReply stopped = f.get();
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.error().kind, FailureKind::kAbandoned) << stopped.error().message;
+  EXPECT_EQ(left.events.size(), 5u);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5)) << "not the 1,500 tokens' time";
+}
+
+// A stream whose client neither reads nor leaves ends at its deadline.
+TEST(LlamaBackend, AStreamNobodyReadsEndsAtItsDeadline) {
+  auto backend = make_llama_backend({.name = "tiny", .gguf = tiny_model(), .threads = 1});
+  json request = chat("hello", 50);
+  request["stream"] = true;
+  std::vector<std::function<void(bool)>> never_resumed;
+  std::promise<BackendReply> reply;
+  const auto start = Clock::now();
+  ASSERT_TRUE(backend->stream_async(
+      request, Clock::now() + std::chrono::milliseconds(500),
+      [&](std::string, std::function<void(bool)> resume) { never_resumed.push_back(resume); },
+      [&](BackendReply r) { reply.set_value(std::move(r)); }, nullptr));
+  auto f = reply.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  const BackendReply r = f.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.error().timed_out) << r.error().message;
+  EXPECT_EQ(never_resumed.size(), 1u) << "it waited on the first event";
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+}
+
 TEST(LlamaEmbedder, GivesUnitVectorsOfTheModelsWidth) {
   auto embedder = make_llama_embedder({.gguf = tiny_model(), .context = 128, .threads = 2});
   const SparseVec a = embedder->embed("What is the capital of France?");
