@@ -8,7 +8,8 @@
 #      clients: the slowest pass-through (target < 50 ms), each SMACS request's time against its
 #      deadline, and the server's RSS (target: back within 50 MB).
 # Usage: bench/hostile_run3.sh     (after scripts/build.sh; N=100000 for a quicker run; BANK=path
-#        to reuse a bank of N questions an earlier run or `prior import` made)
+#        to reuse a bank of N questions an earlier run or `prior import` made;
+#        RELOAD_ROWS_AT_START=true: the first reload gets rows to read into, docs/operations.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMACS=build/smacs
@@ -48,7 +49,7 @@ if [ -z "$BANK" ]; then
   python3 bench/synthetic_bank.py "$N" "$TMP/bank.jsonl"
   "$SMACS" prior import --data "$TMP/bank.jsonl" --out "$BANK" | sed 's/^/    /'
 fi
-printf "listen: 127.0.0.1:0\naccess_log: none\nthreads: 64\nrequest_timeout_ms: 60000\nbank: %s\nsmacs: {k: 3, p_drop: 0}\npool:\n$POOL" \
+printf "listen: 127.0.0.1:0\naccess_log: none\nreload_rows_at_start: ${RELOAD_ROWS_AT_START:-false}\nthreads: 64\nrequest_timeout_ms: 60000\nbank: %s\nsmacs: {k: 3, p_drop: 0}\npool:\n$POOL" \
   "$BANK" >"$TMP/reload.yaml"
 start_gateway reload
 echo "    gateway up: RSS $(awk '/VmRSS/ {print int($2 / 1024)}' /proc/$GW_PID/status) MiB"

@@ -28,6 +28,12 @@ std::shared_ptr<std::vector<Record>> BankViews::take_spare_rows(std::chrono::mil
   return std::exchange(spare_rows_, nullptr);
 }
 
+void BankViews::keep_rows_for_reload() {
+  auto rows = std::make_shared<std::vector<Record>>(current()->bank.data.records);
+  std::lock_guard lock(spare_mutex_);
+  spare_rows_ = std::move(rows);
+}
+
 std::shared_ptr<BankView> BankViews::make(PriorBank bank) const {
   auto v = std::make_shared<BankView>();
   v->bank = std::move(bank);

@@ -59,6 +59,10 @@ class BankViews {
   // bounds how long to wait for those requests to finish and the rows to be kept.
   std::shared_ptr<std::vector<Record>> take_spare_rows(
       std::chrono::milliseconds wait = std::chrono::milliseconds(0));
+  // Keeps a copy of the current view's rows as the spare that take_spare_rows gives, so that
+  // the first reload too reads into memory the process already has (`reload_rows_at_start`).
+  // Copied on the caller's thread: call it at start, before requests come.
+  void keep_rows_for_reload();
   // A followed bank's new rows, as fold; the view then stands for `revision`.
   void fold_followed(std::vector<Record> rows, const std::vector<std::string>& models,
                      uint64_t revision);

@@ -321,6 +321,7 @@ ServerConfig parse_server_config(const std::string& text, const std::string& bas
   c.allow_open_admin = get<bool>(root, "allow_open_admin", where, false);
   c.sse_keepalive_ms = get<int>(root, "sse_keepalive_ms", where, c.sse_keepalive_ms);
   c.remember_bytes = get<size_t>(root, "remember_bytes", where, c.remember_bytes);
+  c.reload_rows_at_start = get<bool>(root, "reload_rows_at_start", where, c.reload_rows_at_start);
   c.feedback_per_second = get<double>(root, "feedback_per_second", where, c.feedback_per_second);
   c.replica = get<std::string>(root, "replica", where, "");
   for (char ch : c.replica)

@@ -43,6 +43,10 @@ struct ServerConfig {
   // The answers remembered for feedback hold at most this many bytes (the oldest go first); so
   // do, apart, the Responses API responses kept for previous_response_id.
   size_t remember_bytes = 64 << 20;
+  // Keep a copy of the bank's rows from the start for the first reload to read into (as every
+  // later reload reads into the rows of the bank it replaced): the first reload then takes no
+  // fresh memory, at the cost of that memory from the start (server/bank_view.h).
+  bool reload_rows_at_start = false;
   // With a bank of data files: the SQLite file feedback is kept in and folded back from on
   // every reload ("": memory only). load_server_config defaults it to <config>.feedback.sqlite.
   std::string feedback_journal;

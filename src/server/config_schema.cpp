@@ -33,6 +33,7 @@ constexpr std::array kSchema = {
   ConfigKey{"", "allow_open_admin", "false", D, "`/admin/reload` and `/v1/feedback` without `api_keys` on a non-loopback address are refused at start unless true"},
   ConfigKey{"", "sse_keepalive_ms", "5000", D, "a SMACS stream sends `: keep-alive` while it waits (0: off)"},
   ConfigKey{"", "remember_bytes", "67108864", D, "answers remembered for `/v1/feedback`, and apart Responses API responses for `previous_response_id`: each at most this many bytes, the oldest forgotten first"},
+  ConfigKey{"", "reload_rows_at_start", "false", D, "keep a copy of the bank's rows from the start, for the first reload to read into: it then takes no fresh memory (which under load stalls requests on a VM: docs/operations.md), at the cost of that memory from the start (a million questions: about 440 MB; every later reload keeps the replaced bank's rows anyway)"},
   ConfigKey{"", "feedback_journal", "smacs.feedback.sqlite", E, "a bank of data files: feedback is kept in this SQLite file and folded back in by every reload and restart (default `<config>.feedback.sqlite` beside the config; `none`: memory only); a `.sqlite` bank takes feedback itself"},
   ConfigKey{"", "feedback_per_second", "100", D, "feedback per API key (bursts of twice that); beyond: 429 with `Retry-After`"},
   ConfigKey{"", "bank_poll_ms", "2000", D, "a shared (PostgreSQL) bank: the revision poll behind LISTEN/NOTIFY (>= 10)"},

@@ -22,7 +22,9 @@ Gateway::Gateway(PriorBank bank, SmacsParams params, std::vector<std::unique_ptr
             options.fanout_threads),
       views_(std::move(bank), names_of(pool_)),
       feedback_(views_, options.bank_file, options.feedback_journal, options.remember_bytes,
-                options.feedback_per_second, metrics) {}
+                options.feedback_per_second, metrics) {
+  if (options.reload_rows_at_start) views_.keep_rows_for_reload();
+}
 
 void Gateway::answer_async(std::shared_ptr<const ChatRequest> request, Deadline deadline,
                            AnswerFn done, AbandonFlag client_gone) {

@@ -23,9 +23,10 @@ struct GatewayOptions {
   // With a bank of data files: the SQLite journal feedback is written to, and that reloads
   // fold back in (load_bank_from's `journal`); "": memory only.
   std::string feedback_journal{};
-  size_t remember_bytes = 64 << 20;  // the remembered answers' bound
-  double feedback_per_second = 100;  // per API key; bursts of twice that
-  std::vector<Price> prices{};       // per backend, in pool order (missing: unknown)
+  size_t remember_bytes = 64 << 20;   // the remembered answers' bound
+  bool reload_rows_at_start = false;  // BankViews::keep_rows_for_reload at start
+  double feedback_per_second = 100;   // per API key; bursts of twice that
+  std::vector<Price> prices{};        // per backend, in pool order (missing: unknown)
   PoolRoles roles{};  // the escalation model, the aggregator, backends never selected
 };
 

@@ -10,6 +10,7 @@ std::unique_ptr<Gateway> make_gateway(const ServerConfig& config, PriorBank bank
       .fanout_threads = config.threads,
       .feedback_journal = config.feedback_journal,
       .remember_bytes = config.remember_bytes,
+      .reload_rows_at_start = config.reload_rows_at_start,
       .feedback_per_second = config.feedback_per_second,
       .roles = {.escalate_to = config.escalate_to, .aggregator = config.aggregator}};
   std::vector<std::unique_ptr<Backend>> backends;

@@ -120,6 +120,21 @@ TEST(BankViews, AReloadRightAfterAnotherWaitsBrieflyForTheReplacedRows) {
   EXPECT_NE(views.take_spare_rows(kSpareRowsWait), nullptr) << "kept once it is done";
 }
 
+// `reload_rows_at_start`: the first reload finds rows to read into as every later one does
+// (a copy of the bank's, made at start), not only the rows of a bank a reload replaced.
+TEST(BankViews, RowsKeptAtStartAreTheFirstReloadsSpare) {
+  BankViews views(build_bank(two_questions()), {"alpha"});
+  EXPECT_EQ(views.take_spare_rows(), nullptr) << "none by default";
+  views.keep_rows_for_reload();
+  const auto spare = views.take_spare_rows();
+  ASSERT_NE(spare, nullptr);
+  ASSERT_EQ(spare->size(), 2u);
+  EXPECT_EQ((*spare)[1].question, "Which planet is largest?");
+  EXPECT_NE(spare->data(), views.current()->bank.data.records.data())
+      << "a copy: the view keeps its own";
+  EXPECT_EQ(views.take_spare_rows(), nullptr) << "taken once";
+}
+
 // Hostile run 3: a reload of a 1M-question bank took a core's fair share from the requests
 // beside it (a pass-through 186 ms past its p99). The bank is now read on a thread of the
 // lowest priority, and the caller's own thread keeps its priority.
