@@ -11,6 +11,7 @@
 
 #include "core/record.h"
 #include "llama/tiny_gguf.h"
+#include "raw_socket.h"
 #include "test_util.h"
 
 namespace smacs {
@@ -137,6 +138,64 @@ pool:
   EXPECT_EQ(streamed, greedy);
   EXPECT_EQ(usage["completion_tokens"], 3);
   EXPECT_NE(res->body.find("data: [DONE]"), std::string::npos);
+}
+
+// A client that hangs up on a streamed pass-through to an in-process model frees its slot at
+// once: before, the model generated on to the end (the stream was made from the whole reply),
+// and the next request waited for it.
+TEST(LlamaGateway, AClientLeavingAStreamedPassThroughFreesTheModelsSlot) {
+  const std::string slow = test::temp_path("slow.gguf");
+  write_tiny_gguf(slow, {.vocab = 4096,
+                         .embd = 512,
+                         .layers = 6,
+                         .heads = 8,
+                         .kv_heads = 8,
+                         .ff = 1024,
+                         .context = 2048});
+  test::write_temp("llama-bank.jsonl", bank_jsonl(bank_data()));
+  const std::string config = test::write_temp("llama-leave.yaml", R"(
+listen: 127.0.0.1:0
+bank: llama-bank.jsonl
+request_timeout_ms: 60000
+access_log: none
+pool:
+  - {name: slow, type: llama, gguf: slow.gguf, context: 2048, threads: 1, slots: 1}
+)");
+  const test::ServeProcess server(config, "llama-leave.log");
+  ASSERT_GT(server.port, 0) << "no port in the log";
+  const json long_stream = {{"model", "slow"},
+                            {"messages", {{{"role", "user"}, {"content", "go on"}}}},
+                            {"max_tokens", 1500},
+                            {"ignore_eos", true},
+                            {"stream", true}};
+  const std::string body = long_stream.dump();
+  const int fd = test::connect_to(server.port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(test::send_all(fd,
+                             "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                             "Content-Type: application/json\r\nContent-Length: " +
+                                 std::to_string(body.size()) + "\r\n\r\n" + body));
+  char first[256];  // the first tokens are out: it is generating
+  pollfd p{fd, POLLIN, 0};
+  const auto asked_at = Clock::now();
+  ASSERT_EQ(::poll(&p, 1, 30000), 1);
+  ASSERT_GT(::recv(fd, first, sizeof first, 0), 0);
+  EXPECT_LT(Clock::now() - asked_at, std::chrono::seconds(5))
+      << "the first bytes came only with the whole generation (about 14 s here)";
+  ::close(fd);
+  const auto left_at = Clock::now();
+  httplib::Client c = server.client();
+  json next = long_stream;
+  next.erase("stream");
+  next["max_tokens"] = 3;
+  auto res = c.Post("/v1/chat/completions", next.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_LT(Clock::now() - left_at, std::chrono::seconds(3))
+      << "the next request waited for the 1,500 tokens of a client that left";
+  res = c.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_NE(res->body.find("event=\"abandoned\""), std::string::npos);
 }
 
 // A tiny GGUF in-process as aggregate mode's aggregator: its replies carry log-probabilities,
