@@ -45,6 +45,8 @@ struct Generation {
   int top_logprobs = 0;     // and the n most likely alternatives (0..20)
 };
 
+constexpr size_t kMaxStopStrings = 16, kMaxStopBytes = 1024;
+
 // Throws smacs::Error for a request this backend cannot run.
 Generation read_request(const json& body, const LlamaBackendConfig& c) {
   Generation g;
@@ -77,11 +79,18 @@ Generation read_request(const json& body, const LlamaBackendConfig& c) {
   g.top_logprobs = static_cast<int>(number("top_logprobs", 0, 0, 20));
   if (g.top_logprobs > 0 && !g.logprobs) throw Error("'top_logprobs' needs 'logprobs': true");
   if (const auto s = body.find("stop"); s != body.end()) {
-    if (s->is_string()) g.stop.push_back(s->get<std::string>());
-    if (s->is_array())
-      for (const auto& x : *s)
+    const json strings = s->is_string() ? json::array({*s}) : *s;
+    if (strings.is_array())  // "" would stop before the first token: no stop string
+      for (const auto& x : strings)
         if (x.is_string() && !x.get_ref<const std::string&>().empty()) g.stop.push_back(x);
   }
+  // Every stop string is looked for after each token: bounded, so that no request can make
+  // each token cost seconds (OpenAI takes at most 4).
+  if (g.stop.size() > kMaxStopStrings)
+    throw Error("'stop' takes at most " + std::to_string(kMaxStopStrings) + " strings");
+  for (const auto& stop : g.stop)
+    if (stop.size() > kMaxStopBytes)
+      throw Error("a 'stop' string takes at most " + std::to_string(kMaxStopBytes) + " bytes");
   return g;
 }
 
@@ -170,8 +179,9 @@ class LlamaBackend final : public Backend {
     return true;
   }
 
-  // The text goes to `sink` as it is generated; the slot waits for each event to go out (a
-  // client reads at its own pace), and stops once its client left or its time ran out.
+  // The text goes to `sink` as it is generated; the slot waits for each event to be handed to
+  // the connection (a client that stops reading holds it once the connection's buffers are
+  // full), and stops once its client left, its connection failed or its time ran out.
   bool stream_async(const json& request, Deadline deadline, StreamSink sink,
                     std::function<void(BackendReply)> done, AbandonFlag abandon) override {
     auto job = std::make_shared<Job>(request, deadline);

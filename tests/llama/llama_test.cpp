@@ -203,6 +203,25 @@ TEST(LlamaBackend, RejectsBadRequestsAndPromptsLongerThanTheContext) {
   ASSERT_TRUE(capped.ok()) << capped.error().message;
   EXPECT_LE(capped->body["usage"]["total_tokens"].get<int>(), 256);
   EXPECT_TRUE(backend->complete(chat("hi", 3), in_seconds(30)).ok());  // still serving
+
+  // Stop strings are looked for after every token: 17 of them, or one of 1,025 bytes, is a
+  // 400 (a megabyte of them made every token cost a scan of them all); "" is no stop string
+  // (it stopped before the first token, with an empty answer).
+  json stops = chat("hi", 3);
+  stops["stop"] = json::array();
+  for (int i = 0; i < 17; ++i) stops["stop"].push_back("stop" + std::to_string(i));
+  const BackendReply many = backend->complete(stops, in_seconds(30));
+  ASSERT_FALSE(many.ok());
+  EXPECT_EQ(many.error().status, 400);
+  EXPECT_NE(many.error().message.find("at most 16"), std::string::npos) << many.error().message;
+  stops["stop"] = std::string(1025, 'x');
+  const BackendReply long_stop = backend->complete(stops, in_seconds(30));
+  ASSERT_FALSE(long_stop.ok());
+  EXPECT_EQ(long_stop.error().status, 400);
+  stops["stop"] = "";
+  const BackendReply empty_stop = backend->complete(stops, in_seconds(30));
+  ASSERT_TRUE(empty_stop.ok()) << empty_stop.error().message;
+  EXPECT_EQ(empty_stop->body["usage"]["completion_tokens"], 3);
 }
 
 TEST(LlamaBackend, ServesConcurrentRequestsFromItsQueue) {
