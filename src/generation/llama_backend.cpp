@@ -57,6 +57,11 @@ Generation read_request(const json& body, const LlamaBackendConfig& c) {
     const auto role = m.find("role"), content = m.find("content");
     if (!m.is_object() || role == m.end() || !role->is_string() || content == m.end())
       throw Error("each message needs a 'role' and a 'content'");
+    if (content->is_array())  // a text model: an image or audio part would go unseen
+      for (const auto& part : *content)
+        if (part.is_object() && part.value("type", "text") != "text")
+          throw Error("this model takes text only: a content part of type '" +
+                      part.value("type", std::string()) + "'");
     const auto text = content_text(*content);
     if (!text) throw Error("a message's 'content' must be a string or text parts");
     g.turns.push_back({role->get<std::string>(), *text});
@@ -74,6 +79,11 @@ Generation read_request(const json& body, const LlamaBackendConfig& c) {
   g.top_k = static_cast<int>(number("top_k", c.top_k, 0, 1e9));
   g.seed = static_cast<uint64_t>(number("seed", static_cast<double>(c.seed), 0, 1e18));
   if (g.max_tokens < 1) throw Error("'max_tokens' must be at least 1");
+  if (number("n", 1, 0, 1e9) != 1) throw Error("'n' must be 1: this model writes one choice");
+  // Tools are not offered to the model (it answers in text); a call it must make cannot be.
+  if (const auto choice = body.find("tool_choice");
+      choice != body.end() && (choice->is_object() || *choice == "required"))
+    throw Error("'tool_choice' asks for a tool call: this model answers in text only");
   if (const auto e = body.find("ignore_eos"); e != body.end() && e->is_boolean()) g.ignore_eos = *e;
   if (const auto l = body.find("logprobs"); l != body.end() && l->is_boolean()) g.logprobs = *l;
   g.top_logprobs = static_cast<int>(number("top_logprobs", 0, 0, 20));

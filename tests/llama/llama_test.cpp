@@ -218,6 +218,26 @@ TEST(LlamaBackend, RejectsBadRequestsAndPromptsLongerThanTheContext) {
   const BackendReply long_stop = backend->complete(stops, in_seconds(30));
   ASSERT_FALSE(long_stop.ok());
   EXPECT_EQ(long_stop.error().status, 400);
+  // What a text model cannot do is said, not done silently: an image part, n > 1, a forced
+  // tool call (each went unseen: the answer came as if asked without it).
+  json image = chat("hi", 3);
+  image["messages"][0]["content"] = {{{"type", "text"}, {"text", "what is this?"}},
+                                     {{"type", "image_url"}, {"image_url", {{"url", "x"}}}}};
+  json several = chat("hi", 3);
+  several["n"] = 3;
+  json forced = chat("hi", 3);
+  forced["tools"] = {{{"type", "function"}, {"function", {{"name", "f"}}}}};
+  forced["tool_choice"] = "required";
+  for (const json& request : {image, several, forced}) {
+    const BackendReply r = backend->complete(request, in_seconds(30));
+    ASSERT_FALSE(r.ok()) << request.dump();
+    EXPECT_EQ(r.error().status, 400) << r.error().message;
+  }
+  forced["tool_choice"] = "auto";  // offered, not forced: answered in text
+  EXPECT_TRUE(backend->complete(forced, in_seconds(30)).ok());
+  several["n"] = 1;
+  EXPECT_TRUE(backend->complete(several, in_seconds(30)).ok());
+
   stops["stop"] = "";
   const BackendReply empty_stop = backend->complete(stops, in_seconds(30));
   ASSERT_TRUE(empty_stop.ok()) << empty_stop.error().message;
