@@ -11,6 +11,7 @@
 
 #include "core/record.h"
 #include "llama/tiny_gguf.h"
+#include "llama_models.h"
 #include "raw_socket.h"
 #include "test_util.h"
 
@@ -144,22 +145,16 @@ pool:
 // once: before, the model generated on to the end (the stream was made from the whole reply),
 // and the next request waited for it.
 TEST(LlamaGateway, AClientLeavingAStreamedPassThroughFreesTheModelsSlot) {
-  const std::string slow = test::temp_path("slow.gguf");
-  write_tiny_gguf(slow, {.vocab = 4096,
-                         .embd = 512,
-                         .layers = 6,
-                         .heads = 8,
-                         .kv_heads = 8,
-                         .ff = 1024,
-                         .context = 2048});
   test::write_temp("llama-bank.jsonl", bank_jsonl(bank_data()));
-  const std::string config = test::write_temp("llama-leave.yaml", R"(
+  const std::string config =
+      test::write_temp("llama-leave.yaml", R"(
 listen: 127.0.0.1:0
 bank: llama-bank.jsonl
 request_timeout_ms: 60000
 access_log: none
 pool:
-  - {name: slow, type: llama, gguf: slow.gguf, context: 2048, threads: 1, slots: 1}
+  - {name: slow, type: llama, gguf: )" + test::small_model() +
+                                               R"(, context: 2048, threads: 1, slots: 1}
 )");
   const test::ServeProcess server(config, "llama-leave.log");
   ASSERT_GT(server.port, 0) << "no port in the log";

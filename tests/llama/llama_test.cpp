@@ -15,6 +15,7 @@
 #include "generation/backend.h"
 #include "llama/runtime.h"
 #include "llama/tiny_gguf.h"
+#include "llama_models.h"
 #include "test_util.h"
 
 namespace smacs {
@@ -22,30 +23,8 @@ namespace {
 
 using nlohmann::json;
 
-const std::string& tiny_model() {
-  static const std::string path = [] {
-    const std::string p = test::temp_path("tiny.gguf");
-    write_tiny_gguf(p, TinyModelSpec{});
-    return p;
-  }();
-  return path;
-}
-
-// Slower per token than the tiny one, so a request is still generating when the next arrive.
-const std::string& small_model() {
-  static const std::string path = [] {
-    const std::string p = test::temp_path("small.gguf");
-    write_tiny_gguf(p, {.vocab = 4096,
-                        .embd = 512,
-                        .layers = 6,
-                        .heads = 8,
-                        .kv_heads = 8,
-                        .ff = 1024,
-                        .context = 2048});
-    return p;
-  }();
-  return path;
-}
+using test::small_model;
+using test::tiny_model;
 
 json chat(const std::string& text, int max_tokens, double temperature = 0) {
   return {{"model", "x"},
