@@ -27,9 +27,14 @@ bool read_completion(const std::string& body, Completion& reply) {
   try {
     reply.body = parse_json_body(body);
     const auto& message = reply.body.at("choices").at(0).at("message");
-    const auto content = message.value("content", nlohmann::json());
-    reply.content = content.is_string() ? content.get<std::string>() : "";
-    return message.is_object();
+    if (!message.is_object()) return false;
+    // One copy of the text (message.value() would make two: an aggregator's replies can be
+    // megabytes each, and each copy is fresh memory the kernel zeroes).
+    const auto content = message.find("content");
+    reply.content = content != message.end() && content->is_string()
+                        ? content->get_ref<const std::string&>()
+                        : std::string();
+    return true;
   } catch (const std::exception&) {
     return false;
   }
