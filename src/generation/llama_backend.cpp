@@ -182,10 +182,7 @@ class LlamaBackend final : public Backend {
   // token (llama.cpp's abort callback reads the flag), as it stops an HTTP backend's call.
   bool complete_async(const json& request, std::string_view, Deadline deadline,
                       std::function<void(BackendReply)> done, AbandonFlag abandon) override {
-    auto job = std::make_shared<Job>(request, deadline);
-    job->done = std::move(done);
-    job->client_left = std::move(abandon);
-    if (auto busy = enqueue(job)) job->finish(std::move(*busy));
+    start_async(std::make_shared<Job>(request, deadline), std::move(done), std::move(abandon));
     return true;
   }
 
@@ -195,14 +192,21 @@ class LlamaBackend final : public Backend {
   bool stream_async(const json& request, Deadline deadline, StreamSink sink,
                     std::function<void(BackendReply)> done, AbandonFlag abandon) override {
     auto job = std::make_shared<Job>(request, deadline);
-    job->done = std::move(done);
-    job->client_left = std::move(abandon);
     job->sink = std::move(sink);
-    if (auto busy = enqueue(job)) job->finish(std::move(*busy));
+    start_async(std::move(job), std::move(done), std::move(abandon));
     return true;
   }
 
  private:
+  // complete_async's and stream_async's start: the job answers `done` (at once when the queue
+  // is full) and stops for a client that left.
+  void start_async(std::shared_ptr<Job> job, std::function<void(BackendReply)> done,
+                   AbandonFlag abandon) {
+    job->done = std::move(done);
+    job->client_left = std::move(abandon);
+    if (auto busy = enqueue(job)) job->finish(std::move(*busy));
+  }
+
   // Queues the job for a free slot; the refusal when the queue is full.
   std::optional<BackendReply> enqueue(std::shared_ptr<Job> job) {
     {
