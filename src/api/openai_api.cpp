@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "api/json_members.h"
+#include "core/utf8.h"
 
 namespace smacs {
 
@@ -324,8 +325,7 @@ std::vector<std::string> completion_sse(const std::string& id, const std::string
   const std::string content =
       text != message.end() && text->is_string() ? text->get<std::string>() : "";
   for (size_t i = 0; i < content.size();) {
-    size_t end = std::min(content.size(), i + 64);
-    while (end < content.size() && (static_cast<unsigned char>(content[end]) & 0xC0) == 0x80) ++end;
+    const size_t end = utf8_boundary_from(content, i + 64);
     events.push_back(event(chunk({{"content", content.substr(i, end - i)}}, nullptr)));
     i = end;
   }

@@ -1,5 +1,7 @@
 #include "core/utf8.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace smacs {
@@ -56,6 +58,7 @@ std::optional<size_t> invalid_utf8_at(std::string_view s) {
 
 std::string printable(std::string_view s, size_t max_bytes) {
   std::string out;
+  out.reserve(std::min(s.size(), max_bytes));
   for (size_t i = 0; i < s.size();) {
     const int n = sequence_at(s, i);
     const std::string_view piece = n > 0 ? s.substr(i, static_cast<size_t>(n)) : "\xEF\xBF\xBD";
@@ -64,6 +67,23 @@ std::string printable(std::string_view s, size_t max_bytes) {
     i += n > 0 ? static_cast<size_t>(n) : 1;
   }
   return out;
+}
+
+std::string valid_utf8(std::string_view bytes) { return printable(bytes, SIZE_MAX); }
+
+size_t incomplete_utf8_tail(std::string_view text) {
+  for (size_t back = 1; back <= std::min<size_t>(3, text.size()); ++back) {
+    const auto c = static_cast<unsigned char>(text[text.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    const size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return length > back ? back : 0;
+  }
+  return 0;
+}
+
+size_t utf8_boundary_from(std::string_view text, size_t at) {
+  while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
+  return std::min(at, text.size());
 }
 
 bool Utf8Stream::feed(std::string_view piece) {

@@ -20,6 +20,7 @@
 
 #include "api/openai_api.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include "generation/backend.h"
 #include "generation/token_stream.h"
 #include "llama.h"
@@ -334,10 +335,12 @@ class LlamaBackend final : public Backend {
 namespace {
 
 json token_entry(const llama_vocab* vocab, llama_token tok, double logprob) {
-  const std::string piece = valid_utf8(token_piece(vocab, tok));
+  // `bytes` are the token's own, as OpenAI sends them: a character split over several tokens
+  // is whole again when their bytes are joined (the text of each alone is repaired for JSON).
+  const std::string piece = token_piece(vocab, tok);
   json bytes = json::array();
   for (const unsigned char c : piece) bytes.push_back(c);
-  return {{"token", piece}, {"logprob", logprob}, {"bytes", bytes}};
+  return {{"token", valid_utf8(piece)}, {"logprob", logprob}, {"bytes", bytes}};
 }
 
 // The sampled token's log-probability under the model (the log-softmax of the last logits,

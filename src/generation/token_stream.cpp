@@ -5,29 +5,16 @@
 #include <ctime>
 
 #include "api/openai_api.h"
+#include "core/utf8.h"
 
 namespace smacs {
 
 using nlohmann::json;
 
-namespace {
-
-// Bytes of a UTF-8 character not complete at the end of `text` (0 when the last is whole or
-// not UTF-8 at all: a broken byte is sent as it is, and replaced when written as JSON).
-size_t incomplete_character(std::string_view text) {
-  for (size_t back = 1; back <= std::min<size_t>(3, text.size()); ++back) {
-    const auto c = static_cast<unsigned char>(text[text.size() - back]);
-    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
-    const size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    return length > back ? back : 0;
-  }
-  return 0;
-}
-
-}  // namespace
-
 size_t held_back(std::string_view text, const std::vector<std::string>& stop) {
-  size_t hold = incomplete_character(text);
+  // Half a character is held back (a broken byte is sent as it is, replaced when written as
+  // JSON).
+  size_t hold = incomplete_utf8_tail(text);
   for (const auto& s : stop)
     for (size_t n = std::min(s.empty() ? 0 : s.size() - 1, text.size()); n > hold; --n)
       if (text.ends_with(std::string_view(s).substr(0, n))) {

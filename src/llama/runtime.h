@@ -63,10 +63,6 @@ struct ChatTurn {
 };
 std::string apply_chat_template(const llama_model* model, const std::vector<ChatTurn>& turns);
 
-// Replaces bytes that are not valid UTF-8 with U+FFFD, so random-weight models (which emit
-// arbitrary byte tokens) never produce a string JSON cannot carry.
-std::string valid_utf8(std::string_view s);
-
 // The last error lines llama.cpp logged on this thread (cleared on read).
 std::string take_llama_errors();
 

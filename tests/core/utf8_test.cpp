@@ -31,3 +31,24 @@ TEST(Utf8, AStreamMayCutACharacterBetweenPieces) {
   EXPECT_TRUE(t.feed("\xe2"));
   EXPECT_FALSE(t.feed("A"));  // the character it began is not continued
 }
+
+TEST(Utf8, RepairsIllFormedBytesAndFindsCharacterBoundaries) {
+  EXPECT_EQ(valid_utf8("ok \xE2\x82\xAC"), "ok \xE2\x82\xAC");
+  EXPECT_EQ(valid_utf8("a\xFF"
+                       "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(valid_utf8("\xE2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // cut in the middle
+  EXPECT_EQ(valid_utf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
+  EXPECT_EQ(incomplete_utf8_tail("caf\xC3"), 1u);
+  EXPECT_EQ(incomplete_utf8_tail("\xF0\x9F\x98"), 3u);
+  EXPECT_EQ(incomplete_utf8_tail("\xF0\x9F\x98\x80"), 0u);  // whole
+  EXPECT_EQ(incomplete_utf8_tail("ab\x80"), 0u);            // no start: sent as it is
+  EXPECT_EQ(incomplete_utf8_tail(""), 0u);
+  const std::string euro =
+      "a\xE2\x82\xAC"
+      "b";
+  EXPECT_EQ(utf8_boundary_from(euro, 2), 4u);  // inside the euro sign: after it
+  EXPECT_EQ(utf8_boundary_from(euro, 1), 1u);
+  EXPECT_EQ(utf8_boundary_from(euro, 9), euro.size());
+}
