@@ -22,6 +22,8 @@ const char* to_string(FailureKind kind) {
       return "busy";
     case FailureKind::kCircuitOpen:
       return "circuit_open";
+    case FailureKind::kTooLarge:
+      return "too_large";
     case FailureKind::kAbandoned:
       return "abandoned";
     case FailureKind::kOther:

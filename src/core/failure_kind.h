@@ -17,6 +17,7 @@ enum class FailureKind {
   kBusy,         // no free connection (max_concurrency) before the deadline
   kCircuitOpen,  // the gateway did not ask: the backend's circuit is open
   kAbandoned,    // stopped: the client it was made for left (core/abandon.h)
+  kTooLarge,     // a reply longer than the caller can use, read no further (the backend answered)
 };
 // "timeout", "connect", ..., "circuit_open"; "other" for kOther: the /metrics label.
 const char* to_string(FailureKind kind);

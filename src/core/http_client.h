@@ -23,6 +23,10 @@ class Client;
 
 namespace smacs {
 
+// Looks at a 200 reply's body piece by piece as it arrives (the async calls only): a message
+// stops the read there, and the call fails with it (FailureKind::kTooLarge, no retry).
+using BodyWatch = std::function<std::optional<std::string>(std::string_view piece)>;
+
 struct HttpEndpoint {
   std::string base_url{};  // http(s)://host:port/base, e.g. http://127.0.0.1:8000/v1
   std::string api_key{};   // sent as Bearer when set
@@ -31,6 +35,7 @@ struct HttpEndpoint {
   int retries = 2;         // extra attempts
   int backoff_ms = 50;     // first retry delay, doubled each time
   std::string ca_file{};   // https: trust these CA certificates (PEM) instead of the system's
+  std::function<BodyWatch()> body_watch{};  // a fresh watch per attempt; none: read whole
 };
 
 // A failed attempt worth another: no reply at all, 429 or a 5xx (a 4xx is the request's fault).

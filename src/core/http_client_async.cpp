@@ -76,6 +76,7 @@ struct Attempt {
   bool streamed = false;      // body bytes went to the sink: no retry can undo that
   bool stopped = false;       // the sink asked for no more (its client went): not a failure
   bool invalid_utf8 = false;  // the streamed body held an ill-formed byte
+  std::string too_large;      // the body watch stopped the read: why
   std::string content_type;
 };
 
@@ -163,14 +164,15 @@ awaitable<std::optional<bool>> hand_over(const HttpClientPool::StreamSink& sink,
   co_return *go_on;
 }
 
-// The body of a 200 text/event-stream reply, piece by piece into the sink (UTF-8 checked
-// across pieces); any other reply whole into out.body, bounded.
+// The body piece by piece: a 200 text/event-stream reply into the sink (UTF-8 checked across
+// pieces); any other reply into out.body, bounded, a 200 one shown to the watch as it comes.
 template <class Stream>
-awaitable<void> read_streaming(Stream& stream, beast::flat_buffer& buffer,
-                               http::response_parser<http::buffer_body>& parser,
-                               const HttpClientPool::StreamSink& sink, Deadline deadline,
-                               Attempt& out) {
-  const bool events = out.status == 200 && out.content_type.starts_with("text/event-stream");
+awaitable<void> read_pieces(Stream& stream, beast::flat_buffer& buffer,
+                            http::response_parser<http::buffer_body>& parser,
+                            const HttpClientPool::StreamSink* sink, const BodyWatch& watch,
+                            Deadline deadline, Attempt& out) {
+  const bool events =
+      sink && out.status == 200 && out.content_type.starts_with("text/event-stream");
   Utf8Stream utf8;
   char piece[16384];
   while (!parser.is_done()) {
@@ -183,13 +185,19 @@ awaitable<void> read_streaming(Stream& stream, beast::flat_buffer& buffer,
     if (!events) {
       if (out.body.size() + got > kMaxReplyBytes) ec = http::error::body_limit;
       out.body.append(piece, got);
+      if (watch && out.status == 200 && got > 0)
+        if (auto why = watch(std::string_view(piece, got))) {
+          out.too_large = std::move(*why);
+          co_return;
+        }
     } else if (got > 0) {
       if (!utf8.feed(std::string_view(piece, got))) {
         out.invalid_utf8 = true;
         co_return;
       }
       out.streamed = true;
-      const std::optional<bool> go_on = co_await hand_over(sink, std::string(piece, got), deadline);
+      const std::optional<bool> go_on =
+          co_await hand_over(*sink, std::string(piece, got), deadline);
       if (!go_on) out.ec = beast::error::timeout;
       out.stopped = go_on == false;
       if (!go_on || !*go_on) co_return;
@@ -202,10 +210,11 @@ awaitable<void> read_streaming(Stream& stream, beast::flat_buffer& buffer,
 }
 
 // Write the request, read the reply, on a plain or a TLS stream; with a sink, a streamed
-// reply goes there as it arrives.
+// reply goes there as it arrives; with a body watch, a 200 reply is read in pieces it sees.
 template <class Stream>
 awaitable<Attempt> exchange(Stream& stream, const http::request<http::string_body>& req,
-                            const HttpClientPool::StreamSink* sink, Deadline deadline) {
+                            const HttpClientPool::StreamSink* sink,
+                            const std::function<BodyWatch()>& make_watch, Deadline deadline) {
   Attempt out;
   out.connected = true;
   auto [wec, written] = co_await http::async_write(stream, req, kNoThrow);
@@ -214,9 +223,9 @@ awaitable<Attempt> exchange(Stream& stream, const http::request<http::string_bod
     co_return out;
   }
   beast::flat_buffer buffer;
-  if (sink) {
+  if (sink || make_watch) {
     http::response_parser<http::buffer_body> parser;
-    parser.body_limit(boost::none);  // a stream is bounded by the deadline, not by size
+    parser.body_limit(boost::none);  // a stream is bounded by the deadline, the rest below
     auto [hec, n] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
     if (hec) {
       out.ec = hec;
@@ -224,7 +233,8 @@ awaitable<Attempt> exchange(Stream& stream, const http::request<http::string_bod
     }
     take_head(parser.get(), out);
     out.content_type = std::string(parser.get()[http::field::content_type]);
-    co_await read_streaming(stream, buffer, parser, *sink, deadline, out);
+    const BodyWatch watch = make_watch && out.status == 200 ? make_watch() : nullptr;
+    co_await read_pieces(stream, buffer, parser, sink, watch, deadline, out);
     co_return out;
   }
   http::response_parser<http::string_body> parser;
@@ -294,7 +304,7 @@ struct HttpClientPool::Async {
   // One attempt on `c`: connect (and shake hands) if needed, write, read.
   awaitable<Attempt> attempt(Connection& c, const http::request<http::string_body>& req,
                              std::chrono::milliseconds timeout, const StreamSink* sink,
-                             Deadline deadline) {
+                             const std::function<BodyWatch()>& make_watch, Deadline deadline) {
     if (!c.ready) {
       const auto ex = co_await asio::this_coro::executor;
       c.tls.reset();
@@ -321,8 +331,8 @@ struct HttpClientPool::Async {
     }
     c.tcp().expires_after(timeout);
     // (Not a ?: of two co_awaits: GCC 12 miscompiles that.)
-    if (c.tls) co_return co_await exchange(*c.tls, req, sink, deadline);
-    co_return co_await exchange(c.tcp(), req, sink, deadline);
+    if (c.tls) co_return co_await exchange(*c.tls, req, sink, make_watch, deadline);
+    co_return co_await exchange(c.tcp(), req, sink, make_watch, deadline);
   }
 };
 
@@ -409,19 +419,27 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
       const bool pooled = conn->ready;
       // A stream's time limit is the deadline: a long answer may take longer than one attempt.
       const auto timeout = ms_until(deadline, sink ? 1 << 30 : endpoint_.timeout_ms);
-      Attempt r = co_await a.attempt(*conn, req, timeout, sink.get(), deadline);
+      Attempt r =
+          co_await a.attempt(*conn, req, timeout, sink.get(), endpoint_.body_watch, deadline);
       if (r.ec && pooled && !r.streamed && r.ec != beast::error::timeout && !w->abandoned) {
         // A kept-alive connection the server had closed meanwhile: one fresh connection, not
         // an attempt of its own. (Not when the abandon watch closed it.)
         conn->close();
-        r = co_await a.attempt(*conn, req, timeout, sink.get(), deadline);
+        r = co_await a.attempt(*conn, req, timeout, sink.get(), endpoint_.body_watch, deadline);
       }
       reusable = false;
       if (w->abandoned) {  // the watch closed the connection under the attempt
         conn->close();
         break;
       }
-      if (r.invalid_utf8) {
+      if (!r.too_large.empty()) {  // the rest is not read: the connection cannot be reused
+        conn->close();
+        err = HttpError{.status = 200,
+                        .message = std::move(r.too_large),
+                        .attempts = err.attempts,
+                        .kind = FailureKind::kTooLarge};
+        break;  // the same request would get the same reply
+      } else if (r.invalid_utf8) {
         conn->close();
         err.status = 502;
         err.kind = FailureKind::kInvalidUtf8;

@@ -107,6 +107,9 @@ struct HttpBackendConfig {
   int retries = 2;              // extra attempts on 429, 5xx and connection errors
   int backoff_ms = 50;          // first retry delay, doubled each time
   std::string ca_file{};        // https: CA certificates (PEM) to trust instead of the system's
+  // > 0: a reply whose message text is longer fails as FailureKind::kTooLarge, its body read no
+  // further than that (a dedicated aggregator: smacs.max_candidate_bytes).
+  size_t max_content_bytes = 0;
 };
 
 // An OpenAI-compatible HTTP endpoint with keep-alive connections, a concurrency limit,

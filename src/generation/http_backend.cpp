@@ -1,4 +1,5 @@
 // An OpenAI-compatible HTTP endpoint as a Backend: chat completions through HttpClientPool.
+#include "api/content_scan.h"
 #include "api/openai_api.h"
 #include "core/error.h"
 #include "core/http_client.h"
@@ -40,6 +41,21 @@ bool read_completion(const std::string& body, Completion& reply) {
   }
 }
 
+// With a limit, each attempt's watch over the reply as it arrives: the read stops once the
+// message text is known to be longer (its logprobs, which may follow, are never read).
+std::function<BodyWatch()> content_watch(size_t max_bytes) {
+  if (max_bytes == 0) return {};
+  return [max_bytes] {
+    auto scan = std::make_shared<ContentScan>(max_bytes);
+    return BodyWatch([scan, max_bytes](std::string_view piece) -> std::optional<std::string> {
+      if (scan->feed(piece)) return std::nullopt;
+      return "the reply's text is longer than " + std::to_string(max_bytes) +
+             " bytes (read no further than its first " + std::to_string(scan->scanned()) +
+             " bytes)";
+    });
+  };
+}
+
 BackendReply finish(HttpResult& r, Completion reply, Clock::time_point start) {
   if (!r.ok()) return failed(r, start);
   reply.raw = std::move(r->body);
@@ -53,7 +69,8 @@ class HttpBackend : public Backend {
   explicit HttpBackend(HttpBackendConfig c)
       : config_(std::move(c)),
         pool_({config_.base_url, config_.api_key, config_.max_concurrency, config_.timeout_ms,
-               config_.retries, config_.backoff_ms, config_.ca_file}) {
+               config_.retries, config_.backoff_ms, config_.ca_file,
+               content_watch(config_.max_content_bytes)}) {
     if (config_.model.empty()) config_.model = config_.name;
   }
 

@@ -62,8 +62,10 @@ void BackendPool::record_health(size_t j, const BackendReply& reply) {
     return metrics_.count_model("abandoned", backends_[j]->name());
   if (!reply.ok()) metrics_.count_backend_error(backends_[j]->name(), reply.error().kind);
   if (!reply.ok() && reply.error().kind == FailureKind::kCircuitOpen) return;  // not asked
-  if (health_.record(j, reply.ok() || reply.error().refused()))
-    metrics_.count_model("circuit_opened", backends_[j]->name());
+  // A reply too long to use is still an answer: the backend is up.
+  const bool answered =
+      reply.ok() || reply.error().refused() || reply.error().kind == FailureKind::kTooLarge;
+  if (health_.record(j, answered)) metrics_.count_model("circuit_opened", backends_[j]->name());
 }
 
 void BackendPool::call(size_t j, const nlohmann::json& body, std::string_view fields,

@@ -68,7 +68,7 @@ constexpr std::array kSchema = {
   ConfigKey{"smacs", "sampler", "prior", D, "aggregate mode: how subsets are drawn: `prior`, `softmax` or `uniform`"},
   ConfigKey{"smacs", "ppl_coef", "1.0", D, "aggregate mode: weight of the candidates' log-probability confidence"},
   ConfigKey{"smacs", "aggregator_temperature", "0.7", D, "aggregate mode: the aggregator's sampling temperature, 0..2"},
-  ConfigKey{"smacs", "max_candidate_bytes", "1048576", D, "aggregate mode: a longer aggregator reply is a failed call, 1024..67108864"},
+  ConfigKey{"smacs", "max_candidate_bytes", "1048576", D, "aggregate mode: a longer aggregator reply is a failed call (a dedicated aggregator's is read no further), 1024..67108864"},
 
   // pool: an OpenAI-compatible HTTP endpoint (type http, the default).
   ConfigKey{"pool", "name", "model-a", E, "required: the name clients and the bank use (not `smacs`); it needs results in the bank, its prior"},

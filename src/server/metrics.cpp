@@ -93,7 +93,7 @@ std::string Metrics::render() const {
             "backend", backend_latency_);
   family("smacs_backend_errors_total", "counter",
          "Failed backend calls by what went wrong (timeout, connect, closed, status, "
-         "rate_limited, malformed, invalid_utf8, busy, circuit_open).");
+         "rate_limited, malformed, invalid_utf8, busy, circuit_open, too_large).");
   for (const auto& [k, n] : backend_errors_)
     out << "smacs_backend_errors_total{backend=\"" << label(k.first) << "\",kind=\""
         << label(k.second) << "\"} " << n << '\n';

@@ -221,6 +221,8 @@ void take_candidates(const JobPtr& job, std::vector<BackendReply> replies) {
     else if (r.ok())
       why = "the reply has " + std::to_string(r->content.size()) +
             " bytes, more than max_candidate_bytes " + std::to_string(max_bytes);
+    else if (r.error().kind == FailureKind::kTooLarge)  // a dedicated aggregator's, cut short
+      r.error().message = "more than max_candidate_bytes: " + r.error().message;
     if (r.ok() && !c)
       r = failure(BackendError{.status = 200,
                                .message = why,

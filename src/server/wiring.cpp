@@ -18,7 +18,9 @@ std::unique_ptr<Gateway> make_gateway(const ServerConfig& config, PriorBank bank
     backends.push_back(make_backend(b));
     options.prices.push_back(b.price);
   }
-  for (const auto& b : config.aggregators) {  // after the pool: never selected
+  for (BackendConfig b : config.aggregators) {  // after the pool: never selected
+    // A reply longer than a candidate may be is read no further than that.
+    b.http.max_content_bytes = params.aggregate.max_candidate_bytes;
     backends.push_back(make_backend(b));
     options.prices.push_back(b.price);
     options.roles.unrouted.push_back(b.name());

@@ -6,10 +6,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "aggregate_fixture.h"
+#include "api/openai_api.h"
 #include "fake_backend.h"
+#include "generation/backend.h"
 #include "raw_socket.h"
 
 namespace smacs::test {
@@ -56,6 +59,50 @@ TEST(AggregateHostile, HugeRepliesNeitherStallOtherRequestsNorOutliveTheDeadline
   EXPECT_LT(wall_ms, kTimeoutMs + 500) << "the request outlived its deadline";
   EXPECT_GT(passed, 0);
   EXPECT_LT(worst_ms, 1500) << "a pass-through stalled behind the aggregator's replies";
+}
+
+BackendReply complete_async(Backend& b, const json& request, int timeout_ms) {
+  std::promise<BackendReply> done;
+  auto reply = done.get_future();
+  const std::string fields = fields_for_upstream(request);
+  EXPECT_TRUE(b.complete_async(
+      request, fields, Clock::now() + std::chrono::milliseconds(timeout_ms),
+      [&done](BackendReply r) { done.set_value(std::move(r)); }, nullptr));
+  return reply.get();
+}
+
+// Before: a dedicated aggregator's 10 MB reply was read, parsed and copied whole (fresh memory
+// several times its size, on every request) before it was refused as over max_candidate_bytes.
+// Now the read stops once the text is known to be longer: one attempt, no retry, and the next
+// call (on a fresh connection) alike.
+TEST(AggregateHostile, AReplyLongerThanACandidateMayBeIsReadNoFurther) {
+  FakeBackend aggregator;
+  auto capped = make_http_backend({.name = "agg",
+                                   .base_url = aggregator.url(),
+                                   .model = "huge-words:10",
+                                   .retries = 2,
+                                   .max_content_bytes = 1 << 20});
+  const json request = {{"model", "agg"},
+                        {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
+  for (int call = 1; call <= 2; ++call) {
+    const BackendReply r = complete_async(*capped, request, 20000);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind, FailureKind::kTooLarge) << r.error().message;
+    EXPECT_EQ(r.error().attempts, 1);  // the same request would get the same reply
+    EXPECT_EQ(aggregator.calls("huge-words:10"), call);
+    const std::string& m = r.error().message;
+    const auto at = m.find("read no further than its first ");
+    ASSERT_NE(at, std::string::npos) << m;
+    const long read = std::stol(m.substr(at + 31));
+    EXPECT_GT(read, 1 << 20);
+    EXPECT_LT(read, 2 << 20) << "the reply was read on well past the limit";
+  }
+  // Without a limit (a pool model) the same reply is read whole, as before.
+  auto plain = make_http_backend(
+      {.name = "m", .base_url = aggregator.url(), .model = "huge-words:10", .retries = 0});
+  const BackendReply whole = complete_async(*plain, request, 20000);
+  ASSERT_TRUE(whole.ok()) << whole.error().message;
+  EXPECT_GE(whole->content.size(), 10u << 20);
 }
 
 // Scoring candidates that are within the bound runs on a worker too, and a request whose
