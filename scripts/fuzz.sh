@@ -7,11 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/fuzz
 FLAGS=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc)
-clang++ "${FLAGS[@]}" tests/fuzz/chat_request_fuzz.cpp src/api/*.cpp \
-  -o build/fuzz/chat_request_fuzz
-clang++ "${FLAGS[@]}" tests/fuzz/answers_fuzz.cpp src/answers/*.cpp src/api/*.cpp \
+API=(src/api/*.cpp src/core/utf8.cpp)  # the API formats and the UTF-8 helpers they use
+clang++ "${FLAGS[@]}" tests/fuzz/chat_request_fuzz.cpp "${API[@]}" -o build/fuzz/chat_request_fuzz
+clang++ "${FLAGS[@]}" tests/fuzz/answers_fuzz.cpp src/answers/*.cpp "${API[@]}" \
   -o build/fuzz/answers_fuzz
-clang++ "${FLAGS[@]}" tests/fuzz/front_doors_fuzz.cpp src/api/*.cpp -o build/fuzz/front_doors_fuzz
+clang++ "${FLAGS[@]}" tests/fuzz/front_doors_fuzz.cpp "${API[@]}" -o build/fuzz/front_doors_fuzz
 status=0
 for target in chat_request_fuzz answers_fuzz front_doors_fuzz; do
   work=$(mktemp -d)
