@@ -24,12 +24,18 @@ class ContentScan {
   size_t scanned() const { return scanned_; }  // bytes fed so far
 
  private:
+  // Keeps no more of a key than tells whether it is "content" (one byte over its length).
+  void add_to_key(char c) {
+    if (key_.size() <= 7) key_.push_back(c);
+  }
+
   enum class State : uint8_t { kBetween, kString, kEscape, kUnicode };
   size_t max_;
   size_t scanned_ = 0;
   State state_ = State::kBetween;
-  int hex_left_ = 0;               // kUnicode: hex digits still to skip
-  std::string key_;                // the start of the string being read (enough to tell "content")
+  int hex_left_ = 0;   // kUnicode: hex digits still to read
+  unsigned code_ = 0;  // kUnicode: the code unit read so far
+  std::string key_;    // the start of the string being read, decoded (enough to tell "content")
   bool key_is_content_ = false;    // the last string closed was "content", only blanks since
   bool value_is_content_ = false;  // and a ':' followed it: the next string is the text
   bool counting_ = false;          // inside that text

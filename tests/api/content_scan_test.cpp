@@ -42,8 +42,20 @@ TEST(ContentScan, AnEscapeCountsOneByteSoATextThatFitsIsNeverRefused) {
   EXPECT_FALSE(fits(R"({"content":"a\n\u00e9"})", 2));
   // An escaped quote does not end the text.
   EXPECT_FALSE(fits(R"({"content":"ab\"cd"})", 4));
-  // A key written with escapes is not taken for "content" (read whole, refused later).
-  EXPECT_TRUE(fits(R"({"\u0063ontent":"0123456789"})", 3));
+}
+
+// A hostile aggregator could write the key with escapes, which the parser decodes to
+// "content" all the same: such a reply was read whole before it was refused.
+TEST(ContentScan, AKeyWrittenWithEscapesIsReadDecoded) {
+  EXPECT_FALSE(fits(R"({"\u0063ontent":"0123456789"})", 3));
+  EXPECT_FALSE(fits(R"({"cont\u0065nt":"0123456789"})", 3));
+  EXPECT_FALSE(
+      fits(R"({"CONTENT\u0000":"x","cont\u0045NT":"y","\u0063\u006F\u006e\u0074ent":"0123"})", 3));
+  EXPECT_TRUE(fits(R"({"\u0063ontent":"012"})", 3));
+  // Escapes that decode to something else are other keys.
+  EXPECT_TRUE(fits(R"({"content\u0000":"0123456789","con\ttent":"0123456789"})", 3));
+  EXPECT_TRUE(fits(R"({"cont\u00e9nt":"0123456789","\"content":"0123456789"})", 3));
+  EXPECT_TRUE(fits(R"({"contents":"0123456789","conten":"0123456789"})", 3));
 }
 
 TEST(ContentScan, StopsAtTheFirstByteOverAndStaysStopped) {
