@@ -108,6 +108,25 @@ std::string read_chunk(const json& chunk, json& usage, std::string& finish,
   return out;
 }
 
+std::optional<ToolCallPiece> read_tool_call(const json& call, const std::map<int64_t, int>& calls,
+                                            int open, const std::string& id_prefix) {
+  ToolCallPiece piece;
+  piece.index = int_member(call, "index", 0);
+  const auto function = call.find("function");
+  const bool has_function = function != call.end() && function->is_object();
+  if (const auto known = calls.find(piece.index); known == calls.end()) {
+    piece.opens = true;
+    piece.id = string_member(call, "id", id_prefix + std::to_string(piece.index));
+    if (has_function) piece.name = string_member(*function, "name");
+  } else if (known->second != open) {
+    return std::nullopt;
+  }
+  if (has_function)
+    if (const auto args = function->find("arguments"); args != function->end() && args->is_string())
+      piece.arguments = args->get<std::string>();
+  return piece;
+}
+
 std::string sse_event(std::string_view name, const json& data) {
   std::string out = "event: ";
   out.append(name).append("\ndata: ");

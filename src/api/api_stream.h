@@ -4,7 +4,9 @@
 // door a client came in by changes what it reads.
 #pragma once
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -56,6 +58,21 @@ class SseChunkReader {
 std::string read_chunk(const nlohmann::json& chunk, nlohmann::json& usage, std::string& finish,
                        const std::function<std::string(const std::string& text)>& on_text,
                        const std::function<std::string(const nlohmann::json& call)>& on_call);
+
+// One tool-call piece of a chat chunk, as a translator writes it: a call's first piece opens
+// an output of its own (a content block, an output item), later pieces add to its arguments.
+struct ToolCallPiece {
+  int64_t index = 0;      // the call's index in the chat stream
+  bool opens = false;     // its first piece: open an output for it (id and name below)
+  std::string id, name;   // when it opens; a call without an id gets id_prefix + its index
+  std::string arguments;  // what this piece adds to the call's arguments ("": nothing)
+};
+// Reads `call` against `calls` (call index -> the translator's output for it) and `open` (the
+// output being written, -1 for none); nullopt for a late piece of a call whose output is
+// closed: chat streams do not interleave calls.
+std::optional<ToolCallPiece> read_tool_call(const nlohmann::json& call,
+                                            const std::map<int64_t, int>& calls, int open,
+                                            const std::string& id_prefix);
 
 // "event: NAME\ndata: JSON\n\n"
 std::string sse_event(std::string_view name, const nlohmann::json& data);

@@ -98,25 +98,20 @@ class MessagesStream : public ApiStream {
   }
 
   std::string call_delta(const json& call) {
+    const auto piece = read_tool_call(call, calls_, open_, "toolu_");
+    if (!piece) return {};
     std::string out;
-    const int64_t index = int_member(call, "index", 0);
-    const json function = call.value("function", json::object());
-    auto known = calls_.find(index);
-    if (known == calls_.end()) {
-      out += open_block({{"type", "tool_use"},
-                         {"id", string_member(call, "id", "toolu_" + std::to_string(index))},
-                         {"name", string_member(function, "name")},
-                         {"input", ""}});
-      known = calls_.emplace(index, open_).first;
-    } else if (known->second != open_) {
-      return out;  // a late piece of a block already closed: chat streams do not interleave
+    if (piece->opens) {
+      out += open_block(
+          {{"type", "tool_use"}, {"id", piece->id}, {"name", piece->name}, {"input", ""}});
+      calls_.emplace(piece->index, open_);
     }
-    const auto args = function.find("arguments");
-    if (args == function.end() || !args->is_string() || args->empty()) return out;
-    block()["input"].get_ref<std::string&>() += args->get<std::string>();
+    if (piece->arguments.empty()) return out;
+    block()["input"].get_ref<std::string&>() += piece->arguments;
     return out + event("content_block_delta", [&] {
-             return json({{"index", open_},
-                          {"delta", {{"type", "input_json_delta"}, {"partial_json", *args}}}});
+             return json(
+                 {{"index", open_},
+                  {"delta", {{"type", "input_json_delta"}, {"partial_json", piece->arguments}}}});
            });
   }
 

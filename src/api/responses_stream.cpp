@@ -166,27 +166,23 @@ class ResponsesStream : public ApiStream {
 
   // A chat tool-call delta: a new index opens a function_call item, arguments stream into it.
   std::string call_delta(const json& call) {
+    const auto piece = read_tool_call(call, calls_, open_, "call_");
+    if (!piece) return {};
     std::string out;
-    const int64_t index = int_member(call, "index", 0);
-    const json function = call.value("function", json::object());
-    auto known = calls_.find(index);
-    if (known == calls_.end()) {
-      const std::string call_id = string_member(call, "id", "call_" + std::to_string(index));
+    if (piece->opens) {
       out += open_item({{"id", item_id_for("fc_")},
                         {"type", "function_call"},
                         {"status", "in_progress"},
-                        {"call_id", call_id},
-                        {"name", string_member(function, "name")},
+                        {"call_id", piece->id},
+                        {"name", piece->name},
                         {"arguments", ""}});
-      known = calls_.emplace(index, open_).first;
-    } else if (known->second != open_) {
-      return out;  // a late piece of an item already closed: chat streams do not interleave
+      calls_.emplace(piece->index, open_);
     }
-    const auto args = function.find("arguments");
-    if (args == function.end() || !args->is_string() || args->empty()) return out;
-    item()["arguments"].get_ref<std::string&>() += args->get<std::string>();
+    if (piece->arguments.empty()) return out;
+    item()["arguments"].get_ref<std::string&>() += piece->arguments;
     return out + event("response.function_call_arguments.delta", [&] {
-             return json({{"item_id", item_id()}, {"output_index", open_}, {"delta", *args}});
+             return json(
+                 {{"item_id", item_id()}, {"output_index", open_}, {"delta", piece->arguments}});
            });
   }
 

@@ -65,9 +65,22 @@ void transport_failure(HttpError& err, bool timed_out, bool connected, const std
                             : "connection failed: " + why;
 }
 
-std::optional<double> retry_wait_ms(const HttpError& err, int attempt, int backoff_ms,
-                                    Deadline deadline) {
+HttpError no_free_connection(size_t max_connections) {
+  return HttpError{.message = "no free connection before the deadline (max_concurrency " +
+                              std::to_string(max_connections) + ")",
+                   .timed_out = true,
+                   .kind = FailureKind::kBusy};
+}
+
+std::optional<double> wait_before_attempt_ms(HttpError& err, int attempt, int backoff_ms,
+                                             Deadline deadline) {
   const double left = ms_between(Clock::now(), deadline);
+  if (left <= 1) {
+    err.message = err.message.empty() ? "deadline passed" : err.message + "; deadline passed";
+    err.timed_out = true;
+    return std::nullopt;
+  }
+  if (attempt == 0) return 0.0;
   double wait = static_cast<double>(backoff_ms) * (1 << std::min(attempt - 1, 20));
   if (err.retry_after_s > 0) wait = std::max(wait, err.retry_after_s * 1000);
   // A wait that outlasts the deadline ends the calls now, with the last real error (a 502,
@@ -96,24 +109,11 @@ HttpResult HttpClientPool::post(const std::string& path, const std::string& payl
                                 const std::string& what) const {
   HttpError err;
   auto client = acquire(deadline);
-  if (!client) {
-    err.message = "no free connection before the deadline (max_concurrency " +
-                  std::to_string(endpoint_.max_connections) + ")";
-    err.timed_out = true;
-    err.kind = FailureKind::kBusy;
-    return failure(std::move(err));
-  }
+  if (!client) return failure(no_free_connection(endpoint_.max_connections));
   for (int attempt = 0; attempt <= endpoint_.retries; ++attempt) {
-    if (ms_between(Clock::now(), deadline) <= 1) {
-      err.message = err.message.empty() ? "deadline passed" : err.message + "; deadline passed";
-      err.timed_out = true;
-      break;
-    }
-    if (attempt > 0) {  // backoff (or the backend's Retry-After), never past the deadline
-      const auto wait = retry_wait_ms(err, attempt, endpoint_.backoff_ms, deadline);
-      if (!wait) break;
-      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(*wait));
-    }
+    const auto wait = wait_before_attempt_ms(err, attempt, endpoint_.backoff_ms, deadline);
+    if (!wait) break;
+    if (*wait > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(*wait));
     ++err.attempts;
     const double budget =
         std::min<double>(endpoint_.timeout_ms, ms_between(Clock::now(), deadline));

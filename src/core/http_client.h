@@ -67,10 +67,14 @@ bool judge_reply(int status, const std::string& body, const std::string& retry_a
 // No reply: time ran out, or the connection could not be made (`connected` false) or closed
 // before the reply was complete.
 void transport_failure(HttpError& err, bool timed_out, bool connected, const std::string& why);
-// How long to wait before attempt `attempt` (> 0): the backoff, or a 429's Retry-After when
-// longer; nullopt when that wait would end past `deadline` (no point in trying again).
-std::optional<double> retry_wait_ms(const HttpError& err, int attempt, int backoff_ms,
-                                    Deadline deadline);
+// The error of a call that found no free connection before its deadline.
+HttpError no_free_connection(size_t max_connections);
+// How long to wait before attempt `attempt`: 0 for the first, then the backoff or a 429's
+// Retry-After when longer. nullopt when no attempt is worth starting: the deadline has passed
+// (`err` then says so) or the wait would end past it (`err` keeps the last real error: a 502,
+// not a 504 for the time spent waiting).
+std::optional<double> wait_before_attempt_ms(HttpError& err, int attempt, int backoff_ms,
+                                             Deadline deadline);
 
 class HttpClientPool {
  public:

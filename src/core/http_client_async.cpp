@@ -165,7 +165,8 @@ awaitable<std::optional<bool>> hand_over(const HttpClientPool::StreamSink& sink,
 }
 
 // The body piece by piece: a 200 text/event-stream reply into the sink (UTF-8 checked across
-// pieces); any other reply into out.body, bounded, a 200 one shown to the watch as it comes.
+// pieces); any other reply into out.body, bounded, and shown to `watch` (given for a 200 reply
+// only) as it comes.
 template <class Stream>
 awaitable<void> read_pieces(Stream& stream, beast::flat_buffer& buffer,
                             http::response_parser<http::buffer_body>& parser,
@@ -185,7 +186,7 @@ awaitable<void> read_pieces(Stream& stream, beast::flat_buffer& buffer,
     if (!events) {
       if (out.body.size() + got > kMaxReplyBytes) ec = http::error::body_limit;
       out.body.append(piece, got);
-      if (watch && out.status == 200 && got > 0)
+      if (watch && got > 0)
         if (auto why = watch(std::string_view(piece, got))) {
           out.too_large = std::move(*why);
           co_return;
@@ -380,13 +381,7 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
     };
     auto conn = co_await a.acquire(endpoint_.max_connections, deadline, *w);
     if (w->abandoned) co_return gave_up();
-    if (!conn) {
-      err.message = "no free connection before the deadline (max_concurrency " +
-                    std::to_string(endpoint_.max_connections) + ")";
-      err.timed_out = true;
-      err.kind = FailureKind::kBusy;
-      co_return failure(std::move(err));
-    }
+    if (!conn) co_return failure(no_free_connection(endpoint_.max_connections));
     http::request<http::string_body> req{http::verb::post, target, 11};
     req.set(http::field::host, a.host_header);
     req.set(http::field::content_type, "application/json");
@@ -400,14 +395,9 @@ void HttpClientPool::call_async(const std::string& path, std::string payload, De
     bool reusable = false;
     w->conn = conn.get();
     for (int attempt = 0; attempt <= endpoint_.retries && !w->abandoned; ++attempt) {
-      if (ms_between(Clock::now(), deadline) <= 1) {
-        err.message = err.message.empty() ? "deadline passed" : err.message + "; deadline passed";
-        err.timed_out = true;
-        break;
-      }
-      if (attempt > 0) {  // backoff (or the backend's Retry-After), never past the deadline
-        const auto wait = retry_wait_ms(err, attempt, endpoint_.backoff_ms, deadline);
-        if (!wait) break;
+      const auto wait = wait_before_attempt_ms(err, attempt, endpoint_.backoff_ms, deadline);
+      if (!wait) break;
+      if (*wait > 0) {
         asio::steady_timer backoff(co_await asio::this_coro::executor);
         backoff.expires_after(std::chrono::milliseconds(static_cast<int64_t>(*wait)));
         w->wait = &backoff;
