@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/hop.h"
 #include "core/http_client.h"
+#include "core/io_threads.h"
 #include "core/utf8.h"
 
 namespace smacs {
@@ -31,34 +32,6 @@ namespace {
 
 // Upstream replies are bounded too: a backend is trusted less than the config says.
 constexpr uint64_t kMaxReplyBytes = 64ull << 20;
-
-// The process's one I/O thread for outgoing calls, started on first use.
-class IoThread {
- public:
-  static asio::io_context& context() {
-    static IoThread instance;
-    return instance.io_;
-  }
-
- private:
-  IoThread() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
-  ~IoThread() {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::thread thread_;
-};
-
-// A reply this large is checked and parsed (judge_reply) on these threads, not on the I/O
-// thread every other call shares: parsing 10 MB of JSON takes tens of milliseconds.
-constexpr size_t kParseElsewhereBytes = 256 << 10;
-asio::thread_pool& parse_pool() {
-  static asio::thread_pool pool(2);
-  return pool;
-}
 
 std::chrono::milliseconds ms_until(Deadline deadline, int cap_ms) {
   const double left = std::min<double>(cap_ms, ms_between(Clock::now(), deadline));
