@@ -5,23 +5,11 @@
 #include <mutex>
 #include <set>
 
+#include "core/percent_decode.h"
+
 namespace smacs {
 
 namespace {
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 std::string_view after_scheme(std::string_view url) {
   const size_t scheme = url.find("://");
@@ -29,8 +17,7 @@ std::string_view after_scheme(std::string_view url) {
 }
 
 void replace_all(std::string& text, const std::string& secret) {
-  for (size_t at = text.find(secret); at != std::string::npos;
-       at = text.find(secret, at + 3))
+  for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3))
     text.replace(at, secret.size(), "***");
 }
 
@@ -118,7 +105,8 @@ void register_url_secrets(std::string_view url) {
     // pieces.
     size_t begin = 0;
     for (size_t i = 0; i <= p.size(); ++i)
-      if (i == p.size() || p[i] == '@' || p[i] == ':' || p[i] == '/' || p[i] == '?' || p[i] == '&') {
+      if (i == p.size() || p[i] == '@' || p[i] == ':' || p[i] == '/' || p[i] == '?' ||
+          p[i] == '&') {
         if (i - begin >= 4 && i - begin < p.size()) secrets.push_back(p.substr(begin, i - begin));
         begin = i + 1;
       }

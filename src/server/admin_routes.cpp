@@ -2,6 +2,7 @@
 
 #include "bank/bank_store.h"
 #include "core/error.h"
+#include "core/percent_decode.h"
 #include "core/secrets.h"
 #include "server/access.h"
 #include "server/bank_follower.h"
@@ -13,20 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string percent_decoded(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 void list_models(const AdminContext& c, const HttpRequest& req, HttpResponse& res) {
   if (reject_unauthorized(c.config.api_keys, req, res)) return;
   const auto entry = [](const std::string& id, const char* owner) {
@@ -36,7 +23,7 @@ void list_models(const AdminContext& c, const HttpRequest& req, HttpResponse& re
   for (const auto& name : c.gateway.model_names()) data.push_back(entry(name, "smacs-pool"));
   if (req.path == "/v1/models") return send_json(res, {{"object", "list"}, {"data", data}});
   // SDKs percent-encode the '/' of ids like "org/model".
-  const std::string id = percent_decoded(req.path.substr(std::string("/v1/models/").size()));
+  const std::string id = percent_decode(req.path.substr(std::string("/v1/models/").size()));
   for (const auto& m : data)
     if (m["id"] == id) return send_json(res, m);
   send_error(res, {.status = 404,
