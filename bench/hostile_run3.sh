@@ -9,7 +9,8 @@
 #      deadline, and the server's RSS (target: back within 50 MB).
 # Usage: bench/hostile_run3.sh     (after scripts/build.sh; N=100000 for a quicker run; BANK=path
 #        to reuse a bank of N questions an earlier run or `prior import` made;
-#        RELOAD_ROWS_AT_START=true: the first reload gets rows to read into, docs/operations.md)
+#        RELOAD_ROWS_AT_START=true: the first reload gets rows to read into, docs/operations.md;
+#        MMAP_LOCK_TRACE=1: part 1's holds of the gateway's memory map, with perf, as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMACS=build/smacs
@@ -55,8 +56,22 @@ start_gateway reload
 echo "    gateway up: RSS $(awk '/VmRSS/ {print int($2 / 1024)}' /proc/$GW_PID/status) MiB"
 # A missed target makes the part exit non-zero: part 2 still runs, and the script fails at the end.
 missed=0
+if [ -n "${MMAP_LOCK_TRACE:-}" ]; then
+  perf record -q -e 'mmap_lock:*' -k CLOCK_MONOTONIC -p "$GW_PID" -o "$TMP/mmap_lock.data" \
+    >/dev/null 2>&1 &
+  PERF_PID=$!
+  sleep 0.5
+fi
 "$HOSTILE" reloads --port "$GW_PORT" --pid "$GW_PID" --clients 32 --calls 10 --seconds 10 \
-  --model m0 | sed 's/^/    /' || missed=1
+  --model m0 | tee "$TMP/reloads.txt" | sed 's/^/    /' || missed=1
+if [ -n "${MMAP_LOCK_TRACE:-}" ]; then  # the window: the reload phase's start to the control's
+  kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
+  window=$(awk '/phase begins at monotonic/ {n++; if (n >= 2 && n <= 3) printf "%s ", $5}' \
+    "$TMP/reloads.txt")
+  # shellcheck disable=SC2086
+  perf script -i "$TMP/mmap_lock.data" 2>/dev/null | bench/mmap_lock_holds.py $window |
+    sed 's/^/    /'
+fi
 kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
 # Let the machine settle: the 1M gateway's 1.2 GB torn down right before part 2 slowed its
 # pass-through requests (2026-12-07, slowest: 28.9, 51.4, 86.9 ms 10 s after the teardown;

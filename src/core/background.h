@@ -3,7 +3,8 @@
 // at the normal priority takes a core's fair share from the event loop and the backends' I/O
 // thread; at the lowest priority it gets what they leave (Linux: per thread). Never a thread
 // that holds a lock others wait for: starved under load, it would stall them (the view reaper
-// at nice 19 held up a replica's bank follower for over 10 s in CI).
+// at nice 19 held up a replica's bank follower for over 10 s in CI). The kernel's locks too:
+// mapping a file MAP_POPULATE holds the process's memory map throughout (core/mapped_file.cpp).
 #pragma once
 #include <sys/resource.h>
 #include <sys/syscall.h>
